@@ -1,0 +1,53 @@
+"""AWS clients for the handlers: built on first use, once per Lambda container, never at import time."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from .targets import Clients
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+# Throttling is retried here first, with backoff; what outlasts it is retried by the state machine.
+CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+THROTTLING_CODES = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
+
+
+class AwsThrottled(Exception):
+    """AWS kept throttling after the SDK's retries; the state machine retries the step later."""
+
+
+def is_throttling(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in THROTTLING_CODES
+
+
+@cache
+def drain_clients() -> Clients:
+    return Clients(
+        ecs=boto3.client("ecs", config=CONFIG),
+        ec2=boto3.client("ec2", config=CONFIG),
+        autoscaling=boto3.client("autoscaling", config=CONFIG),
+    )
+
+
+@cache
+def ssm_client() -> SSMClient:
+    return boto3.client("ssm", config=CONFIG)
+
+
+@cache
+def sfn_client() -> SFNClient:
+    return boto3.client("stepfunctions", config=CONFIG)
+
+
+def reset() -> None:
+    """Forget the clients (the emulation starts a fresh AWS for each run)."""
+    for factory in (drain_clients, ssm_client, sfn_client):
+        factory.cache_clear()

@@ -1,0 +1,96 @@
+"""The answer to CloudFormation, sent once: at the end of the drain, or when the execution ends without it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import cfn_answer, outcome
+from ..aws import sfn_client, ssm_client
+from ..observability import logger, metrics, tracer
+
+ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
+    if "detail" in event:
+        return on_execution_ended(event["detail"])
+    state = event["State"]
+    result = outcome.of_state(state)
+    _record(state, result)
+    answered = deliver(state, result)
+    return outcome.summary(state, result, answered)
+
+
+def on_execution_ended(detail: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge: an execution failed, timed out or was stopped. Answer if nobody has yet."""
+    status, name = detail.get("status", ""), detail.get("name", "")
+    if status not in ENDED_STATUSES:
+        return {"answeredCloudFormation": False, "reason": f"status {status} needs no answer"}
+    raw_input = detail.get("input")
+    if raw_input is None:
+        raw_input = sfn_client().describe_execution(executionArn=detail["executionArn"]).get("input", "{}")
+    state = json.loads(raw_input or "{}")
+    result = outcome.of_ended_execution(status, name, state)
+    _record(state, result)
+    try:
+        answered = deliver(state, result)
+    finally:
+        # The last chance to answer: the parameter must not outlive it.
+        request = state.get("CloudFormation")
+        if request:
+            cfn_answer.forget_response_url(ssm_client(), request["ResponseParameter"])
+    return outcome.summary(state, result, answered)
+
+
+def deliver(state: dict[str, Any], result: outcome.Outcome) -> bool:
+    """Answer the request behind this execution; False when it was started by hand or answered already."""
+    data = state.get("CloudFormation")
+    if not data:
+        logger.info("Started by hand: no CloudFormation request to answer")
+        return False
+    request = cfn_answer.CloudFormationRequest.from_json(data)
+    logger.append_keys(
+        stack_id=request.stack_id, logical_resource_id=request.logical_resource_id, request_id=request.request_id
+    )
+    url = cfn_answer.response_url(ssm_client(), request.response_parameter)
+    if url is None:
+        logger.info("CloudFormation was answered already")
+        return False
+    try:
+        cfn_answer.send(
+            url,
+            status=result.status,
+            reason=result.reason,
+            stack_id=request.stack_id,
+            request_id=request.request_id,
+            logical_resource_id=request.logical_resource_id,
+            physical_resource_id=request.physical_resource_id,
+        )
+    except cfn_answer.InsecureResponseUrl as error:
+        logger.error("Refused to answer CloudFormation", extra={"error": str(error)})
+        metrics.add_metric(name="AnswerFailures", unit="Count", value=1)
+        cfn_answer.forget_response_url(ssm_client(), request.response_parameter)
+        raise
+    except cfn_answer.AnswerError as error:
+        logger.error("Could not answer CloudFormation", extra={"error": str(error)})
+        metrics.add_metric(name="AnswerFailures", unit="Count", value=1)
+        raise
+    cfn_answer.forget_response_url(ssm_client(), request.response_parameter)
+    logger.info("Answered CloudFormation", extra={"status": result.status, "outcome": result.outcome})
+    return True
+
+
+def _record(state: dict[str, Any], result: outcome.Outcome) -> None:
+    drain = state.get("drain") or {}
+    seconds = (drain.get("summary") or {}).get("seconds")
+    if seconds is not None:
+        metrics.add_metric(name="DrainDurationSeconds", unit="Seconds", value=float(seconds))
+    metrics.add_metric(name="TasksRemaining", unit="Count", value=(drain.get("summary") or {}).get("tasksRemaining", 0))
+    if result.outcome in ("DEADLINE", "FAILED", "ABORTED", "TIMED_OUT"):
+        metrics.add_metric(
+            name="DrainTimeouts" if result.outcome == "DEADLINE" else "DrainFailures", unit="Count", value=1
+        )

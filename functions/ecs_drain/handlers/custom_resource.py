@@ -1,0 +1,153 @@
+"""The Custom::ECSDrain provider: validates on Create/Update; on Delete starts the drain and does not answer."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from crhelper import CfnResource
+
+from .. import cfn_answer, executions
+from ..aws import drain_clients, sfn_client, ssm_client
+from ..observability import logger, metrics, tracer
+from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
+
+STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
+PARAMETER_PREFIX_VARIABLE = "RESPONSE_PARAMETER_PREFIX"
+REQUEST_TYPES = ("Create", "Update", "Delete")
+
+
+class AnsweringResource(CfnResource):
+    """crhelper, answering through the project's bounded https PUT rather than its own endless retry."""
+
+    _response_url: str
+
+    def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:  # noqa: ARG002
+        _answer(
+            self._response_url,
+            status=status or self.Status,
+            reason=reason if status else self.Reason,
+            stack_id=self.StackId,
+            request_id=self.RequestId,
+            logical_resource_id=self.LogicalResourceId,
+            physical_resource_id=str(self.PhysicalResourceId),
+            data=self.Data,
+        )
+
+
+@cache
+def resource() -> AnsweringResource:
+    # Built on first use: crhelper makes boto3 clients in its constructor. Its DEBUG log prints the
+    # whole event, ResponseURL included, so it stays at WARNING.
+    helper = AnsweringResource(json_logging=False, log_level="WARNING", boto_level="WARNING", sleep_on_delete=0)
+    helper.create(on_create)
+    helper.update(on_update)
+    helper.delete(on_foreign_delete)
+    return helper
+
+
+def on_create(event: dict[str, Any], _context: Any) -> str:
+    props = parse(event.get("ResourceProperties"))
+    _require_cluster(props)
+    return physical_resource_id(props)
+
+
+def on_update(event: dict[str, Any], _context: Any) -> str:
+    props = parse(event.get("ResourceProperties"))
+    old = event.get("OldResourceProperties") or {}
+    if str(old.get("Cluster", "")).rsplit("/", 1)[-1] != props.cluster_name:
+        _require_cluster(props)
+    # A new id means replacement: CloudFormation then sends Delete for the old one, which drains it.
+    return physical_resource_id(props)
+
+
+def on_foreign_delete(_event: dict[str, Any], _context: Any) -> None:
+    """A Delete for an id this provider never gave out (a failed Create rolled back): nothing to drain."""
+    logger.info("Delete of a resource that was never created; answering SUCCESS")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    logger.append_keys(
+        stack_id=event.get("StackId"),
+        logical_resource_id=event.get("LogicalResourceId"),
+        request_id=event.get("RequestId"),
+        request_type=event.get("RequestType"),
+    )
+    try:
+        request_type = event.get("RequestType")
+        if request_type not in REQUEST_TYPES:
+            _answer_event(event, "FAILED", f"RequestType {request_type!r} is not one of {list(REQUEST_TYPES)}.")
+            return None
+        if request_type == "Delete" and is_ours(event.get("PhysicalResourceId")):
+            return start_drain(event)
+        resource()(event, context)
+    except Exception as error:  # the runtime must never be left to answer (it would not)
+        logger.exception("Custom resource request failed")
+        _answer_event(event, "FAILED", f"ecs-drain failed: {type(error).__name__}: {error}")
+    return None
+
+
+def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Start the drain and return without answering: the state machine answers when the drain ends."""
+    try:
+        props = parse(event.get("ResourceProperties"))
+    except InvalidProperties as error:
+        _answer_event(event, "SUCCESS", f"Nothing was drained: {error}")
+        return None
+    name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"])
+    logger.append_keys(execution_name=name)
+    request = cfn_answer.CloudFormationRequest(
+        stack_id=event["StackId"],
+        request_id=event["RequestId"],
+        logical_resource_id=event["LogicalResourceId"],
+        physical_resource_id=event["PhysicalResourceId"],
+        response_parameter=cfn_answer.response_parameter_name(
+            os.environ.get(PARAMETER_PREFIX_VARIABLE, cfn_answer.DEFAULT_PARAMETER_PREFIX), name
+        ),
+    )
+    cfn_answer.keep_response_url(ssm_client(), request.response_parameter, event["ResponseURL"])
+    execution_input = {**_properties_input(event), "CloudFormation": request.to_json()}
+    arn = executions.start(sfn_client(), os.environ[STATE_MACHINE_VARIABLE], name, execution_input)
+    logger.info("Drain started", extra={"execution_arn": arn, "target": props.target_kind})
+    return {"executionArn": arn}
+
+
+def _properties_input(event: dict[str, Any]) -> dict[str, Any]:
+    # The same property names a person uses to start a drain by hand; ServiceToken is noise there.
+    raw = dict(event.get("ResourceProperties") or {})
+    raw.pop("ServiceToken", None)
+    return raw
+
+
+def _require_cluster(props: DrainProperties) -> None:
+    clusters = drain_clients().ecs.describe_clusters(clusters=[props.cluster]).get("clusters", [])
+    if not any(c.get("status") == "ACTIVE" for c in clusters):
+        raise ValueError(f"Cluster {props.cluster!r} does not exist or is not ACTIVE.")
+
+
+def _answer_event(event: dict[str, Any], status: str, reason: str) -> None:
+    _answer(
+        event.get("ResponseURL"),
+        status=status,
+        reason=reason,
+        stack_id=str(event.get("StackId", "")),
+        request_id=str(event.get("RequestId", "")),
+        logical_resource_id=str(event.get("LogicalResourceId", "")),
+        physical_resource_id=str(event.get("PhysicalResourceId") or f"ecs-drain-failed-{event.get('RequestId', '')}"),
+    )
+
+
+def _answer(url: object, **fields: Any) -> None:
+    if not isinstance(url, str) or not url:
+        logger.error("The event has no ResponseURL: CloudFormation cannot be answered")
+        return
+    try:
+        cfn_answer.send(url, **fields)
+        logger.info("Answered CloudFormation", extra={"status": fields["status"]})
+    except cfn_answer.AnswerError as error:
+        logger.error("Could not answer CloudFormation", extra={"error": str(error)})
+        metrics.add_metric(name="AnswerFailures", unit="Count", value=1)

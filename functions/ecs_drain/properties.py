@@ -1,0 +1,234 @@
+"""The Custom::ECSDrain properties: parsing, validation and the PhysicalResourceId they imply."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+TargetKind = Literal["SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds"]
+TARGET_KINDS: tuple[TargetKind, ...] = ("SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds")
+
+# CloudFormation gives a custom resource 3600 s in all. The drain deadline leaves room for the last
+# poll interval, the final answer and its retries.
+CLOUDFORMATION_CEILING_SECONDS = 3600
+ANSWER_MARGIN_SECONDS = 180
+DEFAULT_DRAIN_TIMEOUT_SECONDS = 3300
+MAX_DRAIN_TIMEOUT_SECONDS = CLOUDFORMATION_CEILING_SECONDS - ANSWER_MARGIN_SECONDS
+MIN_DRAIN_TIMEOUT_SECONDS = 60
+# Started by hand there is no CloudFormation ceiling; the loop is still bounded.
+MAX_MANUAL_DRAIN_SECONDS = 7 * 24 * 3600
+DEFAULT_POLL_SECONDS = 15
+MIN_POLL_SECONDS = 5
+MAX_POLL_SECONDS = 300
+MAX_INSTANCE_IDS = 1000
+
+ON_TIMEOUT_VALUES = ("CONTINUE", "FAIL")
+STANDALONE_VALUES = ("WAIT", "STOP")
+PHYSICAL_ID_PREFIX = "ecs-drain:"
+
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$")
+_SPOT_FLEET_ID = re.compile(r"^sfr-[0-9a-f]{8}(-?[0-9a-f]{4,}){0,4}$")
+_FLEET_ID = re.compile(r"^fleet-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_ASG_ARN = re.compile(r"^arn:aws[a-z-]*:autoscaling:[^:]+:\d{12}:autoScalingGroup:[^:]+:autoScalingGroupName/(.+)$")
+_KNOWN = {
+    "ServiceToken",
+    "ServiceTimeout",
+    "Cluster",
+    *TARGET_KINDS,
+    "DrainTimeoutSeconds",
+    "PollIntervalSeconds",
+    "OnTimeout",
+    "StandaloneTasks",
+    "WaitForCapacity",
+}
+
+
+class InvalidProperties(ValueError):
+    """One or more properties are wrong; the message names each property and what is allowed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid properties: " + " ".join(problems))
+
+
+@dataclass(frozen=True)
+class DrainProperties:
+    cluster: str
+    target_kind: TargetKind
+    target: tuple[str, ...]
+    drain_timeout_seconds: int | None
+    poll_interval_seconds: int
+    on_timeout: str
+    standalone_tasks: str
+    wait_for_capacity: bool
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.rsplit("/", 1)[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["target"] = list(self.target)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DrainProperties:
+        return cls(**{**data, "target": tuple(data["target"])})
+
+
+def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) -> DrainProperties:
+    """Validate the properties; CloudFormation sends numbers and booleans as strings, so both are accepted."""
+    props = dict(raw or {})
+    problems: list[str] = []
+
+    unknown = sorted(set(props) - _KNOWN)
+    if unknown:
+        problems.append(f"Unknown properties {unknown}: allowed are {sorted(_KNOWN - {'ServiceToken'})}.")
+
+    cluster = props.get("Cluster")
+    if cluster in (None, ""):
+        problems.append("Cluster is required: an ECS cluster name or ARN.")
+    elif not isinstance(cluster, str) or not (_CLUSTER_NAME.match(cluster) or _CLUSTER_ARN.match(cluster)):
+        problems.append(f"Cluster {cluster!r} is not an ECS cluster name or ARN.")
+
+    given = [kind for kind in TARGET_KINDS if props.get(kind) not in (None, "", [])]
+    kind: TargetKind = "InstanceIds"
+    target: tuple[str, ...] = ()
+    if len(given) != 1:
+        problems.append(f"Exactly one target is required, one of {list(TARGET_KINDS)}; got {given or 'none'}.")
+    else:
+        kind = given[0]
+        try:
+            target = _parse_target(kind, props[kind])
+        except ValueError as error:
+            problems.append(str(error))
+
+    timeout_ceiling = _timeout_ceiling(props, problems) if from_cloudformation else MAX_MANUAL_DRAIN_SECONDS
+    default_timeout = min(DEFAULT_DRAIN_TIMEOUT_SECONDS, timeout_ceiling) if from_cloudformation else None
+    drain_timeout = _integer(
+        props,
+        "DrainTimeoutSeconds",
+        default_timeout,
+        MIN_DRAIN_TIMEOUT_SECONDS,
+        timeout_ceiling,
+        problems,
+        why_max="to leave time to answer CloudFormation before its 3600 s limit" if from_cloudformation else "",
+    )
+    poll = _integer(props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, MIN_POLL_SECONDS, MAX_POLL_SECONDS, problems)
+    on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
+    standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
+    wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
+
+    if problems:
+        raise InvalidProperties(problems)
+    assert isinstance(cluster, str) and poll is not None
+    return DrainProperties(
+        cluster=cluster,
+        target_kind=kind,
+        target=target,
+        drain_timeout_seconds=drain_timeout,
+        poll_interval_seconds=poll,
+        on_timeout=on_timeout,
+        standalone_tasks=standalone,
+        wait_for_capacity=wait_for_capacity,
+    )
+
+
+def physical_resource_id(props: DrainProperties) -> str:
+    """Changes exactly when the cluster or the target changes, so a replaced fleet gets a Delete of its own.
+
+    Policy properties are left out on purpose: changing them is an in-place update.
+    """
+    if props.target_kind == "InstanceIds":
+        digest = hashlib.sha256(",".join(sorted(props.target)).encode()).hexdigest()[:16]
+        target = f"{len(props.target)}-{digest}"
+    else:
+        target = props.target[0]
+    return f"{PHYSICAL_ID_PREFIX}{props.cluster_name}:{props.target_kind}:{target}"[:1024]
+
+
+def is_ours(physical_resource_id: object) -> bool:
+    return isinstance(physical_resource_id, str) and physical_resource_id.startswith(PHYSICAL_ID_PREFIX)
+
+
+def _parse_target(kind: TargetKind, value: Any) -> tuple[str, ...]:
+    if kind == "InstanceIds":
+        ids = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(ids, list) or not ids:
+            raise ValueError("InstanceIds must be a non-empty list of EC2 instance ids (i-...).")
+        bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.match(i)]
+        if bad:
+            raise ValueError(f"InstanceIds has values that are not EC2 instance ids (i-...): {bad[:5]}.")
+        if len(set(ids)) > MAX_INSTANCE_IDS:
+            raise ValueError(f"InstanceIds lists {len(set(ids))} instances; at most {MAX_INSTANCE_IDS} are allowed.")
+        return tuple(sorted(set(ids)))
+    if not isinstance(value, str):
+        raise ValueError(f"{kind} must be a string.")
+    if kind == "SpotFleet" and not _SPOT_FLEET_ID.match(value):
+        raise ValueError(f"SpotFleet {value!r} is not a Spot Fleet request id (sfr-...).")
+    if kind == "Fleet" and not _FLEET_ID.match(value):
+        raise ValueError(f"Fleet {value!r} is not an EC2 Fleet id (fleet-...).")
+    if kind == "AutoScalingGroup":
+        arn = _ASG_ARN.match(value)
+        value = arn.group(1) if arn else value
+        if not 1 <= len(value) <= 255 or ":" in value:
+            raise ValueError(f"AutoScalingGroup {value!r} is not an Auto Scaling group name or ARN.")
+    return (value,)
+
+
+def _timeout_ceiling(props: Mapping[str, Any], problems: list[str]) -> int:
+    # A stack may shorten CloudFormation's wait with ServiceTimeout; the drain must end before it.
+    service_timeout = _integer(props, "ServiceTimeout", None, 1, CLOUDFORMATION_CEILING_SECONDS, problems)
+    if service_timeout is None:
+        return MAX_DRAIN_TIMEOUT_SECONDS
+    return max(MIN_DRAIN_TIMEOUT_SECONDS, service_timeout - ANSWER_MARGIN_SECONDS)
+
+
+def _integer(
+    props: Mapping[str, Any],
+    name: str,
+    default: int | None,
+    low: int,
+    high: int,
+    problems: list[str],
+    why_max: str = "",
+) -> int | None:
+    value = props.get(name)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        problems.append(f"{name} must be a whole number of seconds from {low} to {high}; got {value!r}.")
+        return default
+    number = int(str(value).strip())
+    if not low <= number <= high:
+        reason = f" ({why_max})" if why_max and number > high else ""
+        problems.append(f"{name} must be from {low} to {high}{reason}; got {number}.")
+        return default
+    return number
+
+
+def _word(props: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...], problems: list[str]) -> str:
+    value = props.get(name)
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str) or value.strip().upper() not in allowed:
+        problems.append(f"{name} must be one of {list(allowed)}; got {value!r}.")
+        return default
+    return value.strip().upper()
+
+
+def _boolean(props: Mapping[str, Any], name: str, default: bool, problems: list[str]) -> bool:
+    value = props.get(name)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    problems.append(f"{name} must be true or false; got {value!r}.")
+    return default

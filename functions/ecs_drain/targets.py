@@ -1,0 +1,111 @@
+"""Target resolution: which EC2 instances a target names, and which container instances they are."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from .properties import DrainProperties
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
+
+# ListContainerInstances takes a cluster-query-language filter; 100 ids keep the expression short.
+FILTER_CHUNK = 100
+_GONE_ERRORS = {"InvalidSpotFleetRequestId.NotFound", "InvalidSpotFleetRequestId.Malformed", "InvalidFleetId.NotFound"}
+
+
+class ClusterGone(Exception):
+    """The cluster no longer exists: there is nothing left to drain."""
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients the drain uses, built once per Lambda container and passed in."""
+
+    ecs: ECSClient
+    ec2: EC2Client
+    autoscaling: AutoScalingClient
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def ec2_instance_ids(props: DrainProperties, clients: Clients) -> list[str] | None:
+    """The EC2 instances of the target, or None when the target itself is gone."""
+    kind, target = props.target_kind, props.target
+    if kind == "InstanceIds":
+        return list(target)
+    try:
+        if kind == "SpotFleet":
+            return _spot_fleet_instances(clients.ec2, target[0])
+        if kind == "Fleet":
+            return _fleet_instances(clients.ec2, target[0])
+        return _auto_scaling_instances(clients.autoscaling, target[0])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in _GONE_ERRORS:
+            return None
+        raise
+
+
+def container_instance_ids(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str]) -> list[str]:
+    """Container instance ids (not ARNs: they keep the execution state small) of those EC2 instances."""
+    found: list[str] = []
+    try:
+        for chunk in chunks(sorted(ec2_ids), FILTER_CHUNK):
+            expression = "ec2InstanceId in [" + ",".join(f"'{i}'" for i in chunk) + "]"
+            paginator = ecs.get_paginator("list_container_instances")
+            for page in paginator.paginate(cluster=cluster, filter=expression):
+                found.extend(arn.rsplit("/", 1)[-1] for arn in page.get("containerInstanceArns", []))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
+            raise ClusterGone(cluster) from error
+        raise
+    return sorted(set(found))
+
+
+def _spot_fleet_instances(ec2: EC2Client, request_id: str) -> list[str] | None:
+    # A cancelled request may still list instances being terminated: those are drained too.
+    if not ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]:
+        return None
+    ids: list[str] = []
+    token = ""
+    while True:
+        page = (
+            ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id, MaxResults=1000, NextToken=token)
+            if token
+            else ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id, MaxResults=1000)
+        )
+        ids.extend(i["InstanceId"] for i in page.get("ActiveInstances", []) if "InstanceId" in i)
+        token = page.get("NextToken", "")
+        if not token:
+            return ids
+
+
+def _fleet_instances(ec2: EC2Client, fleet_id: str) -> list[str] | None:
+    ids: list[str] = []
+    token = ""
+    while True:
+        page = (
+            ec2.describe_fleet_instances(FleetId=fleet_id, MaxResults=1000, NextToken=token)
+            if token
+            else ec2.describe_fleet_instances(FleetId=fleet_id, MaxResults=1000)
+        )
+        ids.extend(i["InstanceId"] for i in page.get("ActiveInstances", []) if "InstanceId" in i)
+        token = page.get("NextToken", "")
+        if not token:
+            return ids
+
+
+def _auto_scaling_instances(autoscaling: AutoScalingClient, name: str) -> list[str] | None:
+    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if not groups:
+        return None
+    return [i["InstanceId"] for i in groups[0].get("Instances", [])]
