@@ -79,6 +79,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     )
     try:
         request_type = event.get("RequestType")
+        metrics.add_metric(name="Requests", unit="Count", value=1)
         if request_type not in REQUEST_TYPES:
             _answer_event(event, "FAILED", f"RequestType {request_type!r} is not one of {list(REQUEST_TYPES)}.")
             return None

@@ -1,0 +1,340 @@
+"""The offline AWS: moto with the real template, ASL and handlers, on simulated time.
+
+- Lambda functions are created from template.yaml; an invocation runs the real handler in-process
+  (moto's LambdaSimpleBackend.invoke is the seam), with the environment the template gives it.
+- The state machine is created from statemachine/*.asl.json with the template's DefinitionSubstitutions.
+- Wait states, Step Functions retries, the SDK's retry back-off and the handlers' clock all use one SimClock.
+- When an execution ends, the template's EventBridge rules are matched as EventBridge would, and the target
+  function is invoked with the status-change event.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import threading
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import boto3
+import botocore.endpoint
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.moto_api import state_manager
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+from . import template as cfn_template
+from .clock import SimClock
+from .ecs_api import CallLog
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STACK = "ecs-drain"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+class LambdaCrash(Exception):
+    """An injected crash of a function, as if its process died."""
+
+
+@dataclass
+class Invocation:
+    function: str
+    at: float
+    error: str | None
+
+
+@dataclass
+class Context:
+    """The Lambda context object the handlers get."""
+
+    function_name: str
+    timeout: int
+    invoked_function_arn: str = ""
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout * 1000
+
+
+class _RoutedStdout(io.TextIOBase):
+    """Sends what handlers print (JSON logs, EMF metrics) to the emulation's record, the rest to the terminal."""
+
+    def __init__(self, terminal: Any, local: threading.local, sink: list[str]) -> None:
+        self.terminal, self.local, self.sink = terminal, local, sink
+
+    def write(self, text: str) -> int:
+        if getattr(self.local, "caller", None):
+            self.sink.append(text)
+            return len(text)
+        return int(self.terminal.write(text))
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+
+class OfflineAws:
+    """`with OfflineAws() as aws:` gives a fresh offline AWS with ecs-drain deployed in it."""
+
+    def __init__(self, clock: SimClock | None = None, log_level: str = "INFO") -> None:
+        self.clock = clock or SimClock()
+        self.calls = CallLog()
+        self.invocations: list[Invocation] = []
+        self.output: list[str] = []  # everything the handlers printed: logs and metrics
+        self.crashes: dict[str, Callable[[int], bool]] = {}  # function logical id -> crash on the n-th call?
+        self.log_level = log_level
+        self.template = cfn_template.load()
+        self.functions = {f.logical_id: f for f in cfn_template.functions(self.template)}
+        self.function_arns: dict[str, str] = {}
+        self.state_machine_arn = ""
+        self.ended_rules: list[tuple[str, dict[str, Any]]] = []
+        self.on_execution_ended: list[Callable[[dict[str, Any]], None]] = []
+        self._stack = ExitStack()
+        self._counts: dict[str, int] = {}
+
+    # ---- setup -------------------------------------------------------------------------------------
+    def __enter__(self) -> OfflineAws:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        self._stack.enter_context(
+            mock.patch.dict(
+                os.environ,
+                {
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_REGION": REGION,
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "AWS_SESSION_TOKEN": "testing",
+                    "POWERTOOLS_TRACE_DISABLED": "true",
+                    "POWERTOOLS_DEV": "false",
+                },
+            )
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
+        self._stack.callback(state_manager.unset_transition, "ecs::task")
+        self._patch_time()
+        self._patch_lambda_and_events()
+        self._deploy()
+        self._route_output()
+
+        from ecs_drain import aws as drain_aws
+        from ecs_drain import clock as drain_clock
+
+        drain_aws.reset()
+        drain_clock.use(self.clock.now, self.clock.advance)
+        self._stack.callback(drain_clock.reset)
+        self._stack.callback(drain_aws.reset)
+
+    def _patch_time(self) -> None:
+        clock = self.clock
+        local = self.calls.local
+
+        def wait_interval(_self: WaitFunction, env: Any, wait_seconds: int) -> None:
+            if env.is_running():
+                clock.advance(wait_seconds)
+
+        def sdk_sleep(seconds: float) -> None:
+            # The SDK's retry back-off inside a handler runs on simulated time.
+            if getattr(local, "caller", None):
+                clock.advance(seconds)
+            else:
+                real_time.sleep(seconds)
+
+        real_time = botocore.endpoint.time
+        self._stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
+        self._stack.enter_context(
+            mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=clock.advance, time=clock.now))
+        )
+        self._stack.enter_context(
+            mock.patch.object(botocore.endpoint, "time", types.SimpleNamespace(sleep=sdk_sleep, time=real_time.time))
+        )
+
+    def _patch_lambda_and_events(self) -> None:
+        emulation = self
+
+        def invoke(
+            _backend: Any,
+            function_name: str,
+            _qualifier: Any,
+            body: Any,
+            _headers: Any,
+            response_headers: dict[str, Any],
+        ) -> bytes:
+            name = function_name.rsplit(":function:", 1)[-1].split(":", maxsplit=1)[0]
+            logical_id = name.removeprefix(f"{STACK}-")
+            event = json.loads(body) if body else {}
+            try:
+                result = emulation.invoke(logical_id, event)
+            except Exception as error:  # the runtime reports it as a function error
+                response_headers["x-amz-function-error"] = "Unhandled"
+                error_type = "Runtime.ExitError" if isinstance(error, LambdaCrash) else type(error).__name__
+                return json.dumps({"errorType": error_type, "errorMessage": str(error)[:2000]}).encode()
+            return json.dumps(result).encode()
+
+        original_terminated = BaseExecutionWorkerCommunication.terminated
+
+        def terminated(communication: BaseExecutionWorkerCommunication) -> None:
+            original_terminated(communication)
+            emulation._execution_ended(communication.execution)
+
+        self._stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+        self._stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+
+    def _deploy(self) -> None:
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(
+            RoleName=f"{STACK}-role",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        lam = boto3.client("lambda", region_name=REGION)
+        sm_logical_id, sm_props, definition = cfn_template.state_machine(self.template)
+        stack = cfn_template.Stack(STACK, REGION, ACCOUNT, refs={}, attributes={})
+        for name, parameter in self.template.get("Parameters", {}).items():
+            stack.refs[name] = str(parameter.get("Default", ""))
+        stack.refs["LogLevel"] = self.log_level
+        for logical_id in self.functions:
+            arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{logical_id}"
+            stack.refs[logical_id] = f"{STACK}-{logical_id}"
+            stack.attributes[(logical_id, "Arn")] = arn
+        sm_name = stack.resolve(sm_props.get("Name", f"{STACK}-{sm_logical_id}"))
+        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{sm_name}"
+        stack.refs[sm_logical_id] = self.state_machine_arn
+        for logical_id, function in self.functions.items():
+            lam.create_function(
+                FunctionName=f"{STACK}-{logical_id}",
+                Runtime="python3.13",
+                Role=role,
+                Handler=function.handler,
+                Code={"ZipFile": _empty_zip()},
+                Timeout=function.timeout,
+            )
+            self.function_arns[logical_id] = stack.attributes[(logical_id, "Arn")]
+            function.environment = {k: str(stack.resolve(v)) for k, v in function.environment.items()}
+        substitutions = {k: str(stack.resolve(v)) for k, v in sm_props.get("DefinitionSubstitutions", {}).items()}
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        created = sfn.create_state_machine(
+            name=sm_name, definition=cfn_template.substitute(definition, substitutions), roleArn=role, type="STANDARD"
+        )["stateMachineArn"]
+        assert created == self.state_machine_arn, (created, self.state_machine_arn)
+        self.ended_rules = [
+            (fid, stack.resolve(pattern)) for fid, pattern in cfn_template.execution_ended_patterns(self.template)
+        ]
+        environment: dict[str, str] = {}
+        for function in self.functions.values():
+            environment.update(function.environment)
+        self._stack.enter_context(mock.patch.dict(os.environ, environment))
+
+    def _route_output(self) -> None:
+        routed = _RoutedStdout(sys.stdout, self.calls.local, self.output)
+        self._stack.enter_context(mock.patch.object(sys, "stdout", routed))
+        for module in {f.handler.rsplit(".", 1)[0] for f in self.functions.values()}:
+            importlib.import_module(module)
+        for handler in logging.getLogger("ecs-drain").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                previous = handler.stream
+                handler.setStream(routed)
+                self._stack.callback(handler.setStream, previous)
+
+    # ---- running -----------------------------------------------------------------------------------
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Run a function's real handler, as Lambda would; crashes are injected here."""
+        function = self.functions[logical_id]
+        count = self._counts.get(logical_id, 0) + 1
+        self._counts[logical_id] = count
+        module_name, attribute = function.handler.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), attribute)
+        context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
+        with self.calls.acting_as(logical_id):
+            try:
+                crash = self.crashes.get(logical_id)
+                if crash is not None and crash(count):
+                    raise LambdaCrash(f"{logical_id} crashed (injected, call {count})")
+                result = handler(event, context)
+            except Exception as error:
+                self.invocations.append(Invocation(logical_id, self.clock.now(), type(error).__name__))
+                raise
+        self.invocations.append(Invocation(logical_id, self.clock.now(), None))
+        return result
+
+    def _execution_ended(self, execution: Any) -> None:
+        status = str(execution.exec_status)
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": self.state_machine_arn,
+            "name": execution.name,
+            "status": status.rsplit(".", 1)[-1],
+            "input": execution.input_data
+            if isinstance(execution.input_data, str)
+            else json.dumps(execution.input_data),
+            "output": None,
+        }
+        event = {
+            "version": "0",
+            "source": "aws.states",
+            "detail-type": "Step Functions Execution Status Change",
+            "account": ACCOUNT,
+            "region": REGION,
+            "detail": detail,
+        }
+        for listener in self.on_execution_ended:
+            listener(detail)
+        for logical_id, pattern in self.ended_rules:
+            if _matches(pattern, event):
+                for _ in range(3):  # the rule's RetryPolicy: 2 retries
+                    try:
+                        self.invoke(logical_id, event)
+                        break
+                    except Exception:  # noqa: S112 (EventBridge retries, then drops the event)
+                        continue
+
+    def sfn(self) -> Any:
+        return boto3.client("stepfunctions", region_name=REGION)
+
+
+def _matches(pattern: Any, event: Any) -> bool:
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(k in event and _matches(v, event[k]) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return event in pattern
+    return bool(pattern == event)
+
+
+def _empty_zip() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "The emulation runs the handlers from functions/ in-process.")
+    return buffer.getvalue()
+
+
+@contextmanager
+def offline(**kwargs: Any) -> Iterator[OfflineAws]:
+    with OfflineAws(**kwargs) as aws:
+        yield aws

@@ -1,0 +1,233 @@
+"""A CloudFormation driver: sends the events CloudFormation sends and records every answer.
+
+The ResponseURL is an https server on loopback with a throwaway certificate authority (trustme); the
+answering code trusts it through ECS_DRAIN_CA_BUNDLE, never by turning verification off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import trustme
+
+if TYPE_CHECKING:
+    from .aws import OfflineAws
+
+CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
+
+
+@dataclass
+class Answer:
+    request_id: str
+    body: dict[str, Any]
+    at: float  # simulated time
+
+
+@dataclass
+class Endpoint:
+    """How the ResponseURL behaves: a script of failures ("500", "reset", "403"), then 200; or forever."""
+
+    script: list[str] = field(default_factory=list)
+    forever: str | None = None
+    attempts: int = 0
+
+
+class ResponseServer:
+    def __init__(self, clock_now: Any) -> None:
+        self.answers: list[Answer] = []
+        self.endpoints: dict[str, Endpoint] = {}
+        self.lock = threading.Lock()
+        self._now = clock_now
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self._dir = tempfile.TemporaryDirectory(prefix="ecs-drain-ca-")
+        self.ca_bundle = os.path.join(self._dir.name, "ca.pem")
+        ca.cert_pem.write_to_path(self.ca_bundle)
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                payload = self.rfile.read(length)
+                key = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
+                with server.lock:
+                    endpoint = server.endpoints.setdefault(key, Endpoint())
+                    endpoint.attempts += 1
+                    outcome = endpoint.script.pop(0) if endpoint.script else (endpoint.forever or "200")
+                    if outcome == "200":
+                        body = json.loads(payload)
+                        server.answers.append(Answer(body.get("RequestId", ""), body, server._now()))
+                if outcome == "reset":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.send_response(int(outcome))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, key: str) -> str:
+        # Shaped like a pre-signed S3 URL: the signature is the secret that must never leak.
+        return (
+            f"https://127.0.0.1:{self.port}/cloudformation-custom-resource-response-useast1/{key}"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=secret{key.replace('-', '')}"
+        )
+
+    def answers_for(self, request_id: str) -> list[Answer]:
+        with self.lock:
+            return [a for a in self.answers if a.request_id == request_id]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._dir.cleanup()
+
+
+@dataclass
+class Request:
+    event: dict[str, Any]
+
+    @property
+    def request_id(self) -> str:
+        return str(self.event["RequestId"])
+
+    @property
+    def response_url(self) -> str:
+        return str(self.event["ResponseURL"])
+
+    def describe(self) -> str:
+        return f"{self.event['RequestType']} {self.event['LogicalResourceId']}"
+
+
+class CloudFormation:
+    """Plays CloudFormation for one stack with Custom::ECSDrain resources in it."""
+
+    def __init__(self, aws: OfflineAws, server: ResponseServer, stack_name: str = "web-cluster") -> None:
+        self.aws = aws
+        self.server = server
+        self.stack_id = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/{uuid.uuid4()}"
+        self.service_token = aws.function_arns["CustomResourceFunction"]
+        self.events: list[tuple[float, str]] = []
+
+    def request(
+        self,
+        request_type: str,
+        logical_id: str,
+        properties: dict[str, Any],
+        *,
+        physical_id: str | None = None,
+        old_properties: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> Request:
+        request_id = request_id or str(uuid.uuid4())
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ServiceToken": self.service_token,
+            "ResponseURL": self.server.url(request_id),
+            "StackId": self.stack_id,
+            "RequestId": request_id,
+            "LogicalResourceId": logical_id,
+            "ResourceType": "Custom::ECSDrain",
+            "ResourceProperties": {"ServiceToken": self.service_token, **properties},
+        }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old_properties is not None:
+            event["OldResourceProperties"] = {"ServiceToken": self.service_token, **old_properties}
+        return Request(event)
+
+    def send(self, request: Request) -> Any:
+        """Invoke the provider as CloudFormation does (asynchronously; here in-process)."""
+        self.events.append(
+            (self.aws.clock.now(), f"{request.event['RequestType']} {request.event['LogicalResourceId']}")
+        )
+        return self.aws.invoke("CustomResourceFunction", request.event)
+
+    def wait_for_answer(self, request: Request, wall_seconds: float = 120.0) -> Answer | None:
+        """Wait until the request is answered, or until no execution that could answer it is running."""
+        deadline = time.monotonic() + wall_seconds
+        while time.monotonic() < deadline:
+            answers = self.server.answers_for(request.request_id)
+            if answers:
+                self.events.append(
+                    (
+                        answers[0].at,
+                        f"answer {answers[0].body['Status']} to "
+                        f"{request.event['RequestType']} {request.event['LogicalResourceId']}",
+                    )
+                )
+                return answers[0]
+            if not self._running():
+                time.sleep(0.05)
+                answers = self.server.answers_for(request.request_id)
+                return answers[0] if answers else None
+            time.sleep(0.01)
+        return None
+
+    def _running(self) -> bool:
+        sfn = self.aws.sfn()
+        running = sfn.list_executions(stateMachineArn=self.aws.state_machine_arn, statusFilter="RUNNING")
+        return bool(running["executions"])
+
+    # ---- whole operations --------------------------------------------------------------------------
+    def create(self, logical_id: str, properties: dict[str, Any]) -> tuple[Request, Answer | None]:
+        request = self.request("Create", logical_id, properties)
+        self.send(request)
+        return request, self.wait_for_answer(request)
+
+    def replace(
+        self, logical_id: str, old: dict[str, Any], new: dict[str, Any], physical_id: str
+    ) -> tuple[Answer | None, Request | None, Answer | None]:
+        """A replacement update: Update with the new target; if the id changed, Delete the old in cleanup."""
+        update = self.request("Update", logical_id, new, physical_id=physical_id, old_properties=old)
+        self.send(update)
+        answer = self.wait_for_answer(update)
+        if answer is None or answer.body["Status"] != "SUCCESS" or answer.body["PhysicalResourceId"] == physical_id:
+            return answer, None, None
+        delete = self.request("Delete", logical_id, old, physical_id=physical_id)
+        self.send(delete)
+        return answer, delete, self.wait_for_answer(delete)
+
+    def delete(self, logical_id: str, properties: dict[str, Any], physical_id: str) -> tuple[Request, Answer | None]:
+        request = self.request("Delete", logical_id, properties, physical_id=physical_id)
+        self.send(request)
+        return request, self.wait_for_answer(request)
+
+
+@contextmanager
+def response_server(aws: OfflineAws) -> Iterator[ResponseServer]:
+    server = ResponseServer(aws.clock.now)
+    server.start()
+    previous = os.environ.get(CA_BUNDLE_VARIABLE)
+    os.environ[CA_BUNDLE_VARIABLE] = server.ca_bundle
+    try:
+        yield server
+    finally:
+        if previous is None:
+            os.environ.pop(CA_BUNDLE_VARIABLE, None)
+        else:
+            os.environ[CA_BUNDLE_VARIABLE] = previous
+        server.stop()

@@ -1,0 +1,252 @@
+"""AWS API behaviour that moto leaves out, enforced here; and a count of every AWS call.
+
+ECS, as AWS documents it: ListContainerInstances pages of at most 100 with its `filter`
+(`ec2InstanceId in [...]`) and `status`; ListTasks pages of 100, desiredStatus RUNNING by default;
+DescribeContainerInstances and DescribeTasks at most 100; UpdateContainerInstancesState at most 10;
+DescribeServices at most 10. A call beyond a limit fails as AWS fails it (InvalidParameterException).
+StopTask and UpdateContainerInstancesState go through the scheduler simulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from unittest import mock
+
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult, BaseResponse
+from moto.ecs.exceptions import ClusterNotFoundException
+from moto.ecs.responses import EC2ContainerServiceResponse
+
+if TYPE_CHECKING:
+    from .ecs_simulator import EcsSimulator
+
+_FILTER = re.compile(r"^\s*ec2InstanceId\s+in\s+\[(?P<ids>[^\]]*)\]\s*$")
+_ID = re.compile(r"'(i-[0-9a-f]+)'|\"(i-[0-9a-f]+)\"")
+
+
+class InvalidParameter(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidParameterException", message)
+
+
+class Throttled(JsonRESTError):
+    def __init__(self) -> None:
+        super().__init__("ThrottlingException", "Rate exceeded")
+
+
+@dataclass
+class CallLog:
+    """Every AWS call made while counting is on, per caller (a function name, `states` or `driver`)."""
+
+    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (caller, service, action)
+    throttled: int = 0
+    local: threading.local = field(default_factory=threading.local)
+
+    def caller(self) -> str:
+        return getattr(self.local, "caller", None) or (
+            "driver" if threading.current_thread() is threading.main_thread() else "states"
+        )
+
+    @contextmanager
+    def acting_as(self, caller: str) -> Iterator[None]:
+        previous = getattr(self.local, "caller", None)
+        self.local.caller = caller
+        try:
+            yield
+        finally:
+            self.local.caller = previous
+
+    def by_action(self, service: str | None = None, caller: str | None = None) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for (who, svc, action), n in self.calls.items():
+            if (service is None or svc == service) and (caller is None or who == caller):
+                out[f"{svc}:{action}"] += n
+        return out
+
+    def total(self, services: tuple[str, ...] = ("ecs", "ec2", "autoscaling"), caller: str | None = None) -> int:
+        return sum(n for (who, svc, _), n in self.calls.items() if svc in services and (caller in (None, who)))
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.throttled = 0
+
+
+@dataclass
+class Faults:
+    """Failures to inject: a share of ECS calls throttled (from the drain function only)."""
+
+    ecs_throttle_share: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+
+def _page(items: list[str], token: str | None, max_results: int | None) -> dict[str, Any]:
+    size = 100 if max_results is None else max_results
+    if not 1 <= size <= 100:
+        raise InvalidParameter("maxResults must be between 1 and 100.")
+    start = int(base64.b64decode(token).decode()) if token else 0
+    page: dict[str, Any] = {}
+    chunk = items[start : start + size]
+    if start + size < len(items):
+        page["nextToken"] = base64.b64encode(str(start + size).encode()).decode()
+    return page | {"items": chunk}
+
+
+class EcsApi:
+    """Replaces moto's ECS response methods for the calls a drain makes, on the simulator's data."""
+
+    def __init__(self, sim: EcsSimulator) -> None:
+        self.sim = sim
+        self.refuse: set[str] = set()  # container instance refs whose state update fails, per instance
+
+    def _cluster(self, response: EC2ContainerServiceResponse) -> None:
+        name = str(response._get_param("cluster", "default")).rsplit("/", 1)[-1]
+        if name != self.sim.cluster or name not in self.sim.backend.clusters:
+            raise ClusterNotFoundException
+
+    def list_container_instances(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        self._cluster(response)
+        status = response._get_param("status")
+        expression = response._get_param("filter")
+        instances = self.sim.instances.values()
+        if status:
+            instances = [i for i in instances if i.status == status]
+        else:  # AWS: every status but INACTIVE
+            instances = [i for i in instances if i.status != "INACTIVE"]
+        if expression:
+            match = _FILTER.match(expression)
+            if not match:
+                raise InvalidParameter(f"The emulation supports only 'ec2InstanceId in [...]' filters: {expression!r}")
+            wanted = {a or b for a, b in _ID.findall(match.group("ids"))}
+            instances = [i for i in instances if i.ec2_instance_id in wanted]
+        arns = sorted(str(i.container_instance_arn) for i in instances)
+        page = _page(arns, response._get_param("nextToken"), response._get_param("maxResults"))
+        return ActionResult({"containerInstanceArns": page.pop("items"), **page})
+
+    def describe_container_instances(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        self._cluster(response)
+        wanted = response._get_param("containerInstances") or []
+        if not wanted or len(wanted) > 100:
+            raise InvalidParameter("containerInstances must hold from 1 to 100 items.")
+        found, failures = [], []
+        for ref in wanted:
+            instance = self.sim.instances.get(ref.rsplit("/", 1)[-1])
+            if instance is None:
+                failures.append({"arn": ref, "reason": "MISSING"})
+            else:
+                found.append(instance)
+        return ActionResult({"containerInstances": found, "failures": failures})
+
+    def update_container_instances_state(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        self._cluster(response)
+        wanted = response._get_param("containerInstances") or []
+        status = response._get_param("status")
+        if not wanted or len(wanted) > 10:
+            raise InvalidParameter("containerInstances must hold from 1 to 10 items.")
+        if status not in ("ACTIVE", "DRAINING"):
+            raise InvalidParameter("Container instance status should be one of [ACTIVE, DRAINING]")
+        found, failures = [], []
+        for ref in wanted:
+            instance = self.sim.instances.get(ref.rsplit("/", 1)[-1])
+            if instance is None:
+                failures.append({"arn": ref, "reason": "MISSING"})
+            elif instance.status not in ("ACTIVE", "DRAINING"):
+                failures.append({"arn": ref, "reason": f"Container instance is {instance.status}"})
+            elif ref in self.refuse:
+                failures.append({"arn": ref, "reason": "ServerException", "detail": "injected failure"})
+            else:
+                instance.status = status
+                found.append(instance)
+        self.sim.instances_changed()
+        return ActionResult({"containerInstances": found, "failures": failures})
+
+    def list_tasks(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        self._cluster(response)
+        desired = response._get_param("desiredStatus") or "RUNNING"
+        instance = response._get_param("containerInstance")
+        service = response._get_param("serviceName")
+        if instance:
+            candidates = [self.sim.tasks[a] for a in self.sim.by_instance.get(instance.rsplit("/", 1)[-1], ())]
+        else:
+            candidates = list(self.sim.tasks.values())
+        arns = sorted(t.arn for t in candidates if t.desired == desired and (service is None or t.service == service))
+        page = _page(arns, response._get_param("nextToken"), response._get_param("maxResults"))
+        return ActionResult({"taskArns": page.pop("items"), **page})
+
+    def describe_tasks(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        self._cluster(response)
+        wanted = response._get_param("tasks") or []
+        if not wanted or len(wanted) > 100:
+            raise InvalidParameter("tasks must hold from 1 to 100 items.")
+        found, failures = [], []
+        for ref in wanted:
+            task = self.sim.tasks.get(ref)
+            if task is None:
+                failures.append({"arn": ref, "reason": "MISSING"})
+            else:
+                found.append(task.moto)
+        return ActionResult({"tasks": found, "failures": failures})
+
+    def stop_task(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        self._cluster(response)
+        task = self.sim.stop(response._get_param("task"), response._get_param("reason") or "Stopped by user")
+        if task is None:
+            raise InvalidParameter("The referenced task was not found.")
+        return ActionResult({"task": task.moto})
+
+    def describe_services(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        if len(response._get_param("services") or []) > 10:
+            raise InvalidParameter("services must hold at most 10 items.")
+        return ORIGINAL_DESCRIBE_SERVICES(response)  # type: ignore[no-any-return]
+
+
+ORIGINAL_DESCRIBE_SERVICES = EC2ContainerServiceResponse.describe_services
+ORIGINAL_CALL_ACTION = BaseResponse.call_action
+_PATCHED = (
+    "list_container_instances",
+    "describe_container_instances",
+    "update_container_instances_state",
+    "list_tasks",
+    "describe_tasks",
+    "stop_task",
+    "describe_services",
+)
+
+
+@contextmanager
+def enforced(sim: EcsSimulator, log: CallLog, faults: Faults) -> Iterator[EcsApi]:
+    """While inside: ECS answers as AWS does, every call is counted, and faults are injected."""
+    api = EcsApi(sim)
+
+    def call_action(response: BaseResponse) -> Any:
+        service = response.service_name or "?"
+        action = response._get_action()
+        caller = log.caller()
+        log.calls[(caller, service, action)] += 1
+        if service == "ecs" and caller == "DrainFunction" and faults.rng.random() < faults.ecs_throttle_share:
+            log.throttled += 1
+            error = Throttled()
+            return 400, {"status": "400", "x-amzn-ErrorType": error.error_type}, error.description
+        if service == "ecs":
+            with sim.clock.lock:
+                return ORIGINAL_CALL_ACTION(response)
+        return ORIGINAL_CALL_ACTION(response)
+
+    patches = [mock.patch.object(BaseResponse, "call_action", call_action)]
+    for name in _PATCHED:
+        method = getattr(api, name)
+        patches.append(mock.patch.object(EC2ContainerServiceResponse, name, lambda r, m=method: m(r)))
+    for patch in patches:
+        patch.start()
+    try:
+        yield api
+    finally:
+        for patch in reversed(patches):
+            patch.stop()

@@ -1,0 +1,435 @@
+"""An ECS scheduler simulator on top of moto's ECS data.
+
+moto stores clusters, container instances and tasks but schedules nothing. This model does what ECS does
+for a drain (see docs/emulation.md): services keep their desired count on ACTIVE instances with room;
+DRAINING stops pending service tasks at once and replaces running ones within minimumHealthyPercent and
+maximumPercent, the replacement counting only once healthy; a stopping task walks RUNNING -> DEACTIVATING
+(deregistration delay) -> STOPPING (stop timeout) -> DEPROVISIONING -> STOPPED, with desiredStatus STOPPED
+from the start; daemon tasks stop last; standalone tasks run until stopped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.ecs.models import EC2ContainerServiceBackend, Task
+
+from .clock import SimClock
+
+DEPROVISION_SECONDS = 2.0
+STOP_TIMEOUT_SECONDS = 30.0  # ECS_CONTAINER_STOP_TIMEOUT default
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    cpu: int
+    memory: int
+    desired: int = 0  # ignored for daemons: one per ACTIVE instance
+    min_healthy_percent: int = 100
+    max_percent: int = 200
+    daemon: bool = False
+    deregistration_delay: float = 0.0  # behind a load balancer: the target group's delay
+    start_seconds: float = 10.0  # placement, image pull, start
+    health_check_seconds: float = 30.0  # until the first passing health check
+    shutdown_seconds: float = 5.0  # how long the app takes to exit after SIGTERM
+
+
+@dataclass
+class SimTask:
+    moto: Task
+    instance_id: str
+    cpu: int
+    memory: int
+    service: str | None
+    healthy_at: float | None = None
+    stop_requested_at: float | None = None
+    stopped_at: float | None = None
+
+    @property
+    def arn(self) -> str:
+        return str(self.moto.task_arn)
+
+    @property
+    def last(self) -> str:
+        return str(self.moto.last_status)
+
+    @property
+    def desired(self) -> str:
+        return str(self.moto.desired_status)
+
+
+@dataclass
+class Record:
+    """What tests and the demo read back: what was killed, how service availability held up, samples."""
+
+    killed: list[str] = field(default_factory=list)  # tasks not STOPPED when their instance went away
+    lowest_healthy: dict[str, int] = field(default_factory=dict)
+    unplaced: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)
+
+
+class EcsSimulator:
+    def __init__(self, backend: EC2ContainerServiceBackend, cluster: str, clock: SimClock) -> None:
+        self.backend = backend
+        self.cluster = cluster
+        self.clock = clock
+        self.now = clock.now()
+        self.tasks: dict[str, SimTask] = {}
+        self.by_instance: dict[str, set[str]] = defaultdict(set)
+        self.by_service: dict[str, set[str]] = defaultdict(set)  # tasks whose desiredStatus is RUNNING
+        self.services: dict[str, ServiceSpec] = {}
+        self.record = Record()
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._dirty = False
+        self._families: dict[str, Any] = {}
+        self.watched: set[str] = set()  # instance ids sampled for the picture
+        clock.on_advance(self.run_until)
+
+    # ---- time -------------------------------------------------------------------------------------
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self._queue, (when, next(self._seq), action))
+
+    def run_until(self, t: float) -> None:
+        while self._queue and self._queue[0][0] <= t:
+            when = self._queue[0][0]
+            self.now = when
+            while self._queue and self._queue[0][0] == when:
+                heapq.heappop(self._queue)[2]()
+            self.reconcile()
+        self.now = t
+        self.reconcile()
+        self.sample()
+
+    # ---- cluster ----------------------------------------------------------------------------------
+    @property
+    def instances(self) -> dict[str, Any]:
+        return self.backend.container_instances.get(self.cluster, {})
+
+    def register_instance(self, ec2_instance_id: str, cpu: int = 2048, memory: int = 3840) -> str:
+        instance = self.backend.register_container_instance(self.cluster, ec2_instance_id)
+        for resources in (instance.registered_resources, instance.remaining_resources):
+            for resource in resources:
+                if resource["name"] == "CPU":
+                    resource["integerValue"] = cpu
+                elif resource["name"] == "MEMORY":
+                    resource["integerValue"] = memory
+        instance.running_tasks_count = instance.pending_tasks_count = 0
+        instance_id = str(instance.container_instance_arn).rsplit("/", 1)[-1]
+        self.by_instance.setdefault(instance_id, set())
+        self.log(f"{ec2_instance_id} registered in {self.cluster}")
+        self._dirty = True
+        self.reconcile()
+        return instance_id
+
+    def terminate_instance(self, instance_id: str) -> None:
+        """The EC2 instance is gone: whatever still ran there is killed, and ECS deregisters it."""
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            return
+        for arn in list(self.by_instance.get(instance_id, ())):
+            task = self.tasks[arn]
+            if task.last != "STOPPED":
+                self.record.killed.append(arn)
+                self.by_service[task.service or ""].discard(arn)
+                task.moto.desired_status = "STOPPED"
+                task.moto.stopped_reason = "Host EC2 instance terminated"
+                self._stopped(task)
+        instance.status = "INACTIVE"
+        del self.backend.container_instances[self.cluster][instance_id]
+        self.log(f"{instance.ec2_instance_id} terminated and deregistered")
+        self._dirty = True
+
+    def instances_changed(self) -> None:
+        """Called when the API changed an instance's status (DRAINING): ECS reacts at once."""
+        self._dirty = True
+        self.reconcile()
+
+    def ec2_id(self, instance_id: str) -> str:
+        instance = self.instances.get(instance_id)
+        return str(instance.ec2_instance_id) if instance else instance_id
+
+    # ---- services and tasks -------------------------------------------------------------------------
+    def add_service(self, spec: ServiceSpec) -> None:
+        family = self.backend.register_task_definition(
+            family=spec.name,
+            task_role_arn=None,
+            execution_role_arn=None,
+            container_definitions=[
+                {"name": spec.name, "image": f"example/{spec.name}", "cpu": spec.cpu, "memory": spec.memory}
+            ],
+            volumes=None,
+            network_mode="bridge",
+            tags=None,
+            placement_constraints=None,
+            requires_compatibilities=["EC2"],
+            cpu=str(spec.cpu),
+            memory=str(spec.memory),
+        )
+        self._families[spec.name] = family
+        self.backend.create_service(
+            self.cluster,
+            spec.name,
+            desired_count=spec.desired if not spec.daemon else 0,
+            task_definition_str=family.arn,
+            scheduling_strategy="DAEMON" if spec.daemon else "REPLICA",
+        )
+        self.services[spec.name] = spec
+        self._dirty = True
+        self.reconcile()
+
+    def run_standalone(self, instance_id: str, name: str, cpu: int, memory: int, seconds: float | None = None) -> str:
+        """A task started with RunTask: no service owns it, DRAINING does not move it."""
+        if name not in self._families:
+            self._families[name] = self.backend.register_task_definition(
+                family=name,
+                task_role_arn=None,
+                execution_role_arn=None,
+                container_definitions=[{"name": name, "image": f"example/{name}", "cpu": cpu, "memory": memory}],
+                volumes=None,
+                network_mode="bridge",
+                tags=None,
+                placement_constraints=None,
+                requires_compatibilities=["EC2"],
+                cpu=str(cpu),
+                memory=str(memory),
+            )
+        task = self._launch(instance_id, name, None, cpu, memory, group=f"family:{name}", started_by="batch-job")
+        self._set(task, "RUNNING")
+        if seconds is not None:
+            self.at(self.now + seconds, lambda: self.stop(task.arn, "Essential container in task exited"))
+        return task.arn
+
+    def stop(self, arn: str, reason: str) -> SimTask | None:
+        """StopTask, or ECS stopping a task: desiredStatus STOPPED now, lastStatus walks to STOPPED."""
+        task = self.tasks.get(arn)
+        if task is None or task.desired == "STOPPED":
+            return task
+        task.moto.desired_status = "STOPPED"
+        task.moto.stopped_reason = reason
+        task.stop_requested_at = self.now
+        self.by_service[task.service or ""].discard(arn)
+        spec = self.services.get(task.service or "")
+        if task.last in ("PROVISIONING", "PENDING"):
+            self._set(task, "DEPROVISIONING")
+            self.at(self.now + DEPROVISION_SECONDS, lambda: self._stopped(task))
+        else:
+            delay = spec.deregistration_delay if spec else 0.0
+            shutdown = min(spec.shutdown_seconds if spec else 5.0, STOP_TIMEOUT_SECONDS)
+            if delay:
+                self._set(task, "DEACTIVATING")
+                self.at(self.now + delay, lambda: self._stopping(task, shutdown))
+            else:
+                self._stopping(task, shutdown)
+        self._count(task.instance_id)
+        return task
+
+    def _stopping(self, task: SimTask, shutdown: float) -> None:
+        self._set(task, "STOPPING")
+        self.at(self.now + shutdown, lambda: self._deprovision(task))
+
+    def _deprovision(self, task: SimTask) -> None:
+        self._set(task, "DEPROVISIONING")
+        self.at(self.now + DEPROVISION_SECONDS, lambda: self._stopped(task))
+
+    def _stopped(self, task: SimTask) -> None:
+        if task.last == "STOPPED":
+            return
+        self._set(task, "STOPPED")
+        task.stopped_at = self.now
+        instance = self.instances.get(task.instance_id)
+        if instance is not None:
+            self._reserve(instance, -task.cpu, -task.memory)
+        self._count(task.instance_id)
+        self._dirty = True
+
+    def _launch(
+        self, instance_id: str, name: str, service: str | None, cpu: int, memory: int, group: str, started_by: str
+    ) -> SimTask:
+        instance = self.instances[instance_id]
+        moto_task = Task(
+            self.backend.clusters[self.cluster],
+            self._families[name],
+            instance.container_instance_arn,
+            {"CPU": cpu, "MEMORY": memory, "PORTS": [], "PORTS_UDP": []},
+            backend=self.backend,
+            group=group,
+            launch_type="EC2",
+            started_by=started_by,
+        )
+        moto_task.cpu, moto_task.memory = str(cpu), str(memory)
+        moto_task.last_status = "PENDING"
+        self.backend.tasks.setdefault(self.cluster, {})[moto_task.task_arn] = moto_task
+        task = SimTask(moto_task, instance_id, cpu, memory, service)
+        self.tasks[task.arn] = task
+        self.by_instance[instance_id].add(task.arn)
+        self.by_service[service or ""].add(task.arn)
+        self._reserve(instance, cpu, memory)
+        self._count(instance_id)
+        return task
+
+    def _start_service_task(self, spec: ServiceSpec, instance_id: str) -> None:
+        task = self._launch(
+            instance_id,
+            spec.name,
+            spec.name,
+            spec.cpu,
+            spec.memory,
+            group=f"service:{spec.name}",
+            started_by=f"ecs-svc/{abs(hash(spec.name)) % 10**19:019d}",
+        )
+
+        def running() -> None:
+            if task.desired == "RUNNING":
+                self._set(task, "RUNNING")
+                task.healthy_at = self.now + spec.health_check_seconds
+                self.at(task.healthy_at, self._touch)
+
+        self.at(self.now + spec.start_seconds, running)
+
+    def _touch(self) -> None:
+        self._dirty = True
+
+    def _set(self, task: SimTask, status: str) -> None:
+        task.moto.last_status = status
+        self._count(task.instance_id)
+
+    def _count(self, instance_id: str) -> None:
+        # runningTasksCount and pendingTasksCount follow desiredStatus, as ECS reports them.
+        instance = self.instances.get(instance_id)
+        if instance is None:
+            return
+        running = pending = 0
+        for arn in self.by_instance.get(instance_id, ()):
+            task = self.tasks[arn]
+            if task.desired == "RUNNING":
+                if task.last == "RUNNING":
+                    running += 1
+                elif task.last in ("PROVISIONING", "PENDING"):
+                    pending += 1
+        instance.running_tasks_count, instance.pending_tasks_count = running, pending
+
+    @staticmethod
+    def _reserve(instance: Any, cpu: int, memory: int) -> None:
+        for resource in instance.remaining_resources:
+            if resource["name"] == "CPU":
+                resource["integerValue"] -= cpu
+            elif resource["name"] == "MEMORY":
+                resource["integerValue"] -= memory
+
+    @staticmethod
+    def _remaining(instance: Any) -> tuple[int, int]:
+        values = {r["name"]: r["integerValue"] for r in instance.remaining_resources}
+        return values["CPU"], values["MEMORY"]
+
+    def _place(self, spec: ServiceSpec, exclude: set[str] | None = None) -> str | None:
+        """An ACTIVE, connected instance with room; the emptiest first, which spreads tasks."""
+        best, best_room = None, None
+        for instance_id, instance in self.instances.items():
+            if instance.status != "ACTIVE" or not instance.agent_connected or (exclude and instance_id in exclude):
+                continue
+            cpu, memory = self._remaining(instance)
+            if cpu >= spec.cpu and memory >= spec.memory and (best_room is None or (cpu, memory) > best_room):
+                best, best_room = instance_id, (cpu, memory)
+        return best
+
+    # ---- the scheduler -------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            for spec in self.services.values():
+                if spec.daemon:
+                    self._reconcile_daemon(spec)
+                else:
+                    self._reconcile_replicas(spec)
+
+    def _service_tasks(self, name: str) -> list[SimTask]:
+        return [self.tasks[a] for a in sorted(self.by_service.get(name, ()))]
+
+    def _on_draining(self, task: SimTask) -> bool:
+        instance = self.instances.get(task.instance_id)
+        return instance is None or instance.status != "ACTIVE"
+
+    def _reconcile_replicas(self, spec: ServiceSpec) -> None:
+        alive = self._service_tasks(spec.name)
+        for task in [t for t in alive if self._on_draining(t) and t.last in ("PROVISIONING", "PENDING")]:
+            self.stop(task.arn, "Container instance is DRAINING")  # pending tasks stop at once
+        alive = self._service_tasks(spec.name)
+        fresh = [t for t in alive if not self._on_draining(t)]
+        healthy = [t for t in alive if t.last == "RUNNING" and t.healthy_at is not None and t.healthy_at <= self.now]
+        self.record.lowest_healthy[spec.name] = min(
+            self.record.lowest_healthy.get(spec.name, len(healthy)), len(healthy)
+        )
+        ceiling = math.floor(spec.desired * spec.max_percent / 100)
+        floor = math.ceil(spec.desired * spec.min_healthy_percent / 100)
+        launches = max(0, min(spec.desired - len(fresh), ceiling - len(alive)))
+        for _ in range(launches):
+            instance_id = self._place(spec)
+            if instance_id is None:
+                self.record.unplaced[spec.name] += 1
+                break
+            self._start_service_task(spec, instance_id)
+        draining_running = sorted(
+            (t for t in alive if self._on_draining(t) and t.last == "RUNNING"), key=lambda t: t.arn
+        )
+        can_stop = max(0, len(healthy) - floor)
+        # Never stop more than the replacements already placed make redundant, unless the floor allows it.
+        for task in draining_running[:can_stop]:
+            self.stop(task.arn, "Service task replaced: container instance is DRAINING")
+
+    def _reconcile_daemon(self, spec: ServiceSpec) -> None:
+        alive = self._service_tasks(spec.name)
+        covered = {t.instance_id for t in alive}
+        for instance_id, instance in self.instances.items():
+            if instance.status == "ACTIVE" and instance_id not in covered:
+                cpu, memory = self._remaining(instance)
+                if cpu >= spec.cpu and memory >= spec.memory:
+                    self._start_service_task(spec, instance_id)
+        for task in alive:
+            if not self._on_draining(task):
+                continue
+            others = [self.tasks[a] for a in self.by_instance[task.instance_id] if self.tasks[a].service != spec.name]
+            if all(o.last == "STOPPED" for o in others if o.service is not None):
+                self.stop(task.arn, "Daemon task stopped last: container instance is DRAINING")
+
+    # ---- records -----------------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        self.record.events.append((self.now, message))
+
+    def not_stopped(self, instance_id: str) -> int:
+        return sum(1 for a in self.by_instance.get(instance_id, ()) if self.tasks[a].last != "STOPPED")
+
+    def sample(self) -> None:
+        if not self.watched:
+            return
+        if self.record.samples and self.now - self.record.samples[-1][0] < 1.0:
+            return
+        counts = {self.ec2_id(i): self.not_stopped(i) for i in sorted(self.watched)}
+        self.record.samples.append((self.now, counts))
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent picture for a progress display (taken under the clock's lock)."""
+        with self.clock.lock:
+            rows = []
+            for instance_id in sorted(self.by_instance):
+                instance = self.instances.get(instance_id)
+                tasks = [self.tasks[a] for a in self.by_instance[instance_id]]
+                rows.append(
+                    {
+                        "instance": instance_id,
+                        "ec2": str(instance.ec2_instance_id) if instance else "?",
+                        "status": str(instance.status) if instance else "GONE",
+                        "running": sum(1 for t in tasks if t.last == "RUNNING" and t.desired == "RUNNING"),
+                        "stopping": sum(1 for t in tasks if t.desired == "STOPPED" and t.last != "STOPPED"),
+                        "pending": sum(1 for t in tasks if t.last in ("PROVISIONING", "PENDING")),
+                    }
+                )
+            return {"now": self.now, "instances": rows}

@@ -1,0 +1,168 @@
+"""Worlds to drain: a cluster on an old fleet, services on it, a new fleet coming up, CloudFormation around it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto.ecs.models import ecs_backends
+
+from .aws import ACCOUNT, REGION, OfflineAws
+from .clock import SimClock
+from .cloudformation import Answer, CloudFormation, ResponseServer, response_server
+from .ecs_api import EcsApi, Faults, enforced
+from .ecs_simulator import EcsSimulator, ServiceSpec
+
+CLUSTER = "web"
+
+
+def default_services() -> list[ServiceSpec]:
+    """A web service behind a load balancer, a worker, and a log-shipping daemon."""
+    return [
+        ServiceSpec(
+            "web",
+            cpu=256,
+            memory=512,
+            desired=6,
+            deregistration_delay=120,
+            health_check_seconds=30,
+            start_seconds=15,
+            shutdown_seconds=5,
+        ),
+        ServiceSpec(
+            "worker",
+            cpu=512,
+            memory=1024,
+            desired=3,
+            min_healthy_percent=50,
+            max_percent=150,
+            start_seconds=20,
+            health_check_seconds=10,
+            shutdown_seconds=20,
+        ),
+        ServiceSpec(
+            "log-agent", cpu=128, memory=128, daemon=True, start_seconds=5, health_check_seconds=0, shutdown_seconds=2
+        ),
+    ]
+
+
+@dataclass
+class Fleet:
+    request_id: str
+    ec2_ids: list[str]
+    container_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    aws: OfflineAws
+    sim: EcsSimulator
+    api: EcsApi
+    faults: Faults
+    server: ResponseServer
+    cfn: CloudFormation
+    old: Fleet
+    new: Fleet | None
+    properties: dict[str, Any]
+    physical_id: str = ""
+
+    @property
+    def ecs(self) -> Any:
+        return boto3.client("ecs", region_name=REGION)
+
+    def rollover(self, **policy: Any) -> tuple[Answer | None, Answer | None]:
+        """A replacement update to the new fleet: Update, then Delete of the old (the drain); then, if CloudFormation
+        got SUCCESS, it deletes the old fleet, terminating its instances."""
+        assert self.new is not None
+        new_properties = {**self.properties, "SpotFleet": self.new.request_id, **policy}
+        old_properties = {**self.properties, **policy}
+        update, _delete, answer = self.cfn.replace("ECSDrain", old_properties, new_properties, self.physical_id)
+        if answer is not None and answer.body["Status"] == "SUCCESS":
+            self.delete_fleet(self.old)
+        return update, answer
+
+    def delete_fleet(self, fleet: Fleet) -> None:
+        boto3.client("ec2", region_name=REGION).cancel_spot_fleet_requests(
+            SpotFleetRequestIds=[fleet.request_id], TerminateInstances=True
+        )
+        with self.sim.clock.lock:
+            for instance_id in fleet.container_ids:
+                self.sim.terminate_instance(instance_id)
+        self.cfn.events.append((self.sim.clock.now(), f"old fleet {fleet.request_id} deleted"))
+
+
+def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    request_id = ec2.request_spot_fleet(
+        SpotFleetRequestConfig={
+            "IamFleetRole": f"arn:aws:iam::{ACCOUNT}:role/spot-fleet",
+            "TargetCapacity": count,
+            "LaunchSpecifications": [{"ImageId": image, "InstanceType": instance_type}],
+            "AllocationStrategy": "lowestPrice",
+        }
+    )["SpotFleetRequestId"]
+    instances = ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id)["ActiveInstances"]
+    return Fleet(request_id, sorted(i["InstanceId"] for i in instances))
+
+
+@contextmanager
+def rollover_world(
+    *,
+    old_instances: int = 3,
+    new_instances: int = 3,
+    services: list[ServiceSpec] | None = None,
+    new_fleet_registers: tuple[float, float] | None = (45.0, 100.0),
+    instance_cpu: int = 2048,
+    instance_memory: int = 3840,
+    standalone: list[tuple[int, float | None]] | None = None,  # (old instance index, seconds or None)
+    pace: float = 0.0,
+    log_level: str = "INFO",
+    properties: dict[str, Any] | None = None,
+    create: bool = True,
+) -> Iterator[World]:
+    """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
+    with ExitStack() as stack:
+        aws = stack.enter_context(OfflineAws(SimClock(pace=pace), log_level=log_level))
+        boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
+        sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
+        faults = Faults()
+        api = stack.enter_context(enforced(sim, aws.calls, faults))
+        old = spot_fleet(old_instances)
+        old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
+        for spec in services if services is not None else default_services():
+            sim.add_service(spec)
+        sim.run_until(aws.clock.now())
+        aws.clock.advance(120)  # the services reach steady state before anything happens
+        sim.record.lowest_healthy.clear()  # availability is measured from steady state on
+        for index, seconds in standalone or []:
+            sim.run_standalone(old.container_ids[index], "nightly-report", cpu=256, memory=256, seconds=seconds)
+        new = None
+        if new_instances:
+            new = spot_fleet(new_instances)
+            if new_fleet_registers is None:
+                new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
+            else:
+                first, last = new_fleet_registers
+                step = (last - first) / max(1, new_instances - 1)
+                for n, ec2_id in enumerate(new.ec2_ids):
+                    sim.at(
+                        aws.clock.now() + first + n * step,
+                        lambda e=ec2_id, f=new: f.container_ids.append(
+                            sim.register_instance(e, instance_cpu, instance_memory)
+                        ),
+                    )
+        sim.watched = set(old.container_ids)
+        server = stack.enter_context(response_server(aws))
+        cfn = CloudFormation(aws, server)
+        props = {"Cluster": CLUSTER, "SpotFleet": old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
+        world = World(aws, sim, api, faults, server, cfn, old, new, props)
+        if create:
+            _request, answer = cfn.create("ECSDrain", props)
+            assert answer is not None and answer.body["Status"] == "SUCCESS", answer
+            world.physical_id = answer.body["PhysicalResourceId"]
+        aws.calls.reset()
+        yield world

@@ -1,0 +1,130 @@
+"""Reads the real template.yaml: functions, their handlers and environment, the ASL and its substitutions."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !Sub, !GetAtt...)."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+@dataclass
+class Stack:
+    """The values intrinsic functions resolve to in the emulated stack."""
+
+    name: str
+    region: str
+    account: str
+    refs: dict[str, str]  # logical id -> Ref value
+    attributes: dict[tuple[str, str], str]  # (logical id, attribute) -> GetAtt value
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                return self.attributes[(arg[0], arg[1])]
+            if key == "Fn::Sub":
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), arg)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        return value
+
+    def _sub(self, name: str) -> str:
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self.attributes[(logical, attribute)]
+        return self._ref(name)
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::StackName": self.name,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+        }
+        return pseudo.get(name) or self.refs[name]
+
+
+@dataclass
+class Function:
+    logical_id: str
+    handler: str
+    timeout: int
+    environment: dict[str, Any]
+
+
+def functions(template: dict[str, Any]) -> list[Function]:
+    globals_ = template.get("Globals", {}).get("Function", {})
+    out = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        environment = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **props.get("Environment", {}).get("Variables", {}),
+        }
+        out.append(Function(logical_id, props["Handler"], int(props.get("Timeout", 3)), environment))
+    return out
+
+
+def state_machine(template: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(logical id, properties, the ASL document) of the drain state machine."""
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::StateMachine":
+            props = resource["Properties"]
+            return logical_id, props, json.loads((ROOT / props["DefinitionUri"]).read_text())
+    raise LookupError("template.yaml has no AWS::Serverless::StateMachine")
+
+
+def substitute(definition: dict[str, Any], substitutions: dict[str, str]) -> str:
+    """Apply DefinitionSubstitutions as Step Functions does; an undefined one is an error, not a silent gap."""
+    text = json.dumps(definition)
+    missing = sorted(set(re.findall(r"\$\{([^}]+)\}", text)) - set(substitutions))
+    if missing:
+        raise KeyError(f"The ASL uses substitutions the template does not define: {missing}")
+    return re.sub(r"\$\{([^}]+)\}", lambda m: substitutions[m.group(1)], text)
+
+
+def execution_ended_patterns(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(function logical id, EventBridge pattern) for every EventBridgeRule event in the template."""
+    out = []
+    for logical_id, resource in template["Resources"].items():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "EventBridgeRule":
+                out.append((logical_id, event["Properties"]["Pattern"]))
+    return out
