@@ -48,7 +48,7 @@ check: $(VENV)/.synced ## ruff, mypy --strict, cfn-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/cfn-lint template.yaml examples/*.yaml
+	$(VENV)/bin/cfn-lint template.yaml $(wildcard examples/*.yaml)
 
 validate: $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## sam validate --lint, sam build (no Docker), checkov
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import re
+
+from ecs_drain.executions import execution_name
+
+STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/web-cluster/1f2e3d4c-0000-11ef-9a2b-0a1b2c3d4e5f"
+
+
+def test_it_names_the_execution_after_stack_and_resource() -> None:
+    name = execution_name(STACK, "ECSDrain", "request-1")
+    assert name.startswith("web-cluster-ECSDrain-")
+    assert re.fullmatch(r"[0-9A-Za-z_-]{1,80}", name)
+
+
+def test_it_gives_a_repeated_delivery_the_same_name_and_another_request_another() -> None:
+    assert execution_name(STACK, "ECSDrain", "request-1") == execution_name(STACK, "ECSDrain", "request-1")
+    assert execution_name(STACK, "ECSDrain", "request-1") != execution_name(STACK, "ECSDrain", "request-2")
+
+
+def test_it_keeps_long_names_within_80_characters_and_distinct() -> None:
+    stack = STACK.replace("web-cluster", "s" * 128)
+    a, b = execution_name(stack, "L" * 255, "r1"), execution_name(stack, "L" * 255, "r2")
+    assert len(a) == len(b) == 80
+    assert a != b

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+from ecs_drain import outcome
+
+
+def state(phase: str, on_timeout: str = "CONTINUE", **extra: Any) -> dict[str, Any]:
+    return {
+        "Cluster": "web",
+        "drain": {
+            "phase": phase,
+            "message": "Drained 2 container instances." if phase == "DRAINED" else "Deadline reached.",
+            "properties": {"on_timeout": on_timeout, "wait_for_capacity": True},
+            "pendingCount": 1,
+            "checks": 4,
+            "remaining": [{"ec2InstanceId": "i-1", "status": "DRAINING", "tasks": 2, "stopping": 1}],
+            "summary": {"instances": 2, "tasksAtStart": 5, "tasksRemaining": 2, "seconds": 60},
+            "timeline": {"startedAt": 0, "drainingSetAt": 10, "endedAt": 60},
+            **extra,
+        },
+    }
+
+
+def test_it_answers_success_when_drained() -> None:
+    result = outcome.of_state(state("DRAINED"))
+    assert (result.status, result.outcome) == ("SUCCESS", "DRAINED")
+
+
+def test_it_follows_on_timeout_at_the_deadline() -> None:
+    assert outcome.of_state(state("DEADLINE", "CONTINUE")).status == "SUCCESS"
+    failed = outcome.of_state(state("DEADLINE", "FAIL"))
+    assert failed.status == "FAILED"
+    assert "keeps the old capacity" in failed.reason
+
+
+def test_it_treats_the_bound_on_checks_as_the_deadline_and_names_what_still_runs() -> None:
+    result = outcome.of_state(state("DRAINING", "FAIL"))
+    assert result.status == "FAILED"
+    assert "i-1 (DRAINING): 2 tasks, 1 stopping" in result.reason
+
+
+def test_it_answers_a_failed_step_as_on_timeout_says_with_the_error() -> None:
+    failed = {**state("DRAINING", "FAIL"), "error": {"Error": "Runtime.ExitError", "Cause": "boom"}}
+    result = outcome.of_state(failed)
+    assert result.status == "FAILED"
+    assert "Runtime.ExitError" in result.reason
+
+
+def test_it_answers_a_failure_before_planning_from_the_input_policy() -> None:
+    result = outcome.of_state({"Cluster": "web", "OnTimeout": "fail", "error": {"Error": "X", "Cause": "y"}})
+    assert result.status == "FAILED"
+
+
+def test_it_reports_an_aborted_execution_by_name() -> None:
+    result = outcome.of_ended_execution("ABORTED", "web-ECSDrain-1", {"OnTimeout": "CONTINUE"})
+    assert result.status == "SUCCESS"
+    assert "web-ECSDrain-1 ended ABORTED" in result.reason
+
+
+def test_it_summarises_phase_durations() -> None:
+    summary = outcome.summary(state("DRAINED"), outcome.of_state(state("DRAINED")), answered=True)
+    assert summary["phaseSeconds"] == {"draining": 50}
+    assert summary["stillRunning"] == []
+    assert summary["answeredCloudFormation"] is True
