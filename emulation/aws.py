@@ -106,6 +106,7 @@ class OfflineAws:
         self.on_execution_ended: list[Callable[[dict[str, Any]], None]] = []
         self._stack = ExitStack()
         self._counts: dict[str, int] = {}
+        self.last_result: dict[str, Any] = {}  # function logical id -> what it last returned
 
     # ---- setup -------------------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -280,6 +281,7 @@ class OfflineAws:
                 self.invocations.append(Invocation(logical_id, self.clock.now(), type(error).__name__))
                 raise
         self.invocations.append(Invocation(logical_id, self.clock.now(), None))
+        self.last_result[logical_id] = result
         return result
 
     def _execution_ended(self, execution: Any) -> None:

@@ -92,6 +92,7 @@ class EcsSimulator:
         self._dirty = False
         self._families: dict[str, Any] = {}
         self.watched: set[str] = set()  # instance ids sampled for the picture
+        self.instance_size = (2048, 3840)  # CPU units and MiB of instances registered later
         clock.on_advance(self.run_until)
 
     # ---- time -------------------------------------------------------------------------------------
@@ -105,6 +106,7 @@ class EcsSimulator:
             while self._queue and self._queue[0][0] == when:
                 heapq.heappop(self._queue)[2]()
             self.reconcile()
+            self.sample()
         self.now = t
         self.reconcile()
         self.sample()
@@ -410,9 +412,9 @@ class EcsSimulator:
     def sample(self) -> None:
         if not self.watched:
             return
-        if self.record.samples and self.now - self.record.samples[-1][0] < 1.0:
-            return
         counts = {self.ec2_id(i): self.not_stopped(i) for i in sorted(self.watched)}
+        if self.record.samples and self.record.samples[-1][1] == counts:
+            return  # a step plot needs only the changes
         self.record.samples.append((self.now, counts))
 
     def snapshot(self) -> dict[str, Any]:

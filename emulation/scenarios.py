@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
 from .aws import ACCOUNT, REGION, OfflineAws
@@ -96,7 +97,8 @@ class World:
 
 def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
     ec2 = boto3.client("ec2", region_name=REGION)
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    # Any AMI moto knows stands in for the ECS-optimized one (DescribeImages of all of them is slow).
+    image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
     request_id = ec2.request_spot_fleet(
         SpotFleetRequestConfig={
             "IamFleetRole": f"arn:aws:iam::{ACCOUNT}:role/spot-fleet",
@@ -126,9 +128,10 @@ def rollover_world(
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
-        aws = stack.enter_context(OfflineAws(SimClock(pace=pace), log_level=log_level))
+        aws = stack.enter_context(OfflineAws(SimClock(), log_level=log_level))
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
+        sim.instance_size = (instance_cpu, instance_memory)
         faults = Faults()
         api = stack.enter_context(enforced(sim, aws.calls, faults))
         old = spot_fleet(old_instances)
@@ -145,17 +148,13 @@ def rollover_world(
             new = spot_fleet(new_instances)
             if new_fleet_registers is None:
                 new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
+                sim.run_until(aws.clock.now())
             else:
                 first, last = new_fleet_registers
                 step = (last - first) / max(1, new_instances - 1)
                 for n, ec2_id in enumerate(new.ec2_ids):
-                    sim.at(
-                        aws.clock.now() + first + n * step,
-                        lambda e=ec2_id, f=new: f.container_ids.append(
-                            sim.register_instance(e, instance_cpu, instance_memory)
-                        ),
-                    )
-        sim.watched = set(old.container_ids)
+                    sim.at(aws.clock.now() + first + n * step, lambda e=ec2_id, f=new: _register(sim, f, e))
+        sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
         server = stack.enter_context(response_server(aws))
         cfn = CloudFormation(aws, server)
         props = {"Cluster": CLUSTER, "SpotFleet": old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
@@ -165,4 +164,11 @@ def rollover_world(
             assert answer is not None and answer.body["Status"] == "SUCCESS", answer
             world.physical_id = answer.body["PhysicalResourceId"]
         aws.calls.reset()
+        aws.clock.pace = pace  # from here on, a person may be watching
         yield world
+
+
+def _register(sim: EcsSimulator, fleet: Fleet, ec2_id: str) -> None:
+    instance_id = sim.register_instance(ec2_id, *sim.instance_size)
+    fleet.container_ids.append(instance_id)
+    sim.watched.add(instance_id)
