@@ -104,7 +104,8 @@ class EcsApi:
 
     def __init__(self, sim: EcsSimulator) -> None:
         self.sim = sim
-        self.refuse: set[str] = set()  # container instance refs whose state update fails, per instance
+        # container instance id -> how many more state updates of it fail (a per-instance failure, as AWS reports)
+        self.refuse: dict[str, int] = {}
 
     def _cluster(self, response: EC2ContainerServiceResponse) -> None:
         name = str(response._get_param("cluster", "default")).rsplit("/", 1)[-1]
@@ -159,7 +160,8 @@ class EcsApi:
                 failures.append({"arn": ref, "reason": "MISSING"})
             elif instance.status not in ("ACTIVE", "DRAINING"):
                 failures.append({"arn": ref, "reason": f"Container instance is {instance.status}"})
-            elif ref in self.refuse:
+            elif self.refuse.get(ref.rsplit("/", 1)[-1], 0) > 0:
+                self.refuse[ref.rsplit("/", 1)[-1]] -= 1
                 failures.append({"arn": ref, "reason": "ServerException", "detail": "injected failure"})
             else:
                 instance.status = status

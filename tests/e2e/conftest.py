@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,10 +10,15 @@ import pytest
 from emulation.scenarios import World
 
 
-def executions(world: World) -> list[dict[str, Any]]:
+def executions(world: World, settle_seconds: float = 30.0) -> list[dict[str, Any]]:
+    """The executions, once none is running (an answer can come a moment before its execution ends)."""
     sfn = world.aws.sfn()
-    listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
-    return [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+        if all(e["status"] != "RUNNING" for e in listed) or time.monotonic() > deadline:
+            return [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
+        time.sleep(0.02)
 
 
 def history(world: World, execution_arn: str) -> list[dict[str, Any]]:

@@ -1,0 +1,352 @@
+"""The fault and bad-input matrix (docs/reliability.md): each case a named end-to-end test on the emulation.
+
+Whatever happens, CloudFormation gets exactly one answer per request, and never a wrong SUCCESS.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from emulation.cloudformation import Endpoint
+from emulation.scenarios import World, rollover_world
+from tests.e2e.conftest import assert_no_secret_leaked, executions, old_tasks_not_stopped
+
+
+def drain(world: World, **policy: Any) -> tuple[Any, Any]:
+    """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup."""
+    request = world.cfn.request("Delete", "ECSDrain", {**world.properties, **policy}, physical_id=world.physical_id)
+    world.cfn.send(request)
+    return request, world.cfn.wait_for_answer(request)
+
+
+def answers(world: World, request: Any) -> list[Any]:
+    return world.server.answers_for(request.request_id)
+
+
+# 1 -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"Cluster": None}, "Cluster is required"),
+        ({"SpotFleet": None}, "Exactly one target"),
+        ({"AutoScalingGroup": "web-asg"}, "Exactly one target"),
+        ({"SpotFleet": "fleet-1"}, "SpotFleet"),
+        ({"DrainTimeoutSeconds": "soon"}, "DrainTimeoutSeconds"),
+        ({"DrainTimeoutSeconds": "7200"}, "DrainTimeoutSeconds"),
+        ({"PollIntervalSeconds": "0"}, "PollIntervalSeconds"),
+        ({"OnTimeout": "SHRUG"}, "OnTimeout"),
+        ({"StandaloneTasks": "KILL"}, "StandaloneTasks"),
+    ],
+)
+def test_it_fails_create_and_update_with_invalid_properties_naming_the_property(
+    bad: dict[str, Any], named: str
+) -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        properties = {k: v for k, v in {**world.properties, **bad}.items() if v is not None}
+        _, created = world.cfn.create("ECSDrain", properties)
+        assert created is not None and created.body["Status"] == "FAILED"
+        assert named in created.body["Reason"]
+        update = world.cfn.request(
+            "Update",
+            "ECSDrain",
+            properties,
+            physical_id="ecs-drain:web:SpotFleet:sfr-1",
+            old_properties=world.properties,
+        )
+        world.cfn.send(update)
+        updated = world.cfn.wait_for_answer(update)
+        assert updated is not None and updated.body["Status"] == "FAILED" and named in updated.body["Reason"]
+        assert executions(world) == []
+
+
+def test_it_fails_create_for_a_cluster_that_does_not_exist() -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        _, answer = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
+        assert answer is not None and answer.body["Status"] == "FAILED"
+        assert "Cluster 'nope' does not exist" in answer.body["Reason"]
+
+
+# 2 -------------------------------------------------------------------------------------------------------
+def test_it_fails_an_unknown_request_type_with_a_clear_reason() -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        request = world.cfn.request("Replace", "ECSDrain", world.properties, physical_id="x")
+        world.cfn.send(request)
+        (answer,) = answers(world, request)
+        assert answer.body["Status"] == "FAILED"
+        assert "RequestType 'Replace' is not one of" in answer.body["Reason"]
+
+
+# 3 -------------------------------------------------------------------------------------------------------
+def test_it_answers_success_at_once_to_the_delete_after_a_failed_create() -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        _, failed = world.cfn.create("ECSDrain", {**world.properties, "SpotFleet": "sfr-bad!"})
+        assert failed is not None and failed.body["Status"] == "FAILED"
+        rollback = world.cfn.request(
+            "Delete",
+            "ECSDrain",
+            {**world.properties, "SpotFleet": "sfr-bad!"},
+            physical_id=failed.body["PhysicalResourceId"],
+        )
+        world.cfn.send(rollback)
+        (answer,) = answers(world, rollback)  # answered before send() returned: no drain
+        assert answer.body["Status"] == "SUCCESS"
+        assert executions(world) == []
+
+
+# 4 -------------------------------------------------------------------------------------------------------
+def test_it_answers_nothing_to_drain_for_a_fleet_that_is_gone() -> None:
+    with rollover_world(new_instances=0) as world:
+        world.properties["SpotFleet"] = "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+        _, answer = drain(world)
+        assert answer.body["Status"] == "SUCCESS"
+        assert "no longer exists: nothing to drain" in answer.body["Reason"]
+
+
+def test_it_answers_nothing_to_drain_for_a_fleet_without_instances() -> None:
+    with rollover_world(new_instances=0) as world:
+        boto3.client("ec2", region_name="us-east-1").cancel_spot_fleet_requests(
+            SpotFleetRequestIds=[world.old.request_id], TerminateInstances=True
+        )
+        _, answer = drain(world)
+        assert answer.body["Status"] == "SUCCESS"
+        assert "nothing to drain" in answer.body["Reason"]
+
+
+def test_it_answers_nothing_to_drain_when_the_instances_never_registered() -> None:
+    with rollover_world(new_instances=3, new_fleet_registers=(10**9, 10**9)) as world:
+        assert world.new is not None
+        world.properties["SpotFleet"] = world.new.request_id
+        _, answer = drain(world)
+        assert answer.body["Status"] == "SUCCESS"
+        assert "is registered in web: nothing to drain" in answer.body["Reason"]
+
+
+# 5 -------------------------------------------------------------------------------------------------------
+def test_it_answers_success_when_the_cluster_was_deleted_first() -> None:
+    with rollover_world(new_instances=0) as world:
+        del world.sim.backend.clusters["web"]
+        _, answer = drain(world)
+        assert answer.body["Status"] == "SUCCESS"
+        assert "Cluster web no longer exists" in answer.body["Reason"]
+
+
+# 6 -------------------------------------------------------------------------------------------------------
+def test_it_starts_one_execution_and_answers_once_for_a_delete_delivered_three_times() -> None:
+    with rollover_world() as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+        threads = [threading.Thread(target=world.cfn.send, args=(request,)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        answer = world.cfn.wait_for_answer(request)
+        world.cfn.send(request)  # and once more after it was answered
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert len(executions(world)) == 1
+        assert len(answers(world, request)) == 1
+
+
+# 7 -------------------------------------------------------------------------------------------------------
+def test_it_completes_with_half_of_all_ecs_calls_throttled() -> None:
+    with rollover_world() as world:
+        world.faults.ecs_throttle_share = 0.5
+        _, answer = world.rollover()
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert world.aws.calls.throttled > 10
+        assert world.sim.record.killed == []
+
+
+# 8 -------------------------------------------------------------------------------------------------------
+def test_it_retries_a_drain_function_that_crashes_once() -> None:
+    with rollover_world() as world:
+        world.aws.crashes["DrainFunction"] = lambda n: n == 3
+        _, answer = world.rollover()
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert [i.error for i in world.aws.invocations if i.error] == ["LambdaCrash"]
+
+
+@pytest.mark.parametrize(("policy", "status"), [("CONTINUE", "SUCCESS"), ("FAIL", "FAILED")])
+def test_it_answers_once_per_on_timeout_when_the_drain_function_always_crashes(policy: str, status: str) -> None:
+    with rollover_world() as world:
+        world.aws.crashes["DrainFunction"] = lambda n: True
+        request, answer = drain(world, OnTimeout=policy)
+        assert answer is not None and answer.body["Status"] == status
+        assert "Runtime.ExitError" in answer.body["Reason"]
+        assert len(answers(world, request)) == 1
+        (execution,) = executions(world)
+        assert execution["status"] == "FAILED"
+
+
+# 9 -------------------------------------------------------------------------------------------------------
+def test_it_answers_once_and_promptly_when_the_execution_is_stopped_mid_drain() -> None:
+    with rollover_world() as world:
+        stopped_at: list[float] = []
+
+        def stop_from_console() -> None:
+            sfn = world.aws.sfn()
+            for execution in sfn.list_executions(stateMachineArn=world.aws.state_machine_arn, statusFilter="RUNNING")[
+                "executions"
+            ]:
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="operator")
+                stopped_at.append(world.aws.clock.now())
+
+        world.sim.at(world.aws.clock.now() + 100, stop_from_console)
+        request, answer = drain(world, OnTimeout="FAIL")
+        assert answer is not None and answer.body["Status"] == "FAILED"
+        assert "ended ABORTED" in answer.body["Reason"]
+        assert answer.at - stopped_at[0] <= 15
+        assert len(answers(world, request)) == 1
+        assert executions(world)[0]["status"] == "ABORTED"
+
+
+# 10 ------------------------------------------------------------------------------------------------------
+def test_it_answers_once_through_server_errors_and_resets() -> None:
+    with rollover_world() as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+        world.server.endpoints[request.request_id] = Endpoint(script=["500", "reset"])
+        world.cfn.send(request)
+        answer = world.cfn.wait_for_answer(request)
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert len(answers(world, request)) == 1
+        assert world.server.endpoints[request.request_id].attempts == 3
+
+
+def test_it_fails_visibly_and_boundedly_when_the_response_url_refuses_forever() -> None:
+    with rollover_world() as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+        world.server.endpoints[request.request_id] = Endpoint(forever="403")
+        world.cfn.send(request)
+        assert world.cfn.wait_for_answer(request) is None
+        (execution,) = executions(world)
+        assert execution["status"] == "FAILED"
+        assert execution["error"] == "AnswerNotDelivered"
+        output = "".join(world.aws.output)
+        assert "Could not answer CloudFormation" in output
+        assert '"AnswerFailures"' in output
+        # the state machine tries once (4xx is not retried), the execution-ended rule once more, then nobody
+        assert world.server.endpoints[request.request_id].attempts == 2
+        assert_no_secret_leaked(world)
+
+
+# 11 ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("policy", "status"), [("CONTINUE", "SUCCESS"), ("FAIL", "FAILED")])
+def test_it_follows_on_timeout_at_the_deadline_and_names_what_still_runs(policy: str, status: str) -> None:
+    with rollover_world(standalone=[(1, None)]) as world:
+        request, answer = drain(world, DrainTimeoutSeconds="600", OnTimeout=policy)
+        assert answer is not None and answer.body["Status"] == status
+        ec2 = world.sim.ec2_id(world.old.container_ids[1])
+        assert f"Still running: {ec2} (DRAINING): 1 tasks" in answer.body["Reason"]
+        assert 600 <= answer.at - world.aws.clock.start - 120 <= 600 + 30
+        assert len(answers(world, request)) == 1
+
+
+# 12 ------------------------------------------------------------------------------------------------------
+def test_it_waits_for_a_standalone_task_when_told_to_wait() -> None:
+    with rollover_world(standalone=[(0, 900.0)]) as world:
+        start = world.aws.clock.now()
+        _, answer = drain(world, StandaloneTasks="WAIT")
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert answer.at - start >= 900
+        assert old_tasks_not_stopped(world) == 0
+
+
+def test_it_stops_a_standalone_task_when_told_to_stop() -> None:
+    with rollover_world(standalone=[(0, None)]) as world:
+        _, answer = drain(world, StandaloneTasks="STOP")
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        summary = json.loads(executions(world)[0]["output"])
+        assert summary["standaloneTasksStopped"] == 1
+        assert summary["tasksByKind"]["standalone"] == 1
+
+
+# 13 ------------------------------------------------------------------------------------------------------
+def test_it_lets_daemon_tasks_stop_last_and_completes() -> None:
+    with rollover_world() as world:
+        _, answer = drain(world)
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        for instance in world.old.container_ids:
+            tasks = [world.sim.tasks[a] for a in world.sim.by_instance[instance]]
+            daemons = [t for t in tasks if t.service == "log-agent"]
+            others = [t for t in tasks if t.service != "log-agent"]
+            assert daemons and others
+            assert min(d.stop_requested_at or 0 for d in daemons) >= max(o.stopped_at or 0 for o in others)
+
+
+# 14 ------------------------------------------------------------------------------------------------------
+def test_it_does_not_answer_while_tasks_are_deactivating_or_stopping() -> None:
+    with rollover_world() as world:
+        _, answer = drain(world)
+        assert answer is not None
+        web = [t for t in world.sim.tasks.values() if t.service == "web" and t.instance_id in world.old.container_ids]
+        assert all(t.stopped_at is not None and t.stop_requested_at is not None for t in web)
+        assert all(t.stopped_at - t.stop_requested_at >= 120 for t in web)  # type: ignore[operator]
+        assert answer.at >= max(t.stopped_at for t in web)  # type: ignore[type-var]
+
+
+# 15 ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("policy", "status"), [("CONTINUE", "SUCCESS"), ("FAIL", "FAILED")])
+def test_it_sets_nothing_draining_without_spare_capacity(policy: str, status: str) -> None:
+    with rollover_world(new_instances=0) as world:
+        _, answer = drain(world, DrainTimeoutSeconds="600", OnTimeout=policy)
+        assert answer is not None and answer.body["Status"] == status
+        assert "spare capacity never became enough" in answer.body["Reason"]
+        assert world.aws.calls.by_action(caller="DrainFunction")["ecs:UpdateContainerInstancesState"] == 0
+        assert all(world.sim.instances[i].status == "ACTIVE" for i in world.old.container_ids)
+
+
+def test_it_starts_draining_as_soon_as_capacity_appears() -> None:
+    with rollover_world(new_fleet_registers=(300.0, 400.0)) as world:
+        _, answer = drain(world)
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        summary = json.loads(executions(world)[0]["output"])
+        assert 300 <= summary["phaseSeconds"]["waitingForCapacity"] <= 400 + 15
+
+
+# 16 ------------------------------------------------------------------------------------------------------
+def test_it_refuses_a_response_url_that_is_not_https() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.2)
+    try:
+        with rollover_world() as world:
+            request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+            request.event["ResponseURL"] = f"http://127.0.0.1:{listener.getsockname()[1]}/answer?X-Amz-Signature=s"
+            world.cfn.send(request)
+            assert world.cfn.wait_for_answer(request) is None
+            assert "Refused to answer CloudFormation" in "".join(world.aws.output)
+            assert executions(world)[0]["status"] == "FAILED"
+            with pytest.raises(TimeoutError):
+                listener.accept()  # nobody ever connected
+    finally:
+        listener.close()
+
+
+# 17 is in tests/e2e/test_scale.py -----------------------------------------------------------------------
+
+
+# 18 ------------------------------------------------------------------------------------------------------
+def test_it_reports_per_instance_failures_to_set_draining_and_carries_on() -> None:
+    with rollover_world() as world:
+        world.api.refuse = {world.old.container_ids[0]: 2}
+        _, answer = drain(world)
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        problems = world.aws.last_result["DrainFunction"]["drain"]["problems"]
+        assert any(world.old.container_ids[0] in p and "ServerException" in p for p in problems)
+        assert world.aws.calls.by_action(caller="DrainFunction")["ecs:UpdateContainerInstancesState"] == 3
+
+
+# 19 ------------------------------------------------------------------------------------------------------
+def test_it_counts_an_instance_terminated_mid_drain_as_drained() -> None:
+    with rollover_world() as world:
+        victim = world.old.container_ids[2]
+        world.sim.at(world.aws.clock.now() + 90, lambda: world.sim.terminate_instance(victim))
+        _, answer = drain(world)
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert "Drained 3 container instances" in answer.body["Reason"]
