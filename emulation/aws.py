@@ -19,6 +19,7 @@ import sys
 import threading
 import types
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ class Invocation:
     function: str
     at: float
     error: str | None
+    action: str = ""  # the drain step ("plan" or "check"), from the event
+    calls: Counter[str] = field(default_factory=Counter)  # "service:Action" -> calls made by this invocation
 
 
 @dataclass
@@ -271,6 +274,8 @@ class OfflineAws:
         module_name, attribute = function.handler.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), attribute)
         context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
+        action = str(event.get("Action", "")) if isinstance(event, dict) else ""
+        before = self.calls.by_action(caller=logical_id)
         with self.calls.acting_as(logical_id):
             try:
                 crash = self.crashes.get(logical_id)
@@ -278,9 +283,11 @@ class OfflineAws:
                     raise LambdaCrash(f"{logical_id} crashed (injected, call {count})")
                 result = handler(event, context)
             except Exception as error:
-                self.invocations.append(Invocation(logical_id, self.clock.now(), type(error).__name__))
+                made = self.calls.by_action(caller=logical_id) - before
+                self.invocations.append(Invocation(logical_id, self.clock.now(), type(error).__name__, action, made))
                 raise
-        self.invocations.append(Invocation(logical_id, self.clock.now(), None))
+        made = self.calls.by_action(caller=logical_id) - before
+        self.invocations.append(Invocation(logical_id, self.clock.now(), None, action, made))
         self.last_result[logical_id] = result
         return result
 

@@ -189,7 +189,7 @@ class EcsApi:
             raise InvalidParameter("tasks must hold from 1 to 100 items.")
         found, failures = [], []
         for ref in wanted:
-            task = self.sim.tasks.get(ref)
+            task = self.sim.task_ids.get(ref.rsplit("/", 1)[-1])
             if task is None:
                 failures.append({"arn": ref, "reason": "MISSING"})
             else:
@@ -198,7 +198,8 @@ class EcsApi:
 
     def stop_task(self, response: EC2ContainerServiceResponse) -> ActionResult:
         self._cluster(response)
-        task = self.sim.stop(response._get_param("task"), response._get_param("reason") or "Stopped by user")
+        found = self.sim.task_ids.get(str(response._get_param("task")).rsplit("/", 1)[-1])
+        task = self.sim.stop(found.arn, response._get_param("reason") or "Stopped by user") if found else None
         if task is None:
             raise InvalidParameter("The referenced task was not found.")
         return ActionResult({"task": task.moto})

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import boto3
 from moto.ec2.models import ec2_backends
@@ -111,6 +112,18 @@ def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
     return Fleet(request_id, sorted(i["InstanceId"] for i in instances))
 
 
+def plain_instances(count: int, instance_type: str = "c5.large") -> Fleet:
+    """Instances started with RunInstances: capacity that is no fleet's (quick to make by the thousand)."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
+    ids: list[str] = []
+    while len(ids) < count:
+        batch = min(1000, count - len(ids))
+        reply = ec2.run_instances(ImageId=image, InstanceType=instance_type, MinCount=batch, MaxCount=batch)
+        ids += [i["InstanceId"] for i in reply["Instances"]]
+    return Fleet("", sorted(ids))
+
+
 @contextmanager
 def rollover_world(
     *,
@@ -134,8 +147,16 @@ def rollover_world(
         sim.instance_size = (instance_cpu, instance_memory)
         faults = Faults()
         api = stack.enter_context(enforced(sim, aws.calls, faults))
+        stack.enter_context(_fast_instance_lookup())
         old = spot_fleet(old_instances)
         old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
+        new = None
+        if new_instances and new_fleet_registers is None:  # other capacity, there from the start
+            new = plain_instances(new_instances)
+        elif new_instances:
+            new = spot_fleet(new_instances)
+        if new is not None and new_fleet_registers is None:
+            new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
         for spec in services if services is not None else default_services():
             sim.add_service(spec)
         sim.run_until(aws.clock.now())
@@ -143,18 +164,13 @@ def rollover_world(
         sim.record.lowest_healthy.clear()  # availability is measured from steady state on
         for index, seconds in standalone or []:
             sim.run_standalone(old.container_ids[index], "nightly-report", cpu=256, memory=256, seconds=seconds)
-        new = None
-        if new_instances:
-            new = spot_fleet(new_instances)
-            if new_fleet_registers is None:
-                new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
-                sim.run_until(aws.clock.now())
-            else:
-                first, last = new_fleet_registers
-                step = (last - first) / max(1, new_instances - 1)
-                for n, ec2_id in enumerate(new.ec2_ids):
-                    sim.at(aws.clock.now() + first + n * step, lambda e=ec2_id, f=new: _register(sim, f, e))
-        sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
+        if new is not None and new_fleet_registers is not None:
+            first, last = new_fleet_registers
+            step = (last - first) / max(1, new_instances - 1)
+            for n, ec2_id in enumerate(new.ec2_ids):
+                sim.at(aws.clock.now() + first + n * step, lambda e=ec2_id, f=new: _register(sim, f, e))
+        if old_instances + new_instances <= 100:  # the picture: per-instance samples
+            sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
         server = stack.enter_context(response_server(aws))
         cfn = CloudFormation(aws, server)
         props = {"Cluster": CLUSTER, "SpotFleet": old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
@@ -168,7 +184,24 @@ def rollover_world(
         yield world
 
 
+@contextmanager
+def _fast_instance_lookup() -> Iterator[None]:
+    """moto finds an EC2 instance by copying every reservation; registering 5,000 instances would take minutes."""
+    backend = ec2_backends[ACCOUNT][REGION]
+    original = backend.get_instance
+    index: dict[str, Any] = {}
+
+    def get_instance(instance_id: str) -> Any:
+        if instance_id not in index:
+            index.update({i.id: i for r in backend.reservations.values() for i in r.instances})
+        return index[instance_id] if instance_id in index else original(instance_id)
+
+    with mock.patch.object(backend, "get_instance", get_instance):
+        yield
+
+
 def _register(sim: EcsSimulator, fleet: Fleet, ec2_id: str) -> None:
     instance_id = sim.register_instance(ec2_id, *sim.instance_size)
     fleet.container_ids.append(instance_id)
-    sim.watched.add(instance_id)
+    if sim.watched:
+        sim.watched.add(instance_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,13 +37,31 @@ DEADLINE = "DEADLINE"
 FINAL_PHASES = (NOTHING_TO_DRAIN, DRAINED, DEADLINE)
 
 
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def pack_ids(ids: Iterable[str]) -> str:
-    return base64.b64encode(zlib.compress(",".join(sorted(ids)).encode(), 9)).decode()
+    """A compact string for many ids: ECS ids are 32 hex digits (16 bytes), packed raw when they all are."""
+    ordered = sorted(set(ids))
+    if not ordered:
+        return ""
+    for tag, shape in (("h", _HEX32), ("u", _UUID)):
+        if all(shape.match(i) for i in ordered):
+            raw = b"".join(bytes.fromhex(i.replace("-", "")) for i in ordered)
+            return f"{tag}:" + base64.b64encode(raw).decode()
+    return "z:" + base64.b64encode(zlib.compress(",".join(ordered).encode(), 9)).decode()
 
 
 def unpack_ids(packed: str) -> list[str]:
-    text = zlib.decompress(base64.b64decode(packed)).decode() if packed else ""
-    return text.split(",") if text else []
+    if not packed:
+        return []
+    tag, data = packed.split(":", 1)
+    raw = base64.b64decode(data)
+    if tag == "z":
+        return zlib.decompress(raw).decode().split(",")
+    ids = [raw[n : n + 16].hex() for n in range(0, len(raw), 16)]
+    return ids if tag == "h" else [f"{i[:8]}-{i[8:12]}-{i[12:16]}-{i[16:20]}-{i[20:]}" for i in ids]
 
 
 @dataclass
@@ -78,6 +97,7 @@ class Busy:
     instance: Instance
     active: int
     stopping: int = 0
+    probe: str = ""  # one task still stopping: watched by DescribeTasks instead of listing the instance again
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,13 +155,18 @@ def describe_tasks(ecs: ECSClient, cluster: str, arns: Sequence[str]) -> list[Ta
     return tasks
 
 
-def still_stopping(ecs: ECSClient, cluster: str, instance_id: str) -> int:
-    """Tasks told to stop that are not STOPPED yet (DEACTIVATING, STOPPING, DEPROVISIONING...).
+def still_stopping(ecs: ECSClient, cluster: str, instance_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Per instance, the tasks told to stop that are not STOPPED yet (DEACTIVATING, STOPPING, DEPROVISIONING...).
 
-    runningTasksCount no longer counts them, but they still serve their last requests.
+    runningTasksCount no longer counts them, but they still serve their last requests. One ListTasks per
+    instance; their DescribeTasks are batched 100 at a time across instances.
     """
-    arns = list_task_arns(ecs, cluster, instance_id, "STOPPED")
-    return sum(1 for t in describe_tasks(ecs, cluster, arns) if t.get("lastStatus") != "STOPPED")
+    home = {arn: i for i in instance_ids for arn in list_task_arns(ecs, cluster, i, "STOPPED")}
+    stopping: dict[str, list[str]] = {i: [] for i in instance_ids}
+    for task in describe_tasks(ecs, cluster, list(home)):
+        if task.get("lastStatus") != "STOPPED":
+            stopping[home[task["taskArn"]]].append(task["taskArn"])
+    return {i: sorted(arns) for i, arns in stopping.items()}
 
 
 def _reservation(task: TaskTypeDef) -> tuple[int, int]:
@@ -173,10 +198,8 @@ def inventory(ecs: ECSClient, cluster: str, instances: Iterable[Instance]) -> di
 
     Daemon tasks need no room (the new instances run their own) and standalone tasks never move.
     """
-    tasks: list[TaskTypeDef] = []
-    for instance in instances:
-        if instance.active_tasks:
-            tasks.extend(describe_tasks(ecs, cluster, list_task_arns(ecs, cluster, instance.id, "RUNNING")))
+    arns = [arn for i in instances if i.active_tasks for arn in list_task_arns(ecs, cluster, i.id, "RUNNING")]
+    tasks = describe_tasks(ecs, cluster, arns)
     groups = {t.get("group", "") for t in tasks}
     services = sorted(g.split(":", 1)[1] for g in groups if g.startswith("service:"))
     daemons = _daemon_services(ecs, cluster, services) if services else set()
@@ -250,24 +273,39 @@ def stop_standalone_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> int
     return stopped
 
 
-def count(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> Census:
-    """One pass over the instances not drained yet: about ceil(n/100) calls, plus a few for any at zero."""
+def count(ecs: ECSClient, cluster: str, ids: Sequence[str], probe_tasks: Sequence[str] = ()) -> Census:
+    """One pass over the instances not drained yet.
+
+    About ceil(n/100) DescribeContainerInstances calls, ceil(probes/100) DescribeTasks calls for instances
+    whose tasks are stopping, and a ListTasks/DescribeTasks pair only for an instance that just reached zero
+    running tasks or whose watched task just stopped.
+    """
     census = Census()
+    # instance id -> (watched task id, its lastStatus)
+    probes = {
+        t.get("containerInstanceArn", "").rsplit("/", 1)[-1]: (t["taskArn"].rsplit("/", 1)[-1], t.get("lastStatus"))
+        for t in describe_tasks(ecs, cluster, probe_tasks)
+    }
     found, missing = describe_instances(ecs, cluster, ids)
     census.views = found
     census.drained.extend(sorted(missing))  # deregistered or terminated: nothing runs there any more
+    to_verify = []
     for instance_id in sorted(found):
         instance = found[instance_id]
+        probe, probe_status = probes.get(instance_id, ("", "STOPPED"))
         if instance.status in GONE_STATUSES:
             census.drained.append(instance_id)
         elif instance.active_tasks:
             census.busy.append(Busy(instance, instance.active_tasks))
+        elif probe_status != "STOPPED":
+            census.busy.append(Busy(instance, 0, 1, probe))
         else:
-            stopping = still_stopping(ecs, cluster, instance_id)
-            if stopping:
-                census.busy.append(Busy(instance, 0, stopping))
-            else:
-                census.drained.append(instance_id)
+            to_verify.append(instance_id)
+    for instance_id, stopping in still_stopping(ecs, cluster, to_verify).items():
+        if stopping:
+            census.busy.append(Busy(found[instance_id], 0, len(stopping), stopping[-1]))
+        else:
+            census.drained.append(instance_id)
     return census
 
 
@@ -284,6 +322,7 @@ def plan(props: DrainProperties, clients: Clients, now: float) -> dict[str, Any]
         "checks": 0,
         "nextCheckInSeconds": 0,
         "pending": "",
+        "probes": "",
         "pendingCount": 0,
         "standaloneStopped": "",
         "summary": {"instances": 0, "tasksAtStart": 0, "drained": 0, "tasksRemaining": 0},
@@ -321,10 +360,11 @@ def check(state: dict[str, Any], clients: Clients, now: float) -> dict[str, Any]
     props = DrainProperties.from_json(state["properties"])
     cluster, ecs = state["cluster"], clients.ecs
     pending = unpack_ids(state["pending"])
+    probes = unpack_ids(state.get("probes", ""))
     state["checks"] += 1
     problems: list[str] = []
     try:
-        census = count(ecs, cluster, pending)
+        census = count(ecs, cluster, pending, probes)
         if state["phase"] == WAITING_FOR_CAPACITY:
             spare = spare_capacity(ecs, cluster, set(pending))
             state["spare"] = spare
@@ -353,7 +393,12 @@ def check(state: dict[str, Any], clients: Clients, now: float) -> dict[str, Any]
         raise
 
     busy_ids = [b.instance.id for b in census.busy]
-    state.update(pending=pack_ids(busy_ids), pendingCount=len(busy_ids), problems=(state["problems"] + problems)[-5:])
+    state.update(
+        pending=pack_ids(busy_ids),
+        pendingCount=len(busy_ids),
+        probes=pack_ids(b.probe.rsplit("/", 1)[-1] for b in census.busy if b.probe),
+        problems=(state["problems"] + problems)[-5:],
+    )
     state["summary"].update(drained=state["summary"]["instances"] - len(busy_ids), tasksRemaining=census.tasks)
     busiest = sorted(census.busy, key=lambda b: -(b.active + b.stopping))
     state["remaining"] = [b.to_json() for b in busiest[:REPORTED_INSTANCES]]

@@ -76,3 +76,14 @@ def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
     assert draining.has_room(need, roomy)
     assert not draining.has_room(need, fragmented)
     assert draining.has_room({"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}, {**roomy, "cpu": 0})
+
+
+def test_it_packs_ecs_ids_raw_and_anything_else_compressed() -> None:
+    for ids in (
+        [uuid.uuid4().hex for _ in range(5)],
+        [str(uuid.uuid4()) for _ in range(5)],
+        ["legacy-id-1", "0123", str(uuid.uuid4())],
+        [],
+    ):
+        assert draining.unpack_ids(draining.pack_ids(ids)) == sorted(ids)
+    assert len(draining.pack_ids([uuid.uuid4().hex for _ in range(1000)])) < 22_000
