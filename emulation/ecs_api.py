@@ -50,10 +50,12 @@ class CallLog:
     throttled: int = 0
     local: threading.local = field(default_factory=threading.local)
 
-    def caller(self) -> str:
-        return getattr(self.local, "caller", None) or (
-            "driver" if threading.current_thread() is threading.main_thread() else "states"
-        )
+    def caller(self, service: str = "", action: str = "") -> str:
+        """The function making the call; Lambda invocations from outside any function are the state machine's."""
+        caller = getattr(self.local, "caller", None)
+        if caller:
+            return str(caller)
+        return "states" if (service, action) == ("awslambda", "Invoke") else "driver"
 
     @contextmanager
     def acting_as(self, caller: str) -> Iterator[None]:
@@ -231,7 +233,7 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults) -> Iterator[EcsApi
     def call_action(response: BaseResponse) -> Any:
         service = response.service_name or "?"
         action = response._get_action()
-        caller = log.caller()
+        caller = log.caller(service, action)
         log.calls[(caller, service, action)] += 1
         if service == "ecs" and caller == "DrainFunction" and faults.rng.random() < faults.ecs_throttle_share:
             log.throttled += 1

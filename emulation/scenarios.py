@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,8 @@ from .ecs_api import EcsApi, Faults, enforced
 from .ecs_simulator import EcsSimulator, ServiceSpec
 
 CLUSTER = "web"
+# Checks run on every world before it is torn down (the tests add theirs: no ResponseURL leaked, ...).
+ON_CLOSE: list[Callable[[World], None]] = []
 
 
 def default_services() -> list[ServiceSpec]:
@@ -53,9 +55,10 @@ def default_services() -> list[ServiceSpec]:
 
 @dataclass
 class Fleet:
-    request_id: str
+    request_id: str  # the target's id: Spot Fleet request id, EC2 Fleet id or Auto Scaling group name
     ec2_ids: list[str]
     container_ids: list[str] = field(default_factory=list)
+    kind: str = "SpotFleet"
 
 
 @dataclass
@@ -79,7 +82,7 @@ class World:
         """A replacement update to the new fleet: Update, then Delete of the old (the drain); then, if CloudFormation
         got SUCCESS, it deletes the old fleet, terminating its instances."""
         assert self.new is not None
-        new_properties = {**self.properties, "SpotFleet": self.new.request_id, **policy}
+        new_properties = {**self.properties, self.new.kind: self.new.request_id, **policy}
         old_properties = {**self.properties, **policy}
         update, _delete, answer = self.cfn.replace("ECSDrain", old_properties, new_properties, self.physical_id)
         if answer is not None and answer.body["Status"] == "SUCCESS":
@@ -87,29 +90,66 @@ class World:
         return update, answer
 
     def delete_fleet(self, fleet: Fleet) -> None:
-        boto3.client("ec2", region_name=REGION).cancel_spot_fleet_requests(
-            SpotFleetRequestIds=[fleet.request_id], TerminateInstances=True
-        )
+        """What CloudFormation does to the old capacity once the drain answered SUCCESS."""
+        if fleet.kind == "SpotFleet":
+            boto3.client("ec2", region_name=REGION).cancel_spot_fleet_requests(
+                SpotFleetRequestIds=[fleet.request_id], TerminateInstances=True
+            )
+        elif fleet.kind == "Fleet":
+            boto3.client("ec2", region_name=REGION).delete_fleets(FleetIds=[fleet.request_id], TerminateInstances=True)
+        else:
+            boto3.client("autoscaling", region_name=REGION).delete_auto_scaling_group(
+                AutoScalingGroupName=fleet.request_id, ForceDelete=True
+            )
         with self.sim.clock.lock:
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
-        self.cfn.events.append((self.sim.clock.now(), f"old fleet {fleet.request_id} deleted"))
+        self.cfn.events.append((self.sim.clock.now(), f"old {fleet.kind} {fleet.request_id} deleted"))
 
 
 def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
+    return make_fleet("SpotFleet", count, instance_type)
+
+
+def make_fleet(kind: str, count: int, instance_type: str = "c5.large") -> Fleet:
+    """Capacity of one kind a Custom::ECSDrain can target: SpotFleet, Fleet (EC2 Fleet) or AutoScalingGroup."""
     ec2 = boto3.client("ec2", region_name=REGION)
     # Any AMI moto knows stands in for the ECS-optimized one (DescribeImages of all of them is slow).
     image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
-    request_id = ec2.request_spot_fleet(
-        SpotFleetRequestConfig={
-            "IamFleetRole": f"arn:aws:iam::{ACCOUNT}:role/spot-fleet",
-            "TargetCapacity": count,
-            "LaunchSpecifications": [{"ImageId": image, "InstanceType": instance_type}],
-            "AllocationStrategy": "lowestPrice",
-        }
-    )["SpotFleetRequestId"]
-    instances = ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id)["ActiveInstances"]
-    return Fleet(request_id, sorted(i["InstanceId"] for i in instances))
+    if kind == "SpotFleet":
+        request_id = ec2.request_spot_fleet(
+            SpotFleetRequestConfig={
+                "IamFleetRole": f"arn:aws:iam::{ACCOUNT}:role/spot-fleet",
+                "TargetCapacity": count,
+                "LaunchSpecifications": [{"ImageId": image, "InstanceType": instance_type}],
+                "AllocationStrategy": "lowestPrice",
+            }
+        )["SpotFleetRequestId"]
+        instances = ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id)["ActiveInstances"]
+        return Fleet(request_id, sorted(i["InstanceId"] for i in instances), kind=kind)
+    name = f"ecs-{kind.lower()}-{len(ec2_backends[ACCOUNT][REGION].launch_templates)}"
+    template = ec2.create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData={"ImageId": image, "InstanceType": instance_type}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    if kind == "Fleet":
+        fleet_id = ec2.create_fleet(
+            Type="maintain",
+            LaunchTemplateConfigs=[{"LaunchTemplateSpecification": {"LaunchTemplateId": template, "Version": "1"}}],
+            TargetCapacitySpecification={"TotalTargetCapacity": count, "DefaultTargetCapacityType": "on-demand"},
+        )["FleetId"]
+        instances = ec2.describe_fleet_instances(FleetId=fleet_id)["ActiveInstances"]
+        return Fleet(fleet_id, sorted(i["InstanceId"] for i in instances), kind=kind)
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        MinSize=count,
+        MaxSize=count,
+        DesiredCapacity=count,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return Fleet(name, sorted(i["InstanceId"] for i in group["Instances"]), kind=kind)
 
 
 def plain_instances(count: int, instance_type: str = "c5.large") -> Fleet:
@@ -138,6 +178,7 @@ def rollover_world(
     log_level: str = "INFO",
     properties: dict[str, Any] | None = None,
     create: bool = True,
+    kind: str = "SpotFleet",
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
@@ -148,13 +189,13 @@ def rollover_world(
         faults = Faults()
         api = stack.enter_context(enforced(sim, aws.calls, faults))
         stack.enter_context(_fast_instance_lookup())
-        old = spot_fleet(old_instances)
+        old = make_fleet(kind, old_instances)
         old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
         new = None
         if new_instances and new_fleet_registers is None:  # other capacity, there from the start
             new = plain_instances(new_instances)
         elif new_instances:
-            new = spot_fleet(new_instances)
+            new = make_fleet(kind, new_instances)
         if new is not None and new_fleet_registers is None:
             new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
         for spec in services if services is not None else default_services():
@@ -173,7 +214,7 @@ def rollover_world(
             sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
         server = stack.enter_context(response_server(aws))
         cfn = CloudFormation(aws, server)
-        props = {"Cluster": CLUSTER, "SpotFleet": old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
+        props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
         world = World(aws, sim, api, faults, server, cfn, old, new, props)
         if create:
             _request, answer = cfn.create("ECSDrain", props)
@@ -182,6 +223,8 @@ def rollover_world(
         aws.calls.reset()
         aws.clock.pace = pace  # from here on, a person may be watching
         yield world
+        for check in ON_CLOSE:
+            check(world)
 
 
 @contextmanager

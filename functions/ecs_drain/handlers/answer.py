@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from .. import cfn_answer, outcome
-from ..aws import sfn_client, ssm_client
+from ..aws import ssm_client
 from ..observability import logger, metrics, tracer
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -30,10 +30,8 @@ def on_execution_ended(detail: dict[str, Any]) -> dict[str, Any]:
     status, name = detail.get("status", ""), detail.get("name", "")
     if status not in ENDED_STATUSES:
         return {"answeredCloudFormation": False, "reason": f"status {status} needs no answer"}
-    raw_input = detail.get("input")
-    if raw_input is None:
-        raw_input = sfn_client().describe_execution(executionArn=detail["executionArn"]).get("input", "{}")
-    state = json.loads(raw_input or "{}")
+    # The event carries the execution's input (a few hundred bytes here: properties and the request's ids).
+    state = json.loads(detail.get("input") or "{}")
     result = outcome.of_ended_execution(status, name, state)
     _record(state, result)
     try:

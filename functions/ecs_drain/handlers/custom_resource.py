@@ -16,6 +16,7 @@ from ..properties import DrainProperties, InvalidProperties, is_ours, parse, phy
 STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
 PARAMETER_PREFIX_VARIABLE = "RESPONSE_PARAMETER_PREFIX"
 REQUEST_TYPES = ("Create", "Update", "Delete")
+REQUIRED_FIELDS = ("StackId", "RequestId", "LogicalResourceId", "ResponseURL")
 
 
 class AnsweringResource(CfnResource):
@@ -82,6 +83,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         metrics.add_metric(name="Requests", unit="Count", value=1)
         if request_type not in REQUEST_TYPES:
             _answer_event(event, "FAILED", f"RequestType {request_type!r} is not one of {list(REQUEST_TYPES)}.")
+            return None
+        missing = [field for field in REQUIRED_FIELDS if not event.get(field)]
+        if missing:
+            _answer_event(event, "FAILED", f"The request is missing {missing}: it is not from CloudFormation.")
             return None
         if request_type == "Delete" and is_ours(event.get("PhysicalResourceId")):
             return start_drain(event)

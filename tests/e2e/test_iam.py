@@ -1,0 +1,78 @@
+"""IAM against reality: each role grants exactly the AWS calls its function makes, and nothing else.
+
+Every AWS call each function and the state machine make is recorded while the drain runs through every
+target kind and the paths that use other APIs (standalone STOP, an execution stopped from the console,
+a failed Create, a rollback). The template's policies must cover those calls and grant nothing more.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from emulation import template as cfn
+from emulation.scenarios import World, rollover_world
+
+IAM_PREFIX = {"stepfunctions": "states", "awslambda": "lambda"}
+IAM_ACTION = {("awslambda", "Invoke"): "InvokeFunction"}
+# Delivered by the services themselves, not by calls the emulation can see.
+NOT_OBSERVABLE_OFFLINE = {"logs:", "xray:"}
+
+
+def granted() -> dict[str, set[str]]:
+    template = cfn.load()
+    roles: dict[str, set[str]] = defaultdict(set)
+    for logical_id, resource in template["Resources"].items():
+        role = "states" if resource["Type"] == "AWS::Serverless::StateMachine" else logical_id
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            if "LambdaInvokePolicy" in policy:
+                roles[role].add("lambda:InvokeFunction")
+                continue
+            for statement in policy.get("Statement", []):
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                roles[role].update(a for a in actions if not a.startswith(tuple(NOT_OBSERVABLE_OFFLINE)))
+    return roles
+
+
+def record(world: World, used: dict[str, set[str]]) -> None:
+    for (caller, service, action), _ in world.aws.calls.calls.items():
+        if caller == "driver":
+            continue
+        used[caller].add(f"{IAM_PREFIX.get(service, service)}:{IAM_ACTION.get((service, action), action)}")
+
+
+def scenarios(used: dict[str, set[str]]) -> None:
+    for kind in ("SpotFleet", "Fleet", "AutoScalingGroup"):
+        with rollover_world(kind=kind, standalone=[(0, None)]) as world:
+            world.rollover(StandaloneTasks="STOP")
+            record(world, used)
+    with rollover_world(new_instances=0) as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+
+        def stop_from_console() -> None:
+            sfn = world.aws.sfn()
+            with world.aws.calls.acting_as("driver"):
+                for execution in sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]:
+                    sfn.stop_execution(executionArn=execution["executionArn"])
+
+        world.sim.at(world.aws.clock.now() + 60, stop_from_console)
+        world.cfn.send(request)
+        world.cfn.wait_for_answer(request)
+        record(world, used)
+    with rollover_world(create=False, new_instances=0) as world:
+        _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
+        assert failed is not None
+        world.cfn.delete("ECSDrain", world.properties, failed.body["PhysicalResourceId"])
+        record(world, used)
+
+
+def test_it_grants_each_role_exactly_the_calls_its_code_makes() -> None:
+    used: dict[str, set[str]] = defaultdict(set)
+    scenarios(used)
+    policies: dict[str, Any] = granted()
+    assert set(used) == {"CustomResourceFunction", "DrainFunction", "AnswerFunction", "states"}
+    for role in sorted(set(used) | set(policies)):
+        missing = used[role] - policies.get(role, set())
+        unused = policies.get(role, set()) - used[role]
+        assert not missing, f"{role} calls what its policy does not grant: {sorted(missing)}"
+        assert not unused, f"{role} is granted what it never calls: {sorted(unused)}"
