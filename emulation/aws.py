@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import time
 import types
 import uuid
 from collections import Counter
@@ -56,6 +57,7 @@ class Invocation:
     error: str | None
     action: str = ""  # the drain step ("plan" or "check"), from the event
     calls: Counter[str] = field(default_factory=Counter)  # "service:Action" -> calls made by this invocation
+    seconds: float = 0.0  # wall time of the handler in-process
 
 
 @dataclass
@@ -276,6 +278,7 @@ class OfflineAws:
         context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
         action = str(event.get("Action", "")) if isinstance(event, dict) else ""
         before = self.calls.by_action(caller=logical_id)
+        started = time.perf_counter()
         with self.calls.acting_as(logical_id):
             try:
                 crash = self.crashes.get(logical_id)
@@ -287,7 +290,8 @@ class OfflineAws:
                 self.invocations.append(Invocation(logical_id, self.clock.now(), type(error).__name__, action, made))
                 raise
         made = self.calls.by_action(caller=logical_id) - before
-        self.invocations.append(Invocation(logical_id, self.clock.now(), None, action, made))
+        seconds = time.perf_counter() - started
+        self.invocations.append(Invocation(logical_id, self.clock.now(), None, action, made, seconds))
         self.last_result[logical_id] = result
         return result
 

@@ -229,6 +229,7 @@ _PATCHED = (
 def enforced(sim: EcsSimulator, log: CallLog, faults: Faults) -> Iterator[EcsApi]:
     """While inside: ECS answers as AWS does, every call is counted, and faults are injected."""
     api = EcsApi(sim)
+    sfn_lock = threading.RLock()
 
     def call_action(response: BaseResponse) -> Any:
         service = response.service_name or "?"
@@ -241,6 +242,10 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults) -> Iterator[EcsApi
             return 400, {"status": "400", "x-amzn-ErrorType": error.error_type}, error.description
         if service == "ecs":
             with sim.clock.lock:
+                return ORIGINAL_CALL_ACTION(response)
+        if service == "stepfunctions":
+            # moto's StartExecution is not atomic as AWS's is: the same name twice at once must give one execution
+            with sfn_lock:
                 return ORIGINAL_CALL_ACTION(response)
         return ORIGINAL_CALL_ACTION(response)
 

@@ -295,7 +295,8 @@ def count(ecs: ECSClient, cluster: str, ids: Sequence[str], probe_tasks: Sequenc
         probe, probe_status = probes.get(instance_id, ("", "STOPPED"))
         if instance.status in GONE_STATUSES:
             census.drained.append(instance_id)
-        elif instance.active_tasks:
+        elif instance.active_tasks or instance.status == "ACTIVE":
+            # Still ACTIVE, ECS may place tasks on it: drained only once it is DRAINING and empty.
             census.busy.append(Busy(instance, instance.active_tasks))
         elif probe_status != "STOPPED":
             census.busy.append(Busy(instance, 0, 1, probe))
@@ -371,20 +372,26 @@ def check(state: dict[str, Any], clients: Clients, now: float) -> dict[str, Any]
             if has_room(state["need"], spare) or not census.busy:
                 state["phase"] = DRAINING
                 state["timeline"]["capacityReadyAt"] = now
-        if state["phase"] == DRAINING:
-            active = [i for i, view in census.views.items() if view.status == "ACTIVE" and i not in census.drained]
-            if active:
-                problems.extend(set_draining(ecs, cluster, active))
+        # An empty target is set DRAINING at once, even while waiting for capacity: nothing moves, and ECS
+        # places nothing new on it. The others wait for room elsewhere.
+        active = [
+            i
+            for i, view in census.views.items()
+            if view.status == "ACTIVE" and (state["phase"] == DRAINING or not view.active_tasks)
+        ]
+        if active:
+            problems.extend(set_draining(ecs, cluster, active))
+            if state["phase"] == DRAINING:
                 state["timeline"].setdefault("drainingSetAt", now)
-            if props.standalone_tasks == "STOP":
-                done = set(unpack_ids(state["standaloneStopped"]))
-                for busy in census.busy:
-                    if busy.instance.id not in done and busy.active:
-                        state["summary"]["standaloneStopped"] = state["summary"].get("standaloneStopped", 0) + (
-                            stop_standalone_tasks(ecs, cluster, busy.instance.id)
-                        )
-                        done.add(busy.instance.id)
-                state["standaloneStopped"] = pack_ids(done & {b.instance.id for b in census.busy})
+        if state["phase"] == DRAINING and props.standalone_tasks == "STOP":
+            done = set(unpack_ids(state["standaloneStopped"]))
+            for busy in census.busy:
+                if busy.instance.id not in done and busy.active:
+                    state["summary"]["standaloneStopped"] = state["summary"].get("standaloneStopped", 0) + (
+                        stop_standalone_tasks(ecs, cluster, busy.instance.id)
+                    )
+                    done.add(busy.instance.id)
+            state["standaloneStopped"] = pack_ids(done & {b.instance.id for b in census.busy})
     except ClusterGone:
         return _finish(state, NOTHING_TO_DRAIN, now, _cluster_gone(props))
     except ClientError as error:

@@ -87,3 +87,12 @@ def test_it_packs_ecs_ids_raw_and_anything_else_compressed() -> None:
     ):
         assert draining.unpack_ids(draining.pack_ids(ids)) == sorted(ids)
     assert len(draining.pack_ids([uuid.uuid4().hex for _ in range(1000)])) < 22_000
+
+
+def test_it_does_not_count_an_empty_instance_drained_while_it_is_still_active() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance("a", status="ACTIVE")
+    ecs.add_instance("b", status="DRAINING")
+    census = draining.count(ecs, "web", ["a", "b"])  # type: ignore[arg-type]
+    assert [b.instance.id for b in census.busy] == ["a"]  # ECS could still place tasks on it
+    assert census.drained == ["b"]
