@@ -22,11 +22,14 @@ $(UV):
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: requirements/dev.lock $(UV)
+$(VENV)/.synced: requirements/dev.lock Makefile $(UV)
 	$(UV) venv --quiet --allow-existing -p $(PYTHON313) $(VENV)
 	$(UV) pip sync --quiet -p $(VENV)/bin/python requirements/dev.lock
 	# The handlers' package and the emulation import from the work tree, as Lambda and the tests see them.
 	printf '%s\n' "$(CURDIR)/functions" "$(CURDIR)" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/ecs_drain_dev.pth
+	# The command-line tool: .venv/bin/ecs-drain
+	printf '#!/bin/sh\nexec "%s/python" -m ecs_drain_cli "$$@"\n' "$(CURDIR)/$(VENV)/bin" > $(VENV)/bin/ecs-drain
+	chmod +x $(VENV)/bin/ecs-drain
 	touch $@
 
 $(SAM_VENV)/.synced: requirements/sam.lock $(UV)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
@@ -87,10 +88,13 @@ class _RoutedStdout(io.TextIOBase):
         if getattr(self.local, "caller", None):
             self.sink.append(text)
             return len(text)
-        return int(self.terminal.write(text))
+        with contextlib.suppress(ValueError):  # a test's captured stdout may be closed by now
+            return int(self.terminal.write(text))
+        return len(text)
 
     def flush(self) -> None:
-        self.terminal.flush()
+        with contextlib.suppress(ValueError):
+            self.terminal.flush()
 
 
 class OfflineAws:

@@ -360,6 +360,7 @@ def check(state: dict[str, Any], clients: Clients, now: float) -> dict[str, Any]
     """One turn of the loop: wait for room, set DRAINING, count what still runs, decide what comes next."""
     props = DrainProperties.from_json(state["properties"])
     cluster, ecs = state["cluster"], clients.ecs
+    state["checkedAt"] = now
     pending = unpack_ids(state["pending"])
     probes = unpack_ids(state.get("probes", ""))
     state["checks"] += 1

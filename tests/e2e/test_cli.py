@@ -1,0 +1,82 @@
+"""The ecs-drain command line against the offline emulation."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ecs_drain_cli.main import main
+from emulation.scenarios import rollover_world
+
+
+def test_it_starts_a_drain_by_hand_and_follows_it_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(new_fleet_registers=None) as world:
+        code = main(
+            [
+                "--state-machine-arn",
+                world.aws.state_machine_arn,
+                "start",
+                "--cluster",
+                "web",
+                "--spot-fleet",
+                world.old.request_id,
+                "--watch",
+                "--plain",
+                "--interval",
+                "0.05",
+            ]
+        )
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "Started arn:aws:states:" in out and ":manual-web-" in out
+        assert "Outcome: DRAINED" in out
+        assert len(world.server.answers) == 1  # only the Create: a drain by hand answers nobody
+        assert all(world.sim.not_stopped(i) == 0 for i in world.old.container_ids)
+
+
+def test_it_watches_the_drain_of_a_stack_by_its_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world() as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+        sender = threading.Thread(target=world.cfn.send, args=(request,))
+        sender.start()
+        sender.join()
+        code = main(
+            [
+                "--state-machine-arn",
+                world.aws.state_machine_arn,
+                "watch",
+                "--stack",
+                "web-cluster",
+                "--plain",
+                "--interval",
+                "0.05",
+            ]
+        )
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "Outcome: DRAINED (SUCCESS)" in out
+        assert world.cfn.wait_for_answer(request) is not None
+
+
+def test_it_exits_non_zero_when_the_drain_hits_its_deadline(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(new_instances=0) as world:
+        code = main(
+            [
+                "--state-machine-arn",
+                world.aws.state_machine_arn,
+                "start",
+                "--cluster",
+                "web",
+                "--spot-fleet",
+                world.old.request_id,
+                "--timeout",
+                "300",
+                "--watch",
+                "--plain",
+                "--interval",
+                "0.05",
+            ]
+        )
+        assert code == 1
+        assert "Outcome: DEADLINE" in capsys.readouterr().out
