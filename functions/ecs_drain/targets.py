@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -75,29 +76,21 @@ def _spot_fleet_instances(ec2: EC2Client, request_id: str) -> list[str] | None:
     # A cancelled request may still list instances being terminated: those are drained too.
     if not ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[request_id])["SpotFleetRequestConfigs"]:
         return None
-    ids: list[str] = []
-    token = ""
-    while True:
-        page = (
-            ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id, MaxResults=1000, NextToken=token)
-            if token
-            else ec2.describe_spot_fleet_instances(SpotFleetRequestId=request_id, MaxResults=1000)
-        )
-        ids.extend(i["InstanceId"] for i in page.get("ActiveInstances", []) if "InstanceId" in i)
-        token = page.get("NextToken", "")
-        if not token:
-            return ids
+    return _active_instances(
+        functools.partial(ec2.describe_spot_fleet_instances, SpotFleetRequestId=request_id, MaxResults=1000)
+    )
 
 
 def _fleet_instances(ec2: EC2Client, fleet_id: str) -> list[str] | None:
+    return _active_instances(functools.partial(ec2.describe_fleet_instances, FleetId=fleet_id, MaxResults=1000))
+
+
+def _active_instances(describe: Callable[..., Any]) -> list[str]:
+    """Every page of a Describe*FleetInstances call."""
     ids: list[str] = []
     token = ""
     while True:
-        page = (
-            ec2.describe_fleet_instances(FleetId=fleet_id, MaxResults=1000, NextToken=token)
-            if token
-            else ec2.describe_fleet_instances(FleetId=fleet_id, MaxResults=1000)
-        )
+        page = describe(NextToken=token) if token else describe()
         ids.extend(i["InstanceId"] for i in page.get("ActiveInstances", []) if "InstanceId" in i)
         token = page.get("NextToken", "")
         if not token:

@@ -10,6 +10,11 @@ from ecs_drain_cli.main import main
 from emulation.scenarios import rollover_world
 
 
+def run(world: object, *args: str) -> int:
+    arn = world.aws.state_machine_arn  # type: ignore[attr-defined]
+    return main(["--state-machine-arn", arn, *args, "--plain", "--interval", "0.05"])
+
+
 def test_it_starts_a_drain_by_hand_and_follows_it_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
     with rollover_world(new_fleet_registers=None) as world:
         code = main(
