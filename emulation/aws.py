@@ -96,6 +96,9 @@ class _RoutedStdout(io.TextIOBase):
         with contextlib.suppress(ValueError):
             self.terminal.flush()
 
+    def isatty(self) -> bool:  # a live display needs to know it writes to a terminal
+        return bool(getattr(self.terminal, "isatty", lambda: False)())
+
 
 class OfflineAws:
     """`with OfflineAws() as aws:` gives a fresh offline AWS with ecs-drain deployed in it."""

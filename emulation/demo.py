@@ -84,8 +84,12 @@ def render(world: World, name: str, started: float, done: bool) -> Group:
     for column in ("fleet", "EC2 instance", "status", "running", "stopping", "pending", "tasks left"):
         table.add_column(column)
     at_start = max(1, max((r["running"] + r["stopping"] for r in snapshot["instances"]), default=1))
-    for row in snapshot["instances"]:
-        fleet = "old" if row["instance"] in old else "new" if row["instance"] in new else "-"
+
+    def fleet_of(row: dict[str, Any]) -> str:
+        return "old" if row["instance"] in old else "new" if row["instance"] in new else "-"
+
+    for row in sorted(snapshot["instances"], key=lambda r: (fleet_of(r) != "old", r["ec2"])):
+        fleet = fleet_of(row)
         left = row["running"] + row["stopping"] + row["pending"]
         bar = ProgressBar(total=at_start, completed=left, width=20) if fleet == "old" else ""
         style = {"DRAINING": "yellow", "ACTIVE": "green"}.get(row["status"], "red")
@@ -153,7 +157,7 @@ def picture(world: World, answer: Answer | None, started: float, path: Path) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="rollover")
-    parser.add_argument("--pace", type=float, default=0.02, help="wall seconds per simulated second (0: no pause)")
+    parser.add_argument("--pace", type=float, default=0.03, help="wall seconds per simulated second (0: no pause)")
     parser.add_argument("--out", type=Path, default=Path("out"), help="where to write the picture and summary")
     parser.add_argument("--no-live", action="store_true", help="no live display (for logs and CI)")
     args = parser.parse_args(argv)

@@ -86,6 +86,7 @@ class EcsSimulator:
         self.task_ids: dict[str, SimTask] = {}  # the same tasks by id: the API takes ids or ARNs
         self.by_instance: dict[str, set[str]] = defaultdict(set)
         self.by_service: dict[str, set[str]] = defaultdict(set)  # tasks whose desiredStatus is RUNNING
+        self.ec2_ids: dict[str, str] = {}  # container instance id -> EC2 instance id, kept after deregistration
         self.services: dict[str, ServiceSpec] = {}
         self.record = Record()
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
@@ -128,6 +129,7 @@ class EcsSimulator:
                     resource["integerValue"] = memory
         instance.running_tasks_count = instance.pending_tasks_count = 0
         instance_id = str(instance.container_instance_arn).rsplit("/", 1)[-1]
+        self.ec2_ids[instance_id] = ec2_instance_id
         self.by_instance.setdefault(instance_id, set())
         self._offer(instance_id)
         self.log(f"{ec2_instance_id} registered in {self.cluster}")
@@ -159,8 +161,7 @@ class EcsSimulator:
         self.reconcile()
 
     def ec2_id(self, instance_id: str) -> str:
-        instance = self.instances.get(instance_id)
-        return str(instance.ec2_instance_id) if instance else instance_id
+        return self.ec2_ids.get(instance_id, instance_id)
 
     # ---- services and tasks -------------------------------------------------------------------------
     def add_service(self, spec: ServiceSpec) -> None:
@@ -453,7 +454,7 @@ class EcsSimulator:
                 rows.append(
                     {
                         "instance": instance_id,
-                        "ec2": str(instance.ec2_instance_id) if instance else "?",
+                        "ec2": self.ec2_id(instance_id),
                         "status": str(instance.status) if instance else "GONE",
                         "running": sum(1 for t in tasks if t.last == "RUNNING" and t.desired == "RUNNING"),
                         "stopping": sum(1 for t in tasks if t.desired == "STOPPED" and t.last != "STOPPED"),
