@@ -7,31 +7,16 @@ import threading
 import pytest
 
 from ecs_drain_cli.main import main
-from emulation.scenarios import rollover_world
+from emulation.scenarios import World, rollover_world
 
 
-def run(world: object, *args: str) -> int:
-    arn = world.aws.state_machine_arn  # type: ignore[attr-defined]
-    return main(["--state-machine-arn", arn, *args, "--plain", "--interval", "0.05"])
+def run(world: World, *args: str) -> int:
+    return main(["--state-machine-arn", world.aws.state_machine_arn, *args, "--plain", "--interval", "0.05"])
 
 
 def test_it_starts_a_drain_by_hand_and_follows_it_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
     with rollover_world(new_fleet_registers=None) as world:
-        code = main(
-            [
-                "--state-machine-arn",
-                world.aws.state_machine_arn,
-                "start",
-                "--cluster",
-                "web",
-                "--spot-fleet",
-                world.old.request_id,
-                "--watch",
-                "--plain",
-                "--interval",
-                "0.05",
-            ]
-        )
+        code = run(world, "start", "--cluster", "web", "--spot-fleet", world.old.request_id, "--watch")
         out = capsys.readouterr().out
         assert code == 0
         assert "Started arn:aws:states:" in out and ":manual-web-" in out
@@ -46,42 +31,16 @@ def test_it_watches_the_drain_of_a_stack_by_its_name(capsys: pytest.CaptureFixtu
         sender = threading.Thread(target=world.cfn.send, args=(request,))
         sender.start()
         sender.join()
-        code = main(
-            [
-                "--state-machine-arn",
-                world.aws.state_machine_arn,
-                "watch",
-                "--stack",
-                "web-cluster",
-                "--plain",
-                "--interval",
-                "0.05",
-            ]
-        )
-        out = capsys.readouterr().out
+        code = run(world, "watch", "--stack", "web-cluster")
         assert code == 0
-        assert "Outcome: DRAINED (SUCCESS)" in out
+        assert "Outcome: DRAINED (SUCCESS)" in capsys.readouterr().out
         assert world.cfn.wait_for_answer(request) is not None
 
 
 def test_it_exits_non_zero_when_the_drain_hits_its_deadline(capsys: pytest.CaptureFixture[str]) -> None:
     with rollover_world(new_instances=0) as world:
-        code = main(
-            [
-                "--state-machine-arn",
-                world.aws.state_machine_arn,
-                "start",
-                "--cluster",
-                "web",
-                "--spot-fleet",
-                world.old.request_id,
-                "--timeout",
-                "300",
-                "--watch",
-                "--plain",
-                "--interval",
-                "0.05",
-            ]
+        code = run(
+            world, "start", "--cluster", "web", "--spot-fleet", world.old.request_id, "--timeout", "300", "--watch"
         )
         assert code == 1
         assert "Outcome: DEADLINE" in capsys.readouterr().out
