@@ -441,7 +441,7 @@ def describe_remaining(state: dict[str, Any]) -> str:
     ]
     more = state.get("pendingCount", len(remaining)) - len(remaining)
     waiting = (
-        " No instance was set DRAINING: spare capacity never became enough."
+        " Busy instances were not set DRAINING: spare capacity never became enough."
         if state.get("phase") == WAITING_FOR_CAPACITY
         else ""
     )
