@@ -157,7 +157,7 @@ def picture(world: World, answer: Answer | None, started: float, path: Path) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="rollover")
-    parser.add_argument("--pace", type=float, default=0.03, help="wall seconds per simulated second (0: no pause)")
+    parser.add_argument("--pace", type=float, default=0.02, help="wall seconds per simulated second (0: no pause)")
     parser.add_argument("--out", type=Path, default=Path("out"), help="where to write the picture and summary")
     parser.add_argument("--no-live", action="store_true", help="no live display (for logs and CI)")
     args = parser.parse_args(argv)
