@@ -1,0 +1,17 @@
+"""`make demo` stays true: the default rollover exits 0 and draws its picture; a deadline scenario does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from emulation.demo import main
+
+
+def test_it_runs_the_default_demo_to_a_clean_rollover_and_draws_it(tmp_path: Path) -> None:
+    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path)]) == 0
+    picture = tmp_path / "demo-rollover.png"
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
+    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail"]) == 1
