@@ -17,7 +17,9 @@ ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
     if "detail" in event:
+        logger.append_keys(execution_name=event["detail"].get("name"))
         return on_execution_ended(event["detail"])
+    logger.append_keys(execution_name=event.get("ExecutionName"))
     state = event["State"]
     result = outcome.of_state(state)
     _record(state, result)
