@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+from ecs_drain.executions import stack_prefix
 
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 
@@ -20,7 +21,7 @@ def state_machine_arn(cloudformation: Any, provider_stack: str) -> str:
 
 def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:
     """The drain of a consumer stack: its running execution, or else its latest. Names start with the stack name."""
-    prefix = re.sub(r"[^0-9A-Za-z_-]+", "-", stack_name) + "-"
+    prefix = stack_prefix(stack_name)
     found: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
         found += [e for e in page["executions"] if e["name"].startswith(prefix)]

@@ -133,26 +133,27 @@ class EcsApi:
         page = _page(arns, response._get_param("nextToken"), response._get_param("maxResults"))
         return ActionResult({"containerInstanceArns": page.pop("items"), **page})
 
-    def describe_container_instances(self, response: EC2ContainerServiceResponse) -> ActionResult:
+    def _refs(self, response: EC2ContainerServiceResponse, name: str, limit: int) -> list[str]:
+        """The ids or ARNs a call names, within the API's limit; ARNs and ids alike end in the id."""
         self._cluster(response)
-        wanted = response._get_param("containerInstances") or []
-        if not wanted or len(wanted) > 100:
-            raise InvalidParameter("containerInstances must hold from 1 to 100 items.")
-        found, failures = [], []
-        for ref in wanted:
-            instance = self.sim.instances.get(ref.rsplit("/", 1)[-1])
-            if instance is None:
-                failures.append({"arn": ref, "reason": "MISSING"})
-            else:
-                found.append(instance)
+        wanted = response._get_param(name) or []
+        if not wanted or len(wanted) > limit:
+            raise InvalidParameter(f"{name} must hold from 1 to {limit} items.")
+        return list(wanted)
+
+    @staticmethod
+    def _lookup(refs: list[str], table: dict[str, Any]) -> tuple[list[Any], list[dict[str, str]]]:
+        found = [table[r.rsplit("/", 1)[-1]] for r in refs if r.rsplit("/", 1)[-1] in table]
+        missing = [{"arn": r, "reason": "MISSING"} for r in refs if r.rsplit("/", 1)[-1] not in table]
+        return found, missing
+
+    def describe_container_instances(self, response: EC2ContainerServiceResponse) -> ActionResult:
+        found, failures = self._lookup(self._refs(response, "containerInstances", 100), self.sim.instances)
         return ActionResult({"containerInstances": found, "failures": failures})
 
     def update_container_instances_state(self, response: EC2ContainerServiceResponse) -> ActionResult:
-        self._cluster(response)
-        wanted = response._get_param("containerInstances") or []
+        wanted = self._refs(response, "containerInstances", 10)
         status = response._get_param("status")
-        if not wanted or len(wanted) > 10:
-            raise InvalidParameter("containerInstances must hold from 1 to 10 items.")
         if status not in ("ACTIVE", "DRAINING"):
             raise InvalidParameter("Container instance status should be one of [ACTIVE, DRAINING]")
         found, failures = [], []
@@ -185,18 +186,8 @@ class EcsApi:
         return ActionResult({"taskArns": page.pop("items"), **page})
 
     def describe_tasks(self, response: EC2ContainerServiceResponse) -> ActionResult:
-        self._cluster(response)
-        wanted = response._get_param("tasks") or []
-        if not wanted or len(wanted) > 100:
-            raise InvalidParameter("tasks must hold from 1 to 100 items.")
-        found, failures = [], []
-        for ref in wanted:
-            task = self.sim.task_ids.get(ref.rsplit("/", 1)[-1])
-            if task is None:
-                failures.append({"arn": ref, "reason": "MISSING"})
-            else:
-                found.append(task.moto)
-        return ActionResult({"tasks": found, "failures": failures})
+        found, failures = self._lookup(self._refs(response, "tasks", 100), self.sim.task_ids)
+        return ActionResult({"tasks": [t.moto for t in found], "failures": failures})
 
     def stop_task(self, response: EC2ContainerServiceResponse) -> ActionResult:
         self._cluster(response)

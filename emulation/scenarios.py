@@ -114,8 +114,7 @@ def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
 def make_fleet(kind: str, count: int, instance_type: str = "c5.large") -> Fleet:
     """Capacity of one kind a Custom::ECSDrain can target: SpotFleet, Fleet (EC2 Fleet) or AutoScalingGroup."""
     ec2 = boto3.client("ec2", region_name=REGION)
-    # Any AMI moto knows stands in for the ECS-optimized one (DescribeImages of all of them is slow).
-    image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
+    image = _any_ami()
     if kind == "SpotFleet":
         request_id = ec2.request_spot_fleet(
             SpotFleetRequestConfig={
@@ -152,10 +151,15 @@ def make_fleet(kind: str, count: int, instance_type: str = "c5.large") -> Fleet:
     return Fleet(name, sorted(i["InstanceId"] for i in group["Instances"]), kind=kind)
 
 
+def _any_ami() -> str:
+    # Any AMI moto knows stands in for the ECS-optimized one (DescribeImages of all of them is slow).
+    return str(sorted(ec2_backends[ACCOUNT][REGION].amis)[0])
+
+
 def plain_instances(count: int, instance_type: str = "c5.large") -> Fleet:
     """Instances started with RunInstances: capacity that is no fleet's (quick to make by the thousand)."""
     ec2 = boto3.client("ec2", region_name=REGION)
-    image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
+    image = _any_ami()
     ids: list[str] = []
     while len(ids) < count:
         batch = min(1000, count - len(ids))

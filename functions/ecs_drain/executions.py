@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 MAX_NAME = 80
+DIGEST = 12
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 
 
@@ -20,9 +21,14 @@ def execution_name(stack_id: str, logical_resource_id: str, request_id: str) -> 
     Only 0-9A-Za-z-_ so CloudWatch Logs accepts it; the request hash keeps distinct requests apart.
     """
     stack = stack_id.split("/")[1] if stack_id.count("/") >= 2 else stack_id
-    digest = hashlib.sha256(request_id.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:DIGEST]
     head = _UNSAFE.sub("-", f"{stack}-{logical_resource_id}").strip("-")
-    return f"{head[: MAX_NAME - len(digest) - 1]}-{digest}"
+    return f"{head[: MAX_NAME - DIGEST - 1]}-{digest}"
+
+
+def stack_prefix(stack_name: str) -> str:
+    """What every execution name of a stack's drains starts with (long names are cut as execution_name cuts them)."""
+    return _UNSAFE.sub("-", f"{stack_name}-").lstrip("-")[: MAX_NAME - DIGEST - 1]
 
 
 def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: dict[str, Any]) -> str:

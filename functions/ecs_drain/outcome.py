@@ -63,6 +63,7 @@ def summary(state: dict[str, Any], outcome: Outcome, answered: bool) -> dict[str
     """The execution's output: what an operator reads in the console."""
     drain = state.get("drain") or {}
     timeline = drain.get("timeline") or {}
+    totals = drain.get("summary") or {}
     started, ended = timeline.get("startedAt"), timeline.get("endedAt")
     capacity, draining_set = timeline.get("capacityReadyAt"), timeline.get("drainingSetAt")
     phases: dict[str, float] = {}
@@ -78,13 +79,13 @@ def summary(state: dict[str, Any], outcome: Outcome, answered: bool) -> dict[str
         "status": outcome.status,
         "reason": outcome.reason,
         "cluster": drain.get("cluster") or state.get("Cluster"),
-        "instances": (drain.get("summary") or {}).get("instances", 0),
-        "tasksAtStart": (drain.get("summary") or {}).get("tasksAtStart", 0),
-        "tasksByKind": (drain.get("summary") or {}).get("tasksByKind", {}),
-        "tasksRemaining": (drain.get("summary") or {}).get("tasksRemaining", 0),
-        "standaloneTasksStopped": (drain.get("summary") or {}).get("standaloneStopped", 0),
+        "instances": totals.get("instances", 0),
+        "tasksAtStart": totals.get("tasksAtStart", 0),
+        "tasksByKind": totals.get("tasksByKind", {}),
+        "tasksRemaining": totals.get("tasksRemaining", 0),
+        "standaloneTasksStopped": totals.get("standaloneStopped", 0),
         "checks": drain.get("checks", 0),
-        "seconds": (drain.get("summary") or {}).get("seconds"),
+        "seconds": totals.get("seconds"),
         "phaseSeconds": phases,
         "stillRunning": drain.get("remaining", []) if outcome.outcome != DRAINED else [],
         "answeredCloudFormation": answered,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-from ecs_drain.executions import execution_name
+from ecs_drain.executions import execution_name, stack_prefix
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/web-cluster/1f2e3d4c-0000-11ef-9a2b-0a1b2c3d4e5f"
 
@@ -23,3 +23,9 @@ def test_it_keeps_long_names_within_80_characters_and_distinct() -> None:
     a, b = execution_name(stack, "L" * 255, "r1"), execution_name(stack, "L" * 255, "r2")
     assert len(a) == len(b) == 80
     assert a != b
+
+
+def test_it_finds_a_stacks_drains_by_the_same_prefix_even_for_long_stack_names() -> None:
+    for stack_name in ("web-cluster", "s" * 128):
+        stack_id = STACK.replace("web-cluster", stack_name)
+        assert execution_name(stack_id, "ECSDrain", "r").startswith(stack_prefix(stack_name))
