@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 # One Python for the Lambda runtime (python3.13), the dev venv and `sam build` (which needs it first on PATH).
 PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
-PY313_BIN := $(dir $(PYTHON313))
+# For recipes: the folder of the python3.13 in use (sam build wants it first on PATH).
+PY313_BIN = $$(dirname "$$(readlink -f .tools/python313)")
 UV_VERSION := 0.13.8
 UV := .tools/bin/uv
 VENV := .venv
@@ -18,27 +19,28 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(UV):
-	@test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13)"; exit 1; }
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: requirements/dev.lock Makefile $(UV)
-	$(UV) venv --quiet --allow-existing -p $(PYTHON313) $(VENV)
+# python3.13 from pyenv or PATH; where there is none, uv installs one.
+.tools/python313: $(UV)
+	@if [ -n "$(PYTHON313)" ]; then ln -sf "$(PYTHON313)" $@; \
+	else $(UV) python install 3.13 && ln -sf "$$($(UV) python find 3.13)" $@; fi
+
+$(VENV)/.synced: requirements/dev.lock pyproject.toml Makefile .tools/python313
+	$(UV) venv --quiet --allow-existing -p .tools/python313 $(VENV)
 	$(UV) pip sync --quiet -p $(VENV)/bin/python requirements/dev.lock
-	# The handlers' package and the emulation import from the work tree, as Lambda and the tests see them.
-	printf '%s\n' "$(CURDIR)/functions" "$(CURDIR)" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/ecs_drain_dev.pth
-	# The command-line tool: .venv/bin/ecs-drain
-	printf '#!/bin/sh\nexec "%s/python" -m ecs_drain_cli "$$@"\n' "$(CURDIR)/$(VENV)/bin" > $(VENV)/bin/ecs-drain
-	chmod +x $(VENV)/bin/ecs-drain
+	# This project, editable: the handlers' package, the emulation and .venv/bin/ecs-drain, from the work tree.
+	$(UV) pip install --quiet --no-deps -p $(VENV)/bin/python -e .
 	touch $@
 
-$(SAM_VENV)/.synced: requirements/sam.lock $(UV)
-	$(UV) venv --quiet --allow-existing -p $(PYTHON313) $(SAM_VENV)
+$(SAM_VENV)/.synced: requirements/sam.lock .tools/python313
+	$(UV) venv --quiet --allow-existing -p .tools/python313 $(SAM_VENV)
 	$(UV) pip sync --quiet -p $(SAM_VENV)/bin/python requirements/sam.lock
 	touch $@
 
-$(CHECKOV_VENV)/.synced: requirements/checkov.lock $(UV)
-	$(UV) venv --quiet --allow-existing -p $(PYTHON313) $(CHECKOV_VENV)
+$(CHECKOV_VENV)/.synced: requirements/checkov.lock .tools/python313
+	$(UV) venv --quiet --allow-existing -p .tools/python313 $(CHECKOV_VENV)
 	$(UV) pip sync --quiet -p $(CHECKOV_VENV)/bin/python requirements/checkov.lock
 	touch $@
 

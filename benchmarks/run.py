@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulation.ecs_simulator import ServiceSpec
-from emulation.scenarios import World, rollover_world
+from emulation.scenarios import World, rollover_world, services
 
 HERE = Path(__file__).resolve().parent
 GRID = [(c, t) for c in (10, 100, 1000, 5000) for t in (1, 10, 100, 1000) if t <= c]
@@ -39,14 +38,6 @@ COLUMNS = [
 ]
 
 
-def services(cluster: int, tasks_per_instance: int) -> list[ServiceSpec]:
-    count = max(1, cluster * tasks_per_instance // 10)
-    return [
-        ServiceSpec(f"svc{n}", cpu=128, memory=128, desired=count, deregistration_delay=30, min_healthy_percent=50)
-        for n in range(10)
-    ]
-
-
 def measure(cluster: int, targets: int, strategy: str, tasks_per_instance: int = 1) -> dict[str, Any]:
     """`cluster` instances, `targets` of them the old fleet; the replacement fleet (as many instances as the
     targets) has registered, so the other instances number `cluster` in all while the targets drain."""
@@ -59,9 +50,7 @@ def measure(cluster: int, targets: int, strategy: str, tasks_per_instance: int =
     ) as world:
         if strategy == "naive":
             world.aws.functions["DrainFunction"].handler = "benchmarks.naive.handler"
-        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
-        world.cfn.send(request)
-        answer = world.cfn.wait_for_answer(request, wall_seconds=1800)
+        _request, answer = world.drain_old(wall_seconds=1800)
         assert answer is not None, "no answer"
         return row(world, cluster, targets, strategy, answer.at)
 

@@ -1,7 +1,7 @@
 """The offline AWS: moto with the real template, ASL and handlers, on simulated time.
 
 - Lambda functions are created from template.yaml; an invocation runs the real handler in-process
-  (moto's LambdaSimpleBackend.invoke is the seam), with the environment the template gives it.
+  (through moto_patches, where every patch of moto lives), with the environment the template gives it.
 - The state machine is created from statemachine/*.asl.json with the template's DefinitionSubstitutions.
 - Wait states, Step Functions retries, the SDK's retry back-off and the handlers' clock all use one SimClock.
 - When an execution ends, the template's EventBridge rules are matched as EventBridge would, and the target
@@ -19,7 +19,6 @@ import os
 import sys
 import threading
 import time
-import types
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,14 +28,9 @@ from typing import Any
 from unittest import mock
 
 import boto3
-import botocore.endpoint
 from moto import mock_aws
-from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.moto_api import state_manager
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
-from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
+from . import moto_patches
 from . import template as cfn_template
 from .clock import SimClock
 from .ecs_api import CallLog
@@ -149,8 +143,7 @@ class OfflineAws:
         )
         os.environ.pop("AWS_PROFILE", None)
         self._stack.enter_context(mock_aws(config=MOTO_CONFIG))
-        state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
-        self._stack.callback(state_manager.unset_transition, "ecs::task")
+        moto_patches.manual_task_progression(self._stack)
         self._patch_time()
         self._patch_lambda_and_events()
         self._deploy()
@@ -165,27 +158,9 @@ class OfflineAws:
         self._stack.callback(drain_aws.reset)
 
     def _patch_time(self) -> None:
-        clock = self.clock
         local = self.calls.local
-
-        def wait_interval(_self: WaitFunction, env: Any, wait_seconds: int) -> None:
-            if env.is_running():
-                clock.advance(wait_seconds)
-
-        def sdk_sleep(seconds: float) -> None:
-            # The SDK's retry back-off inside a handler runs on simulated time.
-            if getattr(local, "caller", None):
-                clock.advance(seconds)
-            else:
-                real_time.sleep(seconds)
-
-        real_time = botocore.endpoint.time
-        self._stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
-        self._stack.enter_context(
-            mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=clock.advance, time=clock.now))
-        )
-        self._stack.enter_context(
-            mock.patch.object(botocore.endpoint, "time", types.SimpleNamespace(sleep=sdk_sleep, time=real_time.time))
+        moto_patches.simulated_time(
+            self._stack, self.clock.advance, self.clock.now, lambda: bool(getattr(local, "caller", None))
         )
 
     def _patch_lambda_and_events(self) -> None:
@@ -210,14 +185,8 @@ class OfflineAws:
                 return json.dumps({"errorType": error_type, "errorMessage": str(error)[:2000]}).encode()
             return json.dumps(result).encode()
 
-        original_terminated = BaseExecutionWorkerCommunication.terminated
-
-        def terminated(communication: BaseExecutionWorkerCommunication) -> None:
-            original_terminated(communication)
-            emulation._execution_ended(communication.execution)
-
-        self._stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
-        self._stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+        moto_patches.lambda_invocations(self._stack, invoke)
+        moto_patches.execution_endings(self._stack, self._execution_ended)
 
     def _deploy(self) -> None:
         iam = boto3.client("iam", region_name=REGION)

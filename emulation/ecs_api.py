@@ -18,12 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ecs.exceptions import ClusterNotFoundException
 from moto.ecs.responses import EC2ContainerServiceResponse
+
+from . import moto_patches
 
 if TYPE_CHECKING:
     from .ecs_simulator import EcsSimulator
@@ -200,12 +201,10 @@ class EcsApi:
     def describe_services(self, response: EC2ContainerServiceResponse) -> ActionResult:
         if len(response._get_param("services") or []) > 10:
             raise InvalidParameter("services must hold at most 10 items.")
-        return ORIGINAL_DESCRIBE_SERVICES(response)  # type: ignore[no-any-return]
+        return moto_patches.ORIGINAL_DESCRIBE_SERVICES(response)
 
 
-ORIGINAL_DESCRIBE_SERVICES = EC2ContainerServiceResponse.describe_services
-ORIGINAL_CALL_ACTION = BaseResponse.call_action
-_PATCHED = (
+_ANSWERED_HERE = (
     "list_container_instances",
     "describe_container_instances",
     "update_container_instances_state",
@@ -233,21 +232,12 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults) -> Iterator[EcsApi
             return 400, {"status": "400", "x-amzn-ErrorType": error.error_type}, error.description
         if service == "ecs":
             with sim.clock.lock:
-                return ORIGINAL_CALL_ACTION(response)
+                return moto_patches.ORIGINAL_CALL_ACTION(response)
         if service == "stepfunctions":
             # moto's StartExecution is not atomic as AWS's is: the same name twice at once must give one execution
             with sfn_lock:
-                return ORIGINAL_CALL_ACTION(response)
-        return ORIGINAL_CALL_ACTION(response)
+                return moto_patches.ORIGINAL_CALL_ACTION(response)
+        return moto_patches.ORIGINAL_CALL_ACTION(response)
 
-    patches = [mock.patch.object(BaseResponse, "call_action", call_action)]
-    for name in _PATCHED:
-        method = getattr(api, name)
-        patches.append(mock.patch.object(EC2ContainerServiceResponse, name, lambda r, m=method: m(r)))
-    for patch in patches:
-        patch.start()
-    try:
+    with moto_patches.request_dispatch(call_action, {name: getattr(api, name) for name in _ANSWERED_HERE}):
         yield api
-    finally:
-        for patch in reversed(patches):
-            patch.stop()

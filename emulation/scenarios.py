@@ -6,15 +6,15 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from unittest import mock
 
 import boto3
 from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
+from . import moto_patches
 from .aws import ACCOUNT, REGION, OfflineAws
 from .clock import SimClock
-from .cloudformation import Answer, CloudFormation, ResponseServer, response_server
+from .cloudformation import Answer, CloudFormation, Request, ResponseServer, response_server
 from .ecs_api import EcsApi, Faults, enforced
 from .ecs_simulator import EcsSimulator, ServiceSpec
 
@@ -78,6 +78,13 @@ class World:
     def ecs(self) -> Any:
         return boto3.client("ecs", region_name=REGION)
 
+    def drain_old(self, wall_seconds: float = 120.0, **policy: Any) -> tuple[Request, Answer | None]:
+        """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup, and its answer."""
+        props = {**self.properties, **policy}
+        request = self.cfn.request("Delete", "ECSDrain", props, physical_id=self.physical_id)
+        self.cfn.send(request)
+        return request, self.cfn.wait_for_answer(request, wall_seconds=wall_seconds)
+
     def rollover(self, **policy: Any) -> tuple[Answer | None, Answer | None]:
         """A replacement update to the new fleet: Update, then Delete of the old (the drain); then, if CloudFormation
         got SUCCESS, it deletes the old fleet, terminating its instances."""
@@ -105,6 +112,15 @@ class World:
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
         self.cfn.events.append((self.sim.clock.now(), f"old {fleet.kind} {fleet.request_id} deleted"))
+
+
+def services(cluster: int, tasks_per_instance: int) -> list[ServiceSpec]:
+    """Ten services with `tasks_per_instance` tasks per instance of a `cluster`-instance cluster between them."""
+    count = max(1, cluster * tasks_per_instance // 10)
+    return [
+        ServiceSpec(f"svc{n}", cpu=128, memory=128, desired=count, deregistration_delay=30, min_healthy_percent=50)
+        for n in range(10)
+    ]
 
 
 def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
@@ -192,7 +208,7 @@ def rollover_world(
         sim.instance_size = (instance_cpu, instance_memory)
         faults = Faults()
         api = stack.enter_context(enforced(sim, aws.calls, faults))
-        stack.enter_context(_fast_instance_lookup())
+        stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
         old = make_fleet(kind, old_instances)
         old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
         new = None
@@ -229,22 +245,6 @@ def rollover_world(
         yield world
         for check in ON_CLOSE:
             check(world)
-
-
-@contextmanager
-def _fast_instance_lookup() -> Iterator[None]:
-    """moto finds an EC2 instance by copying every reservation; registering 5,000 instances would take minutes."""
-    backend = ec2_backends[ACCOUNT][REGION]
-    original = backend.get_instance
-    index: dict[str, Any] = {}
-
-    def get_instance(instance_id: str) -> Any:
-        if instance_id not in index:
-            index.update({i.id: i for r in backend.reservations.values() for i in r.instances})
-        return index[instance_id] if instance_id in index else original(instance_id)
-
-    with mock.patch.object(backend, "get_instance", get_instance):
-        yield
 
 
 def _register(sim: EcsSimulator, fleet: Fleet, ec2_id: str) -> None:

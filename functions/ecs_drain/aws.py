@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -9,15 +10,25 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .targets import Clients
-
 if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
 # Throttling is retried here first, with backoff; what outlasts it is retried by the state machine.
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
 THROTTLING_CODES = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The AWS clients the drain uses, built once per Lambda container and passed in."""
+
+    ecs: ECSClient
+    ec2: EC2Client
+    autoscaling: AutoScalingClient
 
 
 class AwsThrottled(Exception):

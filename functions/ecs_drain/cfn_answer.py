@@ -140,9 +140,13 @@ def send(url: str, **fields: Any) -> int:
     return put(url, body(**fields))
 
 
+def is_https(url: str) -> bool:
+    return urlparse(url).scheme == "https"
+
+
 def put(url: str, payload: bytes) -> int:
     """PUT the answer: https only, retried on 5xx and network errors, bounded in tries and time."""
-    if urlparse(url).scheme != "https":
+    if not is_https(url):
         raise InsecureResponseUrl("The ResponseURL is not https; no answer was sent to it.")
     context = ssl.create_default_context(cafile=os.environ.get(CA_BUNDLE_VARIABLE) or None)
     last_error = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,14 +32,21 @@ def stack_prefix(stack_name: str) -> str:
     return _UNSAFE.sub("-", f"{stack_name}-").lstrip("-")[: MAX_NAME - DIGEST - 1]
 
 
-def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class Started:
+    arn: str
+    closed: bool  # the execution of this name had ended already: the request was answered, nothing was started
+
+
+def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: dict[str, Any]) -> Started:
     """Start the drain, or find the one a previous delivery of the same request started.
 
-    Step Functions returns the running execution for the same name and input; a finished one raises
+    Step Functions returns the running execution for the same name and input; a closed one raises
     ExecutionAlreadyExists, and that request was answered already.
     """
     document = json.dumps(execution_input, sort_keys=True, separators=(",", ":"))
     try:
-        return sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=document)["executionArn"]
+        arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=document)["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
-        return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return Started(state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}", closed=True)
+    return Started(arn, closed=False)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .draining import DEADLINE, DRAINED, NOTHING_TO_DRAIN, describe_remaining
+from .properties import on_timeout_policy
+from .state import (
+    DEADLINE,
+    DRAINED,
+    NOTHING_TO_DRAIN,
+    WAITING_FOR_CAPACITY,
+    DrainState,
+    ExecutionState,
+    empty_summary,
+    properties_of,
+)
 
 
 @dataclass(frozen=True)
@@ -13,12 +23,6 @@ class Outcome:
     outcome: str  # DRAINED | NOTHING_TO_DRAIN | DEADLINE | FAILED | ABORTED | TIMED_OUT
     status: str  # SUCCESS | FAILED, as CloudFormation reads it
     reason: str
-
-
-def on_timeout_policy(state: dict[str, Any]) -> str:
-    drain = state.get("drain") or {}
-    policy = (drain.get("properties") or {}).get("on_timeout") or state.get("OnTimeout") or "CONTINUE"
-    return "FAIL" if str(policy).strip().upper() == "FAIL" else "CONTINUE"
 
 
 def _unfinished(policy: str) -> str:
@@ -31,63 +35,90 @@ def _policy_note(policy: str) -> str:
     return " OnTimeout=FAIL: CloudFormation keeps the old capacity."
 
 
-def of_state(state: dict[str, Any]) -> Outcome:
+def of_state(state: ExecutionState) -> Outcome:
     """The outcome of an execution that reached its answering step, normally or through a Catch."""
-    drain = state.get("drain") or {}
-    policy = on_timeout_policy(state)
+    drain = state.get("drain")
+    policy = on_timeout_policy(properties_of(state))
     error = state.get("error")
     if error:
         cause = str(error.get("Cause", ""))[:600]
         reason = f"The drain failed before it finished ({error.get('Error', 'error')}: {cause})."
         reason += " " + describe_remaining(drain) if drain else ""
         return Outcome("FAILED", _unfinished(policy), reason.strip() + _policy_note(policy))
-    phase = drain.get("phase")
+    if drain is None:
+        return Outcome("FAILED", _unfinished(policy), "The drain never started." + _policy_note(policy))
+    phase = drain["phase"]
     if phase in (DRAINED, NOTHING_TO_DRAIN):
-        return Outcome(str(phase), "SUCCESS", str(drain.get("message", "")))
+        return Outcome(phase, "SUCCESS", drain["message"])
     message = (
-        drain.get("message")
+        drain["message"]
         if phase == DEADLINE
-        else f"The drain stopped after {drain.get('checks', 0)} checks. {describe_remaining(drain)}"
+        else f"The drain stopped after {drain['checks']} checks. {describe_remaining(drain)}"
     )
     return Outcome(DEADLINE, _unfinished(policy), f"{message}{_policy_note(policy)}")
 
 
-def of_ended_execution(status: str, name: str, state: dict[str, Any]) -> Outcome:
+def describe_remaining(drain: DrainState) -> str:
+    """Name what still runs, per instance, for the Reason CloudFormation shows."""
+    remaining = drain["remaining"]
+    if not remaining:
+        return ""
+    parts = [
+        f"{r['ec2InstanceId']} ({r['status']}): {r['tasks']} tasks"
+        + (f", {r['stopping']} stopping" if r["stopping"] else "")
+        for r in remaining
+    ]
+    more = drain["pendingCount"] - len(remaining)
+    waiting = (
+        " Busy instances were not set DRAINING: spare capacity never became enough."
+        if drain["phase"] == WAITING_FOR_CAPACITY
+        else ""
+    )
+    return "Still running: " + "; ".join(parts) + (f"; and {more} more instances." if more > 0 else ".") + waiting
+
+
+def of_ended_execution(status: str, name: str, state: ExecutionState) -> Outcome:
     """The outcome of an execution that ended without answering (failed, timed out or stopped)."""
-    policy = on_timeout_policy(state)
+    policy = on_timeout_policy(properties_of(state))
     reason = f"The drain execution {name} ended {status} before it answered CloudFormation."
     return Outcome(status, _unfinished(policy), reason + _policy_note(policy))
 
 
-def summary(state: dict[str, Any], outcome: Outcome, answered: bool) -> dict[str, Any]:
+def summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str, Any]:
     """The execution's output: what an operator reads in the console."""
-    drain = state.get("drain") or {}
-    timeline = drain.get("timeline") or {}
-    totals = drain.get("summary") or {}
-    started, ended = timeline.get("startedAt"), timeline.get("endedAt")
-    capacity, draining_set = timeline.get("capacityReadyAt"), timeline.get("drainingSetAt")
-    phases: dict[str, float] = {}
-    if started is not None and ended is not None:
-        if capacity is not None and drain.get("need"):
-            phases["waitingForCapacity"] = round(capacity - started, 1)
-        if draining_set is not None:
-            phases["draining"] = round(ended - draining_set, 1)
-        elif capacity is None and drain.get("need") and drain["properties"].get("wait_for_capacity"):
-            phases["waitingForCapacity"] = round(ended - started, 1)
+    drain = state.get("drain")
+    totals = drain["summary"] if drain else empty_summary()
     return {
         "outcome": outcome.outcome,
         "status": outcome.status,
         "reason": outcome.reason,
-        "cluster": drain.get("cluster") or state.get("Cluster"),
+        "cluster": drain["cluster"] if drain else properties_of(state).get("Cluster"),
         "instances": totals.get("instances", 0),
         "tasksAtStart": totals.get("tasksAtStart", 0),
         "tasksByKind": totals.get("tasksByKind", {}),
         "tasksRemaining": totals.get("tasksRemaining", 0),
         "standaloneTasksStopped": totals.get("standaloneStopped", 0),
-        "checks": drain.get("checks", 0),
+        "checks": drain["checks"] if drain else 0,
         "seconds": totals.get("seconds"),
-        "phaseSeconds": phases,
-        "stillRunning": drain.get("remaining", []) if outcome.outcome != DRAINED else [],
+        "phaseSeconds": _phase_seconds(drain) if drain else {},
+        "stillRunning": drain["remaining"] if drain and outcome.outcome != DRAINED else [],
         "answeredCloudFormation": answered,
         "startedBy": "CloudFormation" if state.get("CloudFormation") else "hand",
     }
+
+
+def _phase_seconds(drain: DrainState) -> dict[str, float]:
+    """How long the drain waited for room elsewhere, and how long it drained."""
+    timeline = drain["timeline"]
+    started, ended = timeline["startedAt"], timeline.get("endedAt")
+    capacity, draining_set = timeline.get("capacityReadyAt"), timeline.get("drainingSetAt")
+    phases: dict[str, float] = {}
+    if ended is None:
+        return phases
+    if capacity is not None:
+        phases["waitingForCapacity"] = round(capacity - started, 1)
+    if draining_set is not None:
+        phases["draining"] = round(ended - draining_set, 1)
+    elif capacity is None and drain["need"]["cpu"] + drain["need"]["memory"] > 0:
+        phases["waitingForCapacity"] = round(ended - started, 1)
+    return phases

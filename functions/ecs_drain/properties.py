@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 TargetKind = Literal["SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds"]
@@ -71,15 +71,6 @@ class DrainProperties:
     def cluster_name(self) -> str:
         return self.cluster.rsplit("/", 1)[-1]
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["target"] = list(self.target)
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> DrainProperties:
-        return cls(**{**data, "target": tuple(data["target"])})
-
 
 def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) -> DrainProperties:
     """Validate the properties; CloudFormation sends numbers and booleans as strings, so both are accepted."""
@@ -137,6 +128,12 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         standalone_tasks=standalone,
         wait_for_capacity=wait_for_capacity,
     )
+
+
+def on_timeout_policy(raw: Mapping[str, Any]) -> str:
+    """OnTimeout as given, read leniently: an answer must still be given when the properties are invalid."""
+    value = raw.get("OnTimeout")
+    return "FAIL" if isinstance(value, str) and value.strip().upper() == "FAIL" else "CONTINUE"
 
 
 def physical_resource_id(props: DrainProperties) -> str:

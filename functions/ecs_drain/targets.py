@@ -1,10 +1,9 @@
-"""Target resolution: which EC2 instances a target names, and which container instances they are."""
+"""Target resolution: which EC2 instances a target names (ecs_calls finds their container instances)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -14,29 +13,10 @@ from .properties import DrainProperties
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_ec2 import EC2Client
-    from mypy_boto3_ecs import ECSClient
 
-# ListContainerInstances takes a cluster-query-language filter; 100 ids keep the expression short.
-FILTER_CHUNK = 100
+    from .aws import Clients
+
 _GONE_ERRORS = {"InvalidSpotFleetRequestId.NotFound", "InvalidSpotFleetRequestId.Malformed", "InvalidFleetId.NotFound"}
-
-
-class ClusterGone(Exception):
-    """The cluster no longer exists: there is nothing left to drain."""
-
-
-@dataclass(frozen=True)
-class Clients:
-    """The AWS clients the drain uses, built once per Lambda container and passed in."""
-
-    ecs: ECSClient
-    ec2: EC2Client
-    autoscaling: AutoScalingClient
-
-
-def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def ec2_instance_ids(props: DrainProperties, clients: Clients) -> list[str] | None:
@@ -54,22 +34,6 @@ def ec2_instance_ids(props: DrainProperties, clients: Clients) -> list[str] | No
         if error.response.get("Error", {}).get("Code") in _GONE_ERRORS:
             return None
         raise
-
-
-def container_instance_ids(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str]) -> list[str]:
-    """Container instance ids (not ARNs: they keep the execution state small) of those EC2 instances."""
-    found: list[str] = []
-    try:
-        for chunk in chunks(sorted(ec2_ids), FILTER_CHUNK):
-            expression = "ec2InstanceId in [" + ",".join(f"'{i}'" for i in chunk) + "]"
-            paginator = ecs.get_paginator("list_container_instances")
-            for page in paginator.paginate(cluster=cluster, filter=expression):
-                found.extend(arn.rsplit("/", 1)[-1] for arn in page.get("containerInstanceArns", []))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
-            raise ClusterGone(cluster) from error
-        raise
-    return sorted(set(found))
 
 
 def _spot_fleet_instances(ec2: EC2Client, request_id: str) -> list[str] | None:

@@ -1,44 +1,11 @@
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from emulation.scenarios import ON_CLOSE, World
-
-
-def executions(world: World, settle_seconds: float = 30.0) -> list[dict[str, Any]]:
-    """The executions, once none is running (an answer can come a moment before its execution ends)."""
-    sfn = world.aws.sfn()
-    deadline = time.monotonic() + settle_seconds
-    while True:
-        listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
-        if all(e["status"] != "RUNNING" for e in listed) or time.monotonic() > deadline:
-            return [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
-        time.sleep(0.02)
-
-
-def history(world: World, execution_arn: str) -> list[dict[str, Any]]:
-    return world.aws.sfn().get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-
-
-def old_tasks_not_stopped(world: World) -> int:
-    return sum(world.sim.not_stopped(i) for i in world.old.container_ids if i in world.sim.instances)
-
-
-def assert_no_secret_leaked(world: World) -> None:
-    """No ResponseURL signature in any log line, execution input, output or history event."""
-    secrets = [a.body["RequestId"].replace("-", "") for a in world.server.answers]
-    haystacks = ["".join(world.aws.output)]
-    for execution in executions(world):
-        haystacks += [execution.get("input", ""), execution.get("output", "") or ""]
-        haystacks.append(json.dumps(history(world, execution["executionArn"]), default=str))
-    for secret in secrets:
-        assert all(f"secret{secret}" not in h for h in haystacks)
-    assert all("X-Amz-Signature" not in h for h in haystacks)
+from emulation.scenarios import ON_CLOSE
+from tests.e2e.helpers import assert_no_secret_leaked
 
 
 @pytest.fixture(autouse=True)

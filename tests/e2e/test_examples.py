@@ -39,5 +39,6 @@ def test_it_drains_the_example_through_a_replacement_update(path: Path) -> None:
     with rollover_world(kind=kind, properties=policy) as world:
         update, answer = world.rollover()
         assert update is not None and update.body["Status"] == "SUCCESS"
-        assert answer is not None and answer.body["Status"] == "SUCCESS", answer.body
+        assert answer is not None
+        assert answer.body["Status"] == "SUCCESS", answer.body
         assert world.sim.record.killed == []

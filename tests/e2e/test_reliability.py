@@ -13,16 +13,13 @@ from typing import Any
 import boto3
 import pytest
 
-from emulation.cloudformation import Endpoint
+from emulation.cloudformation import Answer, Endpoint, Request
 from emulation.scenarios import World, rollover_world
-from tests.e2e.conftest import assert_no_secret_leaked, executions, old_tasks_not_stopped
+from tests.e2e.helpers import assert_no_secret_leaked, executions, old_tasks_not_stopped
 
 
-def drain(world: World, **policy: Any) -> tuple[Any, Any]:
-    """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup."""
-    request = world.cfn.request("Delete", "ECSDrain", {**world.properties, **policy}, physical_id=world.physical_id)
-    world.cfn.send(request)
-    return request, world.cfn.wait_for_answer(request)
+def drain(world: World, **policy: Any) -> tuple[Request, Answer | None]:
+    return world.drain_old(**policy)
 
 
 def answers(world: World, request: Any) -> list[Any]:
@@ -104,6 +101,7 @@ def test_it_answers_nothing_to_drain_for_a_fleet_that_is_gone() -> None:
     with rollover_world(new_instances=0) as world:
         world.properties["SpotFleet"] = "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
         _, answer = drain(world)
+        assert answer is not None
         assert answer.body["Status"] == "SUCCESS"
         assert "no longer exists: nothing to drain" in answer.body["Reason"]
 
@@ -114,6 +112,7 @@ def test_it_answers_nothing_to_drain_for_a_fleet_without_instances() -> None:
             SpotFleetRequestIds=[world.old.request_id], TerminateInstances=True
         )
         _, answer = drain(world)
+        assert answer is not None
         assert answer.body["Status"] == "SUCCESS"
         assert "nothing to drain" in answer.body["Reason"]
 
@@ -123,6 +122,7 @@ def test_it_answers_nothing_to_drain_when_the_instances_never_registered() -> No
         assert world.new is not None
         world.properties["SpotFleet"] = world.new.request_id
         _, answer = drain(world)
+        assert answer is not None
         assert answer.body["Status"] == "SUCCESS"
         assert "is registered in web: nothing to drain" in answer.body["Reason"]
 
@@ -132,6 +132,7 @@ def test_it_answers_success_when_the_cluster_was_deleted_first() -> None:
     with rollover_world(new_instances=0) as world:
         del world.sim.backend.clusters["web"]
         _, answer = drain(world)
+        assert answer is not None
         assert answer.body["Status"] == "SUCCESS"
         assert "Cluster web no longer exists" in answer.body["Reason"]
 
@@ -285,8 +286,10 @@ def test_it_does_not_answer_while_tasks_are_deactivating_or_stopping() -> None:
         assert answer is not None
         web = [t for t in world.sim.tasks.values() if t.service == "web" and t.instance_id in world.old.container_ids]
         assert all(t.stopped_at is not None and t.stop_requested_at is not None for t in web)
-        assert all(t.stopped_at - t.stop_requested_at >= 120 for t in web)  # type: ignore[operator]
-        assert answer.at >= max(t.stopped_at for t in web)  # type: ignore[type-var]
+        stops = [(t.stop_requested_at, t.stopped_at) for t in web if t.stopped_at is not None and t.stop_requested_at]
+        assert len(stops) == len(web)
+        assert all(stopped - requested >= 120 for requested, stopped in stops)
+        assert answer.at >= max(stopped for _, stopped in stops)
 
 
 # 15 ------------------------------------------------------------------------------------------------------
@@ -320,8 +323,12 @@ def test_it_refuses_a_response_url_that_is_not_https() -> None:
             request.event["ResponseURL"] = f"http://127.0.0.1:{listener.getsockname()[1]}/answer?X-Amz-Signature=s"
             world.cfn.send(request)
             assert world.cfn.wait_for_answer(request) is None
-            assert "Refused to answer CloudFormation" in "".join(world.aws.output)
-            assert executions(world)[0]["status"] == "FAILED"
+            output = "".join(world.aws.output)
+            assert "Refused a request whose ResponseURL is not https" in output
+            assert '"RefusedRequests"' in output
+            assert executions(world) == []  # refused before anything started: nothing set DRAINING, nothing kept
+            assert all(world.sim.instances[i].status == "ACTIVE" for i in world.old.container_ids)
+            assert boto3.client("ssm", region_name="us-east-1").describe_parameters()["Parameters"] == []
             with pytest.raises(TimeoutError):
                 listener.accept()  # nobody ever connected
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emulation.scenarios import rollover_world
-from tests.e2e.conftest import assert_no_secret_leaked, executions, old_tasks_not_stopped
+from tests.e2e.helpers import assert_no_secret_leaked, executions, old_tasks_not_stopped
 
 
 def test_it_drains_a_rollover_and_answers_cloudformation_once() -> None:
@@ -75,19 +75,13 @@ def test_it_stays_within_the_ecs_api_limits_and_counts_calls() -> None:
 
 
 def test_it_sets_empty_targets_draining_at_once_so_nothing_lands_on_them() -> None:
-    from benchmarks.run import services
+    from emulation.scenarios import services
 
     with rollover_world(
         old_instances=10, new_instances=10, new_fleet_registers=None, services=services(10, 1)
     ) as world:
         assert any(not world.sim.by_instance[i] for i in world.old.container_ids)  # some targets start empty
-        _, answer = drain_old(world)
+        _, answer = world.drain_old()
         assert answer is not None and answer.body["Status"] == "SUCCESS"
         assert old_tasks_not_stopped(world) == 0
         assert all(world.sim.instances[i].status == "DRAINING" for i in world.old.container_ids)
-
-
-def drain_old(world):  # type: ignore[no-untyped-def]
-    request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
-    world.cfn.send(request)
-    return request, world.cfn.wait_for_answer(request)

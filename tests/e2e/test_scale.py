@@ -7,7 +7,7 @@ import math
 
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import rollover_world
-from tests.e2e.conftest import executions, history
+from tests.e2e.helpers import executions, history
 
 TARGETS, CLUSTER = 1000, 5000
 

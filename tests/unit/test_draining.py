@@ -1,10 +1,32 @@
+"""The drain rule on a fake ECS: counting, planning and checking."""
+
 from __future__ import annotations
 
-import json
-import uuid
-
 from ecs_drain import draining
-from tests.unit.fake_ecs import FakeEcs
+from ecs_drain.capacity import has_room
+from ecs_drain.properties import DrainProperties, parse
+from ecs_drain.state import (
+    DEADLINE,
+    DRAINED,
+    DRAINING,
+    NOTHING_TO_DRAIN,
+    WAITING_FOR_CAPACITY,
+    DrainState,
+    Resources,
+    Spare,
+    no_resources,
+)
+from tests.fakes import FakeEcs, clients
+
+A, B, SPARE = "aaaaaaaa", "bbbbbbbb", "cccccccc"  # container instance ids; the fake's EC2 ids are i-<id>
+
+
+def props(**extra: str) -> DrainProperties:
+    return parse({"Cluster": "web", "InstanceIds": [f"i-{A}", f"i-{B}"], **extra})
+
+
+def planned(ecs: FakeEcs, **extra: str) -> DrainState:
+    return draining.plan(props(**extra), clients(ecs), now=1000.0)
 
 
 def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
@@ -12,7 +34,7 @@ def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
     ecs.add_instance("a", status="DRAINING")
     ecs.add_task("a", "t1", last="DEACTIVATING", desired="STOPPED")
     ecs.add_task("a", "t2", last="STOPPED", desired="STOPPED")
-    census = draining.count(ecs, "web", ["a"])  # type: ignore[arg-type]
+    census = draining.count(ecs.client, "web", ["a"])
     assert [(b.instance.id, b.active, b.stopping) for b in census.busy] == [("a", 0, 1)]
     assert census.drained == []
 
@@ -21,14 +43,14 @@ def test_it_counts_an_instance_as_drained_only_when_every_task_is_stopped() -> N
     ecs = FakeEcs()
     ecs.add_instance("a", status="DRAINING")
     ecs.add_task("a", "t1", last="STOPPED", desired="STOPPED")
-    assert draining.count(ecs, "web", ["a"]).drained == ["a"]  # type: ignore[arg-type]
+    assert draining.count(ecs.client, "web", ["a"]).drained == ["a"]
 
 
 def test_it_counts_daemon_and_running_tasks_from_the_instance_counters() -> None:
     ecs = FakeEcs()
     ecs.add_instance("a", status="DRAINING")
     ecs.add_task("a", "d1", group="service:log-agent")
-    census = draining.count(ecs, "web", ["a"])  # type: ignore[arg-type]
+    census = draining.count(ecs.client, "web", ["a"])
     assert census.tasks == 1
     assert ecs.calls["list_tasks"] == 0  # an instance with running tasks needs no task listing
 
@@ -36,63 +58,106 @@ def test_it_counts_daemon_and_running_tasks_from_the_instance_counters() -> None
 def test_it_counts_deregistered_instances_as_drained() -> None:
     ecs = FakeEcs()
     ecs.add_instance("gone", status="INACTIVE")
-    census = draining.count(ecs, "web", ["gone", "vanished"])  # type: ignore[arg-type]
+    census = draining.count(ecs.client, "web", ["gone", "vanished"])
     assert sorted(census.drained) == ["gone", "vanished"]
-
-
-def test_it_sets_draining_ten_at_a_time_and_reports_per_instance_failures() -> None:
-    ecs = FakeEcs()
-    ids = [f"c{n:02d}" for n in range(25)]
-    for cid in ids:
-        ecs.add_instance(cid)
-    ecs.refuse = {"c07"}
-    problems = draining.set_draining(ecs, "web", ids)  # type: ignore[arg-type]
-    assert ecs.calls["UpdateContainerInstancesState"] == 3
-    assert problems == ["c07: ServerException"]
-    assert sum(1 for i in ecs.instances.values() if i["status"] == "DRAINING") == 24
-
-
-def test_it_stops_only_standalone_tasks() -> None:
-    ecs = FakeEcs()
-    ecs.add_instance("a", status="DRAINING")
-    ecs.add_task("a", "svc", group="service:web")
-    ecs.add_task("a", "job", group="family:nightly-report")
-    assert draining.stop_standalone_tasks(ecs, "web", "a") == 1  # type: ignore[arg-type]
-    assert ecs.tasks["job"]["desiredStatus"] == "STOPPED"
-    assert ecs.tasks["svc"]["desiredStatus"] == "RUNNING"
-
-
-def test_it_keeps_the_state_of_1000_targets_well_under_64_kb() -> None:
-    ids = [str(uuid.uuid4()).replace("-", "") for _ in range(1000)]
-    packed = draining.pack_ids(ids)
-    assert draining.unpack_ids(packed) == sorted(ids)
-    assert len(json.dumps({"pending": packed, "standaloneStopped": packed})) < 64_000
-
-
-def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
-    need = {"cpu": 1000, "memory": 1000, "largestCpu": 512, "largestMemory": 512}
-    roomy = {"instances": 2, "cpu": 2000, "memory": 2000, "largestCpu": 1024, "largestMemory": 1024}
-    fragmented = {**roomy, "largestCpu": 256}
-    assert draining.has_room(need, roomy)
-    assert not draining.has_room(need, fragmented)
-    assert draining.has_room({"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}, {**roomy, "cpu": 0})
-
-
-def test_it_packs_ecs_ids_raw_and_anything_else_compressed() -> None:
-    for ids in (
-        [uuid.uuid4().hex for _ in range(5)],
-        [str(uuid.uuid4()) for _ in range(5)],
-        ["legacy-id-1", "0123", str(uuid.uuid4())],
-        [],
-    ):
-        assert draining.unpack_ids(draining.pack_ids(ids)) == sorted(ids)
-    assert len(draining.pack_ids([uuid.uuid4().hex for _ in range(1000)])) < 22_000
 
 
 def test_it_does_not_count_an_empty_instance_drained_while_it_is_still_active() -> None:
     ecs = FakeEcs()
     ecs.add_instance("a", status="ACTIVE")
     ecs.add_instance("b", status="DRAINING")
-    census = draining.count(ecs, "web", ["a", "b"])  # type: ignore[arg-type]
+    census = draining.count(ecs.client, "web", ["a", "b"])
     assert [b.instance.id for b in census.busy] == ["a"]  # ECS could still place tasks on it
     assert census.drained == ["b"]
+
+
+def test_it_plans_the_targets_tasks_by_kind_and_the_room_their_service_tasks_need() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A)
+    ecs.add_instance(B)
+    ecs.add_task(A, "web-1")
+    ecs.add_task(B, "web-2")
+    ecs.add_task(B, "agent-1", group="service:log-agent")
+    ecs.add_task(B, "job-1", group="family:report")
+    ecs.daemons = {"log-agent"}
+    drain = planned(ecs)
+    assert drain["phase"] == WAITING_FOR_CAPACITY
+    assert drain["pendingCount"] == 2
+    assert drain["summary"]["tasksByKind"] == {"service": 2, "daemon": 1, "standalone": 1}
+    assert drain["need"] == {"cpu": 512, "memory": 1024, "largestCpu": 256, "largestMemory": 512}
+    assert drain["deadline"] == 1000.0 + 3300
+    assert ecs.calls["UpdateContainerInstancesState"] == 0  # planning changes nothing
+
+
+def test_it_plans_nothing_for_targets_that_are_not_registered() -> None:
+    drain = planned(FakeEcs())
+    assert drain["phase"] == NOTHING_TO_DRAIN
+    assert "None of the 2 instances" in drain["message"]
+
+
+def test_it_sets_targets_draining_once_there_is_room_and_finishes_when_every_task_is_stopped() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A)
+    ecs.add_instance(B)
+    ecs.add_instance(SPARE, cpu=4096, memory=8192)
+    ecs.add_task(A, "web-1")
+    drain = planned(ecs)
+    drain = draining.check(drain, props(), clients(ecs), now=1001.0)
+    assert drain["phase"] == DRAINING
+    assert {ecs.instances[c]["status"] for c in (A, B)} == {"DRAINING"}
+    assert ecs.instances[SPARE]["status"] == "ACTIVE"
+    assert drain["nextCheckInSeconds"] == 15
+    assert drain["summary"]["tasksRemaining"] == 1
+    ecs.set_task("web-1", "DEACTIVATING")
+    drain = draining.check(drain, props(), clients(ecs), now=1016.0)
+    assert (drain["phase"], drain["summary"]["tasksRemaining"]) == (DRAINING, 1)
+    ecs.set_task("web-1", "STOPPED")
+    drain = draining.check(drain, props(), clients(ecs), now=1031.0)
+    assert drain["phase"] == DRAINED
+    assert drain["summary"]["seconds"] == 31.0
+    assert drain["timeline"]["drainingSetAt"] == 1001.0
+
+
+def test_it_counts_every_stopping_task_of_an_instance_not_only_the_watched_one() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A, status="DRAINING")
+    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    ecs.add_task(A, "t2", last="DEACTIVATING", desired="STOPPED")
+    drain = planned(ecs, WaitForCapacity="false")
+    first = draining.check(drain, props(), clients(ecs), now=1001.0)
+    assert first["remaining"][0]["tasks"] == first["remaining"][0]["stopping"] == 2
+    listed = ecs.calls["list_tasks"]
+    later = draining.check(first, props(), clients(ecs), now=1016.0)  # the watched task still runs: not listed again
+    assert ecs.calls["list_tasks"] == listed
+    assert (later["summary"]["tasksRemaining"], later["remaining"][0]["stopping"]) == (2, 2)
+
+
+def test_it_stops_at_the_deadline_and_names_what_still_runs() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A)
+    ecs.add_task(A, "t1", group="family:report")
+    drain = planned(ecs, DrainTimeoutSeconds="60")
+    drain = draining.check(drain, props(DrainTimeoutSeconds="60"), clients(ecs), now=1001.0)
+    assert drain["nextCheckInSeconds"] == 15
+    drain = draining.check(drain, props(DrainTimeoutSeconds="60"), clients(ecs), now=1060.0)
+    assert drain["phase"] == DEADLINE
+    assert "i-aaaaaaaa (DRAINING): 1 tasks" in drain["message"]
+
+
+def test_it_stops_standalone_tasks_once_when_asked() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A)
+    ecs.add_task(A, "job", group="family:report")
+    drain = planned(ecs, StandaloneTasks="STOP")
+    drain = draining.check(drain, props(StandaloneTasks="STOP"), clients(ecs), now=1001.0)
+    assert ecs.tasks["job"]["desiredStatus"] == "STOPPED"
+    assert drain["summary"]["standaloneStopped"] == 1
+
+
+def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
+    need: Resources = {"cpu": 1000, "memory": 1000, "largestCpu": 512, "largestMemory": 512}
+    roomy: Spare = {"instances": 2, "cpu": 2000, "memory": 2000, "largestCpu": 1024, "largestMemory": 1024}
+    fragmented: Spare = {"instances": 2, "cpu": 2000, "memory": 2000, "largestCpu": 256, "largestMemory": 1024}
+    assert has_room(need, roomy)
+    assert not has_room(need, fragmented)
+    assert has_room(no_resources(), {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0})

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from typing import Any
+from typing import Any, get_args
 
+from ecs_drain import aws, cfn_answer, properties
+from ecs_drain import state as drain_state
 from emulation import template as cfn
 
 TEMPLATE = cfn.load()
@@ -60,11 +62,41 @@ def test_it_bounds_the_loop_by_the_checks_counter() -> None:
     assert STATES["Set instances DRAINING and count the tasks left"]["Next"] == "Is the drain over?"
 
 
-def test_it_reaches_an_answer_from_every_state() -> None:
+def test_it_reaches_an_answer_from_every_state_before_it() -> None:
+    after_answer = set().union(*(reachable(a) for a in ANSWER_STATES))
     for name in STATES:
-        if STATES[name]["Type"] in ("Succeed", "Fail"):
+        if STATES[name]["Type"] in ("Succeed", "Fail") or name in after_answer:
             continue
         assert reachable(name) & ANSWER_STATES, name
+
+
+def test_it_reads_only_the_drain_fields_the_state_names() -> None:
+    read = set(re.findall(r"\$\.drain\.(\w+)", json.dumps(ASL)))
+    assert read == set(drain_state.ASL_FIELDS)
+    assert read <= set(drain_state.DrainState.__annotations__)
+
+
+def test_it_ends_the_loop_on_exactly_the_final_phases() -> None:
+    over = STATES["Is the drain over?"]["Choices"][0]["Or"]
+    assert {c["StringEquals"] for c in over} == set(drain_state.FINAL_PHASES)
+    nothing = STATES["Is there anything to drain?"]["Choices"][0]
+    assert nothing["StringEquals"] == drain_state.NOTHING_TO_DRAIN
+    assert set(drain_state.FINAL_PHASES) <= set(get_args(drain_state.Phase))
+
+
+def test_it_retries_only_errors_its_function_can_raise() -> None:
+    raised = {
+        "DrainFunctionArn": {"InvalidProperties", "AwsThrottled"},
+        "AnswerFunctionArn": {"InsecureResponseUrl", "AnswerRejected"},
+    }
+    for name, task in STATES.items():
+        if task["Type"] != "Task":
+            continue
+        function = next(f for f in raised if f in json.dumps(task["Parameters"]))
+        named = {e for r in task["Retry"] for e in r["ErrorEquals"] if "." not in e}
+        assert named == raised[function], name
+    assert issubclass(properties.InvalidProperties, Exception) and issubclass(aws.AwsThrottled, Exception)
+    assert issubclass(cfn_answer.AnswerRejected, cfn_answer.AnswerError)
 
 
 def test_it_never_passes_the_response_url_through_the_state_machine() -> None:

@@ -7,20 +7,21 @@ from typing import Any
 
 from .. import cfn_answer, outcome
 from ..aws import ssm_client
-from ..observability import logger, metrics, tracer
+from ..observability import log_metrics, logger, metrics, tracer
+from ..state import ExecutionState, execution_state
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
     if "detail" in event:
         logger.append_keys(execution_name=event["detail"].get("name"))
         return on_execution_ended(event["detail"])
     logger.append_keys(execution_name=event.get("ExecutionName"))
-    state = event["State"]
+    state = execution_state(event["State"])
     result = outcome.of_state(state)
     _record(state, result)
     answered = deliver(state, result)
@@ -33,7 +34,7 @@ def on_execution_ended(detail: dict[str, Any]) -> dict[str, Any]:
     if status not in ENDED_STATUSES:
         return {"answeredCloudFormation": False, "reason": f"status {status} needs no answer"}
     # The event carries the execution's input (a few hundred bytes here: properties and the request's ids).
-    state = json.loads(detail.get("input") or "{}")
+    state = execution_state(json.loads(detail.get("input") or "{}"))
     result = outcome.of_ended_execution(status, name, state)
     _record(state, result)
     try:
@@ -46,7 +47,7 @@ def on_execution_ended(detail: dict[str, Any]) -> dict[str, Any]:
     return outcome.summary(state, result, answered)
 
 
-def deliver(state: dict[str, Any], result: outcome.Outcome) -> bool:
+def deliver(state: ExecutionState, result: outcome.Outcome) -> bool:
     """Answer the request behind this execution; False when it was started by hand or answered already."""
     data = state.get("CloudFormation")
     if not data:
@@ -84,12 +85,14 @@ def deliver(state: dict[str, Any], result: outcome.Outcome) -> bool:
     return True
 
 
-def _record(state: dict[str, Any], result: outcome.Outcome) -> None:
-    drain = state.get("drain") or {}
-    seconds = (drain.get("summary") or {}).get("seconds")
-    if seconds is not None:
-        metrics.add_metric(name="DrainDurationSeconds", unit="Seconds", value=float(seconds))
-    metrics.add_metric(name="TasksRemaining", unit="Count", value=(drain.get("summary") or {}).get("tasksRemaining", 0))
+def _record(state: ExecutionState, result: outcome.Outcome) -> None:
+    drain = state.get("drain")
+    if drain is not None:
+        seconds = drain["summary"].get("seconds")
+        if seconds is not None:
+            metrics.add_metric(name="DrainDurationSeconds", unit="Seconds", value=float(seconds))
+    remaining = drain["summary"]["tasksRemaining"] if drain is not None else 0
+    metrics.add_metric(name="TasksRemaining", unit="Count", value=remaining)
     if result.outcome in ("DEADLINE", "FAILED", "ABORTED", "TIMED_OUT"):
         metrics.add_metric(
             name="DrainTimeouts" if result.outcome == "DEADLINE" else "DrainFailures", unit="Count", value=1

@@ -10,7 +10,7 @@ from crhelper import CfnResource
 
 from .. import cfn_answer, executions
 from ..aws import drain_clients, sfn_client, ssm_client
-from ..observability import logger, metrics, tracer
+from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
 
 STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
@@ -69,7 +69,7 @@ def on_foreign_delete(_event: dict[str, Any], _context: Any) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     logger.append_keys(
@@ -87,6 +87,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         missing = [field for field in REQUIRED_FIELDS if not event.get(field)]
         if missing:
             _answer_event(event, "FAILED", f"The request is missing {missing}: it is not from CloudFormation.")
+            return None
+        if not cfn_answer.is_https(event["ResponseURL"]):
+            # It could never be answered: drain nothing, start nothing, keep nothing.
+            logger.error("Refused a request whose ResponseURL is not https")
+            metrics.add_metric(name="RefusedRequests", unit="Count", value=1)
             return None
         if request_type == "Delete" and is_ours(event.get("PhysicalResourceId")):
             return start_drain(event)
@@ -117,9 +122,15 @@ def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
     )
     cfn_answer.keep_response_url(ssm_client(), request.response_parameter, event["ResponseURL"])
     execution_input = {**_properties_input(event), "CloudFormation": request.to_json()}
-    arn = executions.start(sfn_client(), os.environ[STATE_MACHINE_VARIABLE], name, execution_input)
-    logger.info("Drain started", extra={"execution_arn": arn, "target": props.target_kind})
-    return {"executionArn": arn}
+    started = executions.start(sfn_client(), os.environ[STATE_MACHINE_VARIABLE], name, execution_input)
+    if started.closed:
+        # A repeated delivery of a request whose drain has answered already: nothing will read the URL again.
+        cfn_answer.forget_response_url(ssm_client(), request.response_parameter)
+        logger.info("The drain for this request has ended already", extra={"execution_arn": started.arn})
+        metrics.add_metric(name="RepeatedRequests", unit="Count", value=1)
+        return None
+    logger.info("Drain started", extra={"execution_arn": started.arn, "target": props.target_kind})
+    return {"executionArn": started.arn}
 
 
 def _properties_input(event: dict[str, Any]) -> dict[str, Any]:

@@ -8,18 +8,19 @@ from botocore.exceptions import ClientError
 
 from .. import clock, draining
 from ..aws import AwsThrottled, drain_clients, is_throttling
-from ..observability import logger, metrics, tracer
+from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import parse
+from ..state import ExecutionState, execution_state, properties_of
 
 ACTIONS = ("plan", "check")
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
+def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG001
     """Takes the execution's state and returns it with `drain` brought up to date."""
-    action, state = event["Action"], dict(event["State"])
+    action, state = event["Action"], execution_state(event["State"])
     request = state.get("CloudFormation") or {}
     logger.append_keys(
         execution_name=event.get("ExecutionName"),
@@ -29,18 +30,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG
     )
     if action not in ACTIONS:
         raise ValueError(f"Action {action!r} is not one of {ACTIONS}")
+    # The properties travel once, as given; each step reads them again (the same input gives the same result).
+    props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
     try:
         if action == "plan":
-            given = {k: v for k, v in state.items() if k != "CloudFormation"}
-            props = parse(given, from_cloudformation="CloudFormation" in state)
-            state["drain"] = draining.plan(props, drain_clients(), clock.now())
+            drain = draining.plan(props, drain_clients(), clock.now())
         else:
-            state["drain"] = draining.check(state["drain"], drain_clients(), clock.now())
+            drain = draining.check(state["drain"], props, drain_clients(), clock.now())
     except ClientError as error:
         if is_throttling(error):
+            metrics.add_metric(name="ThrottledSteps", unit="Count", value=1)
             raise AwsThrottled(str(error)) from error
         raise
-    drain = state["drain"]
+    state["drain"] = drain
     metrics.add_metric(name="TasksRemaining", unit="Count", value=drain["summary"]["tasksRemaining"])
     logger.info(
         "Drain %s: %s",

@@ -1,0 +1,118 @@
+"""Every patch of moto and botocore internals the emulation makes, in one place, for one moto version.
+
+These reach into private methods that moto changes between releases, so this module refuses to load with any
+other moto than the one it was written and tested for (requirements/dev.lock pins it). Moving to another moto
+means reading each patch below against its source, then changing MOTO_VERSION.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from importlib.metadata import version
+from typing import Any
+from unittest import mock
+
+MOTO_VERSION = "5.2.5"
+
+if version("moto") != MOTO_VERSION:
+    raise ImportError(
+        f"emulation/moto_patches.py was written for moto {MOTO_VERSION}, but moto {version('moto')} is installed. "
+        "Install the locked requirements (make test does), or review every patch in this module against the new "
+        "moto and then change MOTO_VERSION."
+    )
+
+import botocore.endpoint  # noqa: E402 (after the version check, on purpose)
+from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
+from moto.core.responses import BaseResponse  # noqa: E402
+from moto.ec2.models import ec2_backends  # noqa: E402
+from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
+from moto.moto_api import state_manager  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication  # noqa: E402
+
+# moto's own ECS response methods and request dispatch, for the patched ones to fall back on.
+ORIGINAL_CALL_ACTION = BaseResponse.call_action
+ORIGINAL_DESCRIBE_SERVICES = EC2ContainerServiceResponse.describe_services
+
+LambdaInvoke = Callable[[Any, str, Any, Any, Any, dict[str, Any]], bytes]
+
+
+def simulated_time(
+    stack: ExitStack, advance: Callable[[float], None], now: Callable[[], float], in_handler: Callable[[], bool]
+) -> None:
+    """Wait states, Step Functions retry intervals and (inside a handler) the SDK's back-off run on `advance`."""
+    real_time = botocore.endpoint.time
+
+    def wait_interval(_self: WaitFunction, env: Any, wait_seconds: int) -> None:
+        if env.is_running():
+            advance(wait_seconds)
+
+    def sdk_sleep(seconds: float) -> None:
+        if in_handler():
+            advance(seconds)
+        else:
+            real_time.sleep(seconds)
+
+    stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
+    stack.enter_context(mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=advance, time=now)))
+    stack.enter_context(
+        mock.patch.object(botocore.endpoint, "time", types.SimpleNamespace(sleep=sdk_sleep, time=real_time.time))
+    )
+
+
+def manual_task_progression(stack: ExitStack) -> None:
+    """moto moves tasks to RUNNING on its own; the scheduler simulator moves them instead."""
+    state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**12})
+    stack.callback(state_manager.unset_transition, "ecs::task")
+
+
+def lambda_invocations(stack: ExitStack, invoke: LambdaInvoke) -> None:
+    """Lambda invocations (Step Functions' lambda:invoke included) run `invoke` in-process instead of a container."""
+    stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+
+
+def execution_endings(stack: ExitStack, ended: Callable[[Any], None]) -> None:
+    """`ended(execution)` runs when a Step Functions execution ends, as an EventBridge status-change event would."""
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(communication: BaseExecutionWorkerCommunication) -> None:
+        original(communication)
+        ended(communication.execution)
+
+    stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+
+
+@contextmanager
+def request_dispatch(
+    call_action: Callable[[BaseResponse], Any], ecs_actions: dict[str, Callable[[EC2ContainerServiceResponse], Any]]
+) -> Iterator[None]:
+    """Every AWS request goes through `call_action`; the named ECS actions answer from `ecs_actions`."""
+    patches: list[Any] = [mock.patch.object(BaseResponse, "call_action", call_action)]
+    for name, method in ecs_actions.items():
+        patches.append(mock.patch.object(EC2ContainerServiceResponse, name, lambda r, m=method: m(r)))
+    for patch in patches:
+        patch.start()
+    try:
+        yield
+    finally:
+        for patch in reversed(patches):
+            patch.stop()
+
+
+@contextmanager
+def fast_instance_lookup(account: str, region: str) -> Iterator[None]:
+    """moto finds an EC2 instance by copying every reservation; registering 5,000 instances would take minutes."""
+    backend = ec2_backends[account][region]
+    original = backend.get_instance
+    index: dict[str, Any] = {}
+
+    def get_instance(instance_id: str) -> Any:
+        if instance_id not in index:
+            index.update({i.id: i for r in backend.reservations.values() for i in r.instances})
+        return index[instance_id] if instance_id in index else original(instance_id)
+
+    with mock.patch.object(backend, "get_instance", get_instance):
+        yield

@@ -1,0 +1,190 @@
+"""The drain state: the one definition of what travels between the state machine's steps.
+
+The execution's state is the input (the properties, as a person or CloudFormation gave them, and the request
+to answer) with `drain` added by the first step and brought up to date by every check. The state machine
+reads a few fields of `drain` itself; they are named in ASL_FIELDS and checked against the ASL by a test.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Literal, NotRequired, TypedDict, cast
+
+Phase = Literal["NOTHING_TO_DRAIN", "WAITING_FOR_CAPACITY", "DRAINING", "DRAINED", "DEADLINE"]
+NOTHING_TO_DRAIN: Final = "NOTHING_TO_DRAIN"
+WAITING_FOR_CAPACITY: Final = "WAITING_FOR_CAPACITY"
+DRAINING: Final = "DRAINING"
+DRAINED: Final = "DRAINED"
+DEADLINE: Final = "DEADLINE"
+# The phases that end the loop: the state machine's "Is the drain over?" goes to the answer on these.
+FINAL_PHASES: Final[tuple[Phase, ...]] = (DRAINED, DEADLINE, NOTHING_TO_DRAIN)
+
+# What the state machine reads of `drain` (as $.drain.<field>); nothing else of it is the ASL's business.
+ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+
+# Keys of the execution state that are not properties.
+REQUEST_KEY: Final = "CloudFormation"
+DRAIN_KEY: Final = "drain"
+ERROR_KEY: Final = "error"
+ANSWER_ERROR_KEY: Final = "answerError"
+_NOT_PROPERTIES = {REQUEST_KEY, DRAIN_KEY, ERROR_KEY, ANSWER_ERROR_KEY}
+
+
+class Resources(TypedDict):
+    """CPU units and MiB: in all, and the largest single piece (a task, or room on one instance)."""
+
+    cpu: int
+    memory: int
+    largestCpu: int
+    largestMemory: int
+
+
+class Spare(Resources):
+    instances: int
+
+
+class TasksByKind(TypedDict):
+    service: int
+    daemon: int
+    standalone: int
+
+
+class Summary(TypedDict):
+    instances: int
+    tasksAtStart: int
+    drained: int
+    tasksRemaining: int  # every task on the instances not drained yet that is not STOPPED
+    tasksByKind: NotRequired[TasksByKind]
+    standaloneStopped: NotRequired[int]
+    seconds: NotRequired[float]
+
+
+class Timeline(TypedDict):
+    startedAt: float
+    capacityReadyAt: NotRequired[float]
+    drainingSetAt: NotRequired[float]
+    endedAt: NotRequired[float]
+
+
+class RemainingInstance(TypedDict):
+    """One instance still busy, as the Reason and `ecs-drain watch` name it."""
+
+    ec2InstanceId: str
+    containerInstance: str
+    status: str
+    tasks: int  # not STOPPED: meant to run, and stopping
+    stopping: int
+
+
+class DrainState(TypedDict):
+    phase: Phase
+    cluster: str
+    startedAt: float
+    deadline: float | None
+    maxChecks: int
+    checks: int
+    nextCheckInSeconds: int
+    checkedAt: NotRequired[float]
+    # Only the instances not drained yet are kept, packed (see pack_ids), so the state stays small.
+    pending: str
+    pendingCount: int
+    # An instance whose tasks are all told to stop has one of them watched (`probes`, packed task ids) and the
+    # number that were not STOPPED when it was last listed (`stopping`: comma-separated, in unpack_ids(probes)
+    # order). Until the watched task stops, that number is what the instance is counted for.
+    probes: str
+    stopping: NotRequired[str]
+    standaloneStopped: str
+    need: Resources
+    spare: NotRequired[Spare]
+    summary: Summary
+    timeline: Timeline
+    remaining: list[RemainingInstance]
+    problems: list[str]
+    message: str
+
+
+class StepError(TypedDict):
+    """What a Catch puts at $.error."""
+
+    Error: str
+    Cause: str
+
+
+class ExecutionState(TypedDict, total=False):
+    """The whole execution state; the properties sit beside these keys under their own names (Cluster, ...)."""
+
+    CloudFormation: dict[str, str]
+    drain: DrainState
+    error: StepError
+
+
+def no_resources() -> Resources:
+    return {"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
+
+
+def empty_summary() -> Summary:
+    return {"instances": 0, "tasksAtStart": 0, "drained": 0, "tasksRemaining": 0}
+
+
+def new_state(cluster: str, now: float, deadline: float | None, max_checks: int) -> DrainState:
+    return {
+        "phase": DRAINING,
+        "cluster": cluster,
+        "startedAt": now,
+        "deadline": deadline,
+        "maxChecks": max_checks,
+        "checks": 0,
+        "nextCheckInSeconds": 0,
+        "pending": "",
+        "pendingCount": 0,
+        "probes": "",
+        "stopping": "",
+        "standaloneStopped": "",
+        "need": no_resources(),
+        "summary": empty_summary(),
+        "timeline": {"startedAt": now},
+        "remaining": [],
+        "problems": [],
+        "message": "",
+    }
+
+
+def execution_state(data: Mapping[str, Any]) -> ExecutionState:
+    """The execution state as the steps receive it (JSON from Step Functions)."""
+    return cast(ExecutionState, dict(data))
+
+
+def properties_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The properties as given: the execution state without what the request and the steps added."""
+    return {k: v for k, v in state.items() if k not in _NOT_PROPERTIES}
+
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def pack_ids(ids: Iterable[str]) -> str:
+    """A compact string for many ids: ECS ids are 32 hex digits (16 bytes), packed raw when they all are."""
+    ordered = sorted(set(ids))
+    if not ordered:
+        return ""
+    for tag, shape in (("h", _HEX32), ("u", _UUID)):
+        if all(shape.match(i) for i in ordered):
+            raw = b"".join(bytes.fromhex(i.replace("-", "")) for i in ordered)
+            return f"{tag}:" + base64.b64encode(raw).decode()
+    return "z:" + base64.b64encode(zlib.compress(",".join(ordered).encode(), 9)).decode()
+
+
+def unpack_ids(packed: str) -> list[str]:
+    """The ids pack_ids packed, sorted."""
+    if not packed:
+        return []
+    tag, data = packed.split(":", 1)
+    raw = base64.b64decode(data)
+    if tag == "z":
+        return zlib.decompress(raw).decode().split(",")
+    ids = [raw[n : n + 16].hex() for n in range(0, len(raw), 16)]
+    return ids if tag == "h" else [f"{i[:8]}-{i[8:12]}-{i[12:16]}-{i[16:20]}-{i[20:]}" for i in ids]

@@ -1,0 +1,253 @@
+"""In-memory AWS clients for unit tests (no network, no moto), typed where the product takes a boto3 client.
+
+Each fake implements only the calls the product makes, with the API limits the product must respect asserted.
+`clients()` and the `*_client` helpers hand them to the product as the boto3 types it declares.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from botocore.exceptions import ClientError
+
+from ecs_drain.aws import Clients
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_stepfunctions import SFNClient
+
+ARN = "arn:aws:ecs:us-east-1:123456789012"
+
+
+def client_error(code: str, operation: str = "Call") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+
+class FakeEcs:
+    """A cluster of container instances and tasks, answering as ECS does for the calls a drain makes."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.instances: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.daemons: set[str] = set()
+        self.calls: Counter[str] = Counter()
+        self.refuse: set[str] = set()
+        self.filters: list[str] = []
+        self.fail = fail  # every call raises this error code
+
+    # ---- building the world ----
+    def add_instance(self, cid: str, status: str = "ACTIVE", cpu: int = 2048, memory: int = 4096) -> None:
+        self.instances[cid] = {
+            "containerInstanceArn": f"{ARN}:container-instance/web/{cid}",
+            "ec2InstanceId": f"i-{cid}",
+            "status": status,
+            "agentConnected": True,
+            "runningTasksCount": 0,
+            "pendingTasksCount": 0,
+            "remainingResources": [{"name": "CPU", "integerValue": cpu}, {"name": "MEMORY", "integerValue": memory}],
+        }
+
+    def add_task(
+        self, cid: str, arn: str, last: str = "RUNNING", desired: str = "RUNNING", group: str = "service:web"
+    ) -> None:
+        self.tasks[arn] = {
+            "taskArn": arn,
+            "lastStatus": last,
+            "desiredStatus": desired,
+            "group": group,
+            "containerInstanceArn": self.instances[cid]["containerInstanceArn"],
+            "cpu": "256",
+            "memory": "512",
+        }
+        if desired == "RUNNING":
+            self.instances[cid]["runningTasksCount"] += 1
+
+    def set_task(self, arn: str, last: str, desired: str = "STOPPED") -> None:
+        """Move a task on, keeping the instance's runningTasksCount as ECS keeps it (desiredStatus RUNNING)."""
+        task = self.tasks[arn]
+        if task["desiredStatus"] == "RUNNING" and desired != "RUNNING":
+            self.instances[self._home(task)]["runningTasksCount"] -= 1
+        task.update(lastStatus=last, desiredStatus=desired)
+
+    @property
+    def client(self) -> ECSClient:
+        return cast("ECSClient", self)
+
+    def _home(self, task: dict[str, Any]) -> str:
+        return str(task["containerInstanceArn"]).rsplit("/", 1)[-1]
+
+    def _call(self, name: str) -> None:
+        self.calls[name] += 1
+        if self.fail:
+            raise client_error(self.fail, name)
+
+    # ---- the API ----
+    def describe_container_instances(self, cluster: str, containerInstances: list[str]) -> dict[str, Any]:
+        self._call("DescribeContainerInstances")
+        assert 1 <= len(containerInstances) <= 100
+        found = [self.instances[c] for c in containerInstances if c in self.instances]
+        failures = [{"arn": c, "reason": "MISSING"} for c in containerInstances if c not in self.instances]
+        return {"containerInstances": found, "failures": failures}
+
+    def update_container_instances_state(self, cluster: str, containerInstances: list[str], status: str) -> Any:
+        self._call("UpdateContainerInstancesState")
+        assert 1 <= len(containerInstances) <= 10
+        failures = []
+        for c in containerInstances:
+            if c in self.refuse:
+                failures.append({"arn": c, "reason": "ServerException"})
+            else:
+                self.instances[c]["status"] = status
+        return {"containerInstances": [], "failures": failures}
+
+    def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
+        self._call("DescribeTasks")
+        assert 1 <= len(tasks) <= 100
+        by_id = {a.rsplit("/", 1)[-1]: t for a, t in self.tasks.items()}
+        return {"tasks": [by_id[t.rsplit("/", 1)[-1]] for t in tasks if t.rsplit("/", 1)[-1] in by_id]}
+
+    def stop_task(self, cluster: str, task: str, reason: str) -> dict[str, Any]:
+        self._call("StopTask")
+        self.set_task(task, self.tasks[task]["lastStatus"], "STOPPED")
+        return {"task": self.tasks[task]}
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        self._call("DescribeServices")
+        assert 1 <= len(services) <= 10
+        return {
+            "services": [
+                {"serviceName": s, "schedulingStrategy": "DAEMON" if s in self.daemons else "REPLICA"} for s in services
+            ]
+        }
+
+    def describe_clusters(self, clusters: list[str]) -> dict[str, Any]:
+        self._call("DescribeClusters")
+        return {"clusters": [{"clusterName": c, "status": "ACTIVE"} for c in clusters if c == "web"]}
+
+    def get_paginator(self, name: str) -> FakePaginator:
+        return FakePaginator(self, name)
+
+
+@dataclass
+class FakePaginator:
+    ecs: FakeEcs
+    name: str
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        self.ecs._call(self.name)
+        if self.name == "list_tasks":
+            arns = [
+                a
+                for a, t in self.ecs.tasks.items()
+                if self.ecs._home(t) == kwargs["containerInstance"] and t["desiredStatus"] == kwargs["desiredStatus"]
+            ]
+            return [{"taskArns": arns}]
+        instances = list(self.ecs.instances.values())
+        if "filter" in kwargs:
+            self.ecs.filters.append(kwargs["filter"])
+            instances = [i for i in instances if f"'{i['ec2InstanceId']}'" in kwargs["filter"]]
+        if "status" in kwargs:
+            instances = [i for i in instances if i["status"] == kwargs["status"]]
+        return [{"containerInstanceArns": [i["containerInstanceArn"] for i in instances]}]
+
+
+class FakeEc2:
+    """Spot Fleet and EC2 Fleet instance listings, paged."""
+
+    def __init__(self, pages: list[list[str]], requests: int = 1) -> None:
+        self.pages, self.requests = pages, requests
+        self.tokens: list[str | None] = []
+
+    def describe_spot_fleet_requests(self, **_: Any) -> dict[str, Any]:
+        return {"SpotFleetRequestConfigs": [{}] * self.requests}
+
+    def describe_spot_fleet_instances(self, **kwargs: Any) -> dict[str, Any]:
+        self.tokens.append(kwargs.get("NextToken"))
+        index = int(kwargs.get("NextToken", "0"))
+        page: dict[str, Any] = {"ActiveInstances": [{"InstanceId": i} for i in self.pages[index]]}
+        if index + 1 < len(self.pages):
+            page["NextToken"] = str(index + 1)
+        return page
+
+    def describe_fleet_instances(self, **_: Any) -> dict[str, Any]:
+        raise client_error("InvalidFleetId.NotFound")
+
+
+def clients(ecs: FakeEcs | None = None, ec2: FakeEc2 | None = None) -> Clients:
+    return Clients(
+        ecs=(ecs or FakeEcs()).client,
+        ec2=cast("EC2Client", ec2 or FakeEc2([[]])),
+        autoscaling=cast("AutoScalingClient", None),
+    )
+
+
+class ParameterNotFound(Exception):
+    pass
+
+
+@dataclass
+class FakeSsm:
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    class exceptions:
+        ParameterNotFound = ParameterNotFound
+
+    def put_parameter(self, Name: str, Value: str, **_: Any) -> None:
+        self.parameters[Name] = Value
+
+    def get_parameter(self, Name: str, **_: Any) -> dict[str, Any]:
+        if Name not in self.parameters:
+            raise ParameterNotFound(Name)
+        return {"Parameter": {"Value": self.parameters[Name]}}
+
+    def delete_parameter(self, Name: str) -> None:
+        if Name not in self.parameters:
+            raise ParameterNotFound(Name)
+        del self.parameters[Name]
+
+    @property
+    def client(self) -> SSMClient:
+        return cast("SSMClient", self)
+
+
+class ExecutionAlreadyExists(Exception):
+    pass
+
+
+@dataclass
+class FakeSfn:
+    """StartExecution as Step Functions answers it: idempotent while running, refused once closed."""
+
+    executions: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (input, closed)
+
+    class exceptions:
+        ExecutionAlreadyExists = ExecutionAlreadyExists
+
+    def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, Any]:
+        if name in self.executions and (self.executions[name][1] or self.executions[name][0] != input):
+            raise ExecutionAlreadyExists(name)
+        self.executions[name] = (input, False)
+        return {"executionArn": stateMachineArn.replace(":stateMachine:", ":execution:") + f":{name}"}
+
+    def close(self, name: str) -> None:
+        self.executions[name] = (self.executions[name][0], True)
+
+    @property
+    def client(self) -> SFNClient:
+        return cast("SFNClient", self)
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "ecs-drain-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ecs-drain-test"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000

@@ -1,0 +1,186 @@
+"""The three handlers on fakes: what each reads, calls and answers. No network: answers are recorded, not sent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from ecs_drain import cfn_answer
+from ecs_drain.handlers import answer, custom_resource, drain
+from ecs_drain.state import ExecutionState
+from tests.conftest import load_event
+from tests.fakes import FakeEcs, FakeSfn, FakeSsm, LambdaContext, clients
+
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ecs-drain-drain"
+PREFIX = "/ecs-drain/test/responses/"
+
+
+@dataclass
+class World:
+    ecs: FakeEcs = field(default_factory=FakeEcs)
+    ssm: FakeSsm = field(default_factory=FakeSsm)
+    sfn: FakeSfn = field(default_factory=FakeSfn)
+    answers: list[dict[str, Any]] = field(default_factory=list)  # the bodies PUT to a ResponseURL
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    world = World()
+    world.ecs.add_instance("aaaaaaaa")
+    for module in (custom_resource, answer, drain):
+        for name, fake in (
+            ("ssm_client", lambda: world.ssm.client),
+            ("sfn_client", lambda: world.sfn.client),
+            ("drain_clients", lambda: clients(world.ecs)),
+        ):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, fake)
+
+    def put(url: str, payload: bytes) -> int:
+        if not cfn_answer.is_https(url):
+            raise cfn_answer.InsecureResponseUrl(url)
+        world.answers.append(json.loads(payload))
+        return 200
+
+    monkeypatch.setattr(cfn_answer, "put", put)
+    monkeypatch.setenv("STATE_MACHINE_ARN", STATE_MACHINE)
+    monkeypatch.setenv("RESPONSE_PARAMETER_PREFIX", PREFIX)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ECSDrain")
+    yield world
+
+
+def published(capsys: pytest.CaptureFixture[str]) -> set[str]:
+    """The metric names the handler printed as CloudWatch EMF."""
+    names: set[str] = set()
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and "_aws" in line:
+            record = json.loads(line)
+            names |= {m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    return names
+
+
+def test_it_answers_create_with_the_physical_resource_id(world: World) -> None:
+    custom_resource.handler(load_event("create"), LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "SUCCESS"
+    assert body["PhysicalResourceId"] == "ecs-drain:web:SpotFleet:sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+
+
+def test_it_gives_a_replaced_fleet_a_new_physical_resource_id(world: World) -> None:
+    custom_resource.handler(load_event("update_replacement"), LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "SUCCESS"
+    assert body["PhysicalResourceId"].endswith("sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321")
+
+
+def test_it_starts_a_drain_on_delete_without_answering_and_keeps_the_url_out_of_the_input(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("delete")
+    result = custom_resource.handler(event, LambdaContext())
+    assert world.answers == []
+    [(document, closed)] = world.sfn.executions.values()
+    assert not closed
+    assert "ResponseURL" not in document and "SECRETSIGNATURE" not in document
+    assert json.loads(document)["Cluster"] == "web"
+    [(name, url)] = world.ssm.parameters.items()
+    assert name.startswith(PREFIX) and url == event["ResponseURL"]
+    assert result == {
+        "executionArn": STATE_MACHINE.replace(":stateMachine:", ":execution:") + ":" + name[len(PREFIX) :]
+    }
+    assert "Requests" in published(capsys)
+
+
+def test_it_refuses_a_request_whose_response_url_is_not_https_before_anything_starts(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = load_event("delete")
+    event["ResponseURL"] = event["ResponseURL"].replace("https://", "http://")
+    custom_resource.handler(event, LambdaContext())
+    assert (world.sfn.executions, world.ssm.parameters, world.answers) == ({}, {}, [])
+    assert world.ecs.instances["aaaaaaaa"]["status"] == "ACTIVE"
+    assert "RefusedRequests" in published(capsys)
+
+
+def test_it_leaves_nothing_behind_for_a_delete_delivered_again_after_its_drain_answered(world: World) -> None:
+    event = load_event("delete")
+    custom_resource.handler(event, LambdaContext())
+    [name] = world.sfn.executions
+    world.sfn.close(name)
+    world.ssm.parameters.clear()  # the answer step forgot the URL when it answered
+    custom_resource.handler(event, LambdaContext())
+    assert world.ssm.parameters == {}
+    assert world.answers == []
+
+
+def test_it_answers_a_delete_of_an_id_it_never_gave_out_at_once(world: World) -> None:
+    custom_resource.handler(load_event("delete_after_failed_create"), LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "SUCCESS"
+    assert world.sfn.executions == {}
+
+
+def step(action: str, state: dict[str, Any]) -> ExecutionState:
+    result: ExecutionState = drain.handler({"Action": action, "State": state, "ExecutionName": "x"}, LambdaContext())
+    return result
+
+
+def test_it_plans_then_checks_through_the_drain_handler_carrying_the_properties_once(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = [f"i-{n:08x}" for n in range(1000)]
+    given = {"Cluster": "web", "InstanceIds": ids, "PollIntervalSeconds": "30"}
+    state = step("plan", dict(given))
+    assert state["drain"]["pendingCount"] == 0  # none of these is registered
+    world.ecs.add_instance("00000001")
+    state = step("plan", dict(given))
+    assert state["drain"]["pendingCount"] == 1
+    state = step("check", dict(state))
+    assert state["drain"]["nextCheckInSeconds"] == 30  # the properties are read from the input at every step
+    assert json.dumps(state).count("i-00000002") == 1  # the 1,000 ids travel once
+    assert "TasksRemaining" in published(capsys)
+
+
+def test_it_refuses_an_unknown_drain_action(world: World) -> None:
+    with pytest.raises(ValueError, match="Action 'wait'"):
+        step("wait", {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]})
+
+
+def test_it_answers_the_drain_once_and_forgets_the_url(world: World) -> None:
+    custom_resource.handler(load_event("delete"), LambdaContext())
+    [(document, _)] = world.sfn.executions.values()
+    state = dict(step("plan", json.loads(document)))  # the fleet lists no instances: nothing to drain
+    summary = answer.handler({"State": state, "ExecutionName": "x"}, LambdaContext())
+    [body] = world.answers
+    assert (body["Status"], summary["outcome"], summary["answeredCloudFormation"]) == (
+        "SUCCESS",
+        "NOTHING_TO_DRAIN",
+        True,
+    )
+    assert world.ssm.parameters == {}
+    again = answer.handler({"State": state, "ExecutionName": "x"}, LambdaContext())
+    assert again["answeredCloudFormation"] is False
+    assert len(world.answers) == 1
+
+
+def test_it_answers_an_aborted_execution_as_on_timeout_says(world: World) -> None:
+    event = load_event("execution_aborted")
+    request = json.loads(event["detail"]["input"])["CloudFormation"]
+    world.ssm.parameters[request["ResponseParameter"]] = "https://example.invalid/answer"
+    summary = answer.handler(event, LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "FAILED"  # the input says OnTimeout FAIL
+    assert "ended ABORTED" in body["Reason"]
+    assert summary["outcome"] == "ABORTED"
+    assert world.ssm.parameters == {}
+
+
+def test_it_publishes_nothing_rather_than_an_empty_metric_set() -> None:
+    # pyproject.toml turns Powertools' "No application metrics" warning into an error in every test.
+    summary = answer.handler({"detail": {"status": "SUCCEEDED", "name": "x"}}, LambdaContext())
+    assert summary["answeredCloudFormation"] is False

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+import uuid
+
+from ecs_drain import state
+
+
+def test_it_keeps_the_state_of_1000_targets_well_under_64_kb() -> None:
+    ids = [str(uuid.uuid4()).replace("-", "") for _ in range(1000)]
+    packed = state.pack_ids(ids)
+    assert state.unpack_ids(packed) == sorted(ids)
+    assert len(json.dumps({"pending": packed, "standaloneStopped": packed})) < 64_000
+
+
+def test_it_packs_ecs_ids_raw_and_anything_else_compressed() -> None:
+    for ids in (
+        [uuid.uuid4().hex for _ in range(5)],
+        [str(uuid.uuid4()) for _ in range(5)],
+        ["legacy-id-1", "0123", str(uuid.uuid4())],
+        [],
+    ):
+        assert state.unpack_ids(state.pack_ids(ids)) == sorted(ids)
+    assert len(state.pack_ids([uuid.uuid4().hex for _ in range(1000)])) < 22_000
+
+
+def test_it_separates_the_properties_from_what_the_steps_added() -> None:
+    execution = {"Cluster": "web", "OnTimeout": "FAIL", "CloudFormation": {}, "drain": {}, "error": {}}
+    assert state.properties_of(execution) == {"Cluster": "web", "OnTimeout": "FAIL"}
+
+
+def test_it_gives_a_new_drain_every_field_the_state_machine_reads() -> None:
+    drain = state.new_state("web", 0.0, None, 10)
+    assert set(state.ASL_FIELDS) <= set(drain)
+    assert set(drain) <= set(state.DrainState.__annotations__)
