@@ -112,6 +112,7 @@ class OfflineAws:
         self.on_execution_ended: list[Callable[[dict[str, Any]], None]] = []
         self._stack = ExitStack()
         self._counts: dict[str, int] = {}
+        self._clients: dict[str, Any] = {}
         self.last_result: dict[str, Any] = {}  # function logical id -> what it last returned
 
     # ---- setup -------------------------------------------------------------------------------------
@@ -302,8 +303,14 @@ class OfflineAws:
                     except Exception:  # noqa: S112 (EventBridge retries, then drops the event)
                         continue
 
+    def client(self, service: str) -> Any:
+        """A boto3 client of this offline AWS, made once (making one takes tens of milliseconds)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=REGION)
+        return self._clients[service]
+
     def sfn(self) -> Any:
-        return boto3.client("stepfunctions", region_name=REGION)
+        return self.client("stepfunctions")
 
 
 def _matches(pattern: Any, event: Any) -> bool:

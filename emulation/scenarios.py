@@ -76,7 +76,7 @@ class World:
 
     @property
     def ecs(self) -> Any:
-        return boto3.client("ecs", region_name=REGION)
+        return self.aws.client("ecs")
 
     def drain_old(self, wall_seconds: float = 120.0, **policy: Any) -> tuple[Request, Answer | None]:
         """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup, and its answer."""
@@ -99,13 +99,13 @@ class World:
     def delete_fleet(self, fleet: Fleet) -> None:
         """What CloudFormation does to the old capacity once the drain answered SUCCESS."""
         if fleet.kind == "SpotFleet":
-            boto3.client("ec2", region_name=REGION).cancel_spot_fleet_requests(
+            self.aws.client("ec2").cancel_spot_fleet_requests(
                 SpotFleetRequestIds=[fleet.request_id], TerminateInstances=True
             )
         elif fleet.kind == "Fleet":
-            boto3.client("ec2", region_name=REGION).delete_fleets(FleetIds=[fleet.request_id], TerminateInstances=True)
+            self.aws.client("ec2").delete_fleets(FleetIds=[fleet.request_id], TerminateInstances=True)
         else:
-            boto3.client("autoscaling", region_name=REGION).delete_auto_scaling_group(
+            self.aws.client("autoscaling").delete_auto_scaling_group(
                 AutoScalingGroupName=fleet.request_id, ForceDelete=True
             )
         with self.sim.clock.lock:

@@ -5,15 +5,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 EVENTS = Path(__file__).parent / "events"
 
 
 def load_event(name: str) -> dict[str, Any]:
-    return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
-
-
-@pytest.fixture
-def event() -> Any:
-    return load_event
+    """A CloudFormation or EventBridge event as AWS sends it, from tests/events/<name>.json (a fresh copy)."""
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+    return event

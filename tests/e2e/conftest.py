@@ -14,3 +14,8 @@ def no_response_url_anywhere() -> Iterator[None]:
     ON_CLOSE.append(assert_no_secret_leaked)
     yield
     ON_CLOSE.remove(assert_no_secret_leaked)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: with two workers, the long runs start at once and the short ones fill in around them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

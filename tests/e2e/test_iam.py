@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from emulation import template as cfn
 from emulation.scenarios import World, rollover_world
 
@@ -66,6 +68,7 @@ def scenarios(used: dict[str, set[str]]) -> None:
         record(world, used)
 
 
+@pytest.mark.slow
 def test_it_grants_each_role_exactly_the_calls_its_code_makes() -> None:
     used: dict[str, set[str]] = defaultdict(set)
     scenarios(used)

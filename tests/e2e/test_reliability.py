@@ -147,10 +147,13 @@ def test_it_starts_one_execution_and_answers_once_for_a_delete_delivered_three_t
         for thread in threads:
             thread.join()
         answer = world.cfn.wait_for_answer(request)
-        world.cfn.send(request)  # and once more after it was answered
+        assert len(executions(world)) == 1  # and it has ended
+        world.cfn.send(request)  # once more after it was answered
         assert answer is not None and answer.body["Status"] == "SUCCESS"
         assert len(executions(world)) == 1
         assert len(answers(world, request)) == 1
+        # The repeat stored the ResponseURL before Step Functions said the drain had ended: it is deleted again.
+        assert boto3.client("ssm", region_name="us-east-1").describe_parameters()["Parameters"] == []
 
 
 # 7 -------------------------------------------------------------------------------------------------------

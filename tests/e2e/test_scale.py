@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import rollover_world
 from tests.e2e.helpers import executions, history
@@ -12,6 +14,7 @@ from tests.e2e.helpers import executions, history
 TARGETS, CLUSTER = 1000, 5000
 
 
+@pytest.mark.slow
 def test_it_drains_1000_targets_in_a_5000_instance_cluster_within_the_limits() -> None:
     services = [
         ServiceSpec(f"svc{n}", cpu=256, memory=256, desired=CLUSTER // 10, deregistration_delay=30) for n in range(10)
