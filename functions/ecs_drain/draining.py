@@ -49,7 +49,7 @@ class Busy:
     instance: Instance
     active: int
     stopping: int = 0
-    probe: str = ""  # one task still stopping: watched by DescribeTasks instead of listing the instance again
+    probe: str = ""  # the id of one task still stopping, watched by DescribeTasks instead of listing the instance
 
     def report(self) -> RemainingInstance:
         return {
@@ -82,13 +82,14 @@ def count(ecs: ECSClient, cluster: str, ids: Sequence[str], probes: dict[str, in
     DescribeTasks pair only for an instance that just reached zero running tasks or whose watched task stopped.
     """
     census = Census()
+    probes = probes or {}
     watched = {  # instance id -> (watched task id, its lastStatus, tasks stopping when last listed)
         last_part(t.get("containerInstanceArn", "")): (
             last_part(t["taskArn"]),
             t.get("lastStatus"),
-            (probes or {}).get(last_part(t["taskArn"]), 1),
+            probes.get(last_part(t["taskArn"]), 1),
         )
-        for t in calls.describe_tasks(ecs, cluster, sorted(probes or {}))
+        for t in calls.describe_tasks(ecs, cluster, sorted(probes))
     }
     found, missing = calls.describe_instances(ecs, cluster, ids)
     census.views = found
@@ -108,7 +109,7 @@ def count(ecs: ECSClient, cluster: str, ids: Sequence[str], probes: dict[str, in
             to_list.append(instance_id)
     for instance_id, stopping_arns in calls.still_stopping(ecs, cluster, to_list).items():
         if stopping_arns:
-            census.busy.append(Busy(found[instance_id], 0, len(stopping_arns), stopping_arns[-1]))
+            census.busy.append(Busy(found[instance_id], 0, len(stopping_arns), last_part(stopping_arns[-1])))
         else:
             census.drained.append(instance_id)
     return census

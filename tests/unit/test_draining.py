@@ -121,8 +121,10 @@ def test_it_sets_targets_draining_once_there_is_room_and_finishes_when_every_tas
 def test_it_counts_every_stopping_task_of_an_instance_not_only_the_watched_one() -> None:
     ecs = FakeEcs()
     ecs.add_instance(A, status="DRAINING")
-    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
-    ecs.add_task(A, "t2", last="DEACTIVATING", desired="STOPPED")
+    for task_id in ("1" * 32, "2" * 32):  # as ECS names them: ARNs ending in 32 hex digits
+        ecs.add_task(
+            A, f"arn:aws:ecs:us-east-1:123456789012:task/web/{task_id}", last="DEACTIVATING", desired="STOPPED"
+        )
     drain = planned(ecs, WaitForCapacity="false")
     first = draining.check(drain, props(), clients(ecs), now=1001.0)
     assert first["remaining"][0]["tasks"] == first["remaining"][0]["stopping"] == 2
@@ -130,6 +132,7 @@ def test_it_counts_every_stopping_task_of_an_instance_not_only_the_watched_one()
     later = draining.check(first, props(), clients(ecs), now=1016.0)  # the watched task still runs: not listed again
     assert ecs.calls["list_tasks"] == listed
     assert (later["summary"]["tasksRemaining"], later["remaining"][0]["stopping"]) == (2, 2)
+    assert later["probes"].startswith("h:")  # the watched task is kept as a packed id, not an ARN
 
 
 def test_it_stops_at_the_deadline_and_names_what_still_runs() -> None:
