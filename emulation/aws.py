@@ -154,15 +154,15 @@ class OfflineAws:
         from ecs_drain import clock as drain_clock
 
         drain_aws.reset()
-        drain_clock.use(self.clock.now, self.clock.advance)
+        drain_clock.use(self.clock.now, self.clock.sleep)
         self._stack.callback(drain_clock.reset)
         self._stack.callback(drain_aws.reset)
 
     def _patch_time(self) -> None:
-        local = self.calls.local
-        moto_patches.simulated_time(
-            self._stack, self.clock.advance, self.clock.now, lambda: bool(getattr(local, "caller", None))
-        )
+        clock = self.clock
+        moto_patches.simulated_time(self._stack, clock.sleep, clock.now, clock.taking_part)
+        moto_patches.execution_threads(self._stack, clock.expect_participant, clock.participant_ended)
+        clock.counted = moto_patches.in_execution
 
     def _patch_lambda_and_events(self) -> None:
         emulation = self
@@ -256,7 +256,7 @@ class OfflineAws:
         action = str(event.get("Action", "")) if isinstance(event, dict) else ""
         before = self.calls.by_action(caller=logical_id)
         started = time.perf_counter()
-        with self.calls.acting_as(logical_id):
+        with self.clock.participant(), self.calls.acting_as(logical_id):
             try:
                 crash = self.crashes.get(logical_id)
                 if crash is not None and crash(count):

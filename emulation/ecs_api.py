@@ -24,7 +24,7 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.ecs.exceptions import ClusterNotFoundException
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import moto_patches
+from . import moto_patches, throttling
 
 if TYPE_CHECKING:
     from .ecs_simulator import EcsSimulator
@@ -44,11 +44,21 @@ class Throttled(JsonRESTError):
 
 
 @dataclass
+class EcsCall:
+    at: float  # simulated time the call reached ECS
+    caller: str
+    action: str
+    throttled: bool
+
+
+@dataclass
 class CallLog:
-    """Every AWS call made while counting is on, per caller (a function name, `states` or `driver`)."""
+    """Every AWS call made while counting is on, per caller (a function name, `states` or `driver`), and every ECS
+    call with its simulated time."""
 
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (caller, service, action)
     throttled: int = 0
+    ecs: list[EcsCall] = field(default_factory=list)
     local: threading.local = field(default_factory=threading.local)
 
     def caller(self, service: str = "", action: str = "") -> str:
@@ -77,14 +87,23 @@ class CallLog:
     def total(self, services: tuple[str, ...] = ("ecs", "ec2", "autoscaling"), caller: str | None = None) -> int:
         return sum(n for (who, svc, _), n in self.calls.items() if svc in services and (caller in (None, who)))
 
+    def ecs_calls(self, caller: str | None = None, category: str | None = None) -> list[EcsCall]:
+        return [
+            c
+            for c in self.ecs
+            if caller in (None, c.caller) and category in (None, throttling.CATEGORIES.get(c.action))
+        ]
+
     def reset(self) -> None:
         self.calls.clear()
+        self.ecs.clear()
         self.throttled = 0
 
 
 @dataclass
 class Faults:
-    """Failures to inject: a share of ECS calls throttled (from the drain function only)."""
+    """Failures to inject, beyond the throttling model: a fixed share of the drain function's ECS calls throttled
+    whatever the buckets hold (a named fault, for testing the retries; not the model of throttling)."""
 
     ecs_throttle_share: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
@@ -215,22 +234,46 @@ _ANSWERED_HERE = (
 )
 
 
+@dataclass
+class Account:
+    """What the account's other users and AWS's limits add: call time, the ECS buckets, a neighbour."""
+
+    call_seconds: float  # simulated time every AWS call from a function takes
+    buckets: throttling.EcsBuckets
+    neighbour: throttling.Neighbour
+
+
+def _throttled() -> tuple[int, dict[str, str], str]:
+    error = Throttled()
+    return 400, {"status": "400", "x-amzn-ErrorType": error.error_type}, error.description
+
+
 @contextmanager
-def enforced(sim: EcsSimulator, log: CallLog, faults: Faults) -> Iterator[EcsApi]:
-    """While inside: ECS answers as AWS does, every call is counted, and faults are injected."""
+def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) -> Iterator[EcsApi]:
+    """While inside: ECS answers and throttles as AWS does, calls take time, every call is counted, and faults are
+    injected."""
     api = EcsApi(sim)
     sfn_lock = threading.RLock()
+    clock = sim.clock
+    clock.on_advance(lambda t: account.neighbour.run_until(t, account.buckets))
 
     def call_action(response: BaseResponse) -> Any:
         service = response.service_name or "?"
         action = response._get_action()
         caller = log.caller(service, action)
         log.calls[(caller, service, action)] += 1
-        if service == "ecs" and caller == "DrainFunction" and faults.rng.random() < faults.ecs_throttle_share:
-            log.throttled += 1
-            error = Throttled()
-            return 400, {"status": "400", "x-amzn-ErrorType": error.error_type}, error.description
+        if getattr(log.local, "caller", None) and account.call_seconds:
+            clock.sleep(account.call_seconds)  # a call from a function takes time; it reaches AWS at the end
         if service == "ecs":
+            now = clock.now()
+            if caller == "DrainFunction" and faults.rng.random() < faults.ecs_throttle_share:
+                allowed = False
+            else:
+                allowed = account.buckets.take(action, now)
+            log.ecs.append(EcsCall(now, caller, action, not allowed))
+            if not allowed:
+                log.throttled += 1
+                return _throttled()
             with sim.clock.lock:
                 return moto_patches.ORIGINAL_CALL_ACTION(response)
         if service == "stepfunctions":

@@ -7,6 +7,7 @@ means reading each patch below against its source, then changing MOTO_VERSION.
 
 from __future__ import annotations
 
+import threading
 import types
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -30,8 +31,12 @@ from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
+from moto.stepfunctions.parser.asl.component.program import program as program_module  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec import execute_state as execute_state_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
-from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication  # noqa: E402
+from moto.stepfunctions.parser.backend import execution_worker as execution_worker_module  # noqa: E402
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution  # noqa: E402
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
 
 # moto's own ECS response methods and request dispatch, for the patched ones to fall back on.
 ORIGINAL_CALL_ACTION = BaseResponse.call_action
@@ -41,23 +46,23 @@ LambdaInvoke = Callable[[Any, str, Any, Any, Any, dict[str, Any]], bytes]
 
 
 def simulated_time(
-    stack: ExitStack, advance: Callable[[float], None], now: Callable[[], float], in_handler: Callable[[], bool]
+    stack: ExitStack, sleep: Callable[[float], None], now: Callable[[], float], simulated: Callable[[], bool]
 ) -> None:
-    """Wait states, Step Functions retry intervals and (inside a handler) the SDK's back-off run on `advance`."""
+    """Wait states, Step Functions retry intervals and the SDK's back-off (where `simulated()`) run on `sleep`."""
     real_time = botocore.endpoint.time
 
     def wait_interval(_self: WaitFunction, env: Any, wait_seconds: int) -> None:
         if env.is_running():
-            advance(wait_seconds)
+            sleep(wait_seconds)
 
     def sdk_sleep(seconds: float) -> None:
-        if in_handler():
-            advance(seconds)
+        if simulated():
+            sleep(seconds)
         else:
             real_time.sleep(seconds)
 
     stack.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
-    stack.enter_context(mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=advance, time=now)))
+    stack.enter_context(mock.patch.object(retrier_decl, "time", types.SimpleNamespace(sleep=sleep, time=now)))
     stack.enter_context(
         mock.patch.object(botocore.endpoint, "time", types.SimpleNamespace(sleep=sdk_sleep, time=real_time.time))
     )
@@ -72,6 +77,53 @@ def manual_task_progression(stack: ExitStack) -> None:
 def lambda_invocations(stack: ExitStack, invoke: LambdaInvoke) -> None:
     """Lambda invocations (Step Functions' lambda:invoke included) run `invoke` in-process instead of a container."""
     stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+
+
+_EXECUTION_THREADS: set[int] = set()
+
+
+class _ExecutionThread(threading.Thread):
+    """A thread moto's Step Functions interpreter starts for an execution (each runs while its parent waits)."""
+
+    def run(self) -> None:
+        _EXECUTION_THREADS.add(threading.get_ident())
+        try:
+            super().run()
+        finally:
+            _EXECUTION_THREADS.discard(threading.get_ident())
+
+
+def in_execution() -> bool:
+    """Whether the calling thread is one of an execution's threads."""
+    return threading.get_ident() in _EXECUTION_THREADS
+
+
+def execution_threads(stack: ExitStack, announce: Callable[[], None], ended: Callable[[], None]) -> None:
+    """`announce()` runs when an execution starts, before its thread does, and `ended()` when its thread ends (or
+    if it never starts); the threads the interpreter starts for it are known to `in_execution()`."""
+    original_start = Execution.start
+    original_logic = ExecutionWorker._execution_logic
+
+    def start(execution: Execution) -> None:
+        announce()
+        try:
+            original_start(execution)
+        except BaseException:
+            ended()
+            raise
+
+    def execution_logic(worker: ExecutionWorker) -> None:
+        try:
+            original_logic(worker)
+        finally:
+            ended()
+
+    stack.enter_context(mock.patch.object(Execution, "start", start))
+    stack.enter_context(mock.patch.object(ExecutionWorker, "_execution_logic", execution_logic))
+    threading_with_tracking = types.SimpleNamespace(**{**vars(threading), "Thread": _ExecutionThread})
+    stack.enter_context(mock.patch.object(program_module, "threading", threading_with_tracking))
+    stack.enter_context(mock.patch.object(execute_state_module, "Thread", _ExecutionThread))
+    stack.enter_context(mock.patch.object(execution_worker_module, "Thread", _ExecutionThread))
 
 
 def execution_endings(stack: ExitStack, ended: Callable[[Any], None]) -> None:

@@ -15,10 +15,13 @@ from . import moto_patches
 from .aws import ACCOUNT, REGION, OfflineAws
 from .clock import SimClock
 from .cloudformation import Answer, CloudFormation, Request, ResponseServer, response_server
-from .ecs_api import EcsApi, Faults, enforced
+from .ecs_api import Account, EcsApi, Faults, enforced
 from .ecs_simulator import EcsSimulator, ServiceSpec
+from .throttling import EcsBuckets, Neighbour
 
 CLUSTER = "web"
+CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
+NEIGHBOUR_READS_PER_SECOND = 5.0
 # Checks run on every world before it is torn down (the tests add theirs: no ResponseURL leaked, ...).
 ON_CLOSE: list[Callable[[World], None]] = []
 
@@ -67,6 +70,7 @@ class World:
     sim: EcsSimulator
     api: EcsApi
     faults: Faults
+    account: Account
     server: ResponseServer
     cfn: CloudFormation
     old: Fleet
@@ -199,6 +203,8 @@ def rollover_world(
     properties: dict[str, Any] | None = None,
     create: bool = True,
     kind: str = "SpotFleet",
+    call_seconds: float = CALL_SECONDS,
+    neighbour_reads_per_second: float = NEIGHBOUR_READS_PER_SECOND,
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
@@ -207,7 +213,9 @@ def rollover_world(
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
         sim.instance_size = (instance_cpu, instance_memory)
         faults = Faults()
-        api = stack.enter_context(enforced(sim, aws.calls, faults))
+        now = aws.clock.now()
+        account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))
+        api = stack.enter_context(enforced(sim, aws.calls, faults, account))
         stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
         old = make_fleet(kind, old_instances)
         old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
@@ -235,12 +243,14 @@ def rollover_world(
         server = stack.enter_context(response_server(aws))
         cfn = CloudFormation(aws, server)
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
-        world = World(aws, sim, api, faults, server, cfn, old, new, props)
+        world = World(aws, sim, api, faults, account, server, cfn, old, new, props)
         if create:
             _request, answer = cfn.create("ECSDrain", props)
             assert answer is not None and answer.body["Status"] == "SUCCESS", answer
             world.physical_id = answer.body["PhysicalResourceId"]
         aws.calls.reset()
+        account.neighbour.calls = account.neighbour.throttled = 0
+        account.neighbour.throttled_at.clear()
         aws.clock.pace = pace  # from here on, a person may be watching
         yield world
         for check in ON_CLOSE:
