@@ -38,6 +38,7 @@ class SimClock:
         self._sleepers: list[tuple[float, int]] = []  # (wake time, ticket)
         self._tickets = itertools.count()
         self.counted: Callable[[], bool] = lambda: False  # a thread already counted as running (an execution's)
+        self._mover: int | None = None  # the thread bringing models up to date
 
     def now(self) -> float:
         return self._now
@@ -54,6 +55,13 @@ class SimClock:
         self._move_to(self._now + max(0.0, seconds))
 
     def _move_to(self, target: float) -> None:
+        self._mover = threading.get_ident()
+        try:
+            self._move_steps(target)
+        finally:
+            self._mover = None
+
+    def _move_steps(self, target: float) -> None:
         while self._now < target:
             before = self._now
             upto = min(target, before + 1.0) if self.pace else target
@@ -104,6 +112,8 @@ class SimClock:
     def sleep(self, seconds: float) -> None:
         """Wait `seconds` of simulated time; the last participant to fall asleep moves the clock."""
         me = threading.get_ident()
+        if me == self._mover:
+            return  # a model acting at a point in time (a console click in a scenario) takes no time of its own
         with self._turn:
             target = self._now + max(0.0, seconds)
             taking_part = me in self._depth or self.counted()
