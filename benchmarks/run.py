@@ -10,11 +10,16 @@ import json
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from emulation.scenarios import World, rollover_world, services
+from emulation.cloudformation import CloudFormation
+from emulation.scenarios import Fleet, World, rollover_world, services
+from emulation.throttling import CATEGORIES, CLUSTER_READ, busiest_second
+
+AWS_APIS = ("ecs:", "ec2:", "autoscaling:")
 
 HERE = Path(__file__).resolve().parent
 GRID = [(c, t) for c in (10, 100, 1000, 5000) for t in (1, 10, 100, 1000) if t <= c]
@@ -25,89 +30,159 @@ USD_PER_LAMBDA_REQUEST = 0.20 / 1_000_000
 USD_PER_GB_SECOND = 0.0000133334
 DRAIN_MEMORY_GB = 0.5
 POLL_SECONDS = 15
+DEREGISTRATION_DELAY = 300  # the ALB default: drains have their real length
 COLUMNS = [
     "cluster_instances",
     "targets",
     "strategy",
-    "first_check_calls",
-    "later_check_calls",
+    "concurrent_drains",
+    "drain_calls_total",
+    "peak_read_calls_per_second",
+    "throttled_calls_drain",
+    "throttled_calls_neighbour",
+    "check_seconds_max",
+    "drain_seconds",
+    "last_stopped_seconds",
+    "overhead_seconds",
+    "draining_lag_seconds",
     "state_bytes_max",
-    "history_events_per_hour",
     "usd_per_hour",
-    "detect_latency_s",
+    "tasks_not_stopped_at_answer",
 ]
 
 
 def measure(cluster: int, targets: int, strategy: str, tasks_per_instance: int = 1) -> dict[str, Any]:
     """`cluster` instances, `targets` of them the old fleet; the replacement fleet (as many instances as the
-    targets) has registered, so the other instances number `cluster` in all while the targets drain."""
+    targets) has registered, so the other instances number `cluster` in all while the targets drain. The neighbour
+    makes 5 cluster reads a second throughout."""
     with rollover_world(
         old_instances=targets,
         new_instances=cluster,
         new_fleet_registers=None,
-        services=services(cluster, tasks_per_instance),
+        services=services(cluster, tasks_per_instance, DEREGISTRATION_DELAY),
         log_level="WARNING",
     ) as world:
         if strategy == "naive":
             world.aws.functions["DrainFunction"].handler = "benchmarks.naive.handler"
-        _request, answer = world.drain_old(wall_seconds=1800)
+        deleted_at = world.aws.clock.now()
+        _request, answer = world.drain_old(wall_seconds=3600)
         assert answer is not None, "no answer"
-        return row(world, cluster, targets, strategy, answer.at)
+        return row(world, cluster, targets, strategy, deleted_at, [answer.at], [world.old])
 
 
-def row(world: World, cluster: int, targets: int, strategy: str, answered_at: float) -> dict[str, Any]:
+def measure_concurrent(stacks: int = 5, targets: int = 200, others: int = 2000) -> dict[str, Any]:
+    """`stacks` consumer stacks, each with a fleet of `targets` in one shared cluster of `others` other instances,
+    all replaced at once: their Deletes arrive together, as a platform team's AMI roll-out sends them."""
+    with rollover_world(
+        old_instances=targets,
+        new_instances=others,
+        new_fleet_registers=None,
+        other_old_fleets=stacks - 1,
+        services=services(others, 1, DEREGISTRATION_DELAY),
+        log_level="WARNING",
+        create=False,
+    ) as world:
+        fleets = [world.old, *world.others]
+        drivers, requests = [], []
+        for n, fleet in enumerate(fleets):
+            cfn = CloudFormation(world.aws, world.server, stack_name=f"consumer-{n}")
+            props = {**world.properties, "SpotFleet": fleet.request_id}
+            _create, created = cfn.create("ECSDrain", props)
+            assert created is not None and created.body["Status"] == "SUCCESS", created
+            drivers.append(cfn)
+            requests.append(cfn.request("Delete", "ECSDrain", props, physical_id=created.body["PhysicalResourceId"]))
+        world.aws.calls.reset()
+        world.account.neighbour.calls = world.account.neighbour.throttled = 0
+        deleted_at = world.aws.clock.now()
+        senders = [threading.Thread(target=d.send, args=(r,)) for d, r in zip(drivers, requests, strict=True)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        answers = [d.wait_for_answer(r, wall_seconds=3600) for d, r in zip(drivers, requests, strict=True)]
+        assert all(a is not None and a.body["Status"] == "SUCCESS" for a in answers), answers
+        return row(world, others, targets * stacks, "ecs-drain", deleted_at, [a.at for a in answers if a], fleets)
+
+
+def row(
+    world: World,
+    cluster: int,
+    targets: int,
+    strategy: str,
+    deleted_at: float,
+    answered: list[float],
+    fleets: list[Fleet],
+) -> dict[str, Any]:
     steps = [i for i in world.aws.invocations if i.function == "DrainFunction"]
-    checks = [i for i in steps if i.action == "check"]
-
-    def ec2_ecs(invocation: Any) -> int:
-        return sum(n for api, n in invocation.calls.items() if api.startswith(("ecs:", "ec2:", "autoscaling:")))
-
-    first = sum(ec2_ecs(i) for i in steps if i.action == "plan") + (ec2_ecs(checks[0]) if checks else 0)
-    later = [ec2_ecs(i) for i in checks[1:]]
-    sfn = world.aws.sfn()
-    (execution,) = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
-    events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-    sizes = [
-        len(e[k].get(field) or "")
-        for e in events
-        for k, field in (("stateEnteredEventDetails", "input"), ("stateExitedEventDetails", "output"))
-        if k in e
-    ]
-    # One loop (Wait, check Task, Choice) in the real history, times the loops an hour holds.
-    scheduled = [n for n, e in enumerate(events) if e["type"] == "TaskScheduled"][1:-1]  # the checks
-    loops_per_hour = 3600 / POLL_SECONDS
-    per_loop = transitions_per_loop = None
-    if len(scheduled) >= 2:
-        per_loop = (scheduled[-1] - scheduled[0]) / (len(scheduled) - 1)
-        loop = events[scheduled[0] : scheduled[1]]
-        transitions_per_loop = sum(1 for e in loop if e["type"].endswith("StateEntered"))
-    seconds = [i.seconds for i in checks[1:]] or [0.0]
-    gb_seconds = DRAIN_MEMORY_GB * max(0.001, sum(seconds) / len(seconds))  # measured in-process: an estimate
-    usd = None
-    if transitions_per_loop is not None:
-        usd = loops_per_hour * (
-            transitions_per_loop * USD_PER_TRANSITION + USD_PER_LAMBDA_REQUEST + gb_seconds * USD_PER_GB_SECOND
-        )
-    stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in world.old.container_ids]
+    drain_calls = world.aws.calls.ecs_calls("DrainFunction")
+    reads = [c.at for c in drain_calls if CATEGORIES.get(c.action) == CLUSTER_READ]
+    target_ids = {i for fleet in fleets for i in fleet.container_ids}
+    stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in target_ids]
+    answered_at = max(answered)
     still_running = sum(1 for s in stopped if s is None or s > answered_at)
-    last_stop = max((s for s in stopped if s is not None), default=answered_at)
+    last_stop = max((s for s in stopped if s is not None), default=deleted_at)
+    set_draining = [c.at for c in drain_calls if c.action == "UpdateContainerInstancesState" and not c.throttled]
+    # Room for the targets' tasks is there before the Delete (the new capacity registered first), so the lag runs
+    # from the Delete to the last UpdateContainerInstancesState.
+    lag = max(set_draining, default=deleted_at) - deleted_at
     return {
         "cluster_instances": cluster,
         "targets": targets,
         "strategy": strategy,
-        "first_check_calls": first,
-        "later_check_calls": round(sum(later) / len(later), 1) if later else 0,
-        "state_bytes_max": max(sizes, default=0),
-        "history_events_per_hour": round(per_loop * loops_per_hour) if per_loop else None,
-        "usd_per_hour": round(usd, 4) if usd is not None else None,
-        # None: CloudFormation was answered while tasks still ran (the naive count misses stopping tasks)
-        "detect_latency_s": round(answered_at - last_stop, 1) if not still_running else None,
+        "concurrent_drains": len(fleets),
+        "drain_calls_total": sum(
+            n for api, n in world.aws.calls.by_action(caller="DrainFunction").items() if api.startswith(AWS_APIS)
+        ),
+        "peak_read_calls_per_second": busiest_second(reads),
+        "throttled_calls_drain": sum(1 for c in drain_calls if c.throttled),
+        "throttled_calls_neighbour": world.account.neighbour.throttled,
+        "check_seconds_max": round(max((i.sim_seconds for i in steps), default=0.0), 1),
+        "drain_seconds": round(answered_at - deleted_at, 1),
+        "last_stopped_seconds": round(last_stop - deleted_at, 1),
+        "overhead_seconds": round(answered_at - last_stop, 1),
+        "draining_lag_seconds": round(lag, 1),
+        "state_bytes_max": _state_bytes_max(world),
+        "usd_per_hour": _usd_per_hour(world, steps),
+        # not 0: CloudFormation was answered while tasks still ran (the naive count misses stopping tasks)
         "tasks_not_stopped_at_answer": still_running,
     }
 
 
+def _history(world: World) -> list[list[dict[str, Any]]]:
+    sfn = world.aws.sfn()
+    executions = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+    return [sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"] for e in executions]
+
+
+def _state_bytes_max(world: World) -> int:
+    return max(
+        (
+            len(e[k].get(field) or "")
+            for events in _history(world)
+            for e in events
+            for k, field in (("stateEnteredEventDetails", "input"), ("stateExitedEventDetails", "output"))
+            if k in e
+        ),
+        default=0,
+    )
+
+
+def _usd_per_hour(world: World, steps: list[Any]) -> float | None:
+    """One loop (Wait, check Task, Choice) an hour's worth of times, at the checks' simulated duration."""
+    events = _history(world)[0]
+    scheduled = [n for n, e in enumerate(events) if e["type"] == "TaskScheduled"][1:-1]  # the checks
+    if len(scheduled) < 2:
+        return None
+    transitions_per_loop = sum(1 for e in events[scheduled[0] : scheduled[1]] if e["type"].endswith("StateEntered"))
+    checks = [i.sim_seconds for i in steps if i.action == "check"] or [0.0]
+    gb_seconds = DRAIN_MEMORY_GB * max(0.001, sum(checks) / len(checks))
+    loops_per_hour = 3600 / POLL_SECONDS
+    cost = transitions_per_loop * USD_PER_TRANSITION + USD_PER_LAMBDA_REQUEST + gb_seconds * USD_PER_GB_SECOND
+    return round(loops_per_hour * cost, 4)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    head = [*COLUMNS, "tasks_not_stopped_at_answer"]
+    head = COLUMNS
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[c]) for c in head) + " |" for r in rows]
     return "\n".join(lines)
@@ -130,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--max-cluster", type=int, default=5000, help="skip grid rows with larger clusters")
     parser.add_argument("--no-large", action="store_true", help="skip the 20,000-task run")
+    parser.add_argument("--no-concurrent", action="store_true", help="skip the 5-concurrent-drains row")
     args = parser.parse_args(argv)
     rows = []
     for cluster, targets in GRID:
@@ -143,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"in {time.monotonic() - started:5.1f} s",
                 file=sys.stderr,
             )
+    if not args.no_concurrent:
+        started = time.monotonic()
+        rows.append(measure_concurrent())
+        print(f"  measured 5 concurrent drains in {time.monotonic() - started:5.1f} s", file=sys.stderr)
     (HERE / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(table(rows))
     if not args.no_large:
@@ -151,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"\nLarge run: {large['targets']} targets, 20,000 tasks, {large['cluster_instances']} instances: "
             f"{large['wall_seconds']} s wall, peak {large['peak_memory_mib']} MiB, "
-            f"state at most {large['state_bytes_max']} bytes."
+            f"state at most {large['state_bytes_max']} bytes; peak {large['peak_read_calls_per_second']} reads/s, "
+            f"throttled {large['throttled_calls_drain']} (drain) / {large['throttled_calls_neighbour']} (neighbour), "
+            f"longest check {large['check_seconds_max']} s, overhead {large['overhead_seconds']} s, "
+            f"draining lag {large['draining_lag_seconds']} s."
         )
     print(
         f"\n(this process: peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB; "

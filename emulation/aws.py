@@ -29,6 +29,7 @@ from unittest import mock
 
 import boto3
 from moto import mock_aws
+from moto.core.exceptions import JsonRESTError
 
 from . import moto_patches
 from . import template as cfn_template
@@ -45,6 +46,15 @@ class LambdaCrash(Exception):
     """An injected crash of a function, as if its process died."""
 
 
+class TooManyRequests(JsonRESTError):
+    """Lambda's answer to an invocation beyond the function's reserved concurrency."""
+
+    code = 429
+
+    def __init__(self, function: str) -> None:
+        super().__init__("TooManyRequestsException", f"Rate Exceeded. (reserved concurrency of {function})")
+
+
 @dataclass
 class Invocation:
     function: str
@@ -53,6 +63,7 @@ class Invocation:
     action: str = ""  # the drain step ("plan" or "check"), from the event
     calls: Counter[str] = field(default_factory=Counter)  # "service:Action" -> calls made by this invocation
     seconds: float = 0.0  # wall time of the handler in-process
+    sim_seconds: float = 0.0  # simulated time it took (its calls, and the pacing between them)
 
 
 @dataclass
@@ -114,6 +125,9 @@ class OfflineAws:
         self._counts: dict[str, int] = {}
         self._clients: dict[str, Any] = {}
         self.last_result: dict[str, Any] = {}  # function logical id -> what it last returned
+        self.in_flight: Counter[str] = Counter()  # function logical id -> invocations running now
+        self.refused: Counter[str] = Counter()  # function logical id -> invocations refused (reserved concurrency)
+        self._in_flight_lock = threading.Lock()
 
     # ---- setup -------------------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -180,6 +194,8 @@ class OfflineAws:
             event = json.loads(body) if body else {}
             try:
                 result = emulation.invoke(logical_id, event)
+            except TooManyRequests:
+                raise  # the Invoke call itself fails: the function never ran
             except Exception as error:  # the runtime reports it as a function error
                 response_headers["x-amz-function-error"] = "Unhandled"
                 error_type = "Runtime.ExitError" if isinstance(error, LambdaCrash) else type(error).__name__
@@ -197,7 +213,9 @@ class OfflineAws:
         )["Role"]["Arn"]
         lam = boto3.client("lambda", region_name=REGION)
         sm_logical_id, sm_props, definition = cfn_template.state_machine(self.template)
-        stack = cfn_template.Stack(STACK, REGION, ACCOUNT, refs={}, attributes={})
+        stack = cfn_template.Stack(
+            STACK, REGION, ACCOUNT, refs={}, attributes={}, conditions=self.template.get("Conditions", {})
+        )
         for name, parameter in self.template.get("Parameters", {}).items():
             stack.refs[name] = str(parameter.get("Default", ""))
         stack.refs["LogLevel"] = self.log_level
@@ -219,6 +237,8 @@ class OfflineAws:
             )
             self.function_arns[logical_id] = stack.attributes[(logical_id, "Arn")]
             function.environment = {k: str(stack.resolve(v)) for k, v in function.environment.items()}
+            reserved = stack.resolve(function.reserved_concurrency)
+            function.reserved_concurrency = None if reserved is None else int(reserved)
         substitutions = {k: str(stack.resolve(v)) for k, v in sm_props.get("DefinitionSubstitutions", {}).items()}
         sfn = boto3.client("stepfunctions", region_name=REGION)
         created = sfn.create_state_machine(
@@ -246,7 +266,21 @@ class OfflineAws:
 
     # ---- running -----------------------------------------------------------------------------------
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Run a function's real handler, as Lambda would; crashes are injected here."""
+        """Run a function's real handler, as Lambda would, within its reserved concurrency."""
+        limit = self.functions[logical_id].reserved_concurrency
+        with self._in_flight_lock:
+            if limit is not None and self.in_flight[logical_id] >= limit:
+                self.refused[logical_id] += 1
+                raise TooManyRequests(logical_id)
+            self.in_flight[logical_id] += 1
+        try:
+            return self._run(logical_id, event)
+        finally:
+            with self._in_flight_lock:
+                self.in_flight[logical_id] -= 1
+
+    def _run(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Run a function's real handler in-process; crashes are injected here."""
         function = self.functions[logical_id]
         count = self._counts.get(logical_id, 0) + 1
         self._counts[logical_id] = count
@@ -255,7 +289,7 @@ class OfflineAws:
         context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
         action = str(event.get("Action", "")) if isinstance(event, dict) else ""
         before = self.calls.by_action(caller=logical_id)
-        started = time.perf_counter()
+        started, sim_started = time.perf_counter(), self.clock.now()
         with self.clock.participant(), self.calls.acting_as(logical_id):
             try:
                 crash = self.crashes.get(logical_id)
@@ -268,7 +302,9 @@ class OfflineAws:
                 raise
         made = self.calls.by_action(caller=logical_id) - before
         seconds = time.perf_counter() - started
-        self.invocations.append(Invocation(logical_id, self.clock.now(), None, action, made, seconds))
+        self.invocations.append(
+            Invocation(logical_id, self.clock.now(), None, action, made, seconds, self.clock.now() - sim_started)
+        )
         self.last_result[logical_id] = result
         return result
 

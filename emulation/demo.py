@@ -222,7 +222,6 @@ def report(console: Console, world: World, args: argparse.Namespace, started: fl
                             "outcome",
                             "instances",
                             "tasksAtStart",
-                            "tasksByKind",
                             "standaloneTasksStopped",
                             "checks",
                             "phaseSeconds",

@@ -77,6 +77,7 @@ class World:
     new: Fleet | None
     properties: dict[str, Any]
     physical_id: str = ""
+    others: list[Fleet] = field(default_factory=list)  # more old fleets, each another consumer stack's
 
     @property
     def ecs(self) -> Any:
@@ -118,11 +119,18 @@ class World:
         self.cfn.events.append((self.sim.clock.now(), f"old {fleet.kind} {fleet.request_id} deleted"))
 
 
-def services(cluster: int, tasks_per_instance: int) -> list[ServiceSpec]:
+def services(cluster: int, tasks_per_instance: int, deregistration_delay: float = 30) -> list[ServiceSpec]:
     """Ten services with `tasks_per_instance` tasks per instance of a `cluster`-instance cluster between them."""
     count = max(1, cluster * tasks_per_instance // 10)
     return [
-        ServiceSpec(f"svc{n}", cpu=128, memory=128, desired=count, deregistration_delay=30, min_healthy_percent=50)
+        ServiceSpec(
+            f"svc{n}",
+            cpu=128,
+            memory=128,
+            desired=count,
+            deregistration_delay=deregistration_delay,
+            min_healthy_percent=50,
+        )
         for n in range(10)
     ]
 
@@ -203,6 +211,7 @@ def rollover_world(
     properties: dict[str, Any] | None = None,
     create: bool = True,
     kind: str = "SpotFleet",
+    other_old_fleets: int = 0,  # more fleets of `old_instances`, for drains of other stacks at the same time
     call_seconds: float = CALL_SECONDS,
     neighbour_reads_per_second: float = NEIGHBOUR_READS_PER_SECOND,
 ) -> Iterator[World]:
@@ -219,6 +228,9 @@ def rollover_world(
         stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
         old = make_fleet(kind, old_instances)
         old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
+        others = [make_fleet(kind, old_instances) for _ in range(other_old_fleets)]
+        for fleet in others:
+            fleet.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in fleet.ec2_ids]
         new = None
         if new_instances and new_fleet_registers is None:  # other capacity, there from the start
             new = plain_instances(new_instances)
@@ -243,7 +255,7 @@ def rollover_world(
         server = stack.enter_context(response_server(aws))
         cfn = CloudFormation(aws, server)
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
-        world = World(aws, sim, api, faults, account, server, cfn, old, new, props)
+        world = World(aws, sim, api, faults, account, server, cfn, old, new, props, others=others)
         if create:
             _request, answer = cfn.create("ECSDrain", props)
             assert answer is not None and answer.body["Status"] == "SUCCESS", answer

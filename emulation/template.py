@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,20 @@ class Stack:
     account: str
     refs: dict[str, str]  # logical id -> Ref value
     attributes: dict[tuple[str, str], str]  # (logical id, attribute) -> GetAtt value
+    conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions, unresolved
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self._ref(arg)
+                return None if arg == "AWS::NoValue" else self._ref(arg)
+            if key == "Fn::If":
+                condition, when_true, when_false = arg
+                return self.resolve(when_true if self.holds(condition) else when_false)
+            if key == "Fn::Equals":
+                return str(self.resolve(arg[0])) == str(self.resolve(arg[1]))
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
             if key == "Fn::GetAtt":
                 return self.attributes[(arg[0], arg[1])]
             if key == "Fn::Sub":
@@ -62,6 +70,9 @@ class Stack:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value
+
+    def holds(self, condition: str) -> bool:
+        return bool(self.resolve(self.conditions[condition]))
 
     def _sub(self, name: str) -> str:
         if "." in name:
@@ -85,6 +96,7 @@ class Function:
     handler: str
     timeout: int
     environment: dict[str, Any]
+    reserved_concurrency: Any = None  # ReservedConcurrentExecutions as written (resolved at deployment)
 
 
 def functions(template: dict[str, Any]) -> list[Function]:
@@ -98,7 +110,15 @@ def functions(template: dict[str, Any]) -> list[Function]:
             **globals_.get("Environment", {}).get("Variables", {}),
             **props.get("Environment", {}).get("Variables", {}),
         }
-        out.append(Function(logical_id, props["Handler"], int(props.get("Timeout", 3)), environment))
+        out.append(
+            Function(
+                logical_id,
+                props["Handler"],
+                int(props.get("Timeout", 3)),
+                environment,
+                props.get("ReservedConcurrentExecutions"),
+            )
+        )
     return out
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import ClientError
 
 from ecs_drain.aws import Clients
+from ecs_drain.budget import CallBudget
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -39,6 +40,7 @@ class FakeEcs:
         self.refuse: set[str] = set()
         self.filters: list[str] = []
         self.fail = fail  # every call raises this error code
+        self.budget: CallBudget | None = None  # paces the calls, as the hook on the real client does
 
     # ---- building the world ----
     def add_instance(self, cid: str, status: str = "ACTIVE", cpu: int = 2048, memory: int = 4096) -> None:
@@ -50,6 +52,7 @@ class FakeEcs:
             "runningTasksCount": 0,
             "pendingTasksCount": 0,
             "remainingResources": [{"name": "CPU", "integerValue": cpu}, {"name": "MEMORY", "integerValue": memory}],
+            "registeredResources": [{"name": "CPU", "integerValue": cpu}, {"name": "MEMORY", "integerValue": memory}],
         }
 
     def add_task(
@@ -66,13 +69,22 @@ class FakeEcs:
         }
         if desired == "RUNNING":
             self.instances[cid]["runningTasksCount"] += 1
+        if last != "STOPPED":
+            self._reserve(cid, 256, 512)
 
     def set_task(self, arn: str, last: str, desired: str = "STOPPED") -> None:
-        """Move a task on, keeping the instance's runningTasksCount as ECS keeps it (desiredStatus RUNNING)."""
+        """Move a task on, keeping the instance's runningTasksCount as ECS keeps it (desiredStatus RUNNING), and
+        its reservation until the task is STOPPED."""
         task = self.tasks[arn]
         if task["desiredStatus"] == "RUNNING" and desired != "RUNNING":
             self.instances[self._home(task)]["runningTasksCount"] -= 1
+        if task["lastStatus"] != "STOPPED" and last == "STOPPED":
+            self._reserve(self._home(task), -256, -512)
         task.update(lastStatus=last, desiredStatus=desired)
+
+    def _reserve(self, cid: str, cpu: int, memory: int) -> None:
+        for resource in self.instances[cid]["remainingResources"]:
+            resource["integerValue"] -= cpu if resource["name"] == "CPU" else memory
 
     @property
     def client(self) -> ECSClient:
@@ -83,6 +95,8 @@ class FakeEcs:
 
     def _call(self, name: str) -> None:
         self.calls[name] += 1
+        if self.budget is not None:
+            self.budget.wait_turn("".join(part.title() for part in name.split("_")) if "_" in name else name)
         if self.fail:
             raise client_error(self.fail, name)
 
@@ -116,14 +130,32 @@ class FakeEcs:
         self.set_task(task, self.tasks[task]["lastStatus"], "STOPPED")
         return {"task": self.tasks[task]}
 
+    def service_names(self) -> list[str]:
+        return sorted({g.split(":", 1)[1] for t in self.tasks.values() if (g := t["group"]).startswith("service:")})
+
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
         self._call("DescribeServices")
         assert 1 <= len(services) <= 10
-        return {
-            "services": [
-                {"serviceName": s, "schedulingStrategy": "DAEMON" if s in self.daemons else "REPLICA"} for s in services
-            ]
-        }
+        described = []
+        for arn in services:
+            name = arn.rsplit("/", 1)[-1]
+            group = f"service:{name}"
+            running = sum(1 for t in self.tasks.values() if t["group"] == group and t["lastStatus"] == "RUNNING")
+            described.append(
+                {
+                    "serviceName": name,
+                    "status": "ACTIVE",
+                    "schedulingStrategy": "DAEMON" if name in self.daemons else "REPLICA",
+                    "taskDefinition": f"{ARN}:task-definition/{name}:1",
+                    "runningCount": running,
+                }
+            )
+        return {"services": described}
+
+    def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
+        self._call("DescribeTaskDefinition")
+        family = taskDefinition.rsplit("/", 1)[-1].split(":", maxsplit=1)[0]
+        return {"taskDefinition": {"family": family, "cpu": "256", "memory": "512", "containerDefinitions": []}}
 
     def describe_clusters(self, clusters: list[str]) -> dict[str, Any]:
         self._call("DescribeClusters")
@@ -140,6 +172,8 @@ class FakePaginator:
 
     def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
         self.ecs._call(self.name)
+        if self.name == "list_services":
+            return [{"serviceArns": [f"{ARN}:service/web/{name}" for name in self.ecs.service_names()]}]
         if self.name == "list_tasks":
             arns = [
                 a

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from .budget import CallBudget
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -29,6 +31,7 @@ class Clients:
     ecs: ECSClient
     ec2: EC2Client
     autoscaling: AutoScalingClient
+    budget: CallBudget = field(default_factory=CallBudget)  # paces every call of `ecs`
 
 
 class AwsThrottled(Exception):
@@ -41,10 +44,14 @@ def is_throttling(error: ClientError) -> bool:
 
 @cache
 def drain_clients() -> Clients:
+    ecs = boto3.client("ecs", config=CONFIG)
+    budget = CallBudget.from_environment()
+    budget.attach(ecs)
     return Clients(
-        ecs=boto3.client("ecs", config=CONFIG),
+        ecs=ecs,
         ec2=boto3.client("ec2", config=CONFIG),
         autoscaling=boto3.client("autoscaling", config=CONFIG),
+        budget=budget,
     )
 
 

@@ -1,7 +1,13 @@
 """Room for the targets' tasks elsewhere: what the service tasks on the targets need, and what the rest has.
 
-Daemon tasks need no room (the new instances run their own) and standalone tasks never move, so only service
-tasks count. The check is in aggregate (CPU, memory, and the largest task against the largest free instance).
+The need comes from what ECS already reports, not from listing every task on every target (at 1,000 targets that
+would be over 1,000 reads, a minute of the account's budget): each target's registered minus remaining resources
+is what its tasks hold (DescribeContainerInstances); less one task of each daemon service (the new instances run
+their own); and never more than all the replica services' tasks in the cluster together (DescribeServices'
+runningCount and pendingCount times their task definitions' size). The largest task is the largest of the replica
+services' task definitions, but no larger than what any one target holds. Standalone tasks never move; where they
+cannot be told apart from service tasks they are counted in: the need errs on the side of waiting.
+The check is in aggregate (CPU, memory, and the largest task against the largest free instance).
 """
 
 from __future__ import annotations
@@ -11,35 +17,34 @@ from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
 from .ecs_calls import Instance
-from .state import Resources, Spare, TasksByKind, no_resources
+from .state import Resources, Spare, no_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-    from mypy_boto3_ecs.type_defs import TaskTypeDef
 
 
-def inventory(ecs: ECSClient, cluster: str, instances: Iterable[Instance]) -> tuple[int, TasksByKind, Resources]:
-    """What runs on the targets at the start: how many tasks, by kind, and the room their service tasks need."""
-    arns = [arn for i in instances if i.active_tasks for arn in calls.list_task_arns(ecs, cluster, i.id, "RUNNING")]
-    tasks = calls.describe_tasks(ecs, cluster, arns)
-    services = sorted({g.split(":", 1)[1] for t in tasks if (g := t.get("group", "")).startswith("service:")})
-    daemons = calls.daemon_services(ecs, cluster, services) if services else set()
-    kinds: TasksByKind = {"service": 0, "daemon": 0, "standalone": 0}
+def inventory(ecs: ECSClient, cluster: str, instances: Iterable[Instance]) -> tuple[int, Resources]:
+    """What runs on the targets at the start: how many tasks, and the room their service tasks need."""
+    targets = list(instances)
+    tasks = sum(i.active_tasks for i in targets)
     need = no_resources()
-    for task in tasks:
-        group = task.get("group", "")
-        if not group.startswith("service:"):
-            kinds["standalone"] += 1
-        elif group.split(":", 1)[1] in daemons:
-            kinds["daemon"] += 1
-        else:
-            kinds["service"] += 1
-            cpu, memory = _reservation(task)
-            need["cpu"] += cpu
-            need["memory"] += memory
-            need["largestCpu"] = max(need["largestCpu"], cpu)
-            need["largestMemory"] = max(need["largestMemory"], memory)
-    return len(tasks), kinds, need
+    if not any(i.reserved != (0, 0) for i in targets):
+        return tasks, need
+    sizes = calls.service_sizes(ecs, cluster)
+    for instance in targets:
+        cpu, memory = instance.reserved
+        if instance.active_tasks:  # a daemon runs one task on each instance; the new ones have their own
+            cpu, memory = cpu - sizes.daemon_cpu, memory - sizes.daemon_memory
+        cpu, memory = max(0, cpu), max(0, memory)
+        need["cpu"] += cpu
+        need["memory"] += memory
+        need["largestCpu"] = max(need["largestCpu"], cpu)
+        need["largestMemory"] = max(need["largestMemory"], memory)
+    need["cpu"] = min(need["cpu"], sizes.replica_cpu)
+    need["memory"] = min(need["memory"], sizes.replica_memory)
+    need["largestCpu"] = min(need["largestCpu"], sizes.largest_cpu)
+    need["largestMemory"] = min(need["largestMemory"], sizes.largest_memory)
+    return tasks, need
 
 
 def spare_capacity(ecs: ECSClient, cluster: str, targets: set[str]) -> Spare:
@@ -68,20 +73,3 @@ def has_room(need: Resources, spare: Spare) -> bool:
         and spare["largestCpu"] >= need["largestCpu"]
         and spare["largestMemory"] >= need["largestMemory"]
     )
-
-
-def _reservation(task: TaskTypeDef) -> tuple[int, int]:
-    """A task's CPU units and MiB: its task-level size, or the sum of its containers' reservations."""
-
-    def number(value: object) -> int:
-        try:
-            return int(str(value))
-        except ValueError:
-            return 0
-
-    cpu, memory = number(task.get("cpu", 0)), number(task.get("memory", 0))
-    if not cpu or not memory:
-        containers = task.get("containers", [])
-        cpu = cpu or sum(number(c.get("cpu", 0)) for c in containers)
-        memory = memory or sum(number(c.get("memoryReservation", c.get("memory", 0))) for c in containers)
-    return cpu, memory

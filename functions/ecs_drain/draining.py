@@ -38,8 +38,12 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
     from .aws import Clients
+    from .budget import CallBudget
 
 REPORTED_INSTANCES = 20  # how many still-busy instances the state and the Reason name
+# Tasks watched at once (16 bytes each in the state): every stopping task of an instance whose running tasks are
+# gone, so its last one stopping is seen without listing it again. 5,000 keep the state under ~110 KB of 256 KB.
+WATCH_MAX = 5000
 
 
 @dataclass
@@ -48,16 +52,16 @@ class Busy:
 
     instance: Instance
     active: int
-    stopping: int = 0
-    probe: str = ""  # the id of one task still stopping, watched by DescribeTasks instead of listing the instance
+    stopping: list[str] = field(default_factory=list)  # ids of its watched tasks not STOPPED yet
+    unlisted: bool = False  # nothing runs, but its stopping tasks are still to be listed (carried over)
 
     def report(self) -> RemainingInstance:
         return {
             "ec2InstanceId": self.instance.ec2_instance_id,
             "containerInstance": self.instance.id,
             "status": self.instance.status,
-            "tasks": self.active + self.stopping,
-            "stopping": self.stopping,
+            "tasks": self.active + len(self.stopping),
+            "stopping": len(self.stopping),
         }
 
 
@@ -71,48 +75,71 @@ class Census:
 
     @property
     def tasks(self) -> int:
-        return sum(b.active + b.stopping for b in self.busy)
+        return sum(b.active + len(b.stopping) for b in self.busy)
+
+    @property
+    def unlisted(self) -> int:
+        return sum(1 for b in self.busy if b.unlisted)
 
 
-def count(ecs: ECSClient, cluster: str, ids: Sequence[str], probes: dict[str, int] | None = None) -> Census:
+def count(ecs: ECSClient, cluster: str, ids: Sequence[str], watched: Sequence[str], budget: CallBudget) -> Census:
     """One pass over the instances not drained yet.
 
-    `probes` maps a watched task to how many tasks were stopping on its instance when last listed. About
-    ceil(n/100) DescribeContainerInstances calls, ceil(probes/100) DescribeTasks calls, and a ListTasks/
-    DescribeTasks pair only for an instance that just reached zero running tasks or whose watched task stopped.
+    An instance is drained when ECS no longer knows it, or when it is DRAINING with no task meant to run and every
+    task told to stop on it, as listed once its running tasks were gone, is STOPPED. Calls: DescribeTasks for the
+    watched tasks (100 a call), DescribeContainerInstances (100 a call), and one ListTasks for each instance whose
+    running tasks just went, as many as the step's allowance affords; the rest wait for the next check.
     """
     census = Census()
-    probes = probes or {}
-    watched = {  # instance id -> (watched task id, its lastStatus, tasks stopping when last listed)
-        last_part(t.get("containerInstanceArn", "")): (
-            last_part(t["taskArn"]),
-            t.get("lastStatus"),
-            probes.get(last_part(t["taskArn"]), 1),
-        )
-        for t in calls.describe_tasks(ecs, cluster, sorted(probes))
-    }
+    states = calls.task_states(ecs, cluster, watched)
+    on_instance: dict[str, list[str]] = {}  # instance -> its watched tasks not STOPPED (listed instances only)
+    for task_id, (instance_id, status) in states.items():
+        stopping = on_instance.setdefault(instance_id, [])
+        if status != "STOPPED":
+            stopping.append(task_id)
     found, missing = calls.describe_instances(ecs, cluster, ids)
     census.views = found
     census.drained.extend(sorted(missing))  # deregistered or terminated: nothing runs there any more
-    to_list = []
+    to_list: list[str] = []
     for instance_id in sorted(found):
         instance = found[instance_id]
-        probe, probe_status, stopping = watched.get(instance_id, ("", "STOPPED", 0))
         if instance.status in calls.GONE_STATUSES:
             census.drained.append(instance_id)
         elif instance.active_tasks or instance.status == "ACTIVE":
             # Still ACTIVE, ECS may place tasks on it: drained only once it is DRAINING and empty.
             census.busy.append(Busy(instance, instance.active_tasks))
-        elif probe_status != "STOPPED":
-            census.busy.append(Busy(instance, 0, max(1, stopping), probe))
+        elif on_instance.get(instance_id):
+            census.busy.append(Busy(instance, 0, on_instance[instance_id]))
+        elif instance_id in on_instance:
+            census.drained.append(instance_id)  # every task it was stopping is STOPPED
         else:
             to_list.append(instance_id)
-    for instance_id, stopping_arns in calls.still_stopping(ecs, cluster, to_list).items():
-        if stopping_arns:
-            census.busy.append(Busy(found[instance_id], 0, len(stopping_arns), last_part(stopping_arns[-1])))
-        else:
-            census.drained.append(instance_id)
+    _list_stopping(ecs, cluster, [found[i] for i in to_list], census, budget)
     return census
+
+
+def _list_stopping(ecs: ECSClient, cluster: str, instances: list[Instance], census: Census, budget: CallBudget) -> None:
+    """List the tasks told to stop on instances whose running tasks are gone, while the allowance lasts."""
+    room = WATCH_MAX - sum(len(b.stopping) for b in census.busy)
+    home: dict[str, str] = {}
+    listed: list[Instance] = []
+    for instance in instances:
+        if room <= 0 or not budget.affords(2):  # its ListTasks, and a share of the DescribeTasks after
+            census.busy.append(Busy(instance, 0, unlisted=True))
+            continue
+        arns = calls.stopping_tasks(ecs, cluster, instance.id)
+        home.update((last_part(arn), instance.id) for arn in arns)
+        room -= len(arns)
+        listed.append(instance)
+    stopping: dict[str, list[str]] = {i.id: [] for i in listed}
+    for task_id, (_, status) in calls.task_states(ecs, cluster, sorted(home)).items():
+        if status != "STOPPED":
+            stopping[home[task_id]].append(task_id)
+    for instance in listed:
+        if stopping[instance.id]:
+            census.busy.append(Busy(instance, 0, sorted(stopping[instance.id])))
+        else:
+            census.drained.append(instance.id)
 
 
 def plan(props: DrainProperties, clients: Clients, now: float) -> DrainState:
@@ -132,11 +159,11 @@ def plan(props: DrainProperties, clients: Clients, now: float) -> DrainState:
             unregistered = f"None of the {len(ec2_ids)} instances of {target} is registered in {props.cluster_name}"
             return _finish(state, NOTHING_TO_DRAIN, now, unregistered + ": nothing to drain.")
         found, _ = calls.describe_instances(clients.ecs, props.cluster, ids)
-        tasks, kinds, need = inventory(clients.ecs, props.cluster, found.values())
+        tasks, need = inventory(clients.ecs, props.cluster, found.values())
     except ClusterGone:
         return _finish(state, NOTHING_TO_DRAIN, now, _cluster_gone(props))
     state["pending"], state["pendingCount"], state["need"] = pack_ids(ids), len(ids), need
-    state["summary"] |= {"instances": len(ids), "tasksAtStart": tasks, "tasksByKind": kinds, "tasksRemaining": tasks}
+    state["summary"] |= {"instances": len(ids), "tasksAtStart": tasks, "tasksRemaining": tasks}
     if props.wait_for_capacity and need["cpu"] + need["memory"] > 0:
         state["phase"] = WAITING_FOR_CAPACITY
     return state
@@ -148,9 +175,8 @@ def check(state: DrainState, props: DrainProperties, clients: Clients, now: floa
     state["checkedAt"] = now
     state["checks"] += 1
     pending = unpack_ids(state["pending"])
-    probes = dict(zip(unpack_ids(state["probes"]), _numbers(state.get("stopping", "")), strict=False))
     try:
-        census = count(ecs, cluster, pending, probes)
+        census = count(ecs, cluster, pending, unpack_ids(state["probes"]), clients.budget)
         if state["phase"] == WAITING_FOR_CAPACITY:
             state["spare"] = spare_capacity(ecs, cluster, set(pending))
             if has_room(state["need"], state["spare"]) or not census.busy:
@@ -158,7 +184,7 @@ def check(state: DrainState, props: DrainProperties, clients: Clients, now: floa
                 state["timeline"]["capacityReadyAt"] = now
         problems = _set_draining(state, census, ecs, now)
         if state["phase"] == DRAINING and props.standalone_tasks == "STOP":
-            _stop_standalone_tasks(state, census, ecs)
+            _stop_standalone_tasks(state, census, ecs, clients.budget)
     except ClusterGone:
         return _finish(state, NOTHING_TO_DRAIN, now, _cluster_gone(props))
     except ClientError as error:
@@ -182,6 +208,8 @@ def check(state: DrainState, props: DrainProperties, clients: Clients, now: floa
     state["message"] = (
         f"Waiting for capacity: need {need['cpu']} CPU / {need['memory']} MiB elsewhere. " if waiting else ""
     ) + f"{census.tasks} tasks on {len(census.busy)} instances still running."
+    if census.unlisted:
+        state["message"] += f" {census.unlisted} instances with no running task are still to be listed."
     return state
 
 
@@ -195,10 +223,11 @@ def _set_draining(state: DrainState, census: Census, ecs: ECSClient, now: float)
     return calls.set_draining(ecs, state["cluster"], active) if active else []
 
 
-def _stop_standalone_tasks(state: DrainState, census: Census, ecs: ECSClient) -> None:
+def _stop_standalone_tasks(state: DrainState, census: Census, ecs: ECSClient, budget: CallBudget) -> None:
+    # One ListTasks and DescribeTasks per instance: what the allowance does not afford waits for the next check.
     done = set(unpack_ids(state["standaloneStopped"]))
     for busy in census.busy:
-        if busy.instance.id not in done and busy.active:
+        if busy.instance.id not in done and busy.active and budget.affords(2):
             stopped = calls.stop_standalone_tasks(ecs, state["cluster"], busy.instance.id)
             state["summary"]["standaloneStopped"] = state["summary"].get("standaloneStopped", 0) + stopped
             done.add(busy.instance.id)
@@ -206,20 +235,14 @@ def _stop_standalone_tasks(state: DrainState, census: Census, ecs: ECSClient) ->
 
 
 def _record(state: DrainState, census: Census, problems: list[str]) -> None:
-    watched = {b.probe: b.stopping for b in census.busy if b.probe}
     state["pending"] = pack_ids(b.instance.id for b in census.busy)
     state["pendingCount"] = len(census.busy)
-    state["probes"] = pack_ids(watched)
-    state["stopping"] = ",".join(str(watched[p]) for p in sorted(watched))
+    state["probes"] = pack_ids(task for b in census.busy for task in b.stopping)
     state["problems"] = (state["problems"] + problems)[-5:]
     state["summary"]["drained"] = state["summary"]["instances"] - len(census.busy)
     state["summary"]["tasksRemaining"] = census.tasks
-    busiest = sorted(census.busy, key=lambda b: -(b.active + b.stopping))
+    busiest = sorted(census.busy, key=lambda b: -(b.active + len(b.stopping)))
     state["remaining"] = [b.report() for b in busiest[:REPORTED_INSTANCES]]
-
-
-def _numbers(text: str) -> list[int]:
-    return [int(n) for n in text.split(",") if n]
 
 
 def _cluster_gone(props: DrainProperties) -> str:

@@ -6,7 +6,7 @@ Ids, not ARNs, go in and come out: they keep the execution state small, and ECS 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
@@ -49,10 +49,18 @@ class Instance:
     active_tasks: int  # desiredStatus RUNNING: runningTasksCount + pendingTasksCount
     remaining_cpu: int
     remaining_memory: int
+    registered_cpu: int = 0
+    registered_memory: int = 0
+
+    @property
+    def reserved(self) -> tuple[int, int]:
+        """CPU and MiB held by the tasks on it that are not STOPPED (registered minus remaining)."""
+        return self.registered_cpu - self.remaining_cpu, self.registered_memory - self.remaining_memory
 
     @classmethod
     def from_api(cls, data: ContainerInstanceTypeDef) -> Instance:
         remaining = {r["name"]: r.get("integerValue", 0) for r in data.get("remainingResources", [])}
+        registered = {r["name"]: r.get("integerValue", 0) for r in data.get("registeredResources", [])}
         return cls(
             id=last_part(data["containerInstanceArn"]),
             ec2_instance_id=data.get("ec2InstanceId", "?"),
@@ -61,6 +69,8 @@ class Instance:
             active_tasks=data.get("runningTasksCount", 0) + data.get("pendingTasksCount", 0),
             remaining_cpu=remaining.get("CPU", 0),
             remaining_memory=remaining.get("MEMORY", 0),
+            registered_cpu=registered.get("CPU", 0),
+            registered_memory=registered.get("MEMORY", 0),
         )
 
 
@@ -135,27 +145,74 @@ def describe_tasks(ecs: ECSClient, cluster: str, arns: Sequence[str]) -> list[Ta
     return tasks
 
 
-def still_stopping(ecs: ECSClient, cluster: str, instance_ids: Sequence[str]) -> dict[str, list[str]]:
-    """Per instance, the tasks told to stop that are not STOPPED yet (DEACTIVATING, STOPPING, DEPROVISIONING...).
-
-    runningTasksCount no longer counts them, but they still serve their last requests. One ListTasks per
-    instance; their DescribeTasks are batched 100 at a time across instances.
-    """
-    home = {arn: i for i in instance_ids for arn in list_task_arns(ecs, cluster, i, "STOPPED")}
-    stopping: dict[str, list[str]] = {i: [] for i in instance_ids}
-    for task in describe_tasks(ecs, cluster, list(home)):
-        if task.get("lastStatus") != "STOPPED":
-            stopping[home[task["taskArn"]]].append(task["taskArn"])
-    return {i: sorted(arns) for i, arns in stopping.items()}
+def stopping_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> list[str]:
+    """The ARNs of the tasks on an instance told to stop (desiredStatus STOPPED), STOPPED ones included."""
+    return list_task_arns(ecs, cluster, instance_id, "STOPPED")
 
 
-def daemon_services(ecs: ECSClient, cluster: str, names: Sequence[str]) -> set[str]:
-    daemons: set[str] = set()
-    for chunk in chunks(sorted(names), DESCRIBE_SERVICES_LIMIT):
+def task_states(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Task id -> (its container instance id, its lastStatus); a task ECS no longer returns is left out."""
+    return {
+        last_part(t["taskArn"]): (last_part(t.get("containerInstanceArn", "")), t.get("lastStatus", "UNKNOWN"))
+        for t in describe_tasks(ecs, cluster, ids)
+    }
+
+
+@dataclass
+class ServiceSizes:
+    """What the cluster's services reserve per task, from their task definitions."""
+
+    daemon_cpu: int = 0  # one task of every daemon service, together
+    daemon_memory: int = 0
+    largest_cpu: int = 0  # the largest task of any replica service that runs tasks
+    largest_memory: int = 0
+    replica_cpu: int = 0  # every task of every replica service in the cluster, together
+    replica_memory: int = 0
+    daemons: list[str] = field(default_factory=list)
+
+
+def service_sizes(ecs: ECSClient, cluster: str) -> ServiceSizes:
+    """ListServices, DescribeServices ten at a time, then DescribeTaskDefinition once per task definition."""
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_services").paginate(cluster=cluster):
+        arns.extend(page.get("serviceArns", []))
+    sizes = ServiceSizes()
+    definitions: dict[str, tuple[int, int]] = {}
+    for chunk in chunks(sorted(arns), DESCRIBE_SERVICES_LIMIT):
         for service in ecs.describe_services(cluster=cluster, services=list(chunk)).get("services", []):
+            arn = service.get("taskDefinition", "")
+            if not arn or service.get("status") != "ACTIVE":
+                continue
+            if arn not in definitions:
+                definitions[arn] = task_definition_size(ecs, arn)
+            cpu, memory = definitions[arn]
             if service.get("schedulingStrategy") == "DAEMON":
-                daemons.add(service.get("serviceName", ""))
-    return daemons
+                sizes.daemon_cpu += cpu
+                sizes.daemon_memory += memory
+                sizes.daemons.append(service.get("serviceName", ""))
+            elif tasks := service.get("runningCount", 0) + service.get("pendingCount", 0):
+                sizes.largest_cpu = max(sizes.largest_cpu, cpu)
+                sizes.largest_memory = max(sizes.largest_memory, memory)
+                sizes.replica_cpu += tasks * cpu
+                sizes.replica_memory += tasks * memory
+    return sizes
+
+
+def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
+    """CPU units and MiB a task of this definition reserves: its task-level size, or its containers' sum."""
+    definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+
+    def number(value: object) -> int:
+        try:
+            return int(str(value))
+        except ValueError:
+            return 0
+
+    cpu, memory = number(definition.get("cpu", 0)), number(definition.get("memory", 0))
+    containers = definition.get("containerDefinitions", [])
+    cpu = cpu or sum(number(c.get("cpu", 0)) for c in containers)
+    memory = memory or sum(number(c.get("memoryReservation", c.get("memory", 0))) for c in containers)
+    return cpu, memory
 
 
 def set_draining(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> list[str]:

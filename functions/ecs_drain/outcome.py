@@ -95,7 +95,6 @@ def summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str
         "cluster": drain["cluster"] if drain else properties_of(state).get("Cluster"),
         "instances": totals.get("instances", 0),
         "tasksAtStart": totals.get("tasksAtStart", 0),
-        "tasksByKind": totals.get("tasksByKind", {}),
         "tasksRemaining": totals.get("tasksRemaining", 0),
         "standaloneTasksStopped": totals.get("standaloneStopped", 0),
         "checks": drain["checks"] if drain else 0,

@@ -46,18 +46,11 @@ class Spare(Resources):
     instances: int
 
 
-class TasksByKind(TypedDict):
-    service: int
-    daemon: int
-    standalone: int
-
-
 class Summary(TypedDict):
     instances: int
     tasksAtStart: int
     drained: int
     tasksRemaining: int  # every task on the instances not drained yet that is not STOPPED
-    tasksByKind: NotRequired[TasksByKind]
     standaloneStopped: NotRequired[int]
     seconds: NotRequired[float]
 
@@ -91,11 +84,9 @@ class DrainState(TypedDict):
     # Only the instances not drained yet are kept, packed (see pack_ids), so the state stays small.
     pending: str
     pendingCount: int
-    # An instance whose tasks are all told to stop has one of them watched (`probes`, packed task ids) and the
-    # number that were not STOPPED when it was last listed (`stopping`: comma-separated, in unpack_ids(probes)
-    # order). Until the watched task stops, that number is what the instance is counted for.
+    # The tasks stopping on instances whose running tasks are gone, listed once per instance and watched (packed
+    # task ids) until STOPPED: an instance is drained when none of its watched tasks is left.
     probes: str
-    stopping: NotRequired[str]
     standaloneStopped: str
     need: Resources
     spare: NotRequired[Spare]
@@ -141,7 +132,6 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "pending": "",
         "pendingCount": 0,
         "probes": "",
-        "stopping": "",
         "standaloneStopped": "",
         "need": no_resources(),
         "summary": empty_summary(),

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ecs_drain import draining
+from collections.abc import Iterator
+
+import pytest
+
+from ecs_drain import clock, draining
+from ecs_drain.budget import CallBudget
 from ecs_drain.capacity import has_room
 from ecs_drain.properties import DrainProperties, parse
 from ecs_drain.state import (
@@ -29,13 +34,26 @@ def planned(ecs: FakeEcs, **extra: str) -> DrainState:
     return draining.plan(props(**extra), clients(ecs), now=1000.0)
 
 
+@pytest.fixture
+def sim_time() -> Iterator[list[float]]:
+    """The drain's clock on simulated time: sleeping moves it."""
+    now = [1000.0]
+    clock.use(lambda: now[0], lambda seconds: now.__setitem__(0, now[0] + seconds))
+    yield now
+    clock.reset()
+
+
+def census_of(ecs: FakeEcs, ids: list[str], watched: list[str] | None = None) -> draining.Census:
+    return draining.count(ecs.client, "web", ids, watched or [], CallBudget())
+
+
 def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
     ecs = FakeEcs()
     ecs.add_instance("a", status="DRAINING")
     ecs.add_task("a", "t1", last="DEACTIVATING", desired="STOPPED")
     ecs.add_task("a", "t2", last="STOPPED", desired="STOPPED")
-    census = draining.count(ecs.client, "web", ["a"])
-    assert [(b.instance.id, b.active, b.stopping) for b in census.busy] == [("a", 0, 1)]
+    census = census_of(ecs, ["a"])
+    assert [(b.instance.id, b.active, b.stopping) for b in census.busy] == [("a", 0, ["t1"])]
     assert census.drained == []
 
 
@@ -43,14 +61,14 @@ def test_it_counts_an_instance_as_drained_only_when_every_task_is_stopped() -> N
     ecs = FakeEcs()
     ecs.add_instance("a", status="DRAINING")
     ecs.add_task("a", "t1", last="STOPPED", desired="STOPPED")
-    assert draining.count(ecs.client, "web", ["a"]).drained == ["a"]
+    assert census_of(ecs, ["a"]).drained == ["a"]
 
 
 def test_it_counts_daemon_and_running_tasks_from_the_instance_counters() -> None:
     ecs = FakeEcs()
     ecs.add_instance("a", status="DRAINING")
     ecs.add_task("a", "d1", group="service:log-agent")
-    census = draining.count(ecs.client, "web", ["a"])
+    census = census_of(ecs, ["a"])
     assert census.tasks == 1
     assert ecs.calls["list_tasks"] == 0  # an instance with running tasks needs no task listing
 
@@ -58,7 +76,7 @@ def test_it_counts_daemon_and_running_tasks_from_the_instance_counters() -> None
 def test_it_counts_deregistered_instances_as_drained() -> None:
     ecs = FakeEcs()
     ecs.add_instance("gone", status="INACTIVE")
-    census = draining.count(ecs.client, "web", ["gone", "vanished"])
+    census = census_of(ecs, ["gone", "vanished"])
     assert sorted(census.drained) == ["gone", "vanished"]
 
 
@@ -66,25 +84,29 @@ def test_it_does_not_count_an_empty_instance_drained_while_it_is_still_active() 
     ecs = FakeEcs()
     ecs.add_instance("a", status="ACTIVE")
     ecs.add_instance("b", status="DRAINING")
-    census = draining.count(ecs.client, "web", ["a", "b"])
+    census = census_of(ecs, ["a", "b"])
     assert [b.instance.id for b in census.busy] == ["a"]  # ECS could still place tasks on it
     assert census.drained == ["b"]
 
 
-def test_it_plans_the_targets_tasks_by_kind_and_the_room_their_service_tasks_need() -> None:
+def test_it_plans_the_room_the_targets_need_from_what_ecs_reports_without_listing_tasks() -> None:
     ecs = FakeEcs()
     ecs.add_instance(A)
     ecs.add_instance(B)
     ecs.add_task(A, "web-1")
     ecs.add_task(B, "web-2")
-    ecs.add_task(B, "agent-1", group="service:log-agent")
+    ecs.add_task(A, "agent-1", group="service:log-agent")  # a daemon runs one task on every instance
+    ecs.add_task(B, "agent-2", group="service:log-agent")
     ecs.add_task(B, "job-1", group="family:report")
     ecs.daemons = {"log-agent"}
     drain = planned(ecs)
     assert drain["phase"] == WAITING_FOR_CAPACITY
     assert drain["pendingCount"] == 2
-    assert drain["summary"]["tasksByKind"] == {"service": 2, "daemon": 1, "standalone": 1}
+    assert drain["summary"]["tasksAtStart"] == 5
+    # Reserved on the targets (5 tasks of 256/512) less one daemon task on each busy target is 768/1536, but the
+    # cluster's replica services run only 2 tasks of 256/512: the standalone job is bounded out.
     assert drain["need"] == {"cpu": 512, "memory": 1024, "largestCpu": 256, "largestMemory": 512}
+    assert ecs.calls["list_tasks"] == ecs.calls["DescribeTasks"] == 0
     assert drain["deadline"] == 1000.0 + 3300
     assert ecs.calls["UpdateContainerInstancesState"] == 0  # planning changes nothing
 
@@ -164,3 +186,60 @@ def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
     assert has_room(need, roomy)
     assert not has_room(need, fragmented)
     assert has_room(no_resources(), {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0})
+
+
+def test_it_watches_every_stopping_task_and_never_lists_an_instance_twice() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A, status="DRAINING")
+    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    ecs.add_task(A, "t2", last="STOPPING", desired="STOPPED")
+    first = census_of(ecs, [A])
+    ecs.set_task("t1", "STOPPED")
+    second = census_of(ecs, [A], [t for b in first.busy for t in b.stopping])
+    assert [b.stopping for b in second.busy] == [["t2"]]
+    ecs.set_task("t2", "STOPPED")
+    third = census_of(ecs, [A], ["t2"])
+    assert third.drained == [A]
+    assert ecs.calls["list_tasks"] == 1  # listed once, when its running tasks were gone
+
+
+def test_it_carries_listings_the_step_cannot_afford_over_to_the_next_check(sim_time: list[float]) -> None:
+    ecs = FakeEcs()
+    ids = ["a1", "a2", "a3"]
+    for n, instance in enumerate(ids):
+        ecs.add_instance(instance, status="DRAINING")
+        ecs.add_task(instance, f"t{n}", last="DEACTIVATING", desired="STOPPED")
+    budget = CallBudget(reads_per_second=10, step_seconds=0.6)
+    ecs.budget = budget
+    budget.begin_step()
+    # Reads 0.1 s apart: DescribeContainerInstances at 0.1 s; a listing needs 0.2 s (its ListTasks and a share of
+    # the DescribeTasks after): two fit in what is left of 0.6 s, a third does not.
+    first = draining.count(ecs.client, "web", ids, [], budget)
+    assert {b.instance.id: b.unlisted for b in first.busy} == {"a1": False, "a2": False, "a3": True}
+    assert ecs.calls["list_tasks"] == 2
+    budget.begin_step()
+    second = draining.count(ecs.client, "web", ids, [t for b in first.busy for t in b.stopping], budget)
+    assert ecs.calls["list_tasks"] == 3  # the one left over, and no instance listed twice
+    assert sorted((b.instance.id, b.unlisted, len(b.stopping)) for b in second.busy) == [
+        ("a1", False, 1),
+        ("a2", False, 1),
+        ("a3", False, 1),
+    ]
+
+
+def test_it_paces_calls_per_category_and_never_bursts_across_steps(sim_time: list[float]) -> None:
+    budget = CallBudget(reads_per_second=10, modify_calls_per_second=20)
+    budget.begin_step()
+    reads = []
+    for _ in range(25):
+        budget.wait_turn("DescribeTasks")
+        reads.append(sim_time[0])
+    budget.begin_step()  # the next step, right away: its first read still waits its turn
+    budget.wait_turn("ListTasks")
+    reads.append(sim_time[0])
+    assert max(sum(1 for t in reads if start <= t < start + 1.0) for start in reads) == 10
+    assert reads[0] == pytest.approx(1000.1, abs=0.01)  # a step's first call waits one interval
+    before = sim_time[0]
+    budget.wait_turn("UpdateContainerInstancesState")
+    budget.wait_turn("UpdateContainerInstancesState")
+    assert sim_time[0] - before == pytest.approx(0.05, abs=0.005)  # modify calls: 20 per second, on their own

@@ -32,11 +32,13 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
         raise ValueError(f"Action {action!r} is not one of {ACTIONS}")
     # The properties travel once, as given; each step reads them again (the same input gives the same result).
     props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
+    clients = drain_clients()
+    clients.budget.begin_step()
     try:
         if action == "plan":
-            drain = draining.plan(props, drain_clients(), clock.now())
+            drain = draining.plan(props, clients, clock.now())
         else:
-            drain = draining.check(state["drain"], props, drain_clients(), clock.now())
+            drain = draining.check(state["drain"], props, clients, clock.now())
     except ClientError as error:
         if is_throttling(error):
             metrics.add_metric(name="ThrottledSteps", unit="Count", value=1)
