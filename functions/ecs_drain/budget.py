@@ -52,7 +52,6 @@ class CallBudget:
     step_seconds: float = DEFAULT_STEP_SECONDS
     step_started: float = field(default_factory=clock.now)
     next_call: dict[str, float] = field(default_factory=dict)  # category -> earliest time of its next call
-    calls: int = 0
 
     @classmethod
     def from_environment(cls) -> CallBudget:
@@ -75,7 +74,6 @@ class CallBudget:
         that follow each other (in this container or another) never exceed the rate together."""
         now = clock.now()
         self.step_started = now
-        self.calls = 0
         for category in (READ, MODIFY, SERVICE_READ):
             self.next_call[category] = max(self.next_call.get(category, 0.0), now + self.interval(category))
 
@@ -87,7 +85,6 @@ class CallBudget:
             clock.sleep(due - now)
             now = due
         self.next_call[category] = now + self.interval(category)
-        self.calls += 1
 
     def seconds_left(self) -> float:
         return self.step_seconds - (clock.now() - self.step_started)
