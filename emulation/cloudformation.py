@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from .aws import OfflineAws
 
 CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
+# "CloudFormation tries to delete a resource three times before CloudFormation skips the resource and continues the
+# cleanup process" (AWS knowledge center); each try is a new Delete request.
+DELETE_TRIES = 3
 
 
 @dataclass
@@ -131,6 +134,8 @@ class CloudFormation:
         self.stack_id = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/{uuid.uuid4()}"
         self.service_token = aws.function_arns["CustomResourceFunction"]
         self.events: list[tuple[float, str]] = []
+        self.delete_tries: list[tuple[Request, Answer | None]] = []  # the last cleanup's Deletes and their answers
+        self.skipped: list[str] = []  # resources whose Delete failed every try: left out of the stack
 
     def request(
         self,
@@ -201,15 +206,30 @@ class CloudFormation:
     def replace(
         self, logical_id: str, old: dict[str, Any], new: dict[str, Any], physical_id: str
     ) -> tuple[Answer | None, Request | None, Answer | None]:
-        """A replacement update: Update with the new target; if the id changed, Delete the old in cleanup."""
+        """A replacement update: Update with the new target; if the id changed, Delete the old in cleanup.
+
+        A Delete that fails in cleanup is tried DELETE_TRIES times in all, each a new request; then CloudFormation
+        skips the resource and the cleanup goes on (`skipped`). The last Delete and its answer are returned.
+        """
         update = self.request("Update", logical_id, new, physical_id=physical_id, old_properties=old)
         self.send(update)
         answer = self.wait_for_answer(update)
         if answer is None or answer.body["Status"] != "SUCCESS" or answer.body["PhysicalResourceId"] == physical_id:
             return answer, None, None
-        delete = self.request("Delete", logical_id, old, physical_id=physical_id)
-        self.send(delete)
-        return answer, delete, self.wait_for_answer(delete)
+        self.delete_tries = []
+        for attempt in range(1, DELETE_TRIES + 1):
+            delete = self.request("Delete", logical_id, old, physical_id=physical_id)
+            self.send(delete)
+            result = self.wait_for_answer(delete)
+            self.delete_tries.append((delete, result))
+            if result is not None and result.body["Status"] == "SUCCESS":
+                break
+            if attempt == DELETE_TRIES:
+                self.skipped.append(logical_id)
+                self.events.append(
+                    (self.aws.clock.now(), f"Delete {logical_id} failed {DELETE_TRIES} times: skipped, cleanup goes on")
+                )
+        return answer, delete, result
 
     def delete(self, logical_id: str, properties: dict[str, Any], physical_id: str) -> tuple[Request, Answer | None]:
         request = self.request("Delete", logical_id, properties, physical_id=physical_id)

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from moto.core.exceptions import JsonRESTError
@@ -218,9 +219,43 @@ class EcsApi:
         return ActionResult({"task": task.moto})
 
     def describe_services(self, response: EC2ContainerServiceResponse) -> ActionResult:
-        if len(response._get_param("services") or []) > 10:
-            raise InvalidParameter("services must hold at most 10 items.")
-        return moto_patches.ORIGINAL_DESCRIBE_SERVICES(response)
+        """As ECS answers it: counts from the simulator, the deployment configuration, placement constraints, and
+        the service's events (newest first, the last 100)."""
+        wanted = self._refs(response, "services", 10)
+        services, failures = [], []
+        for ref in wanted:
+            name = ref.rsplit("/", 1)[-1]
+            moto_service = self.sim.backend.services.get(f"{self.sim.cluster}:{name}")
+            spec = self.sim.services.get(name)
+            if moto_service is None or spec is None:
+                failures.append({"arn": ref, "reason": "MISSING"})
+                continue
+            tasks = self.sim.service_tasks(name)
+            active = sum(1 for i in self.sim.instances.values() if i.status == "ACTIVE")
+            events = self.sim.record.service_events.get(name, [])[-100:]
+            services.append(
+                {
+                    "serviceArn": moto_service.arn,
+                    "serviceName": name,
+                    "clusterArn": moto_service.cluster_arn,
+                    "status": "ACTIVE",
+                    "taskDefinition": moto_service.task_definition,
+                    "schedulingStrategy": "DAEMON" if spec.daemon else "REPLICA",
+                    "desiredCount": active if spec.daemon else spec.desired,
+                    "runningCount": sum(1 for t in tasks if t.last == "RUNNING"),
+                    "pendingCount": sum(1 for t in tasks if t.last in ("PROVISIONING", "PENDING")),
+                    "deploymentConfiguration": {
+                        "minimumHealthyPercent": spec.min_healthy_percent,
+                        "maximumPercent": spec.max_percent,
+                    },
+                    "placementConstraints": [dict(c) for c in spec.placement_constraints],
+                    "events": [
+                        {"id": f"{name}-{n}", "createdAt": datetime.fromtimestamp(at, UTC), "message": message}
+                        for n, (at, message) in reversed(list(enumerate(events)))
+                    ],
+                }
+            )
+        return ActionResult({"services": services, "failures": failures})
 
 
 _ANSWERED_HERE = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,11 @@ from moto.ecs.models import EC2ContainerServiceBackend, Task
 from .clock import SimClock
 
 DEPROVISION_SECONDS = 2.0
+# ECS omits a repeated service event until its cause is resolved or six hours pass (service event messages page).
+EVENT_REPEAT_SECONDS = 6 * 3600
+UNABLE_TO_PLACE = "service {name} was unable to place a task because no container instance met all of its requirements."
+CLOSEST = " The closest matching container-instance {instance} {why}."
+_MEMBER_OF = re.compile(r"^attribute:([A-Za-z0-9_.-]+)\s*(==|!=)\s*([A-Za-z0-9_.-]+)$")
 STOP_TIMEOUT_SECONDS = 30.0  # ECS_CONTAINER_STOP_TIMEOUT default
 
 
@@ -39,6 +45,19 @@ class ServiceSpec:
     start_seconds: float = 10.0  # placement, image pull, start
     health_check_seconds: float = 30.0  # until the first passing health check
     shutdown_seconds: float = 5.0  # how long the app takes to exit after SIGTERM
+    # As in CreateService: {"type": "distinctInstance"} or {"type": "memberOf", "expression": "attribute:k == v"}
+    placement_constraints: list[dict[str, str]] = field(default_factory=list)
+    host_port: int | None = None  # a static host port (bridge mode): one task of it per instance
+
+    @property
+    def ceiling(self) -> int:
+        """Tasks the service may run at once (maximumPercent of desired, rounded down)."""
+        return math.floor(self.desired * self.max_percent / 100)
+
+    @property
+    def floor(self) -> int:
+        """Healthy tasks it must keep (minimumHealthyPercent of desired, rounded up)."""
+        return math.ceil(self.desired * self.min_healthy_percent / 100)
 
 
 @dataclass
@@ -74,6 +93,8 @@ class Record:
     unplaced: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
+    # Service events as DescribeServices returns them, per service, oldest first: (createdAt, message).
+    service_events: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
 
 
 class EcsSimulator:
@@ -96,6 +117,8 @@ class EcsSimulator:
         self._families: dict[str, Any] = {}
         self.watched: set[str] = set()  # instance ids sampled for the picture
         self.instance_size = (2048, 3840)  # CPU units and MiB of instances registered later
+        self.attributes: dict[str, dict[str, str]] = {}  # container instance id -> custom attributes
+        self._unresolved: dict[str, tuple[str, float]] = {}  # service -> (last placement event, when written)
         clock.on_advance(self.run_until)
 
     # ---- time -------------------------------------------------------------------------------------
@@ -119,7 +142,9 @@ class EcsSimulator:
     def instances(self) -> dict[str, Any]:
         return self.backend.container_instances.get(self.cluster, {})
 
-    def register_instance(self, ec2_instance_id: str, cpu: int = 2048, memory: int = 3840) -> str:
+    def register_instance(
+        self, ec2_instance_id: str, cpu: int = 2048, memory: int = 3840, attributes: dict[str, str] | None = None
+    ) -> str:
         instance = self.backend.register_container_instance(self.cluster, ec2_instance_id)
         for resources in (instance.registered_resources, instance.remaining_resources):
             for resource in resources:
@@ -130,6 +155,7 @@ class EcsSimulator:
         instance.running_tasks_count = instance.pending_tasks_count = 0
         instance_id = str(instance.container_instance_arn).rsplit("/", 1)[-1]
         self.ec2_ids[instance_id] = ec2_instance_id
+        self.attributes[instance_id] = dict(attributes or {})
         self.by_instance.setdefault(instance_id, set())
         self._offer(instance_id)
         self.log(f"{ec2_instance_id} registered in {self.cluster}")
@@ -170,7 +196,13 @@ class EcsSimulator:
             task_role_arn=None,
             execution_role_arn=None,
             container_definitions=[
-                {"name": spec.name, "image": f"example/{spec.name}", "cpu": spec.cpu, "memory": spec.memory}
+                {
+                    "name": spec.name,
+                    "image": f"example/{spec.name}",
+                    "cpu": spec.cpu,
+                    "memory": spec.memory,
+                    "portMappings": [{"containerPort": 8080, "hostPort": spec.host_port}] if spec.host_port else [],
+                }
             ],
             volumes=None,
             network_mode="bridge",
@@ -340,12 +372,14 @@ class EcsSimulator:
         return values["CPU"], values["MEMORY"]
 
     def _place(self, spec: ServiceSpec) -> str | None:
-        """An ACTIVE, connected instance with room; the emptiest first, which spreads tasks.
+        """An ACTIVE, connected instance that meets the task's requirements; the emptiest first, which spreads tasks.
 
         A heap of (remaining CPU, memory) with stale entries skipped keeps this fast on 5,000-instance clusters.
+        When nothing fits, the service gets the event ECS writes, naming the closest instance's shortfall.
         """
         skipped = []
         chosen = None
+        closest: tuple[str, str] | None = None  # the emptiest eligible instance, and why it does not fit
         while self._room:
             entry = heapq.heappop(self._room)
             neg_cpu, neg_memory, instance_id = entry
@@ -355,14 +389,69 @@ class EcsSimulator:
             if self._remaining(instance) != (-neg_cpu, -neg_memory):
                 continue  # stale: a fresher entry for this instance is in the heap
             skipped.append(entry)
-            if -neg_cpu >= spec.cpu and -neg_memory >= spec.memory:
+            why = self._shortfall(spec, instance_id, -neg_cpu, -neg_memory)
+            if why is None:
                 chosen = instance_id
                 break
+            if why and closest is None:
+                closest = (instance_id, why)
             if len(skipped) > 64:  # the emptiest instances have no room for this task
                 break
         for entry in skipped:
             heapq.heappush(self._room, entry)
+        if chosen is None:
+            self._placement_event(spec, closest)
+        else:
+            self._unresolved.pop(spec.name, None)
         return chosen
+
+    def _shortfall(self, spec: ServiceSpec, instance_id: str, cpu: int, memory: int) -> str | None:
+        """None if a task of the service fits there; "" if a placement constraint rules the instance out;
+        otherwise the requirement it misses, worded as ECS words it in service events."""
+        if not self._meets_constraints(spec, instance_id):
+            return ""
+        if cpu < spec.cpu:
+            return "has insufficient CPU units available"
+        if memory < spec.memory:
+            return "has insufficient memory available"
+        if spec.host_port is not None and any(
+            self.tasks[a].last != "STOPPED" and self._port(self.tasks[a]) == spec.host_port
+            for a in self.by_instance.get(instance_id, ())
+        ):
+            return "is already using a port required by your task"
+        return None
+
+    def _port(self, task: SimTask) -> int | None:
+        spec = self.services.get(task.service or "")
+        return spec.host_port if spec else None
+
+    def _meets_constraints(self, spec: ServiceSpec, instance_id: str) -> bool:
+        for constraint in spec.placement_constraints:
+            if constraint["type"] == "distinctInstance":
+                if any(
+                    self.tasks[a].service == spec.name and self.tasks[a].last != "STOPPED"
+                    for a in self.by_instance.get(instance_id, ())
+                ):
+                    return False
+            elif constraint["type"] == "memberOf":
+                match = _MEMBER_OF.match(constraint["expression"])
+                if match is None:
+                    raise ValueError(f"The emulation supports 'attribute:k == v' or '!=' only: {constraint}")
+                name, op, value = match.groups()
+                has = self.attributes.get(instance_id, {}).get(name) == value
+                if has != (op == "=="):
+                    return False
+        return True
+
+    def _placement_event(self, spec: ServiceSpec, closest: tuple[str, str] | None) -> None:
+        message = UNABLE_TO_PLACE.format(name=f"({spec.name})")
+        if closest is not None:
+            message += CLOSEST.format(instance=closest[0], why=closest[1])
+        last = self._unresolved.get(spec.name)
+        if last is not None and last[0] == message and self.now - last[1] < EVENT_REPEAT_SECONDS:
+            return  # ECS omits the duplicate until the cause is resolved or six hours pass
+        self._unresolved[spec.name] = (message, self.now)
+        self.record.service_events[spec.name].append((self.now, message))
 
     def _offer(self, instance_id: str) -> None:
         instance = self.instances.get(instance_id)
@@ -380,7 +469,7 @@ class EcsSimulator:
                 else:
                     self._reconcile_replicas(spec)
 
-    def _service_tasks(self, name: str) -> list[SimTask]:
+    def service_tasks(self, name: str) -> list[SimTask]:
         return [self.tasks[a] for a in sorted(self.by_service.get(name, ()))]
 
     def _on_draining(self, task: SimTask) -> bool:
@@ -388,17 +477,16 @@ class EcsSimulator:
         return instance is None or instance.status != "ACTIVE"
 
     def _reconcile_replicas(self, spec: ServiceSpec) -> None:
-        alive = self._service_tasks(spec.name)
+        alive = self.service_tasks(spec.name)
         for task in [t for t in alive if self._on_draining(t) and t.last in ("PROVISIONING", "PENDING")]:
             self.stop(task.arn, "Container instance is DRAINING")  # pending tasks stop at once
-        alive = self._service_tasks(spec.name)
+        alive = self.service_tasks(spec.name)
         fresh = [t for t in alive if not self._on_draining(t)]
         healthy = [t for t in alive if t.last == "RUNNING" and t.healthy_at is not None and t.healthy_at <= self.now]
         self.record.lowest_healthy[spec.name] = min(
             self.record.lowest_healthy.get(spec.name, len(healthy)), len(healthy)
         )
-        ceiling = math.floor(spec.desired * spec.max_percent / 100)
-        floor = math.ceil(spec.desired * spec.min_healthy_percent / 100)
+        ceiling, floor = spec.ceiling, spec.floor
         launches = max(0, min(spec.desired - len(fresh), ceiling - len(alive)))
         for _ in range(launches):
             instance_id = self._place(spec)
@@ -415,7 +503,7 @@ class EcsSimulator:
             self.stop(task.arn, "Service task replaced: container instance is DRAINING")
 
     def _reconcile_daemon(self, spec: ServiceSpec) -> None:
-        alive = self._service_tasks(spec.name)
+        alive = self.service_tasks(spec.name)
         covered = {t.instance_id for t in alive}
         for instance_id, instance in self.instances.items():
             if instance.status == "ACTIVE" and instance_id not in covered:

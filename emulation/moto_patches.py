@@ -40,7 +40,6 @@ from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  
 
 # moto's own ECS response methods and request dispatch, for the patched ones to fall back on.
 ORIGINAL_CALL_ACTION = BaseResponse.call_action
-ORIGINAL_DESCRIBE_SERVICES = EC2ContainerServiceResponse.describe_services
 
 LambdaInvoke = Callable[[Any, str, Any, Any, Any, dict[str, Any]], bytes]
 

@@ -56,6 +56,15 @@ def default_services() -> list[ServiceSpec]:
     ]
 
 
+def pinned_services() -> list[ServiceSpec]:
+    """The default services and `pinned`: minimumHealthyPercent 100 and maximumPercent 100, so ECS can neither start
+    a replacement nor stop a task, and its tasks never leave a draining instance."""
+    return [
+        *default_services(),
+        ServiceSpec("pinned", cpu=256, memory=256, desired=3, min_healthy_percent=100, max_percent=100),
+    ]
+
+
 @dataclass
 class Fleet:
     request_id: str  # the target's id: Spot Fleet request id, EC2 Fleet id or Auto Scaling group name
@@ -91,13 +100,15 @@ class World:
         return request, self.cfn.wait_for_answer(request, wall_seconds=wall_seconds)
 
     def rollover(self, **policy: Any) -> tuple[Answer | None, Answer | None]:
-        """A replacement update to the new fleet: Update, then Delete of the old (the drain); then, if CloudFormation
-        got SUCCESS, it deletes the old fleet, terminating its instances."""
+        """A replacement update to the new fleet: Update, then Delete of the old (the drain, tried up to three
+        times while it fails); then CloudFormation deletes the old fleet, terminating its instances: after SUCCESS,
+        and, in this model, also after the third failure, since the cleanup goes on (AWS does not say whether it
+        deletes what the skipped resource depended on; the emulation takes the unsafe reading)."""
         assert self.new is not None
         new_properties = {**self.properties, self.new.kind: self.new.request_id, **policy}
         old_properties = {**self.properties, **policy}
         update, _delete, answer = self.cfn.replace("ECSDrain", old_properties, new_properties, self.physical_id)
-        if answer is not None and answer.body["Status"] == "SUCCESS":
+        if (answer is not None and answer.body["Status"] == "SUCCESS") or "ECSDrain" in self.cfn.skipped:
             self.delete_fleet(self.old)
         return update, answer
 
@@ -214,6 +225,7 @@ def rollover_world(
     other_old_fleets: int = 0,  # more fleets of `old_instances`, for drains of other stacks at the same time
     call_seconds: float = CALL_SECONDS,
     neighbour_reads_per_second: float = NEIGHBOUR_READS_PER_SECOND,
+    old_attributes: dict[str, str] | None = None,  # custom attributes of the old fleet's instances (memberOf)
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
@@ -227,7 +239,9 @@ def rollover_world(
         api = stack.enter_context(enforced(sim, aws.calls, faults, account))
         stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
         old = make_fleet(kind, old_instances)
-        old.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in old.ec2_ids]
+        old.container_ids = [
+            sim.register_instance(i, instance_cpu, instance_memory, old_attributes) for i in old.ec2_ids
+        ]
         others = [make_fleet(kind, old_instances) for _ in range(other_old_fleets)]
         for fleet in others:
             fleet.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in fleet.ec2_ids]

@@ -6,6 +6,7 @@ Each fake implements only the calls the product makes, with the API limits the p
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -258,6 +259,7 @@ class FakeSfn:
     """StartExecution as Step Functions answers it: idempotent while running, refused once closed."""
 
     executions: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (input, closed)
+    outputs: dict[str, str] = field(default_factory=dict)  # name -> the execution's output (the summary)
 
     class exceptions:
         ExecutionAlreadyExists = ExecutionAlreadyExists
@@ -268,8 +270,37 @@ class FakeSfn:
         self.executions[name] = (input, False)
         return {"executionArn": stateMachineArn.replace(":stateMachine:", ":execution:") + f":{name}"}
 
-    def close(self, name: str) -> None:
+    def close(self, name: str, output: dict[str, Any] | None = None) -> None:
         self.executions[name] = (self.executions[name][0], True)
+        if output is not None:
+            self.outputs[name] = json.dumps(output)
+
+    def _arn(self, name: str) -> str:
+        return f"arn:aws:states:us-east-1:123456789012:execution:drain:{name}"
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_executions"
+        fake = self
+
+        class Pages:
+            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                newest_first = list(reversed(fake.executions.items()))
+                return [
+                    {
+                        "executions": [
+                            {"name": n, "executionArn": fake._arn(n), "status": "SUCCEEDED" if c else "RUNNING"}
+                            for n, (_input, c) in newest_first
+                        ]
+                    }
+                ]
+
+        return Pages()
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        name = executionArn.rsplit(":", 1)[-1]
+        document, closed = self.executions[name]
+        status = "SUCCEEDED" if closed else "RUNNING"
+        return {"executionArn": executionArn, "status": status, "input": document, "output": self.outputs.get(name)}
 
     @property
     def client(self) -> SFNClient:

@@ -12,25 +12,25 @@ The check is in aggregate (CPU, memory, and the largest task against the largest
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
-from .ecs_calls import Instance
+from .ecs_calls import Instance, ServiceView
 from .state import Resources, Spare, no_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
 
-def inventory(ecs: ECSClient, cluster: str, instances: Iterable[Instance]) -> tuple[int, Resources]:
+def inventory(ecs: ECSClient, instances: Iterable[Instance], services: Sequence[ServiceView]) -> tuple[int, Resources]:
     """What runs on the targets at the start: how many tasks, and the room their service tasks need."""
     targets = list(instances)
     tasks = sum(i.active_tasks for i in targets)
     need = no_resources()
     if not any(i.reserved != (0, 0) for i in targets):
         return tasks, need
-    sizes = calls.service_sizes(ecs, cluster)
+    sizes = calls.service_sizes(ecs, services)
     for instance in targets:
         cpu, memory = instance.reserved
         if instance.active_tasks:  # a daemon runs one task on each instance; the new ones have their own

@@ -16,17 +16,22 @@ from botocore.exceptions import ClientError
 
 from . import ecs_calls as calls
 from .capacity import has_room, inventory, spare_capacity
+from .diagnosis import blocked, describe, diagnose, unchanged
 from .ecs_calls import ClusterGone, Instance, last_part
 from .outcome import describe_remaining
 from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
 from .state import (
+    BLOCKED,
     DEADLINE,
     DRAINED,
     DRAINING,
     NOTHING_TO_DRAIN,
+    SERVICE_UNAVAILABLE,
     WAITING_FOR_CAPACITY,
     DrainState,
+    Finding,
     Phase,
+    PreviousDrain,
     RemainingInstance,
     new_state,
     pack_ids,
@@ -142,7 +147,7 @@ def _list_stopping(ecs: ECSClient, cluster: str, instances: list[Instance], cens
             census.drained.append(instance.id)
 
 
-def plan(props: DrainProperties, clients: Clients, now: float) -> DrainState:
+def plan(props: DrainProperties, clients: Clients, now: float, previous: PreviousDrain | None = None) -> DrainState:
     """Resolve the targets and take stock; the first check follows at once."""
     budget = props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
     deadline = now + props.drain_timeout_seconds if props.drain_timeout_seconds else None
@@ -159,22 +164,36 @@ def plan(props: DrainProperties, clients: Clients, now: float) -> DrainState:
             unregistered = f"None of the {len(ec2_ids)} instances of {target} is registered in {props.cluster_name}"
             return _finish(state, NOTHING_TO_DRAIN, now, unregistered + ": nothing to drain.")
         found, _ = calls.describe_instances(clients.ecs, props.cluster, ids)
-        tasks, need = inventory(clients.ecs, props.cluster, found.values())
+        services = calls.describe_services(clients.ecs, props.cluster)
+        tasks, need = inventory(clients.ecs, found.values(), services)
     except ClusterGone:
         return _finish(state, NOTHING_TO_DRAIN, now, _cluster_gone(props))
     state["pending"], state["pendingCount"], state["need"] = pack_ids(ids), len(ids), need
     state["summary"] |= {"instances": len(ids), "tasksAtStart": tasks, "tasksRemaining": tasks}
-    if props.wait_for_capacity and need["cpu"] + need["memory"] > 0:
+    if previous is not None:  # a retried Delete: placement events ECS will not repeat for hours still count
+        state["eventsSince"] = min(now, previous["startedAt"])
+        state["diagnosis"] = previous["diagnosis"]  # what it found, and since when
+    # Targets already DRAINING (an earlier attempt set them) are being emptied: waiting for room changes nothing.
+    still_active = any(i.status == "ACTIVE" and i.active_tasks for i in found.values())
+    if props.wait_for_capacity and need["cpu"] + need["memory"] > 0 and still_active:
         state["phase"] = WAITING_FOR_CAPACITY
+    census = Census(busy=[Busy(i, i.active_tasks) for i in found.values() if i.status not in calls.GONE_STATUSES])
+    state["diagnosis"] = diagnose(
+        state, clients.ecs, services, census, clients.budget, now, standalone_wait=False, progressed=True
+    )
     return state
 
 
-def check(state: DrainState, props: DrainProperties, clients: Clients, now: float) -> DrainState:
-    """One turn of the loop: wait for room, set DRAINING, count what still runs, decide what comes next."""
+def check(
+    state: DrainState, props: DrainProperties, clients: Clients, now: float, previous: PreviousDrain | None = None
+) -> DrainState:
+    """One turn of the loop: wait for room, set DRAINING, count what still runs, say why it cannot finish if it
+    cannot, decide what comes next."""
     cluster, ecs = state["cluster"], clients.ecs
     state["checkedAt"] = now
     state["checks"] += 1
     pending = unpack_ids(state["pending"])
+    before = (state["summary"]["tasksRemaining"], state["pendingCount"])
     try:
         census = count(ecs, cluster, pending, unpack_ids(state["probes"]), clients.budget)
         if state["phase"] == WAITING_FOR_CAPACITY:
@@ -185,6 +204,17 @@ def check(state: DrainState, props: DrainProperties, clients: Clients, now: floa
         problems = _set_draining(state, census, ecs, now)
         if state["phase"] == DRAINING and props.standalone_tasks == "STOP":
             _stop_standalone_tasks(state, census, ecs, clients.budget)
+        if census.busy:
+            state["diagnosis"] = diagnose(
+                state,
+                ecs,
+                calls.describe_services(ecs, cluster),
+                census,
+                clients.budget,
+                now,
+                standalone_wait=props.standalone_tasks == "WAIT",
+                progressed=(census.tasks, len(census.busy)) < before,
+            )
     except ClusterGone:
         return _finish(state, NOTHING_TO_DRAIN, now, _cluster_gone(props))
     except ClientError as error:
@@ -195,10 +225,33 @@ def check(state: DrainState, props: DrainProperties, clients: Clients, now: floa
 
     if not census.busy:
         drained = state["summary"]["instances"]
-        return _finish(state, DRAINED, now, f"Drained {drained} container instances: every task on them is STOPPED.")
+        done = f"Drained {drained} container instances: every task on them is STOPPED."
+        state["diagnosis"] = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
+        return _finish(state, DRAINED, now, done + _warnings(state["diagnosis"]))
+    why = f"Why: {describe(state['diagnosis'])} " if state["diagnosis"] else ""
+    if previous is not None and state["checks"] == 1 and unchanged(previous["diagnosis"], state["diagnosis"]):
+        return _finish(
+            state,
+            BLOCKED,
+            now,
+            f"Still blocked, as the previous attempt ({previous['execution']}) found; nothing has changed since. "
+            f"{why}{describe_remaining(state)}",
+        )
+    stuck = blocked(state["diagnosis"], now, props.blocked_timeout_seconds) if props.blocked_timeout_seconds else None
+    if stuck is not None:
+        held = round(now - stuck["stuckSince"])
+        return _finish(
+            state,
+            BLOCKED,
+            now,
+            f"Blocked for {held} s by a cause ECS cannot resolve by itself (BlockedTimeoutSeconds "
+            f"{props.blocked_timeout_seconds}). {why}{describe_remaining(state)}",
+        )
     deadline = state["deadline"]
     if (deadline is not None and now >= deadline) or state["checks"] >= state["maxChecks"]:
-        return _finish(state, DEADLINE, now, f"Deadline reached with tasks still running. {describe_remaining(state)}")
+        return _finish(
+            state, DEADLINE, now, f"Deadline reached with tasks still running. {why}{describe_remaining(state)}"
+        )
     wait = props.poll_interval_seconds
     if deadline is not None:
         wait = min(wait, math.ceil(deadline - now))  # the last check falls on the deadline
@@ -210,7 +263,16 @@ def check(state: DrainState, props: DrainProperties, clients: Clients, now: floa
     ) + f"{census.tasks} tasks on {len(census.busy)} instances still running."
     if census.unlisted:
         state["message"] += f" {census.unlisted} instances with no running task are still to be listed."
+    if state["diagnosis"]:
+        first = state["diagnosis"][0]
+        more = len(state["diagnosis"]) - 1
+        state["message"] += f" Diagnosis: {first['subject']}: {first['cause']}" + (f" (+{more} more)." if more else ".")
     return state
+
+
+def _warnings(findings: list[Finding]) -> str:
+    """What users of a service saw during a drain that finished: named, since the drain caused it."""
+    return f" Warning: {describe(findings)}" if findings else ""
 
 
 def _set_draining(state: DrainState, census: Census, ecs: ECSClient, now: float) -> list[str]:

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-    from mypy_boto3_ecs.type_defs import ContainerInstanceTypeDef, TaskTypeDef
+    from mypy_boto3_ecs.type_defs import ContainerInstanceTypeDef, ServiceTypeDef, TaskTypeDef
 
 DESCRIBE_LIMIT = 100  # DescribeContainerInstances and DescribeTasks
 UPDATE_STATE_LIMIT = 10  # UpdateContainerInstancesState
@@ -159,6 +159,69 @@ def task_states(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> dict[str, t
 
 
 @dataclass
+class ServiceView:
+    """What DescribeServices tells about one service: counts, deployment configuration, constraints, events."""
+
+    name: str
+    task_definition: str
+    daemon: bool
+    desired: int
+    running: int
+    pending: int
+    min_healthy_percent: int
+    max_percent: int
+    placement_constraints: list[str]  # "distinctInstance", "memberOf(attribute:x == y)"
+    events: list[tuple[float, str]]  # (createdAt as epoch seconds, message), newest first
+
+    @classmethod
+    def from_api(cls, data: ServiceTypeDef) -> ServiceView:
+        deployment = data.get("deploymentConfiguration", {})
+        constraints = [
+            c.get("type", "?") + (f"({c['expression']})" if c.get("expression") else "")
+            for c in data.get("placementConstraints", [])
+        ]
+        return cls(
+            name=data.get("serviceName", "?"),
+            task_definition=data.get("taskDefinition", ""),
+            daemon=data.get("schedulingStrategy") == "DAEMON",
+            desired=data.get("desiredCount", 0),
+            running=data.get("runningCount", 0),
+            pending=data.get("pendingCount", 0),
+            # The defaults ECS applies when a service leaves them out.
+            min_healthy_percent=deployment.get("minimumHealthyPercent", 100),
+            max_percent=deployment.get("maximumPercent", 200),
+            placement_constraints=constraints,
+            events=[(e["createdAt"].timestamp(), e.get("message", "")) for e in data.get("events", [])],
+        )
+
+
+LIST_SERVICES_PAGE = 100  # ListServices' maximum page (its default is 10)
+
+
+def describe_services(ecs: ECSClient, cluster: str) -> list[ServiceView]:
+    """Every ACTIVE service of the cluster: ListServices 100 a page, DescribeServices ten at a time."""
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_services").paginate(
+        cluster=cluster, PaginationConfig={"PageSize": LIST_SERVICES_PAGE}
+    ):
+        arns.extend(page.get("serviceArns", []))
+    views: list[ServiceView] = []
+    for chunk in chunks(sorted(arns), DESCRIBE_SERVICES_LIMIT):
+        for service in ecs.describe_services(cluster=cluster, services=list(chunk)).get("services", []):
+            if service.get("status") == "ACTIVE" and service.get("taskDefinition"):
+                views.append(ServiceView.from_api(service))
+    return views
+
+
+def service_task_homes(ecs: ECSClient, cluster: str, service: str) -> dict[str, str]:
+    """Task id -> container instance id, for the tasks of one service meant to run (ListTasks, DescribeTasks)."""
+    arns: list[str] = []
+    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="RUNNING"):
+        arns.extend(page.get("taskArns", []))
+    return {id_: home for id_, (home, _status) in task_states(ecs, cluster, arns).items()}
+
+
+@dataclass
 class ServiceSizes:
     """What the cluster's services reserve per task, from their task definitions."""
 
@@ -171,30 +234,24 @@ class ServiceSizes:
     daemons: list[str] = field(default_factory=list)
 
 
-def service_sizes(ecs: ECSClient, cluster: str) -> ServiceSizes:
-    """ListServices, DescribeServices ten at a time, then DescribeTaskDefinition once per task definition."""
-    arns: list[str] = []
-    for page in ecs.get_paginator("list_services").paginate(cluster=cluster):
-        arns.extend(page.get("serviceArns", []))
+def service_sizes(ecs: ECSClient, services: Sequence[ServiceView]) -> ServiceSizes:
+    """The services' task sizes: DescribeTaskDefinition once per task definition."""
     sizes = ServiceSizes()
     definitions: dict[str, tuple[int, int]] = {}
-    for chunk in chunks(sorted(arns), DESCRIBE_SERVICES_LIMIT):
-        for service in ecs.describe_services(cluster=cluster, services=list(chunk)).get("services", []):
-            arn = service.get("taskDefinition", "")
-            if not arn or service.get("status") != "ACTIVE":
-                continue
-            if arn not in definitions:
-                definitions[arn] = task_definition_size(ecs, arn)
-            cpu, memory = definitions[arn]
-            if service.get("schedulingStrategy") == "DAEMON":
-                sizes.daemon_cpu += cpu
-                sizes.daemon_memory += memory
-                sizes.daemons.append(service.get("serviceName", ""))
-            elif tasks := service.get("runningCount", 0) + service.get("pendingCount", 0):
-                sizes.largest_cpu = max(sizes.largest_cpu, cpu)
-                sizes.largest_memory = max(sizes.largest_memory, memory)
-                sizes.replica_cpu += tasks * cpu
-                sizes.replica_memory += tasks * memory
+    for service in services:
+        arn = service.task_definition
+        if arn not in definitions:
+            definitions[arn] = task_definition_size(ecs, arn)
+        cpu, memory = definitions[arn]
+        if service.daemon:
+            sizes.daemon_cpu += cpu
+            sizes.daemon_memory += memory
+            sizes.daemons.append(service.name)
+        elif tasks := service.running + service.pending:
+            sizes.largest_cpu = max(sizes.largest_cpu, cpu)
+            sizes.largest_memory = max(sizes.largest_memory, memory)
+            sizes.replica_cpu += tasks * cpu
+            sizes.replica_memory += tasks * memory
     return sizes
 
 
@@ -225,10 +282,15 @@ def set_draining(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> list[str]:
     return problems
 
 
+def running_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> list[TaskTypeDef]:
+    """The tasks meant to run on an instance, described (their group tells service tasks from standalone ones)."""
+    return describe_tasks(ecs, cluster, list_task_arns(ecs, cluster, instance_id, "RUNNING"))
+
+
 def stop_standalone_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> int:
     """Stop the tasks that belong to no service: DRAINING never moves them."""
     stopped = 0
-    for task in describe_tasks(ecs, cluster, list_task_arns(ecs, cluster, instance_id, "RUNNING")):
+    for task in running_tasks(ecs, cluster, instance_id):
         if not task.get("group", "").startswith("service:") and task.get("desiredStatus") != "STOPPED":
             reason = f"ecs-drain: draining container instance {instance_id}"
             ecs.stop_task(cluster=cluster, task=task["taskArn"], reason=reason)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import clock
+from .diagnosis import blocking
+from .state import REQUEST_KEY, PreviousDrain
+
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
 MAX_NAME = 80
 DIGEST = 12
@@ -50,3 +56,50 @@ def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: di
     except sfn.exceptions.ExecutionAlreadyExists:
         return Started(state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}", closed=True)
     return Started(arn, closed=False)
+
+
+# CloudFormation retries a Delete once the last try answered FAILED; that drain's execution is then in its last step
+# and ends within moments.
+PREVIOUS_SETTLE_SECONDS = 20
+# A retried Delete comes at once after the FAILED answer; ECS repeats a placement event only after six hours, so a
+# blocked attempt older than that tells nothing the new drain would not see for itself.
+PREVIOUS_WINDOW_SECONDS = 6 * 3600
+# Executions looked at, newest first (two pages): the retry follows its earlier attempt's answer within seconds.
+PREVIOUS_SCAN_MAX = 200
+
+
+def previous_blocked(
+    sfn: SFNClient, state_machine_arn: str, name: str, request: Mapping[str, str], now: float
+) -> PreviousDrain | None:
+    """The latest earlier drain of the same resource, if it answered FAILED while blocked for a cause ECS cannot
+    resolve: CloudFormation's retry of a failed Delete then answers at once, unless something changed."""
+    head = name[: -(DIGEST + 1)]
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 100, "MaxItems": PREVIOUS_SCAN_MAX}
+    )
+    for page in pages:
+        for item in page.get("executions", []):
+            if item["name"] == name or item["name"][: -(DIGEST + 1)] != head:
+                continue
+            described = _settled(sfn, item["executionArn"])
+            earlier = json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}
+            if any(earlier.get(k) != request.get(k) for k in ("StackId", "LogicalResourceId", "PhysicalResourceId")):
+                continue
+            summary = json.loads(described.get("output") or "{}")
+            findings = blocking(summary.get("diagnosis") or [])
+            since = float(summary.get("eventsSince") or 0)
+            if summary.get("status") != "FAILED" or not findings or now - since > PREVIOUS_WINDOW_SECONDS:
+                return None  # the latest attempt was not blocked (or long ago): this one drains as usual
+            return {"execution": item["name"], "startedAt": since, "diagnosis": findings}
+    return None
+
+
+def _settled(sfn: SFNClient, arn: str) -> DescribeExecutionOutputTypeDef:
+    """The execution, once it has ended (or as it is after PREVIOUS_SETTLE_SECONDS)."""
+    described = sfn.describe_execution(executionArn=arn)
+    waited = 0
+    while described["status"] == "RUNNING" and waited < PREVIOUS_SETTLE_SECONDS:
+        clock.sleep(1)
+        waited += 1
+        described = sfn.describe_execution(executionArn=arn)
+    return described

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .diagnosis import describe
 from .properties import on_timeout_policy
 from .state import (
+    BLOCKED,
     DEADLINE,
     DRAINED,
     NOTHING_TO_DRAIN,
@@ -20,7 +22,7 @@ from .state import (
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # DRAINED | NOTHING_TO_DRAIN | DEADLINE | FAILED | ABORTED | TIMED_OUT
+    outcome: str  # DRAINED | NOTHING_TO_DRAIN | DEADLINE | BLOCKED | FAILED | ABORTED | TIMED_OUT
     status: str  # SUCCESS | FAILED, as CloudFormation reads it
     reason: str
 
@@ -32,7 +34,12 @@ def _unfinished(policy: str) -> str:
 def _policy_note(policy: str) -> str:
     if policy == "CONTINUE":
         return " OnTimeout=CONTINUE: CloudFormation goes on and deletes the old capacity."
-    return " OnTimeout=FAIL: CloudFormation keeps the old capacity."
+    # What AWS documents of a failed Delete (see docs/properties.md, OnTimeout).
+    return (
+        " OnTimeout=FAIL: in a stack update CloudFormation tries this Delete three times (each a new drain), then"
+        " skips it and continues the cleanup, which may still delete the old capacity (AWS does not say); in a stack"
+        " deletion the stack stops in DELETE_FAILED."
+    )
 
 
 def of_state(state: ExecutionState) -> Outcome:
@@ -43,6 +50,7 @@ def of_state(state: ExecutionState) -> Outcome:
     if error:
         cause = str(error.get("Cause", ""))[:600]
         reason = f"The drain failed before it finished ({error.get('Error', 'error')}: {cause})."
+        reason += f" Why: {describe(drain['diagnosis'])}" if drain and drain.get("diagnosis") else ""
         reason += " " + describe_remaining(drain) if drain else ""
         return Outcome("FAILED", _unfinished(policy), reason.strip() + _policy_note(policy))
     if drain is None:
@@ -50,12 +58,18 @@ def of_state(state: ExecutionState) -> Outcome:
     phase = drain["phase"]
     if phase in (DRAINED, NOTHING_TO_DRAIN):
         return Outcome(phase, "SUCCESS", drain["message"])
+    if phase == BLOCKED:
+        return Outcome(BLOCKED, _unfinished(policy), drain["message"] + _policy_note(policy))
     message = (
         drain["message"]
         if phase == DEADLINE
-        else f"The drain stopped after {drain['checks']} checks. {describe_remaining(drain)}"
+        else f"The drain stopped after {drain['checks']} checks. {_why(drain)}{describe_remaining(drain)}"
     )
     return Outcome(DEADLINE, _unfinished(policy), f"{message}{_policy_note(policy)}")
+
+
+def _why(drain: DrainState) -> str:
+    return f"Why: {describe(drain['diagnosis'])} " if drain.get("diagnosis") else ""
 
 
 def describe_remaining(drain: DrainState) -> str:
@@ -101,6 +115,8 @@ def summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str
         "seconds": totals.get("seconds"),
         "phaseSeconds": _phase_seconds(drain) if drain else {},
         "stillRunning": drain["remaining"] if drain and outcome.outcome != DRAINED else [],
+        "diagnosis": drain.get("diagnosis", []) if drain else [],
+        "eventsSince": drain.get("eventsSince", drain["startedAt"]) if drain else None,
         "answeredCloudFormation": answered,
         "startedBy": "CloudFormation" if state.get("CloudFormation") else "hand",
     }

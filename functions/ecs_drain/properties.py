@@ -24,6 +24,8 @@ DEFAULT_POLL_SECONDS = 15
 MIN_POLL_SECONDS = 5
 MAX_POLL_SECONDS = 300
 MAX_INSTANCE_IDS = 1000
+# Two checks at the longest poll interval: a cause must be seen more than once before the drain gives up on it.
+MIN_BLOCKED_TIMEOUT_SECONDS = 60
 
 ON_TIMEOUT_VALUES = ("CONTINUE", "FAIL")
 STANDALONE_VALUES = ("WAIT", "STOP")
@@ -45,6 +47,7 @@ _KNOWN = {
     "OnTimeout",
     "StandaloneTasks",
     "WaitForCapacity",
+    "BlockedTimeoutSeconds",
 }
 
 
@@ -66,6 +69,8 @@ class DrainProperties:
     on_timeout: str
     standalone_tasks: str
     wait_for_capacity: bool
+    # Answer (as OnTimeout says) once the drain is blocked this long by a cause ECS cannot resolve; None: wait on.
+    blocked_timeout_seconds: int | None = None
 
     @property
     def cluster_name(self) -> str:
@@ -114,6 +119,15 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
     standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
     wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
+    blocked_timeout = _integer(
+        props,
+        "BlockedTimeoutSeconds",
+        None,
+        MIN_BLOCKED_TIMEOUT_SECONDS,
+        drain_timeout or MAX_MANUAL_DRAIN_SECONDS,
+        problems,
+        why_max="no longer than DrainTimeoutSeconds",
+    )
 
     if problems:
         raise InvalidProperties(problems)
@@ -127,6 +141,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         on_timeout=on_timeout,
         standalone_tasks=standalone,
         wait_for_capacity=wait_for_capacity,
+        blocked_timeout_seconds=blocked_timeout,
     )
 
 

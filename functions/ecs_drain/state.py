@@ -13,24 +13,36 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
-Phase = Literal["NOTHING_TO_DRAIN", "WAITING_FOR_CAPACITY", "DRAINING", "DRAINED", "DEADLINE"]
+Phase = Literal["NOTHING_TO_DRAIN", "WAITING_FOR_CAPACITY", "DRAINING", "DRAINED", "DEADLINE", "BLOCKED"]
 NOTHING_TO_DRAIN: Final = "NOTHING_TO_DRAIN"
 WAITING_FOR_CAPACITY: Final = "WAITING_FOR_CAPACITY"
 DRAINING: Final = "DRAINING"
 DRAINED: Final = "DRAINED"
 DEADLINE: Final = "DEADLINE"
+BLOCKED: Final = "BLOCKED"  # answered early: blocked for a cause ECS cannot resolve (BlockedTimeoutSeconds)
 # The phases that end the loop: the state machine's "Is the drain over?" goes to the answer on these.
-FINAL_PHASES: Final[tuple[Phase, ...]] = (DRAINED, DEADLINE, NOTHING_TO_DRAIN)
+FINAL_PHASES: Final[tuple[Phase, ...]] = (DRAINED, DEADLINE, NOTHING_TO_DRAIN, BLOCKED)
+
+# Why a drain cannot finish (see diagnosis).
+Cause = Literal[
+    "DEPLOYMENT_CONFIGURATION", "CANNOT_PLACE", "NOT_ENOUGH_CAPACITY", "STANDALONE_TASKS", "SERVICE_UNAVAILABLE"
+]
+DEPLOYMENT_CONFIGURATION: Final = "DEPLOYMENT_CONFIGURATION"
+CANNOT_PLACE: Final = "CANNOT_PLACE"
+NOT_ENOUGH_CAPACITY: Final = "NOT_ENOUGH_CAPACITY"
+STANDALONE_TASKS: Final = "STANDALONE_TASKS"
+SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
 
 # What the state machine reads of `drain` (as $.drain.<field>); nothing else of it is the ASL's business.
 ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
 
 # Keys of the execution state that are not properties.
 REQUEST_KEY: Final = "CloudFormation"
+PREVIOUS_ATTEMPT_KEY: Final = "PreviousAttempt"
 DRAIN_KEY: Final = "drain"
 ERROR_KEY: Final = "error"
 ANSWER_ERROR_KEY: Final = "answerError"
-_NOT_PROPERTIES = {REQUEST_KEY, DRAIN_KEY, ERROR_KEY, ANSWER_ERROR_KEY}
+_NOT_PROPERTIES = {REQUEST_KEY, PREVIOUS_ATTEMPT_KEY, DRAIN_KEY, ERROR_KEY, ANSWER_ERROR_KEY}
 
 
 class Resources(TypedDict):
@@ -72,6 +84,26 @@ class RemainingInstance(TypedDict):
     stopping: int
 
 
+class Finding(TypedDict):
+    """One reason the drain cannot finish, as `drain.diagnosis`, `watch` and the Reason show it."""
+
+    cause: Cause
+    subject: str  # "service pinned", "task group family:nightly-report (started by batch-job)", "cluster web"
+    tasks: int  # tasks on the targets it holds up
+    since: float  # first seen (or when ECS says it began)
+    stuckSince: float  # since when its tasks have not dropped
+    detail: str
+
+
+class PreviousDrain(TypedDict):
+    """A drain of the same resource that answered FAILED while blocked: CloudFormation's retry of the Delete
+    answers at once if nothing changed."""
+
+    execution: str
+    startedAt: float  # when its service events began to count
+    diagnosis: list[Finding]
+
+
 class DrainState(TypedDict):
     phase: Phase
     cluster: str
@@ -81,6 +113,7 @@ class DrainState(TypedDict):
     checks: int
     nextCheckInSeconds: int
     checkedAt: NotRequired[float]
+    eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
     # Only the instances not drained yet are kept, packed (see pack_ids), so the state stays small.
     pending: str
     pendingCount: int
@@ -93,6 +126,7 @@ class DrainState(TypedDict):
     summary: Summary
     timeline: Timeline
     remaining: list[RemainingInstance]
+    diagnosis: list[Finding]
     problems: list[str]
     message: str
 
@@ -108,6 +142,7 @@ class ExecutionState(TypedDict, total=False):
     """The whole execution state; the properties sit beside these keys under their own names (Cluster, ...)."""
 
     CloudFormation: dict[str, str]
+    PreviousAttempt: PreviousDrain
     drain: DrainState
     error: StepError
 
@@ -137,6 +172,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "summary": empty_summary(),
         "timeline": {"startedAt": now},
         "remaining": [],
+        "diagnosis": [],
         "problems": [],
         "message": "",
     }

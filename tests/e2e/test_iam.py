@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from emulation import template as cfn
-from emulation.scenarios import World, rollover_world
+from emulation.scenarios import World, pinned_services, rollover_world
 
 IAM_PREFIX = {"stepfunctions": "states", "awslambda": "lambda"}
 IAM_ACTION = {("awslambda", "Invoke"): "InvokeFunction"}
@@ -60,6 +60,10 @@ def scenarios(used: dict[str, set[str]]) -> None:
         world.sim.at(world.aws.clock.now() + 60, stop_from_console)
         world.cfn.send(request)
         world.cfn.wait_for_answer(request)
+        record(world, used)
+    with rollover_world(services=pinned_services()) as world:  # blocked: the Delete is tried three times
+        world.rollover(BlockedTimeoutSeconds="60", OnTimeout="FAIL")
+        assert len(world.cfn.delete_tries) == 3
         record(world, used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})

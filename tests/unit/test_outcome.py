@@ -27,7 +27,7 @@ def test_it_follows_on_timeout_at_the_deadline() -> None:
     assert outcome.of_state(state("DEADLINE", "CONTINUE")).status == "SUCCESS"
     failed = outcome.of_state(state("DEADLINE", "FAIL"))
     assert failed.status == "FAILED"
-    assert "keeps the old capacity" in failed.reason
+    assert "tries this Delete three times" in failed.reason and "DELETE_FAILED" in failed.reason
 
 
 def test_it_treats_the_bound_on_checks_as_the_deadline_and_names_what_still_runs() -> None:

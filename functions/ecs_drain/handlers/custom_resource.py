@@ -8,10 +8,11 @@ from typing import Any
 
 from crhelper import CfnResource
 
-from .. import cfn_answer, executions
+from .. import cfn_answer, clock, executions
 from ..aws import drain_clients, sfn_client, ssm_client
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
+from ..state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY
 
 STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
 PARAMETER_PREFIX_VARIABLE = "RESPONSE_PARAMETER_PREFIX"
@@ -121,8 +122,13 @@ def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
         ),
     )
     cfn_answer.keep_response_url(ssm_client(), request.response_parameter, event["ResponseURL"])
-    execution_input = {**_properties_input(event), "CloudFormation": request.to_json()}
-    started = executions.start(sfn_client(), os.environ[STATE_MACHINE_VARIABLE], name, execution_input)
+    execution_input = {**_properties_input(event), REQUEST_KEY: request.to_json()}
+    sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
+    previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
+    if previous is not None:
+        execution_input[PREVIOUS_ATTEMPT_KEY] = previous
+        logger.info("A previous attempt was blocked", extra={"previous_execution": previous["execution"]})
+    started = executions.start(sfn, state_machine, name, execution_input)
     if started.closed:
         # A repeated delivery of a request whose drain has answered already: nothing will read the URL again.
         cfn_answer.forget_response_url(ssm_client(), request.response_parameter)

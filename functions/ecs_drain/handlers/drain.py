@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from .. import clock, draining
 from ..aws import AwsThrottled, drain_clients, is_throttling
+from ..diagnosis import blocking
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import parse
 from ..state import ExecutionState, execution_state, properties_of
@@ -35,10 +36,11 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
     clients = drain_clients()
     clients.budget.begin_step()
     try:
+        previous = state.get("PreviousAttempt")
         if action == "plan":
-            drain = draining.plan(props, clients, clock.now())
+            drain = draining.plan(props, clients, clock.now(), previous)
         else:
-            drain = draining.check(state["drain"], props, clients, clock.now())
+            drain = draining.check(state["drain"], props, clients, clock.now(), previous)
     except ClientError as error:
         if is_throttling(error):
             metrics.add_metric(name="ThrottledSteps", unit="Count", value=1)
@@ -46,10 +48,16 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
         raise
     state["drain"] = drain
     metrics.add_metric(name="TasksRemaining", unit="Count", value=drain["summary"]["tasksRemaining"])
+    # The alarm's metric: findings ECS cannot resolve by itself (a deployment configuration, unplaceable tasks).
+    metrics.add_metric(name="BlockingProblems", unit="Count", value=len(blocking(drain["diagnosis"])))
     logger.info(
         "Drain %s: %s",
         action,
         drain["phase"],
-        extra={"pending_instances": drain["pendingCount"], "tasks_remaining": drain["summary"]["tasksRemaining"]},
+        extra={
+            "pending_instances": drain["pendingCount"],
+            "tasks_remaining": drain["summary"]["tasksRemaining"],
+            "diagnosis": [f"{f['subject']}: {f['cause']}" for f in drain["diagnosis"]],
+        },
     )
     return state

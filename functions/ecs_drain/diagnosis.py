@@ -1,0 +1,272 @@
+"""Why a drain cannot finish: findings named by service or task group, with how many tasks and since when.
+
+Read from what ECS reports, within the drain's call budget: DescribeServices (deployment configuration, placement
+constraints, counts and the service's own events), the service's tasks (ListTasks by service, DescribeTasks) for
+the few services a finding is about, and the running tasks of instances that still hold some (ListTasks,
+DescribeTasks). No finding is guessed from names.
+
+Two causes are ones ECS cannot resolve by itself (BLOCKING_CAUSES): a deployment configuration that lets ECS neither
+start a replacement nor stop a task, and replacements no instance can take. BlockedTimeoutSeconds answers early on
+those, once one has held that many seconds with no task of it moving.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from . import ecs_calls as calls
+from .capacity import has_room
+from .ecs_calls import ServiceView
+from .state import (
+    CANNOT_PLACE,
+    DEPLOYMENT_CONFIGURATION,
+    NOT_ENOUGH_CAPACITY,
+    SERVICE_UNAVAILABLE,
+    STANDALONE_TASKS,
+    WAITING_FOR_CAPACITY,
+    Cause,
+    DrainState,
+    Finding,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+    from .budget import CallBudget
+    from .draining import Census
+
+BLOCKING_CAUSES: Final[tuple[Cause, ...]] = (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE)
+# Most important first: what ECS cannot resolve, then what the drain waits for, then warnings.
+_ORDER: Final[tuple[Cause, ...]] = (
+    DEPLOYMENT_CONFIGURATION,
+    CANNOT_PLACE,
+    NOT_ENOUGH_CAPACITY,
+    STANDALONE_TASKS,
+    SERVICE_UNAVAILABLE,
+)
+MAX_FINDINGS = 10  # kept in the state and the Reason
+# Instances whose running tasks are listed per check to find standalone tasks, when the drain is not progressing
+# or few instances are left with running tasks (two reads each).
+STANDALONE_LISTINGS = 10
+UNABLE_TO_PLACE = "was unable to place a task"
+_CLOSEST = re.compile(r"The closest matching container-instance \S+ (?P<why>[^.]+)\.")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One finding as this step saw it; merged with the previous step's to carry `since` over."""
+
+    cause: Cause
+    subject: str
+    tasks: int
+    detail: str
+    since: float | None = None  # when ECS says it began (an event's time), if it says
+
+
+def diagnose(
+    state: DrainState,
+    ecs: ECSClient,
+    services: Sequence[ServiceView],
+    census: Census,
+    budget: CallBudget,
+    now: float,
+    *,
+    standalone_wait: bool,
+    progressed: bool,
+) -> list[Finding]:
+    """The drain's findings now, merged with those of the previous step."""
+    targets = {b.instance.id for b in census.busy}
+    seen: list[Observation] = []
+    seen += _service_findings(ecs, state, services, targets, budget)
+    if state["phase"] == WAITING_FOR_CAPACITY and "spare" in state and not has_room(state["need"], state["spare"]):
+        seen.append(_capacity_finding(state))
+    if standalone_wait and state["phase"] != WAITING_FOR_CAPACITY:
+        seen += _standalone_findings(ecs, state["cluster"], census, budget, now, progressed)
+    return merge(state.get("diagnosis", []), seen, now)
+
+
+def merge(previous: Iterable[Finding], seen: Iterable[Observation], now: float) -> list[Finding]:
+    """Keep when each finding was first seen, and since when its tasks have not dropped; warnings stay once seen
+    (a service that went to zero healthy tasks did, even after it recovers)."""
+    before = {(f["cause"], f["subject"]): f for f in previous}
+    found: dict[tuple[str, str], Finding] = {}
+    for obs in seen:
+        old = before.get((obs.cause, obs.subject))
+        since = old["since"] if old else (obs.since if obs.since is not None else now)
+        stuck = old["stuckSince"] if old and obs.tasks >= old["tasks"] else (since if old is None else now)
+        found[(obs.cause, obs.subject)] = {
+            "cause": obs.cause,
+            "subject": obs.subject,
+            "tasks": obs.tasks,
+            "since": since,
+            "stuckSince": stuck,
+            "detail": obs.detail,
+        }
+    for key, old in before.items():
+        if key not in found and old["cause"] == SERVICE_UNAVAILABLE:
+            found[key] = old
+    ordered = sorted(found.values(), key=lambda f: (_ORDER.index(f["cause"]), f["since"], f["subject"]))
+    return ordered[:MAX_FINDINGS]
+
+
+def blocked(findings: Iterable[Finding], now: float, after_seconds: int) -> Finding | None:
+    """The first finding ECS cannot resolve whose tasks have not moved for `after_seconds`."""
+    for finding in findings:
+        if finding["cause"] in BLOCKING_CAUSES and finding["tasks"] and now - finding["stuckSince"] >= after_seconds:
+            return finding
+    return None
+
+
+def blocking(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f["cause"] in BLOCKING_CAUSES and f["tasks"]]
+
+
+def unchanged(previous: Iterable[Finding], findings: Iterable[Finding]) -> bool:
+    """True when every blocking finding of a previous attempt holds now with no fewer tasks."""
+    earlier = blocking(previous)
+    now = {(f["cause"], f["subject"]): f["tasks"] for f in blocking(findings)}
+    return bool(earlier) and all(now.get((f["cause"], f["subject"]), 0) >= f["tasks"] for f in earlier)
+
+
+def describe(findings: Iterable[Finding]) -> str:
+    """One sentence per finding, most important first, for the Reason, the message and `watch`."""
+    return " ".join(f"{f['subject']}: {f['detail']} (since {_clock(f['since'])})." for f in findings)
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
+
+
+def _service_findings(
+    ecs: ECSClient, state: DrainState, services: Sequence[ServiceView], targets: set[str], budget: CallBudget
+) -> list[Observation]:
+    started = state.get("eventsSince", state["startedAt"])
+    suspects: list[tuple[ServiceView, list[Observation]]] = []
+    for service in services:
+        if service.daemon or service.desired <= 0:
+            continue
+        found: list[Observation] = []
+        ceiling = math.floor(service.desired * service.max_percent / 100)
+        floor = math.ceil(service.desired * service.min_healthy_percent / 100)
+        config = f"minimumHealthyPercent {service.min_healthy_percent} and maximumPercent {service.max_percent}"
+        if ceiling <= service.desired and floor >= service.desired:
+            found.append(
+                Observation(
+                    DEPLOYMENT_CONFIGURATION,
+                    f"service {service.name}",
+                    0,
+                    f"{config} of {service.desired} desired tasks let ECS neither start a replacement nor stop a "
+                    "task, so its tasks never leave a draining instance; lower minimumHealthyPercent or raise "
+                    "maximumPercent",
+                )
+            )
+        events = [(at, m) for at, m in service.events if UNABLE_TO_PLACE in m and at >= started]
+        if events:
+            first, newest = events[-1][0], events[0][1]
+            why = _CLOSEST.search(newest)
+            requirement = (
+                f"the closest instance {why.group('why')}"
+                if why
+                else "no container instance met all of its requirements"
+            )
+            constraints = (
+                f"; placement constraints: {', '.join(service.placement_constraints)}"
+                if service.placement_constraints
+                else ""
+            )
+            found.append(
+                Observation(
+                    CANNOT_PLACE,
+                    f"service {service.name}",
+                    0,
+                    f"ECS cannot place its replacement tasks: {requirement}{constraints}",
+                    since=first,
+                )
+            )
+        if floor == 0 or service.running == 0:
+            found.append(
+                Observation(
+                    SERVICE_UNAVAILABLE,
+                    f"service {service.name}",
+                    0,
+                    f"{config}: draining takes all {service.desired} of its tasks down before a replacement is "
+                    "healthy, so it has no healthy task for a while and its users see errors",
+                )
+            )
+        if found:
+            suspects.append((service, found))
+    observations: list[Observation] = []
+    for service, found in suspects:
+        if not budget.affords(2 * max(1, math.ceil(service.desired / calls.DESCRIBE_LIMIT))):
+            break  # the next check looks again
+        homes = calls.service_task_homes(ecs, state["cluster"], service.name)
+        on_targets = sum(1 for home in homes.values() if home in targets)
+        for obs in found:
+            if obs.cause == SERVICE_UNAVAILABLE and (not homes or on_targets < len(homes)) and service.running:
+                continue  # some of its tasks run elsewhere: it keeps serving
+            if obs.cause != SERVICE_UNAVAILABLE and not on_targets:
+                continue  # nothing of it holds the drain up
+            noun = "task" if on_targets == 1 else "tasks"
+            detail = f"{on_targets} {noun} on the targets; {obs.detail}" if on_targets else obs.detail
+            observations.append(Observation(obs.cause, obs.subject, on_targets, detail, obs.since))
+    return observations
+
+
+def _capacity_finding(state: DrainState) -> Observation:
+    need, spare = state["need"], state["spare"]
+    missing_cpu, missing_memory = max(0, need["cpu"] - spare["cpu"]), max(0, need["memory"] - spare["memory"])
+    detail = (
+        f"the targets' service tasks need {need['cpu']} CPU units / {need['memory']} MiB elsewhere (largest task "
+        f"{need['largestCpu']} / {need['largestMemory']}); {spare['instances']} other ACTIVE instances have "
+        f"{spare['cpu']} / {spare['memory']} free (largest {spare['largestCpu']} / {spare['largestMemory']})"
+    )
+    if missing_cpu or missing_memory:
+        detail += f": {missing_cpu} CPU units and {missing_memory} MiB missing"
+    else:
+        detail += ": no one instance has room for the largest task"
+    return Observation(NOT_ENOUGH_CAPACITY, f"cluster {state['cluster'].rsplit('/', 1)[-1]}", 0, detail)
+
+
+def _standalone_findings(
+    ecs: ECSClient, cluster: str, census: Census, budget: CallBudget, now: float, progressed: bool
+) -> list[Observation]:
+    holding = sorted((b.instance.id for b in census.busy if b.active), key=str)
+    if len(holding) > STANDALONE_LISTINGS and progressed:
+        return []  # services are still moving: look once the drain stalls or few instances are left
+    groups: Counter[str] = Counter()
+    oldest: dict[str, float] = {}
+    for instance_id in holding[:STANDALONE_LISTINGS]:
+        if not budget.affords(2):
+            break
+        for task in calls.running_tasks(ecs, cluster, instance_id):
+            group = task.get("group", "")
+            if group.startswith("service:") or task.get("desiredStatus") == "STOPPED":
+                continue
+            name = f"task group {group or '?'}" + (
+                f" (started by {task['startedBy']})" if task.get("startedBy") else ""
+            )
+            groups[name] += 1
+            started = task.get("startedAt") or task.get("createdAt")
+            if started is not None:
+                oldest[name] = min(oldest.get(name, now), started.timestamp())
+    findings = []
+    for name, count in sorted(groups.items()):
+        ran = f", running for {round((now - oldest[name]) / 60)} min" if name in oldest else ""
+        noun = "standalone task belongs" if count == 1 else "standalone tasks belong"
+        findings.append(
+            Observation(
+                STANDALONE_TASKS,
+                name,
+                count,
+                f"{count} {noun} to no service{ran}; DRAINING never moves them, and StandaloneTasks=WAIT waits for "
+                "them to end (STOP would stop them)",
+                since=oldest.get(name),
+            )
+        )
+    return findings
