@@ -14,6 +14,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from ecs_drain.diagnosis import BLOCKING_CAUSES
+
 from . import executions
 
 GOOD_OUTCOMES = ("DRAINED", "NOTHING_TO_DRAIN")
@@ -104,7 +106,35 @@ def view(execution: dict[str, Any], drain: dict[str, Any]) -> Group:
         table.add_column(column)
     for row in drain.get("remaining", []):
         table.add_row(row["ec2InstanceId"], row["status"], str(row["tasks"]), str(row["stopping"]))
-    return Group(head, table)
+    findings = drain.get("diagnosis") or []
+    if not findings:
+        return Group(head, table)
+    why = Table(title="why the drain cannot finish (most important first)")
+    for column in ("what", "cause", "tasks", "since", "detail"):
+        why.add_column(column, overflow="fold")
+    for finding in findings:
+        why.add_row(
+            finding["subject"],
+            finding["cause"],
+            str(finding["tasks"]),
+            _clock(finding["since"]),
+            finding["detail"],
+            style="red" if finding["cause"] in BLOCKING_CAUSES else None,
+        )
+    return Group(head, table, why)
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")
+
+
+def why_lines(drain: dict[str, Any]) -> list[str]:
+    """The diagnosis, a line per finding, for --plain."""
+    lines = []
+    for f in drain.get("diagnosis") or []:
+        tasks = f"{f['tasks']} task" + ("" if f["tasks"] == 1 else "s")
+        lines.append(f"  why: {f['subject']}: {f['cause']}, {tasks}, since {_clock(f['since'])}: {f['detail']}")
+    return lines
 
 
 def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) -> int:
@@ -120,10 +150,13 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) ->
             if live:
                 live.update(view(execution, drain))
             else:
-                line = (
-                    f"{execution['status']:<9} {drain.get('phase', 'starting'):<21} "
-                    f"{drain.get('pendingCount', '?')} instances, "
-                    f"{(drain.get('summary') or {}).get('tasksRemaining', '?')} tasks left"
+                line = "\n".join(
+                    [
+                        f"{execution['status']:<9} {drain.get('phase', 'starting'):<21} "
+                        f"{drain.get('pendingCount', '?')} instances, "
+                        f"{(drain.get('summary') or {}).get('tasksRemaining', '?')} tasks left",
+                        *why_lines(drain),
+                    ]
                 )
                 if line != last:
                     console.print(line)

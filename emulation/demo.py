@@ -21,7 +21,7 @@ from rich.table import Table
 
 from .cloudformation import Answer
 from .ecs_simulator import ServiceSpec
-from .scenarios import World, default_services, rollover_world
+from .scenarios import World, default_services, pinned_services, rollover_world
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "rollover": Scenario("A new Spot Fleet comes up and registers; the old one is drained, then deleted.", {}, {}),
     "no-capacity": Scenario(
-        "The new fleet never registers: nothing is set DRAINING; at the deadline OnTimeout=FAIL keeps the old fleet.",
+        "The new fleet never registers: nothing is set DRAINING; at the deadline OnTimeout=FAIL answers FAILED, and "
+        "CloudFormation tries the Delete three times before it skips it and its cleanup goes on.",
         {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
         {"new_fleet_registers": (10**9, 10**9)},
     ),
@@ -54,9 +55,17 @@ SCENARIOS: dict[str, Scenario] = {
         {"standalone": [(1, None)]},
     ),
     "deadline-fail": Scenario(
-        "A job outlives the 10-minute deadline; OnTimeout=FAIL answers FAILED and CloudFormation keeps the old fleet.",
+        "A job outlives the 10-minute deadline; OnTimeout=FAIL answers FAILED; CloudFormation tries the Delete three "
+        "times (three drains), then skips it and its cleanup goes on.",
         {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
         {"standalone": [(1, None)]},
+    ),
+    "blocked": Scenario(
+        "Service `pinned` has minimumHealthyPercent 100 and maximumPercent 100: ECS can never move its tasks. The "
+        "drain says so at once, answers once the other services have left (BlockedTimeoutSeconds=60, OnTimeout=FAIL),"
+        " and answers CloudFormation's two retries at once.",
+        {"BlockedTimeoutSeconds": "60", "OnTimeout": "FAIL"},
+        {"services": "pinned"},
     ),
     "throttling": Scenario("Half of all ECS calls are throttled; the SDK and the state machine retry.", {}, {}),
     "big": Scenario(
@@ -108,7 +117,11 @@ def render(world: World, name: str, started: float, done: bool) -> Group:
         f"   wall {time.monotonic() - WALL_START:4.1f} s" + ("   [green]done[/]" if done else "")
     )
     message = drain.get("message", "")
-    return Group(Panel(head + (f"\n{message}" if message else "")), table)
+    why = "".join(
+        f"\n[red]why[/]: {f['subject']}: {f['cause']} ({f['tasks']} tasks): {f['detail']}"
+        for f in drain.get("diagnosis") or []
+    )
+    return Group(Panel(head + (f"\n{message}" if message else "") + why), table)
 
 
 WALL_START = time.monotonic()
@@ -165,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     options = dict(scenario.options)
     if options.get("services") == "big":
         options["services"] = big_services()
+    elif options.get("services") == "pinned":
+        options["services"] = pinned_services()
     console = Console()
     console.print(f"[bold]ecs-drain demo[/]: {scenario.about}")
     console.print("Everything runs offline: moto with the real template.yaml, statemachine/ and functions/.")

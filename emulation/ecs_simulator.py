@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.ecs.models import EC2ContainerServiceBackend, Task
@@ -242,6 +243,7 @@ class EcsSimulator:
             )
         task = self._launch(instance_id, name, None, cpu, memory, group=f"family:{name}", started_by="batch-job")
         self._set(task, "RUNNING")
+        task.moto.started_at = datetime.fromtimestamp(self.now, UTC)
         if seconds is not None:
             self.at(self.now + seconds, lambda: self.stop(task.arn, "Essential container in task exited"))
         return task.arn
@@ -331,6 +333,7 @@ class EcsSimulator:
         def running() -> None:
             if task.desired == "RUNNING":
                 self._set(task, "RUNNING")
+                task.moto.started_at = datetime.fromtimestamp(self.now, UTC)
                 task.healthy_at = self.now + spec.health_check_seconds
                 self.at(task.healthy_at, self._touch)
 

@@ -51,9 +51,12 @@ _ORDER: Final[tuple[Cause, ...]] = (
     SERVICE_UNAVAILABLE,
 )
 MAX_FINDINGS = 10  # kept in the state and the Reason
+VERIFY_MAX_INSTANCES = 50  # busy instances whose tasks are listed before answering early
 # Instances whose running tasks are listed per check to find standalone tasks, when the drain is not progressing
 # or few instances are left with running tasks (two reads each).
 STANDALONE_LISTINGS = 10
+# How long waiting for room is normal: the replacement fleet's instances boot, start the ECS agent and register.
+CAPACITY_GRACE_SECONDS = 300
 UNABLE_TO_PLACE = "was unable to place a task"
 _CLOSEST = re.compile(r"The closest matching container-instance \S+ (?P<why>[^.]+)\.")
 
@@ -84,7 +87,9 @@ def diagnose(
     targets = {b.instance.id for b in census.busy}
     seen: list[Observation] = []
     seen += _service_findings(ecs, state, services, targets, budget)
-    if state["phase"] == WAITING_FOR_CAPACITY and "spare" in state and not has_room(state["need"], state["spare"]):
+    waiting = state["phase"] == WAITING_FOR_CAPACITY and "spare" in state
+    # Within the grace, a new fleet's instances are still booting and registering: waiting then is normal.
+    if waiting and now - state["startedAt"] >= CAPACITY_GRACE_SECONDS and not has_room(state["need"], state["spare"]):
         seen.append(_capacity_finding(state))
     if standalone_wait and state["phase"] != WAITING_FOR_CAPACITY:
         seen += _standalone_findings(ecs, state["cluster"], census, budget, now, progressed)
@@ -121,6 +126,36 @@ def blocked(findings: Iterable[Finding], now: float, after_seconds: int) -> Find
         if finding["cause"] in BLOCKING_CAUSES and finding["tasks"] and now - finding["stuckSince"] >= after_seconds:
             return finding
     return None
+
+
+def only_blocked_left(
+    ecs: ECSClient,
+    cluster: str,
+    census: Census,
+    findings: Iterable[Finding],
+    services: Sequence[ServiceView],
+    budget: CallBudget,
+) -> bool:
+    """Whether every task still on the targets belongs to a blocked service, or to a daemon (which stops after them):
+    only then does answering early kill nothing that would have left by itself. A task still stopping (serving its
+    last requests through the deregistration delay) or of any other service or no service means not yet.
+
+    Lists the tasks of each busy instance, four reads each (tasks meant to run and tasks told to stop, described);
+    with more than VERIFY_MAX_INSTANCES busy instances, or when the step's allowance does not afford it, the answer
+    is "not yet" and the drain waits on (the safe side)."""
+    if any(b.stopping for b in census.busy) or len(census.busy) > VERIFY_MAX_INSTANCES:
+        return False
+    if not budget.affords(4 * len(census.busy)):
+        return False
+    stays = {f"service:{f['subject'].removeprefix('service ')}" for f in blocking(findings)}
+    stays |= {f"service:{s.name}" for s in services if s.daemon}
+    for busy in census.busy:
+        if any(t.get("group") not in stays for t in calls.running_tasks(ecs, cluster, busy.instance.id)):
+            return False
+        stopping = calls.stopping_tasks(ecs, cluster, busy.instance.id)
+        if any(t.get("lastStatus") != "STOPPED" for t in calls.describe_tasks(ecs, cluster, stopping)):
+            return False
+    return True
 
 
 def blocking(findings: Iterable[Finding]) -> list[Finding]:
@@ -230,7 +265,8 @@ def _capacity_finding(state: DrainState) -> Observation:
         detail += f": {missing_cpu} CPU units and {missing_memory} MiB missing"
     else:
         detail += ": no one instance has room for the largest task"
-    return Observation(NOT_ENOUGH_CAPACITY, f"cluster {state['cluster'].rsplit('/', 1)[-1]}", 0, detail)
+    cluster = state["cluster"].rsplit("/", 1)[-1]
+    return Observation(NOT_ENOUGH_CAPACITY, f"cluster {cluster}", 0, detail, since=state["startedAt"])
 
 
 def _standalone_findings(

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from . import ecs_calls as calls
 from .capacity import has_room, inventory, spare_capacity
-from .diagnosis import blocked, describe, diagnose, unchanged
+from .diagnosis import blocked, describe, diagnose, only_blocked_left, unchanged
 from .ecs_calls import ClusterGone, Instance, last_part
 from .outcome import describe_remaining
 from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
@@ -204,11 +204,12 @@ def check(
         problems = _set_draining(state, census, ecs, now)
         if state["phase"] == DRAINING and props.standalone_tasks == "STOP":
             _stop_standalone_tasks(state, census, ecs, clients.budget)
+        services = calls.describe_services(ecs, cluster) if census.busy else []
         if census.busy:
             state["diagnosis"] = diagnose(
                 state,
                 ecs,
-                calls.describe_services(ecs, cluster),
+                services,
                 census,
                 clients.budget,
                 now,
@@ -229,7 +230,13 @@ def check(
         state["diagnosis"] = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
         return _finish(state, DRAINED, now, done + _warnings(state["diagnosis"]))
     why = f"Why: {describe(state['diagnosis'])} " if state["diagnosis"] else ""
-    if previous is not None and state["checks"] == 1 and unchanged(previous["diagnosis"], state["diagnosis"]):
+
+    def nothing_else_left() -> bool:
+        return only_blocked_left(ecs, cluster, census, state["diagnosis"], services, clients.budget)
+
+    # A retried Delete after a blocked attempt: the same block, and nothing else left to wait for, answers now.
+    repeated = previous is not None and unchanged(previous["diagnosis"], state["diagnosis"])
+    if previous is not None and repeated and nothing_else_left():
         return _finish(
             state,
             BLOCKED,
@@ -238,14 +245,14 @@ def check(
             f"{why}{describe_remaining(state)}",
         )
     stuck = blocked(state["diagnosis"], now, props.blocked_timeout_seconds) if props.blocked_timeout_seconds else None
-    if stuck is not None:
+    if stuck is not None and nothing_else_left():
         held = round(now - stuck["stuckSince"])
         return _finish(
             state,
             BLOCKED,
             now,
-            f"Blocked for {held} s by a cause ECS cannot resolve by itself (BlockedTimeoutSeconds "
-            f"{props.blocked_timeout_seconds}). {why}{describe_remaining(state)}",
+            f"Blocked for {held} s by a cause ECS cannot resolve by itself, with nothing else left to drain "
+            f"(BlockedTimeoutSeconds {props.blocked_timeout_seconds}). {why}{describe_remaining(state)}",
         )
     deadline = state["deadline"]
     if (deadline is not None and now >= deadline) or state["checks"] >= state["maxChecks"]:

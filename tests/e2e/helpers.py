@@ -42,3 +42,24 @@ def assert_no_secret_leaked(world: World) -> None:
     for secret in secrets:
         assert all(f"secret{secret}" not in h for h in haystacks)
     assert all("X-Amz-Signature" not in h for h in haystacks)
+
+
+def drain_steps(world: World) -> list[dict[str, Any]]:
+    """The drain state after each plan and check of every execution, in order."""
+    steps: list[dict[str, Any]] = []
+    for execution in sorted(executions(world), key=lambda e: e["startDate"]):
+        for event in history(world, execution["executionArn"]):
+            if event["type"] == "TaskSucceeded":
+                output = json.loads(event["taskSucceededEventDetails"].get("output") or "{}")
+                drain = (output.get("Payload") or {}).get("drain")
+                if drain:
+                    steps.append(drain)
+    return steps
+
+
+def first_step_naming(steps: list[dict[str, Any]], cause: str, subject: str) -> dict[str, Any] | None:
+    """The first step whose diagnosis has this cause for this subject."""
+    for step in steps:
+        if any(f["cause"] == cause and f["subject"] == subject for f in step.get("diagnosis", [])):
+            return step
+    return None

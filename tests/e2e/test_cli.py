@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from ecs_drain_cli.main import main
-from emulation.scenarios import World, rollover_world
+from emulation.scenarios import World, pinned_services, rollover_world
 
 
 def run(world: World, *args: str) -> int:
@@ -44,3 +44,14 @@ def test_it_exits_non_zero_when_the_drain_hits_its_deadline(capsys: pytest.Captu
         )
         assert code == 1
         assert "Outcome: DEADLINE" in capsys.readouterr().out
+
+
+def test_it_shows_why_a_blocked_drain_cannot_finish(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(services=pinned_services()) as world:
+        code = run(
+            world, "start", "--cluster", "web", "--spot-fleet", world.old.request_id, "--timeout", "300", "--watch"
+        )
+        out = capsys.readouterr().out
+        assert code == 1
+        assert "why: service pinned: DEPLOYMENT_CONFIGURATION, 3 tasks" in out
+        assert "maximumPercent 100" in out
