@@ -19,6 +19,8 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from ecs_drain_cli.executions import latest_drain
+
 from .cloudformation import Answer
 from .ecs_simulator import ServiceSpec
 from .scenarios import World, default_services, pinned_services, rollover_world
@@ -210,13 +212,21 @@ def report(console: Console, world: World, args: argparse.Namespace, started: fl
     timeline = Table(title="timeline (simulated)")
     timeline.add_column("at")
     timeline.add_column("what")
-    drain = (world.aws.last_result.get("DrainFunction") or {}).get("drain") or {}
     phases = {
-        "capacityReadyAt": "drain: spare capacity is enough",
-        "drainingSetAt": "drain: old instances set DRAINING",
-        "endedAt": f"drain: ended {drain.get('phase', '')}",
+        "capacityReadyAt": "spare capacity is enough",
+        "drainingSetAt": "old instances set DRAINING",
+        "endedAt": "ended",
     }
-    drained = [(at, phases[key]) for key, at in (drain.get("timeline") or {}).items() if key in phases]
+    sfn = world.aws.sfn()
+    listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+    drained = []
+    for n, execution in enumerate(sorted(listed, key=lambda e: e["startDate"]), start=1):
+        drain = latest_drain(sfn, execution["executionArn"])
+        label = f"drain (try {n})" if len(listed) > 1 else "drain"
+        for key, at in (drain.get("timeline") or {}).items():
+            if key in phases:
+                what = f"{phases[key]} {drain.get('phase', '')}" if key == "endedAt" else phases[key]
+                drained.append((at, f"{label}: {what}"))
     events = sorted(
         [e for e in world.cfn.events + world.sim.record.events + drained if e[0] >= started], key=lambda e: e[0]
     )

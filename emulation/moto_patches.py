@@ -26,7 +26,7 @@ if version("moto") != MOTO_VERSION:
 
 import botocore.endpoint  # noqa: E402 (after the version check, on purpose)
 from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
-from moto.core.responses import BaseResponse  # noqa: E402
+from moto.core.responses import ActionResult, BaseResponse  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
@@ -37,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.backend import execution_worker as execution_worker_module  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution  # noqa: E402
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
+from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
 
 # moto's own ECS response methods and request dispatch, for the patched ones to fall back on.
 ORIGINAL_CALL_ACTION = BaseResponse.call_action
@@ -123,6 +124,22 @@ def execution_threads(stack: ExitStack, announce: Callable[[], None], ended: Cal
     stack.enter_context(mock.patch.object(program_module, "threading", threading_with_tracking))
     stack.enter_context(mock.patch.object(execute_state_module, "Thread", _ExecutionThread))
     stack.enter_context(mock.patch.object(execution_worker_module, "Thread", _ExecutionThread))
+
+
+def execution_history_order(stack: ExitStack) -> None:
+    """GetExecutionHistory as AWS answers it: newest first with `reverseOrder`, at most `maxResults` events (moto
+    ignores both; `ecs-drain watch` reads the latest step's state that way)."""
+    original = StepFunctionResponse.get_execution_history
+
+    def get_execution_history(response: StepFunctionResponse) -> Any:
+        result = original(response)
+        events = list(result.result["events"])
+        if response._get_param("reverseOrder"):
+            events.reverse()
+        size = response._get_param("maxResults") or 100
+        return ActionResult({**result.result, "events": events[: int(size)]})
+
+    stack.enter_context(mock.patch.object(StepFunctionResponse, "get_execution_history", get_execution_history))
 
 
 def execution_endings(stack: ExitStack, ended: Callable[[Any], None]) -> None:

@@ -42,6 +42,8 @@ class FakeEcs:
         self.filters: list[str] = []
         self.fail = fail  # every call raises this error code
         self.budget: CallBudget | None = None  # paces the calls, as the hook on the real client does
+        # service name -> what DescribeServices adds: desiredCount, deploymentConfiguration, events, ...
+        self.service_fields: dict[str, dict[str, Any]] = {}
 
     # ---- building the world ----
     def add_instance(self, cid: str, status: str = "ACTIVE", cpu: int = 2048, memory: int = 4096) -> None:
@@ -149,6 +151,8 @@ class FakeEcs:
                     "schedulingStrategy": "DAEMON" if name in self.daemons else "REPLICA",
                     "taskDefinition": f"{ARN}:task-definition/{name}:1",
                     "runningCount": running,
+                    "desiredCount": running,
+                    **self.service_fields.get(name, {}),
                 }
             )
         return {"services": described}
@@ -179,7 +183,9 @@ class FakePaginator:
             arns = [
                 a
                 for a, t in self.ecs.tasks.items()
-                if self.ecs._home(t) == kwargs["containerInstance"] and t["desiredStatus"] == kwargs["desiredStatus"]
+                if self.ecs._home(t) == kwargs.get("containerInstance", self.ecs._home(t))
+                and t["group"] == (f"service:{kwargs['serviceName']}" if "serviceName" in kwargs else t["group"])
+                and t["desiredStatus"] == kwargs["desiredStatus"]
             ]
             return [{"taskArns": arns}]
         instances = list(self.ecs.instances.values())

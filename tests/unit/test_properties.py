@@ -138,3 +138,14 @@ def test_it_accepts_an_auto_scaling_group_arn_as_its_name() -> None:
         "autoScalingGroupName/web-asg"
     )
     assert parse({"Cluster": "web", "AutoScalingGroup": arn}).target == ("web-asg",)
+
+
+def test_it_validates_blocked_timeout_seconds_naming_the_property() -> None:
+    base = {"Cluster": "web", "SpotFleet": "sfr-12345678-1234-1234-1234-123456789012"}
+    assert parse(base).blocked_timeout_seconds is None  # default: wait to the deadline
+    assert parse({**base, "BlockedTimeoutSeconds": "300"}).blocked_timeout_seconds == 300
+    for bad, says in (("30", "from 60 to 3300"), ("soon", "whole number"), ("900", "from 60 to 600")):
+        extra = {"DrainTimeoutSeconds": "600"} if bad == "900" else {}
+        with pytest.raises(InvalidProperties) as raised:
+            parse({**base, **extra, "BlockedTimeoutSeconds": bad})
+        assert "BlockedTimeoutSeconds" in str(raised.value) and says in str(raised.value)

@@ -126,3 +126,9 @@ def test_it_grants_no_wildcard_action() -> None:
 
 def test_it_exports_the_service_token() -> None:
     assert TEMPLATE["Outputs"]["ServiceToken"]["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-ServiceToken"}
+
+
+def test_it_alarms_on_a_drain_blocked_by_a_cause_ecs_cannot_resolve() -> None:
+    alarm = TEMPLATE["Resources"]["DrainBlockedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("ECSDrain", "BlockingProblems")
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

@@ -1,0 +1,84 @@
+"""The emulation's placement model on small hand-computed cases: constraints, static host ports, and the service
+events ECS writes when nothing can take a task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.ecs.models import ecs_backends
+
+from emulation.clock import SimClock
+from emulation.ecs_simulator import EVENT_REPEAT_SECONDS, EcsSimulator, ServiceSpec
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+@pytest.fixture
+def sim() -> Iterator[EcsSimulator]:
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3)["Instances"]]
+        boto3.client("ecs", region_name=REGION).create_cluster(clusterName="web")
+        simulator = EcsSimulator(ecs_backends[ACCOUNT][REGION], "web", SimClock())
+        POOL[:] = ids
+        yield simulator
+
+
+POOL: list[str] = []  # the EC2 instances the fixture launched
+
+
+def register(sim: EcsSimulator, n: int, **attributes: str) -> str:
+    return sim.register_instance(POOL[n], attributes=attributes)
+
+
+def homes(sim: EcsSimulator, service: str) -> list[str]:
+    return sorted(t.instance_id for t in sim.service_tasks(service))
+
+
+def test_it_places_one_task_per_instance_under_distinct_instance_and_says_when_none_is_left(sim: EcsSimulator) -> None:
+    a, b = register(sim, 0), register(sim, 1)
+    sim.add_service(ServiceSpec("spread", 256, 256, desired=3, placement_constraints=[{"type": "distinctInstance"}]))
+    assert homes(sim, "spread") == sorted([a, b])  # the third fits nowhere: both instances hold one
+    events = sim.record.service_events["spread"]
+    assert [m for _, m in events] == [
+        "service (spread) was unable to place a task because no container instance met all of its requirements."
+    ]
+
+
+def test_it_places_on_members_only_and_names_no_closest_instance_when_constraints_rule_all_out(
+    sim: EcsSimulator,
+) -> None:
+    register(sim, 0)
+    old = register(sim, 1, generation="old")
+    constraint = {"type": "memberOf", "expression": "attribute:generation == old"}
+    sim.add_service(ServiceSpec("legacy", 256, 256, desired=2, placement_constraints=[constraint]))
+    assert homes(sim, "legacy") == [old, old]
+    assert sim.record.service_events["legacy"] == []
+
+
+def test_it_keeps_a_static_host_port_to_one_task_per_instance_and_names_the_closest_instance(
+    sim: EcsSimulator,
+) -> None:
+    a = register(sim, 0)
+    sim.add_service(ServiceSpec("edge", 256, 256, desired=2, host_port=80))
+    assert homes(sim, "edge") == [a]
+    ((_, message),) = sim.record.service_events["edge"]
+    assert message.endswith(
+        f"The closest matching container-instance {a} is already using a port required by your task."
+    )
+
+
+def test_it_does_not_repeat_an_unresolved_event_within_six_hours(sim: EcsSimulator) -> None:
+    register(sim, 0)
+    sim.add_service(ServiceSpec("big", cpu=4096, memory=256, desired=1))
+    for _ in range(3):
+        sim.instances_changed()  # the scheduler tries again
+    assert len(sim.record.service_events["big"]) == 1
+    assert "has insufficient CPU units available" in sim.record.service_events["big"][0][1]
+    sim.clock.advance(EVENT_REPEAT_SECONDS)
+    sim.instances_changed()
+    assert len(sim.record.service_events["big"]) == 2
