@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 from emulation.demo import main
 
@@ -15,3 +18,13 @@ def test_it_runs_the_default_demo_to_a_clean_rollover_and_draws_it(tmp_path: Pat
 
 def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
     assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail"]) == 1
+
+
+def test_it_shows_the_blocked_scenario_answering_within_five_minutes_naming_pinned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "blocked"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    first_answer = re.search(r"(\d+\.\d) min │ answer FAILED to Delete ECSDrain", out)
+    assert first_answer is not None and float(first_answer.group(1)) <= 5.0
+    assert "service pinned" in out and "maximumPercent 100" in out
