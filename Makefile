@@ -14,7 +14,7 @@ CHECKOV_VENV := .venv-checkov
 # Bytecode is cached outside the source folders: every test process then starts without compiling moto again.
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
 
-.PHONY: help demo test check unit e2e validate bench build clean
+.PHONY: help demo test check unit e2e validate bench bench-traffic build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -70,8 +70,11 @@ unit: $(VENV)/.synced ## Unit tests (no network)
 e2e: $(VENV)/.synced ## End-to-end tests on the offline emulation
 	$(VENV)/bin/pytest -q -n 2 tests/e2e
 
-bench: $(VENV)/.synced ## Scale and cost benchmark (prints a table, writes benchmarks/results.json)
+bench: bench-traffic ## Scale and cost, and failed requests per strategy (writes benchmarks/results.json, traffic.json)
 	$(VENV)/bin/python -m benchmarks.run
+
+bench-traffic: $(VENV)/.synced ## Failed requests per scenario and strategy (writes benchmarks/traffic.json)
+	$(VENV)/bin/python -m benchmarks.traffic
 
 build: $(SAM_VENV)/.synced ## sam build, without Docker
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build

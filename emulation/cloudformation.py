@@ -28,6 +28,8 @@ CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
 # "CloudFormation tries to delete a resource three times before CloudFormation skips the resource and continues the
 # cleanup process" (AWS knowledge center); each try is a new Delete request.
 DELETE_TRIES = 3
+# A custom resource that never answers fails when CloudFormation's own wait ends (3600 s, or ServiceTimeout).
+CUSTOM_RESOURCE_TIMEOUT_SECONDS = 3600
 
 
 @dataclass
@@ -219,9 +221,13 @@ class CloudFormation:
         self.delete_tries = []
         for attempt in range(1, DELETE_TRIES + 1):
             delete = self.request("Delete", logical_id, old, physical_id=physical_id)
+            sent_at = self.aws.clock.now()
             self.send(delete)
             result = self.wait_for_answer(delete)
             self.delete_tries.append((delete, result))
+            if result is None:  # nobody will answer: CloudFormation waits out its timeout, then the try failed
+                self.aws.clock.sleep(max(0.0, sent_at + CUSTOM_RESOURCE_TIMEOUT_SECONDS - self.aws.clock.now()))
+                self.events.append((self.aws.clock.now(), f"Delete {logical_id} timed out without an answer"))
             if result is not None and result.body["Status"] == "SUCCESS":
                 break
             if attempt == DELETE_TRIES:

@@ -21,88 +21,37 @@ from rich.table import Table
 
 from ecs_drain_cli.executions import latest_drain
 
+from . import strategies
+from .catalog import SCENARIOS, world_options
 from .cloudformation import Answer
-from .ecs_simulator import ServiceSpec
-from .scenarios import World, default_services, pinned_services, rollover_world
+from .scenarios import World, rollover_world
+from .traffic import CAUSES, Traffic
+
+MAX_ROWS = 24  # instances shown live; the rest are summed up in one line
 
 
-@dataclass(frozen=True)
-class Scenario:
-    about: str
-    policy: dict[str, str]
-    options: dict[str, Any]
-
-
-SCENARIOS: dict[str, Scenario] = {
-    "rollover": Scenario("A new Spot Fleet comes up and registers; the old one is drained, then deleted.", {}, {}),
-    "no-capacity": Scenario(
-        "The new fleet never registers: nothing is set DRAINING; at the deadline OnTimeout=FAIL answers FAILED, and "
-        "CloudFormation tries the Delete three times before it skips it and its cleanup goes on.",
-        {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
-        {"new_fleet_registers": (10**9, 10**9)},
-    ),
-    "standalone-wait": Scenario(
-        "A standalone job runs on an old instance; StandaloneTasks=WAIT waits for it to finish (15 min).",
-        {"StandaloneTasks": "WAIT"},
-        {"standalone": [(0, 900.0)]},
-    ),
-    "standalone-stop": Scenario(
-        "A standalone job that never ends; StandaloneTasks=STOP stops it once draining begins.",
-        {"StandaloneTasks": "STOP"},
-        {"standalone": [(0, None)]},
-    ),
-    "deadline-continue": Scenario(
-        "A job outlives the 10-minute deadline; OnTimeout=CONTINUE answers SUCCESS and names what still runs.",
-        {"DrainTimeoutSeconds": "600", "OnTimeout": "CONTINUE"},
-        {"standalone": [(1, None)]},
-    ),
-    "deadline-fail": Scenario(
-        "A job outlives the 10-minute deadline; OnTimeout=FAIL answers FAILED; CloudFormation tries the Delete three "
-        "times (three drains), then skips it and its cleanup goes on.",
-        {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
-        {"standalone": [(1, None)]},
-    ),
-    "blocked": Scenario(
-        "Service `pinned` has minimumHealthyPercent 100 and maximumPercent 100: ECS can never move its tasks. The "
-        "drain says so at once, answers once the other services have left (BlockedTimeoutSeconds=60, OnTimeout=FAIL),"
-        " and answers CloudFormation's two retries at once.",
-        {"BlockedTimeoutSeconds": "60", "OnTimeout": "FAIL"},
-        {"services": "pinned"},
-    ),
-    "throttling": Scenario("Half of all ECS calls are throttled; the SDK and the state machine retry.", {}, {}),
-    "big": Scenario(
-        "A 40-instance fleet replaced by another, 4 services.",
-        {},
-        {"old_instances": 40, "new_instances": 40, "services": "big"},
-    ),
-}
-
-
-def big_services() -> list[ServiceSpec]:
-    return [
-        *default_services(),
-        ServiceSpec("api", cpu=512, memory=1024, desired=40, deregistration_delay=60),
-        ServiceSpec("search", cpu=1024, memory=1536, desired=20, min_healthy_percent=50, max_percent=100),
-    ]
-
-
-def render(world: World, name: str, started: float, done: bool) -> Group:
+def render(world: World, name: str, started: float, done: bool, at_start: dict[str, int]) -> Group:
+    """The live view. `at_start` keeps each old instance's task count when first seen, so its bar reads the same way
+    throughout: the share of its tasks that are gone (empty at the start, full once nothing is left)."""
     snapshot = world.sim.snapshot()
     drain = (world.aws.last_result.get("DrainFunction") or {}).get("drain") or {}
     phase = drain.get("phase", "waiting for CloudFormation")
     old, new = set(world.old.container_ids), set(world.new.container_ids if world.new else [])
     table = Table(expand=False, title=f"cluster {world.sim.cluster}: container instances")
-    for column in ("fleet", "EC2 instance", "status", "running", "stopping", "pending", "tasks left"):
+    for column in ("fleet", "EC2 instance", "status", "running", "stopping", "pending", "tasks gone"):
         table.add_column(column)
-    at_start = max(1, max((r["running"] + r["stopping"] for r in snapshot["instances"]), default=1))
 
     def fleet_of(row: dict[str, Any]) -> str:
         return "old" if row["instance"] in old else "new" if row["instance"] in new else "-"
 
-    for row in sorted(snapshot["instances"], key=lambda r: (fleet_of(r) != "old", r["ec2"])):
+    rows = sorted(snapshot["instances"], key=lambda r: (fleet_of(r) != "old", r["ec2"]))
+    for row in rows[:MAX_ROWS]:
         fleet = fleet_of(row)
         left = row["running"] + row["stopping"] + row["pending"]
-        bar = ProgressBar(total=at_start, completed=left, width=20) if fleet == "old" else ""
+        first = at_start.setdefault(row["instance"], left)
+        bar: Any = ""
+        if fleet == "old":
+            bar = Group(ProgressBar(total=max(1, first), completed=max(1, first) - left if first else 1, width=20))
         style = {"DRAINING": "yellow", "ACTIVE": "green"}.get(row["status"], "red")
         table.add_row(
             fleet,
@@ -113,6 +62,10 @@ def render(world: World, name: str, started: float, done: bool) -> Group:
             str(row["pending"]),
             bar,
         )
+    if len(rows) > MAX_ROWS:
+        rest = rows[MAX_ROWS:]
+        left = sum(r["running"] + r["stopping"] + r["pending"] for r in rest)
+        table.add_row("...", f"{len(rest)} more", "", "", "", "", f"{left} tasks left")
     elapsed = world.aws.clock.now() - started
     head = (
         f"scenario [bold]{name}[/]   phase [bold cyan]{phase}[/]   simulated {elapsed / 60:5.1f} min"
@@ -123,13 +76,21 @@ def render(world: World, name: str, started: float, done: bool) -> Group:
         f"\n[red]why[/]: {f['subject']}: {f['cause']} ({f['tasks']} tasks): {f['detail']}"
         for f in drain.get("diagnosis") or []
     )
-    return Group(Panel(head + (f"\n{message}" if message else "") + why), table)
+    traffic = world.sim.traffic
+    served = ""
+    if traffic is not None:
+        failed = traffic.total_failed
+        style = "green" if not failed else "red"
+        served = f"\nrequests: served {traffic.requests - failed}, [{style}]failed {failed}[/]"
+    return Group(Panel(head + served + (f"\n{message}" if message else "") + why), table)
 
 
 WALL_START = time.monotonic()
 
 
-def picture(world: World, answer: Answer | None, started: float, path: Path) -> Path:
+def picture(
+    world: World, answer: Answer | None, started: float, path: Path, others: dict[str, Traffic] | None = None
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -138,7 +99,9 @@ def picture(world: World, answer: Answer | None, started: float, path: Path) -> 
     samples = world.sim.record.samples
     old = {world.sim.ec2_id(i) for i in world.old.container_ids} | set(world.old.ec2_ids)
     names = sorted({name for _, counts in samples for name in counts})
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5), dpi=110, sharex=True)
+    fig, (top, bottom, requests) = plt.subplots(
+        3, 1, figsize=(10, 9), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 3, 2]}
+    )
     for axis, fleet in ((top, True), (bottom, False)):
         for offset, name in enumerate(n for n in names if (n in old) == fleet):
             points = [((t - started) / 60, counts[name] + offset * 0.04) for t, counts in samples if name in counts]
@@ -160,13 +123,37 @@ def picture(world: World, answer: Answer | None, started: float, path: Path) -> 
             top.annotate(label, ((at - started) / 60, 0.5), rotation=90, fontsize=8, ha="right", va="bottom")
     top.set_ylabel("old fleet: tasks\nnot yet STOPPED")
     bottom.set_ylabel("new fleet: tasks")
-    bottom.set_xlabel("simulated minutes since the stack update")
+    _requests_panel(requests, world, started, others or {})
+    requests.set_xlabel("simulated minutes since the stack update")
     top.set_title("ecs-drain: tasks per container instance during the rollover")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _requests_panel(axis: Any, world: World, started: float, others: dict[str, Traffic]) -> None:
+    """Requests served and failed per 10 s under ecs-drain, and the failures of the other strategies."""
+    traffic = world.sim.traffic
+    if traffic is None:
+        return
+    end = int(world.aws.clock.now())
+
+    def per_10s(counts: dict[int, int]) -> tuple[list[float], list[int]]:
+        buckets = range(int(started), end - 9, 10)  # whole buckets only
+        return [(b - started) / 60 for b in buckets], [sum(counts.get(b + i, 0) for i in range(10)) for b in buckets]
+
+    xs, arrived = per_10s(traffic.arrived_at)
+    _, failed = per_10s(traffic.failed_at)
+    axis.step(xs, [a - f for a, f in zip(arrived, failed, strict=True)], where="post", label="ecs-drain: served")
+    axis.step(xs, failed, where="post", label="ecs-drain: failed", color="red")
+    for name, other in others.items():
+        xs_other, failed_other = per_10s(other.failed_at)
+        axis.step(xs_other, failed_other, where="post", label=f"{name}: failed", linestyle="--", linewidth=1)
+    axis.set_ylabel("requests per 10 s")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2, loc="upper right")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,38 +164,81 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-live", action="store_true", help="no live display (for logs and CI)")
     args = parser.parse_args(argv)
     scenario = SCENARIOS[args.scenario]
-    options = dict(scenario.options)
-    if options.get("services") == "big":
-        options["services"] = big_services()
-    elif options.get("services") == "pinned":
-        options["services"] = pinned_services()
     console = Console()
     console.print(f"[bold]ecs-drain demo[/]: {scenario.about}")
     console.print("Everything runs offline: moto with the real template.yaml, statemachine/ and functions/.")
-    with rollover_world(pace=args.pace, log_level="WARNING", **options) as world:
-        if args.scenario == "throttling":
-            world.faults.ecs_throttle_share = 0.5
+    console.print("First the same rollover, same traffic, without ecs-drain: the seed rule, and no drain at all...")
+    others = {name: measure(args.scenario, name) for name in ("seed", "none")}
+    with rollover_world(pace=args.pace, log_level="WARNING", **world_options(scenario)) as world:
+        world.faults.ecs_throttle_share = scenario.throttle_share
         started = world.aws.clock.now()
         result: dict[str, Any] = {}
 
         def run() -> None:
-            result["update"], result["answer"] = world.rollover(**scenario.policy)
+            result["run"] = strategies.run(world, args.scenario, "ecs-drain", scenario.policy)
 
         runner = threading.Thread(target=run)
         runner.start()
+        at_start: dict[str, int] = {}
         if args.no_live:
             runner.join()
         else:
-            with Live(render(world, args.scenario, started, False), console=console, refresh_per_second=8) as live:
+            with Live(render(world, args.scenario, started, False, at_start), console=console) as live:
                 while runner.is_alive():
-                    live.update(render(world, args.scenario, started, False))
+                    live.update(render(world, args.scenario, started, False, at_start))
                     time.sleep(0.125)
-                live.update(render(world, args.scenario, started, True))
+                live.update(render(world, args.scenario, started, True, at_start))
         runner.join()
-        return report(console, world, args, started, result.get("answer"))
+        tries = world.cfn.delete_tries
+        answer = tries[-1][1] if tries else None
+        code = report(console, world, args, started, answer, {n: r.traffic for n, r in others.items()})
+        runs = [result["run"], *(r.run for r in others.values())]
+    console.print(traffic_table(runs))
+    console.print("failed requests: " + ", ".join(f"{r.strategy} {r.failed}" for r in runs))
+    return code
 
 
-def report(console: Console, world: World, args: argparse.Namespace, started: float, answer: Answer | None) -> int:
+@dataclass
+class Measured:
+    run: strategies.Run
+    traffic: Traffic
+
+
+def measure(name: str, strategy: str) -> Measured:
+    """One strategy's rollover of a scenario, unwatched."""
+    scenario = SCENARIOS[name]
+    options = world_options(scenario)
+    with rollover_world(log_level="ERROR", **options) as world:
+        world.faults.ecs_throttle_share = scenario.throttle_share
+        return Measured(strategies.run(world, name, strategy, scenario.policy), options["traffic"])
+
+
+def traffic_table(runs: list[strategies.Run]) -> Table:
+    table = Table(title="what users saw: the same rollover and traffic under each strategy")
+    headers = {"no_healthy_target": "no target (503)", "killed_with_instance": "instance gone (502)"}
+    headers["killed_at_stop_timeout"] = "stop timeout"
+    for column in ("strategy", "requests", "failed", *(headers[c] for c in CAUSES), "cleanup s", "answer"):
+        table.add_column(column, justify="right")
+    for run in runs:
+        table.add_row(
+            run.strategy,
+            str(run.requests),
+            str(run.failed),
+            *(str(run.causes.get(cause, 0)) for cause in CAUSES),
+            f"{run.cleanup_seconds:.0f}",
+            run.answer,
+        )
+    return table
+
+
+def report(
+    console: Console,
+    world: World,
+    args: argparse.Namespace,
+    started: float,
+    answer: Answer | None,
+    others: dict[str, Traffic],
+) -> int:
     timeline = Table(title="timeline (simulated)")
     timeline.add_column("at")
     timeline.add_column("what")
@@ -281,7 +311,7 @@ def report(console: Console, world: World, args: argparse.Namespace, started: fl
         if not s.daemon
         and world.sim.record.lowest_healthy.get(s.name, 0) < -(-s.desired * s.min_healthy_percent // 100)
     }
-    path = picture(world, answer, started, args.out / f"demo-{args.scenario}.png")
+    path = picture(world, answer, started, args.out / f"demo-{args.scenario}.png", others)
     console.print(f"Picture of tasks per instance over time: [bold]{path}[/]")
     console.print(
         f"Tasks killed with their instance: {len(killed)}; services below their minimum healthy: {short or 'none'}"

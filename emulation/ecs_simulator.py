@@ -23,6 +23,7 @@ from typing import Any
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 
 from .clock import SimClock
+from .traffic import KILLED_AT_STOP_TIMEOUT, KILLED_WITH_INSTANCE, Traffic
 
 DEPROVISION_SECONDS = 2.0
 # ECS omits a repeated service event until its cause is resolved or six hours pass (service event messages page).
@@ -49,6 +50,7 @@ class ServiceSpec:
     # As in CreateService: {"type": "distinctInstance"} or {"type": "memberOf", "expression": "attribute:k == v"}
     placement_constraints: list[dict[str, str]] = field(default_factory=list)
     host_port: int | None = None  # a static host port (bridge mode): one task of it per instance
+    load_balanced: bool = False  # behind a load balancer: it gets requests (emulation/traffic.py)
 
     @property
     def ceiling(self) -> int:
@@ -119,6 +121,7 @@ class EcsSimulator:
         self.watched: set[str] = set()  # instance ids sampled for the picture
         self.instance_size = (2048, 3840)  # CPU units and MiB of instances registered later
         self.attributes: dict[str, dict[str, str]] = {}  # container instance id -> custom attributes
+        self.traffic: Traffic | None = None  # requests to the load-balanced services, when a scenario has them
         self._unresolved: dict[str, tuple[str, float]] = {}  # service -> (last placement event, when written)
         clock.on_advance(self.run_until)
 
@@ -129,11 +132,15 @@ class EcsSimulator:
     def run_until(self, t: float) -> None:
         while self._queue and self._queue[0][0] <= t:
             when = self._queue[0][0]
+            if self.traffic is not None:
+                self.traffic.advance(self, when)  # the targets are as they were until now
             self.now = when
             while self._queue and self._queue[0][0] == when:
                 heapq.heappop(self._queue)[2]()
             self.reconcile()
             self.sample()
+        if self.traffic is not None:
+            self.traffic.advance(self, t)
         self.now = t
         self.reconcile()
         self.sample()
@@ -173,6 +180,8 @@ class EcsSimulator:
             task = self.tasks[arn]
             if task.last != "STOPPED":
                 self.record.killed.append(arn)
+                if self.traffic is not None:
+                    self.traffic.kill(arn, self.now, KILLED_WITH_INSTANCE)
                 self.by_service[task.service or ""].discard(arn)
                 task.moto.desired_status = "STOPPED"
                 task.moto.stopped_reason = "Host EC2 instance terminated"
@@ -273,8 +282,21 @@ class EcsSimulator:
         return task
 
     def _stopping(self, task: SimTask, shutdown: float) -> None:
+        """SIGTERM: the container finishes what is in flight and exits after its shutdown time, or SIGKILL at the
+        stop timeout ends it (and the requests still in flight fail)."""
         self._set(task, "STOPPING")
-        self.at(self.now + shutdown, lambda: self._deprovision(task))
+        exit_after = shutdown
+        if self.traffic is not None:
+            exit_after = min(
+                STOP_TIMEOUT_SECONDS, max(shutdown, self.traffic.busy_until(task.arn, self.now) - self.now)
+            )
+
+        def exited() -> None:
+            if self.traffic is not None:
+                self.traffic.kill(task.arn, self.now, KILLED_AT_STOP_TIMEOUT)
+            self._deprovision(task)
+
+        self.at(self.now + exit_after, exited)
 
     def _deprovision(self, task: SimTask) -> None:
         self._set(task, "DEPROVISIONING")

@@ -18,6 +18,7 @@ from .cloudformation import Answer, CloudFormation, Request, ResponseServer, res
 from .ecs_api import Account, EcsApi, Faults, enforced
 from .ecs_simulator import EcsSimulator, ServiceSpec
 from .throttling import EcsBuckets, Neighbour
+from .traffic import Traffic
 
 CLUSTER = "web"
 CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
@@ -34,6 +35,7 @@ def default_services() -> list[ServiceSpec]:
             cpu=256,
             memory=512,
             desired=6,
+            load_balanced=True,
             deregistration_delay=120,
             health_check_seconds=30,
             start_seconds=15,
@@ -87,6 +89,7 @@ class World:
     properties: dict[str, Any]
     physical_id: str = ""
     others: list[Fleet] = field(default_factory=list)  # more old fleets, each another consumer stack's
+    old_fleet_gone_at: float | None = None  # when CloudFormation deleted the old fleet
 
     @property
     def ecs(self) -> Any:
@@ -128,6 +131,8 @@ class World:
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
         self.cfn.events.append((self.sim.clock.now(), f"old {fleet.kind} {fleet.request_id} deleted"))
+        if fleet is self.old:
+            self.old_fleet_gone_at = self.sim.clock.now()
 
 
 def services(cluster: int, tasks_per_instance: int, deregistration_delay: float = 30) -> list[ServiceSpec]:
@@ -226,6 +231,7 @@ def rollover_world(
     call_seconds: float = CALL_SECONDS,
     neighbour_reads_per_second: float = NEIGHBOUR_READS_PER_SECOND,
     old_attributes: dict[str, str] | None = None,  # custom attributes of the old fleet's instances (memberOf)
+    traffic: Traffic | None = None,  # requests to the load-balanced services, counted from the steady state on
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
@@ -233,6 +239,7 @@ def rollover_world(
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
         sim.instance_size = (instance_cpu, instance_memory)
+        sim.traffic = traffic
         faults = Faults()
         now = aws.clock.now()
         account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))
@@ -277,6 +284,8 @@ def rollover_world(
         aws.calls.reset()
         account.neighbour.calls = account.neighbour.throttled = 0
         account.neighbour.throttled_at.clear()
+        if traffic is not None:
+            traffic.count_from(aws.clock.now())
         aws.clock.pace = pace  # from here on, a person may be watching
         yield world
         for check in ON_CLOSE:

@@ -5,30 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.ecs.models import ecs_backends
 
-from emulation.clock import SimClock
 from emulation.ecs_simulator import EVENT_REPEAT_SECONDS, EcsSimulator, ServiceSpec
+from tests.simulated import simulator
 
-ACCOUNT, REGION = "123456789012", "us-east-1"
+POOL: list[str] = []  # the EC2 instances the fixture launched
 
 
 @pytest.fixture
 def sim() -> Iterator[EcsSimulator]:
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3)["Instances"]]
-        boto3.client("ecs", region_name=REGION).create_cluster(clusterName="web")
-        simulator = EcsSimulator(ecs_backends[ACCOUNT][REGION], "web", SimClock())
-        POOL[:] = ids
-        yield simulator
-
-
-POOL: list[str] = []  # the EC2 instances the fixture launched
+    with simulator() as (simulated, ec2_ids):
+        POOL[:] = ec2_ids
+        yield simulated
 
 
 def register(sim: EcsSimulator, n: int, **attributes: str) -> str:

@@ -1,0 +1,53 @@
+"""`make bench` (traffic): failed requests per scenario and strategy, on the same world and the same traffic.
+
+Writes benchmarks/traffic.json (a row per scenario and strategy) and prints the table the README opens with.
+Every figure is measured in this run; the strategies are described in emulation/strategies.py, the load balancer
+and traffic model in emulation/traffic.py and docs/emulation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from emulation.catalog import TRAFFIC_SCENARIOS
+from emulation.demo import measure
+from emulation.strategies import STRATEGIES
+from emulation.traffic import CAUSES
+
+HERE = Path(__file__).resolve().parent
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = ["scenario", "strategy", "requests", "failed", *CAUSES, "cleanup_seconds", "old_capacity_seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(row[key]) for key in head) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench-traffic", description=__doc__)
+    parser.add_argument("--scenario", action="append", choices=TRAFFIC_SCENARIOS, help="only these (repeatable)")
+    parser.add_argument("--out", type=Path, default=HERE / "traffic.json")
+    args = parser.parse_args(argv)
+    rows = []
+    for scenario in args.scenario or TRAFFIC_SCENARIOS:
+        for strategy in STRATEGIES:
+            started = time.perf_counter()
+            row = measure(scenario, strategy).run.row()
+            rows.append(row)
+            print(
+                f"{scenario:>17} {strategy:>9}: {row['failed']} of {row['requests']} requests failed "
+                f"({time.perf_counter() - started:.1f} s)",
+                flush=True,
+            )
+    args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

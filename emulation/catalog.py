@@ -1,0 +1,119 @@
+"""The scenarios `make demo` and the traffic benchmark run, by name: the world, the drain's policy, the traffic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ecs_simulator import ServiceSpec
+from .scenarios import default_services, pinned_services
+from .traffic import Traffic
+
+
+@dataclass(frozen=True)
+class Scenario:
+    about: str
+    policy: dict[str, str]  # the Custom::ECSDrain properties the rollover sets
+    options: dict[str, Any]  # rollover_world's, with "services" named (see SERVICES)
+    throttle_share: float = 0.0  # a named fault: this share of the drain's ECS calls throttled
+    traffic: dict[str, Any] = field(default_factory=dict)  # Traffic's, beyond its defaults
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "rollover": Scenario("A new Spot Fleet comes up and registers; the old one is drained, then deleted.", {}, {}),
+    "no-capacity": Scenario(
+        "The new fleet never registers: nothing is set DRAINING; at the deadline OnTimeout=FAIL answers FAILED, and "
+        "CloudFormation tries the Delete three times before it skips it and its cleanup goes on.",
+        {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
+        {"new_fleet_registers": (10**9, 10**9)},
+    ),
+    "standalone-wait": Scenario(
+        "A standalone job runs on an old instance; StandaloneTasks=WAIT waits for it to finish (15 min).",
+        {"StandaloneTasks": "WAIT"},
+        {"standalone": [(0, 900.0)]},
+    ),
+    "standalone-stop": Scenario(
+        "A standalone job that never ends; StandaloneTasks=STOP stops it once draining begins.",
+        {"StandaloneTasks": "STOP"},
+        {"standalone": [(0, None)]},
+    ),
+    "deadline-continue": Scenario(
+        "A job outlives the 10-minute deadline; OnTimeout=CONTINUE answers SUCCESS and names what still runs.",
+        {"DrainTimeoutSeconds": "600", "OnTimeout": "CONTINUE"},
+        {"standalone": [(1, None)]},
+    ),
+    "deadline-fail": Scenario(
+        "A job outlives the 10-minute deadline; OnTimeout=FAIL answers FAILED; CloudFormation tries the Delete three "
+        "times (three drains), then skips it and its cleanup goes on.",
+        {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
+        {"standalone": [(1, None)]},
+    ),
+    "blocked": Scenario(
+        "Service `pinned` has minimumHealthyPercent 100 and maximumPercent 100: ECS can never move its tasks. The "
+        "drain says so at once, answers once the other services have left (BlockedTimeoutSeconds=60, OnTimeout=FAIL),"
+        " and answers CloudFormation's two retries at once.",
+        {"BlockedTimeoutSeconds": "60", "OnTimeout": "FAIL"},
+        {"services": "pinned"},
+    ),
+    "throttling": Scenario(
+        "Half of all ECS calls are throttled; the SDK and the state machine retry.", {}, {}, throttle_share=0.5
+    ),
+    "big": Scenario(
+        "A 100-instance fleet replaced by another, 5 services, two behind load balancers.",
+        {},
+        {"old_instances": 100, "new_instances": 100, "services": "big"},
+    ),
+    "min-zero": Scenario(
+        "Service `solo` runs one task with minimumHealthyPercent 0: even a correct drain takes it offline until its "
+        "replacement is healthy. The drain's summary and Reason name it.",
+        {},
+        {"services": "min-zero"},
+    ),
+    "long-requests": Scenario(
+        "Requests of up to 20 s behind a 5 s deregistration delay: the last ones finish after SIGTERM, within the "
+        "30 s stop timeout, if the instance is still there.",
+        {},
+        {"services": "long-requests"},
+    ),
+}
+
+# The scenarios whose traffic `make bench` measures per strategy (benchmarks/traffic.json).
+TRAFFIC_SCENARIOS = ("rollover", "big", "min-zero", "long-requests", "deadline-continue")
+
+
+def big_services() -> list[ServiceSpec]:
+    return [
+        *default_services(),
+        ServiceSpec("api", cpu=512, memory=1024, desired=100, deregistration_delay=60, load_balanced=True),
+        ServiceSpec("search", cpu=1024, memory=1536, desired=50, min_healthy_percent=50, max_percent=100),
+    ]
+
+
+def min_zero_services() -> list[ServiceSpec]:
+    solo = ServiceSpec(
+        "solo", cpu=256, memory=256, desired=1, min_healthy_percent=0, max_percent=100, load_balanced=True
+    )
+    return [*default_services(), solo]
+
+
+def long_request_services() -> list[ServiceSpec]:
+    services = default_services()
+    services[0].deregistration_delay = 5
+    return services
+
+
+SERVICES = {
+    "big": big_services,
+    "pinned": pinned_services,
+    "min-zero": min_zero_services,
+    "long-requests": long_request_services,
+}
+
+
+def world_options(scenario: Scenario) -> dict[str, Any]:
+    """rollover_world's options for a scenario, its services made and its traffic set up."""
+    options = dict(scenario.options)
+    if "services" in options:
+        options["services"] = SERVICES[options["services"]]()
+    options["traffic"] = Traffic(**scenario.traffic)
+    return options

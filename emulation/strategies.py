@@ -1,0 +1,122 @@
+"""What users see during a rollover under each strategy: the same world, the same traffic, one row each.
+
+- `ecs-drain`: the real engine (the template's functions and state machine).
+- `seed`: the rule of the blog post this project grew from. On Delete, one Lambda inside the custom resource sets
+  every target DRAINING at once (no capacity check), then every 10 s sums the targets' runningTasksCount and
+  answers SUCCESS when the sum is 0; at its 900 s Lambda timeout it dies without answering (its `finally` never
+  runs), and CloudFormation waits out its own timeout.
+- `none`: no drain: CloudFormation deletes the old fleet as soon as the new one exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from ecs_drain import cfn_answer, clock, ecs_calls
+from ecs_drain.aws import Clients
+from ecs_drain.properties import parse
+from ecs_drain.targets import ec2_instance_ids
+
+from .scenarios import World
+from .traffic import CAUSES
+
+STRATEGIES = ("ecs-drain", "seed", "none")
+SEED_POLL_SECONDS = 10
+SEED_LAMBDA_TIMEOUT_SECONDS = 900
+RECOVERY_SECONDS = 300  # traffic is counted until this long after the old fleet is gone
+
+
+@dataclass
+class Run:
+    """One strategy's rollover, as users and CloudFormation saw it."""
+
+    scenario: str
+    strategy: str
+    requests: int
+    failed: int
+    causes: dict[str, int]
+    cleanup_seconds: float  # from the Delete to the old fleet gone
+    old_capacity_seconds: float  # instance-seconds of old capacity kept from the Delete until it was gone
+    answer: str  # the last answer CloudFormation got for the Delete ("-" when there is none)
+    tasks_killed: int
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "strategy": self.strategy,
+            "requests": self.requests,
+            "failed": self.failed,
+            **{cause: self.causes.get(cause, 0) for cause in CAUSES},
+            "cleanup_seconds": round(self.cleanup_seconds, 1),
+            "old_capacity_seconds": round(self.old_capacity_seconds, 1),
+            "answer": self.answer,
+            "tasks_killed": self.tasks_killed,
+        }
+
+
+def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> Run:
+    """Roll the world over with `strategy`, then let traffic run until RECOVERY_SECONDS after the old fleet went."""
+    traffic = world.sim.traffic
+    assert traffic is not None, "a world with traffic"
+    started = world.aws.clock.now()
+    answer = "-"
+    if strategy == "none":
+        world.delete_fleet(world.old)
+    else:
+        if strategy == "seed":
+            world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
+        _update, last = world.rollover(**policy)
+        answer = last.body["Status"] if last is not None else "-"
+    gone = world.old_fleet_gone_at
+    if gone is not None:
+        world.aws.clock.sleep(max(0.0, gone + RECOVERY_SECONDS - world.aws.clock.now()))
+    ended = gone if gone is not None else world.aws.clock.now()
+    return Run(
+        scenario=scenario,
+        strategy=strategy,
+        requests=traffic.requests,
+        failed=traffic.total_failed,
+        causes=dict(traffic.failed),
+        cleanup_seconds=ended - started,
+        old_capacity_seconds=len(world.old.container_ids) * (ended - started),
+        answer=answer,
+        tasks_killed=len(world.sim.record.killed),
+    )
+
+
+def seed_handler(event: dict[str, Any], _context: Any) -> None:
+    """The seed rule as a custom resource Lambda (its answer is the same bounded https PUT as ecs-drain's)."""
+    props = parse(event.get("ResourceProperties"))
+    if event["RequestType"] in ("Create", "Update"):
+        _answer(event, "SUCCESS", "", f"seed:{props.target_kind}:{props.target[0]}")
+        return
+    started = clock.now()
+    ecs, ec2 = boto3.client("ecs"), boto3.client("ec2")
+    clients = Clients(ecs=ecs, ec2=ec2, autoscaling=boto3.client("autoscaling"))
+    ids = ecs_calls.container_instance_ids(ecs, props.cluster, ec2_instance_ids(props, clients) or [])
+    ecs_calls.set_draining(ecs, props.cluster, ids)  # every target at once
+    while clock.now() - started < SEED_LAMBDA_TIMEOUT_SECONDS:
+        running = 0
+        for chunk in ecs_calls.chunks(ids, ecs_calls.DESCRIBE_LIMIT):
+            described = ecs.describe_container_instances(cluster=props.cluster, containerInstances=list(chunk))
+            running += sum(i.get("runningTasksCount", 0) for i in described["containerInstances"])
+        if running == 0:
+            _answer(event, "SUCCESS", "All tasks drained (runningTasksCount is 0).", event["PhysicalResourceId"])
+            return
+        clock.sleep(SEED_POLL_SECONDS)
+    # The Lambda timeout: the function is killed here; nothing answers CloudFormation.
+
+
+def _answer(event: dict[str, Any], status: str, reason: str, physical_id: str) -> None:
+    cfn_answer.send(
+        event["ResponseURL"],
+        status=status,
+        reason=reason,
+        stack_id=event["StackId"],
+        request_id=event["RequestId"],
+        logical_resource_id=event["LogicalResourceId"],
+        physical_resource_id=physical_id,
+    )
