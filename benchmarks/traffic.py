@@ -16,15 +16,23 @@ from typing import Any
 from emulation.catalog import TRAFFIC_SCENARIOS
 from emulation.demo import measure
 from emulation.strategies import STRATEGIES
-from emulation.traffic import CAUSES
 
 HERE = Path(__file__).resolve().parent
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    head = ["scenario", "strategy", "requests", "failed", *CAUSES, "cleanup_seconds", "old_capacity_seconds"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(str(row[key]) for key in head) + " |" for row in rows]
+    """The table the README opens its results with."""
+    lines = [
+        "| scenario | strategy | requests | failed | no healthy target (503) | killed with instance (502) "
+        "| killed at stop timeout | tasks killed | cleanup s | old capacity instance-s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['strategy']} | {r['requests']:,} | **{r['failed']:,}** "
+            f"| {r['no_healthy_target']:,} | {r['killed_with_instance']:,} | {r['killed_at_stop_timeout']:,} "
+            f"| {r['tasks_killed']:,} | {r['cleanup_seconds']:,.0f} | {r['old_capacity_seconds']:,.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -30,6 +30,14 @@ from .traffic import CAUSES, Traffic
 MAX_ROWS = 24  # instances shown live; the rest are summed up in one line
 
 
+def gone_bar(first: int, left: int) -> ProgressBar:
+    """The share of an instance's tasks gone since it was first seen: empty at the start, filling as they leave,
+    full once nothing is left (running, stopping and pending all 0)."""
+    total = max(1, first)
+    gone = total if not left else max(0, first - left)
+    return ProgressBar(total=total, completed=min(total, gone), width=20)
+
+
 def render(world: World, name: str, started: float, done: bool, at_start: dict[str, int]) -> Group:
     """The live view. `at_start` keeps each old instance's task count when first seen, so its bar reads the same way
     throughout: the share of its tasks that are gone (empty at the start, full once nothing is left)."""
@@ -49,9 +57,7 @@ def render(world: World, name: str, started: float, done: bool, at_start: dict[s
         fleet = fleet_of(row)
         left = row["running"] + row["stopping"] + row["pending"]
         first = at_start.setdefault(row["instance"], left)
-        bar: Any = ""
-        if fleet == "old":
-            bar = Group(ProgressBar(total=max(1, first), completed=max(1, first) - left if first else 1, width=20))
+        bar: Any = gone_bar(first, left) if fleet == "old" else ""
         style = {"DRAINING": "yellow", "ACTIVE": "green"}.get(row["status"], "red")
         table.add_row(
             fleet,

@@ -231,7 +231,7 @@ def _service_findings(
                     f"service {service.name}",
                     0,
                     f"{config}: draining takes all {service.desired} of its tasks down before a replacement is "
-                    "healthy, so it has no healthy task for a while and its users see errors",
+                    "healthy, so it drops to zero healthy targets for a while and its users see errors",
                 )
             )
         if found:

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from emulation.demo import main
+from emulation.demo import gone_bar, main
 
 
-def test_it_runs_the_default_demo_to_a_clean_rollover_and_draws_it(tmp_path: Path) -> None:
+def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the_failed_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--no-live", "--pace", "0", "--out", str(tmp_path)]) == 0
     picture = tmp_path / "demo-rollover.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"failed requests: ecs-drain (\d+), seed (\d+), none (\d+)", last)
+    assert match is not None and match.group(1) == "0"
 
 
 def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
@@ -28,3 +33,11 @@ def test_it_shows_the_blocked_scenario_answering_within_five_minutes_naming_pinn
     first_answer = re.search(r"(\d+\.\d) min │ answer FAILED to Delete ECSDrain", out)
     assert first_answer is not None and float(first_answer.group(1)) <= 5.0
     assert "service pinned" in out and "maximumPercent 100" in out
+
+
+def test_it_reads_the_tasks_gone_bar_the_same_way_throughout() -> None:
+    assert (gone_bar(4, 4).completed, gone_bar(4, 4).total) == (0, 4)  # at the start: empty
+    assert gone_bar(4, 2).completed == 2  # midway: half
+    assert gone_bar(4, 0).completed == gone_bar(4, 0).total == 4  # nothing left: full
+    assert gone_bar(0, 0).completed == gone_bar(0, 0).total  # empty from the start: full
+    assert gone_bar(4, 6).completed == 0  # more than at first (tasks landed before DRAINING): still empty

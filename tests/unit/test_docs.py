@@ -1,9 +1,13 @@
-"""docs/reliability.md names real tests, and every reliability test is in it."""
+"""The docs stay true: docs/reliability.md names real tests, and the README's results are the measured ones."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+
+from benchmarks.traffic import markdown
+from emulation.catalog import TRAFFIC_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,3 +22,14 @@ def test_it_keeps_the_reliability_table_and_the_tests_in_step() -> None:
     assert table <= defined, sorted(table - defined)
     matrix = set(re.findall(r"^def (test_it_\w+)", (ROOT / "tests/e2e/test_reliability.py").read_text(), re.MULTILINE))
     assert matrix <= table, sorted(matrix - table)
+
+
+def test_it_opens_the_readme_results_with_the_measured_traffic_table() -> None:
+    rows = json.loads((ROOT / "benchmarks" / "traffic.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    results = readme.index("## Results")
+    assert readme.index(markdown(rows)) > results
+    assert readme.index(markdown(rows)) < readme.index("### Scale and cost")
+    assert {(r["scenario"], r["strategy"]) for r in rows} == {
+        (s, strategy) for s in TRAFFIC_SCENARIOS for strategy in ("ecs-drain", "seed", "none")
+    }
