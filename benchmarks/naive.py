@@ -18,7 +18,15 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     state = dict(event["State"])
     ecs, ec2 = boto3.client("ecs"), boto3.client("ec2")
     cluster, fleet = state["Cluster"], state["SpotFleet"]
-    drain = state.get("drain") or {"checks": 0, "maxChecks": 400, "startedAt": clock.now(), "timeline": {}}
+    drain = state.get("drain") or {
+        "checks": 0,
+        "maxChecks": 400,
+        "startedAt": clock.now(),
+        "timeline": {},
+        "cluster": cluster,  # what the answer step's summary reads
+        "remaining": [],
+        "need": {"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0},
+    }
     targets = {i["InstanceId"] for i in ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]}
     arns: list[str] = []
     for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster):
@@ -40,6 +48,6 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     drain.update(nextCheckInSeconds=15, message=f"{busy} running", summary={"tasksRemaining": busy, "seconds": 0})
     if drain["phase"] == "DRAINED":
         drain["message"] = "Drained (runningTasksCount is 0)."
-        drain["timeline"]["endedAt"] = clock.now()
+        drain["timeline"] |= {"startedAt": drain["startedAt"], "endedAt": clock.now()}
     state["drain"] = drain
     return state

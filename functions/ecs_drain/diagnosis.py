@@ -224,7 +224,7 @@ def _service_findings(
                     since=first,
                 )
             )
-        if floor == 0 or service.running == 0:
+        if floor == 0:
             found.append(
                 Observation(
                     SERVICE_UNAVAILABLE,
@@ -243,12 +243,12 @@ def _service_findings(
         homes = calls.service_task_homes(ecs, state["cluster"], service.name)
         on_targets = sum(1 for home in homes.values() if home in targets)
         for obs in found:
-            if obs.cause == SERVICE_UNAVAILABLE and (not homes or on_targets < len(homes)) and service.running:
+            if not on_targets:
+                continue  # nothing of it is on the targets: the drain neither waits for it nor takes it down
+            if obs.cause == SERVICE_UNAVAILABLE and on_targets < len(homes):
                 continue  # some of its tasks run elsewhere: it keeps serving
-            if obs.cause != SERVICE_UNAVAILABLE and not on_targets:
-                continue  # nothing of it holds the drain up
             noun = "task" if on_targets == 1 else "tasks"
-            detail = f"{on_targets} {noun} on the targets; {obs.detail}" if on_targets else obs.detail
+            detail = f"{on_targets} {noun} on the targets; {obs.detail}"
             observations.append(Observation(obs.cause, obs.subject, on_targets, detail, obs.since))
     return observations
 
@@ -272,7 +272,7 @@ def _capacity_finding(state: DrainState) -> Observation:
 def _standalone_findings(
     ecs: ECSClient, cluster: str, census: Census, budget: CallBudget, now: float, progressed: bool
 ) -> list[Observation]:
-    holding = sorted((b.instance.id for b in census.busy if b.active), key=str)
+    holding = sorted(b.instance.id for b in census.busy if b.active)
     if len(holding) > STANDALONE_LISTINGS and progressed:
         return []  # services are still moving: look once the drain stalls or few instances are left
     groups: Counter[str] = Counter()
@@ -284,9 +284,8 @@ def _standalone_findings(
             group = task.get("group", "")
             if group.startswith("service:") or task.get("desiredStatus") == "STOPPED":
                 continue
-            name = f"task group {group or '?'}" + (
-                f" (started by {task['startedBy']})" if task.get("startedBy") else ""
-            )
+            by = f" (started by {task['startedBy']})" if task.get("startedBy") else ""
+            name = f"task group {group or '?'}{by}"
             groups[name] += 1
             started = task.get("startedAt") or task.get("createdAt")
             if started is not None:

@@ -192,6 +192,7 @@ def check(
     cluster, ecs = state["cluster"], clients.ecs
     state["checkedAt"] = now
     state["checks"] += 1
+    state.setdefault("diagnosis", [])  # a drain started by an earlier version has none yet
     pending = unpack_ids(state["pending"])
     before = (state["summary"]["tasksRemaining"], state["pendingCount"])
     try:

@@ -20,11 +20,6 @@ def checks_between(steps: list[dict[str, Any]], since: float, step: dict[str, An
     return sum(1 for s in steps if "checkedAt" in s and since <= s["checkedAt"] <= step["checkedAt"])
 
 
-def placement_world(spec: ServiceSpec, **options: Any) -> Any:
-    """Only this service on three old instances; a new fleet of two."""
-    return rollover_world(services=[spec], new_instances=2, **options)
-
-
 def assert_named_within_two_checks(world: World, cause: str, service: str) -> dict[str, Any]:
     """The service's first placement event appears; a check names it within two checks of that."""
     steps = drain_steps(world)
@@ -64,41 +59,31 @@ def test_it_waits_to_the_deadline_for_a_pinned_service_without_the_early_answer_
         assert reason.startswith("Deadline reached") and reason.index("service pinned") < reason.index("Still running")
 
 
-def test_it_names_replacements_a_distinct_instance_constraint_cannot_place() -> None:
-    spread = ServiceSpec("spread", cpu=256, memory=256, desired=3, placement_constraints=[{"type": "distinctInstance"}])
-    with placement_world(spread) as world:
+def assert_unplaceable_named(spec: ServiceSpec, requirement: str, **options: Any) -> None:
+    """Only this service, on three old instances and a new fleet of two: its replacements cannot all be placed,
+    and the drain names it, with the requirement, in its diagnosis and its Reason."""
+    with rollover_world(services=[spec], new_instances=2, **options) as world:
         _, answer = world.drain_old(DrainTimeoutSeconds="600")
         assert answer is not None
-        finding = assert_named_within_two_checks(world, "CANNOT_PLACE", "spread")
-        assert "distinctInstance" in finding["detail"]
-        assert "service spread" in answer.body["Reason"]
+        finding = assert_named_within_two_checks(world, "CANNOT_PLACE", spec.name)
+        assert requirement in finding["detail"]
+        assert f"service {spec.name}" in answer.body["Reason"]
+
+
+def test_it_names_replacements_a_distinct_instance_constraint_cannot_place() -> None:
+    spread = ServiceSpec("spread", cpu=256, memory=256, desired=3, placement_constraints=[{"type": "distinctInstance"}])
+    assert_unplaceable_named(spread, "placement constraints: distinctInstance")
 
 
 def test_it_names_replacements_a_member_of_constraint_cannot_place_on_the_new_instances() -> None:
-    legacy = ServiceSpec(
-        "legacy",
-        cpu=256,
-        memory=256,
-        desired=2,
-        min_healthy_percent=50,
-        placement_constraints=[{"type": "memberOf", "expression": "attribute:generation == old"}],
-    )
-    with placement_world(legacy, old_attributes={"generation": "old"}) as world:
-        _, answer = world.drain_old(DrainTimeoutSeconds="600")
-        assert answer is not None
-        finding = assert_named_within_two_checks(world, "CANNOT_PLACE", "legacy")
-        assert "memberOf(attribute:generation == old)" in finding["detail"]
-        assert "service legacy" in answer.body["Reason"]
+    constraint = {"type": "memberOf", "expression": "attribute:generation == old"}
+    legacy = ServiceSpec("legacy", 256, 256, desired=2, min_healthy_percent=50, placement_constraints=[constraint])
+    assert_unplaceable_named(legacy, "memberOf(attribute:generation == old)", old_attributes={"generation": "old"})
 
 
 def test_it_names_replacements_a_static_host_port_cannot_place() -> None:
     edge = ServiceSpec("edge", cpu=256, memory=256, desired=3, host_port=80)
-    with placement_world(edge) as world:
-        _, answer = world.drain_old(DrainTimeoutSeconds="600")
-        assert answer is not None
-        finding = assert_named_within_two_checks(world, "CANNOT_PLACE", "edge")
-        assert "is already using a port required by your task" in finding["detail"]
-        assert "service edge" in answer.body["Reason"]
+    assert_unplaceable_named(edge, "the closest instance is already using a port required by your task")
 
 
 def test_it_names_standalone_tasks_it_waits_for_with_their_group_and_age() -> None:
