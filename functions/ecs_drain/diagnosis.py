@@ -55,6 +55,8 @@ VERIFY_MAX_INSTANCES = 50  # busy instances whose tasks are listed before answer
 # Instances whose running tasks are listed per check to find standalone tasks, when the drain is not progressing
 # or few instances are left with running tasks (two reads each).
 STANDALONE_LISTINGS = 10
+# How long service tasks on a draining instance may take to be replaced (placement, start, a health check or two).
+REPLACEMENT_GRACE_SECONDS = 120
 # How long waiting for room is normal: the replacement fleet's instances boot, start the ECS agent and register.
 CAPACITY_GRACE_SECONDS = 300
 UNABLE_TO_PLACE = "was unable to place a task"
@@ -92,7 +94,10 @@ def diagnose(
     if waiting and now - state["startedAt"] >= CAPACITY_GRACE_SECONDS and not has_room(state["need"], state["spare"]):
         seen.append(_capacity_finding(state))
     if standalone_wait and state["phase"] != WAITING_FOR_CAPACITY:
-        seen += _standalone_findings(ecs, state["cluster"], census, budget, now, progressed)
+        daemons = sum(1 for s in services if s.daemon)
+        draining_for = now - state["timeline"].get("drainingSetAt", now)
+        quiet = not progressed and draining_for >= REPLACEMENT_GRACE_SECONDS
+        seen += _standalone_findings(ecs, state["cluster"], census, budget, now, daemons, quiet)
     return merge(state.get("diagnosis", []), seen, now)
 
 
@@ -270,11 +275,17 @@ def _capacity_finding(state: DrainState) -> Observation:
 
 
 def _standalone_findings(
-    ecs: ECSClient, cluster: str, census: Census, budget: CallBudget, now: float, progressed: bool
+    ecs: ECSClient, cluster: str, census: Census, budget: CallBudget, now: float, daemons: int, quiet: bool
 ) -> list[Observation]:
-    holding = sorted(b.instance.id for b in census.busy if b.active)
-    if len(holding) > STANDALONE_LISTINGS and progressed:
-        return []  # services are still moving: look once the drain stalls or few instances are left
+    """Tasks of no service on the draining targets that still have tasks meant to run. While more than
+    STANDALONE_LISTINGS are left, only those meant to run more than their daemons' tasks (a daemon task stays until
+    the service tasks have stopped; service tasks leave once replaced), and only once the drain is `quiet` (no
+    progress, DRAINING for longer than replacements take to start and pass their health check)."""
+    holding = sorted(b.instance.id for b in census.busy if b.instance.status == "DRAINING" and b.active)
+    if len(holding) > STANDALONE_LISTINGS:
+        if not quiet:
+            return []
+        holding = sorted(b.instance.id for b in census.busy if b.instance.status == "DRAINING" and b.active > daemons)
     groups: Counter[str] = Counter()
     oldest: dict[str, float] = {}
     for instance_id in holding[:STANDALONE_LISTINGS]:

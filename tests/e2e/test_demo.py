@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -19,6 +20,10 @@ def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the
     last = capsys.readouterr().out.strip().splitlines()[-1]
     match = re.fullmatch(r"failed requests: ecs-drain (\d+), seed (\d+), none (\d+)", last)
     assert match is not None and match.group(1) == "0"
+    # The same numbers as the measured run the README's table shows (the model is seeded and deterministic).
+    rows = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "traffic.json").read_text())
+    measured = {r["strategy"]: r["failed"] for r in rows if r["scenario"] == "rollover"}
+    assert [int(n) for n in match.groups()] == [measured["ecs-drain"], measured["seed"], measured["none"]]
 
 
 def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
