@@ -18,7 +18,7 @@ from . import ecs_calls as calls
 from .capacity import has_room, inventory, spare_capacity
 from .diagnosis import blocked, describe, diagnose, only_blocked_left, unchanged
 from .ecs_calls import ClusterGone, Instance, last_part
-from .outcome import describe_remaining
+from .outcome import describe_remaining, describe_why
 from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
 from .state import (
     BLOCKED,
@@ -230,7 +230,7 @@ def check(
         done = f"Drained {drained} container instances: every task on them is STOPPED."
         state["diagnosis"] = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
         return _finish(state, DRAINED, now, done + _warnings(state["diagnosis"]))
-    why = f"Why: {describe(state['diagnosis'])} " if state["diagnosis"] else ""
+    why = describe_why(state)
 
     def nothing_else_left() -> bool:
         return only_blocked_left(ecs, cluster, census, state["diagnosis"], services, clients.budget)

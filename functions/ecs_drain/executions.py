@@ -81,10 +81,11 @@ def previous_blocked(
         for item in page.get("executions", []):
             if item["name"] == name or item["name"][: -(DIGEST + 1)] != head:
                 continue
-            described = _settled(sfn, item["executionArn"])
+            described = sfn.describe_execution(executionArn=item["executionArn"])
             earlier = json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}
             if any(earlier.get(k) != request.get(k) for k in ("StackId", "LogicalResourceId", "PhysicalResourceId")):
                 continue
+            described = _settled(sfn, described)
             summary = json.loads(described.get("output") or "{}")
             findings = blocking(summary.get("diagnosis") or [])
             since = float(summary.get("eventsSince") or 0)
@@ -94,12 +95,11 @@ def previous_blocked(
     return None
 
 
-def _settled(sfn: SFNClient, arn: str) -> DescribeExecutionOutputTypeDef:
+def _settled(sfn: SFNClient, described: DescribeExecutionOutputTypeDef) -> DescribeExecutionOutputTypeDef:
     """The execution, once it has ended (or as it is after PREVIOUS_SETTLE_SECONDS)."""
-    described = sfn.describe_execution(executionArn=arn)
     waited = 0
     while described["status"] == "RUNNING" and waited < PREVIOUS_SETTLE_SECONDS:
         clock.sleep(1)
         waited += 1
-        described = sfn.describe_execution(executionArn=arn)
+        described = sfn.describe_execution(executionArn=described["executionArn"])
     return described

@@ -50,8 +50,7 @@ def of_state(state: ExecutionState) -> Outcome:
     if error:
         cause = str(error.get("Cause", ""))[:600]
         reason = f"The drain failed before it finished ({error.get('Error', 'error')}: {cause})."
-        reason += f" Why: {describe(drain['diagnosis'])}" if drain and drain.get("diagnosis") else ""
-        reason += " " + describe_remaining(drain) if drain else ""
+        reason += f" {describe_why(drain)}{describe_remaining(drain)}" if drain else ""
         return Outcome("FAILED", _unfinished(policy), reason.strip() + _policy_note(policy))
     if drain is None:
         return Outcome("FAILED", _unfinished(policy), "The drain never started." + _policy_note(policy))
@@ -63,12 +62,13 @@ def of_state(state: ExecutionState) -> Outcome:
     message = (
         drain["message"]
         if phase == DEADLINE
-        else f"The drain stopped after {drain['checks']} checks. {_why(drain)}{describe_remaining(drain)}"
+        else f"The drain stopped after {drain['checks']} checks. {describe_why(drain)}{describe_remaining(drain)}"
     )
     return Outcome(DEADLINE, _unfinished(policy), f"{message}{_policy_note(policy)}")
 
 
-def _why(drain: DrainState) -> str:
+def describe_why(drain: DrainState) -> str:
+    """Why the drain cannot finish, for the Reason: before what still runs, the most important first."""
     return f"Why: {describe(drain['diagnosis'])} " if drain.get("diagnosis") else ""
 
 
