@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from emulation.catalog import TRAFFIC_SCENARIOS
-from emulation.demo import measure
-from emulation.strategies import STRATEGIES
+from emulation.strategies import STRATEGIES, measure
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in args.scenario or TRAFFIC_SCENARIOS:
         for strategy in STRATEGIES:
             started = time.perf_counter()
-            row = measure(scenario, strategy).run.row()
+            row = measure(scenario, strategy).row()
             rows.append(row)
             print(
                 f"{scenario:>17} {strategy:>9}: {row['failed']} of {row['requests']} requests failed "

@@ -9,7 +9,6 @@ import argparse
 import json
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"[bold]ecs-drain demo[/]: {scenario.about}")
     console.print("Everything runs offline: moto with the real template.yaml, statemachine/ and functions/.")
     console.print("First the same rollover, same traffic, without ecs-drain: the seed rule, and no drain at all...")
-    others = {name: measure(args.scenario, name) for name in ("seed", "none")}
+    others = {name: strategies.measure(args.scenario, name) for name in ("seed", "none")}
     with rollover_world(pace=args.pace, log_level="WARNING", **world_options(scenario)) as world:
         world.faults.ecs_throttle_share = scenario.throttle_share
         started = world.aws.clock.now()
@@ -198,25 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         tries = world.cfn.delete_tries
         answer = tries[-1][1] if tries else None
         code = report(console, world, args, started, answer, {n: r.traffic for n, r in others.items()})
-        runs = [result["run"], *(r.run for r in others.values())]
+        runs = [result["run"], *others.values()]
     console.print(traffic_table(runs))
     console.print("failed requests: " + ", ".join(f"{r.strategy} {r.failed}" for r in runs))
     return code
-
-
-@dataclass
-class Measured:
-    run: strategies.Run
-    traffic: Traffic
-
-
-def measure(name: str, strategy: str) -> Measured:
-    """One strategy's rollover of a scenario, unwatched."""
-    scenario = SCENARIOS[name]
-    options = world_options(scenario)
-    with rollover_world(log_level="ERROR", **options) as world:
-        world.faults.ecs_throttle_share = scenario.throttle_share
-        return Measured(strategies.run(world, name, strategy, scenario.policy), options["traffic"])
 
 
 def traffic_table(runs: list[strategies.Run]) -> Table:

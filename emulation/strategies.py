@@ -20,8 +20,9 @@ from ecs_drain.aws import Clients
 from ecs_drain.properties import parse
 from ecs_drain.targets import ec2_instance_ids
 
-from .scenarios import World
-from .traffic import CAUSES
+from .catalog import SCENARIOS, world_options
+from .scenarios import World, rollover_world
+from .traffic import CAUSES, Traffic
 
 STRATEGIES = ("ecs-drain", "seed", "none")
 SEED_POLL_SECONDS = 10
@@ -42,6 +43,7 @@ class Run:
     old_capacity_seconds: float  # instance-seconds of old capacity kept from the Delete until it was gone
     answer: str  # the last answer CloudFormation got for the Delete ("-" when there is none)
     tasks_killed: int
+    traffic: Traffic  # the requests themselves, per second (for pictures)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -85,7 +87,16 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
         old_capacity_seconds=len(world.old.container_ids) * (ended - started),
         answer=answer,
         tasks_killed=len(world.sim.record.killed),
+        traffic=traffic,
     )
+
+
+def measure(name: str, strategy: str) -> Run:
+    """One strategy's rollover of a scenario from the catalog, unwatched."""
+    scenario = SCENARIOS[name]
+    with rollover_world(log_level="ERROR", **world_options(scenario)) as world:
+        world.faults.ecs_throttle_share = scenario.throttle_share
+        return run(world, name, strategy, scenario.policy)
 
 
 def seed_handler(event: dict[str, Any], _context: Any) -> None:

@@ -7,19 +7,18 @@ import json
 import pytest
 
 from emulation.catalog import SCENARIOS, world_options
-from emulation.demo import measure
 from emulation.scenarios import rollover_world
-from emulation.strategies import run
+from emulation.strategies import measure, run
 
 from .helpers import executions
 
 
 @pytest.mark.parametrize("scenario", ["rollover", "long-requests"])
 def test_it_fails_no_request_where_every_service_keeps_half_its_tasks_while_no_drain_fails_many(scenario: str) -> None:
-    drained = measure(scenario, "ecs-drain").run
+    drained = measure(scenario, "ecs-drain")
     assert drained.failed == 0 and drained.requests > 10_000 and drained.answer == "SUCCESS"
     assert drained.tasks_killed == 0
-    undrained = measure(scenario, "none").run
+    undrained = measure(scenario, "none")
     assert undrained.failed > 0  # measured on the same traffic, as the model gives it
     assert undrained.failed == sum(undrained.causes.values())
 
@@ -38,8 +37,8 @@ def test_it_names_the_service_a_correct_drain_still_takes_to_zero_healthy_target
 
 
 def test_it_counts_a_seed_drain_that_dies_at_its_lambda_timeout_as_cloudformation_waits_for_it() -> None:
-    result = measure("deadline-continue", "seed").run
+    result = measure("deadline-continue", "seed")
     # The job never ends: the seed Lambda dies at 900 s, CloudFormation waits out its 3600 s three times.
     assert result.answer == "-" and result.cleanup_seconds == pytest.approx(3 * 3600, abs=5)
-    drained = measure("deadline-continue", "ecs-drain").run
+    drained = measure("deadline-continue", "ecs-drain")
     assert drained.answer == "SUCCESS" and drained.cleanup_seconds < 700
