@@ -24,13 +24,17 @@ AWS_APIS = ("ecs:", "ec2:", "autoscaling:")
 HERE = Path(__file__).resolve().parent
 GRID = [(c, t) for c in (10, 100, 1000, 5000) for t in (1, 10, 100, 1000) if t <= c]
 # List prices, us-east-1, 2026: Step Functions Standard per state transition; Lambda per request and per
-# GB-second on arm64.
+# GB-second on arm64; DynamoDB on-demand per write request.
 USD_PER_TRANSITION = 0.000025
 USD_PER_LAMBDA_REQUEST = 0.20 / 1_000_000
 USD_PER_GB_SECOND = 0.0000133334
+USD_PER_WRITE_REQUEST = 0.625 / 1_000_000  # DynamoDB on-demand, one write request unit (an item under 1 KB)
 DRAIN_MEMORY_GB = 0.5
 POLL_SECONDS = 15
 DEREGISTRATION_DELAY = 300  # the ALB default: drains have their real length
+READS_PER_SECOND = 10  # the provider stack's default EcsReadCallsPerSecond
+# Consumer stacks x their targets, all replaced at once in one cluster of 2,000 other instances.
+CONCURRENT = [(5, 200), (20, 50), (16, 400)]
 COLUMNS = [
     "cluster_instances",
     "targets",
@@ -99,9 +103,27 @@ def measure_concurrent(stacks: int = 5, targets: int = 200, others: int = 2000) 
             sender.start()
         for sender in senders:
             sender.join()
-        answers = [d.wait_for_answer(r, wall_seconds=3600) for d, r in zip(drivers, requests, strict=True)]
+        answers = [d.wait_for_answer(r, wall_seconds=7200) for d, r in zip(drivers, requests, strict=True)]
         assert all(a is not None and a.body["Status"] == "SUCCESS" for a in answers), answers
-        return row(world, others, targets * stacks, "ecs-drain", deleted_at, [a.at for a in answers if a], fleets)
+        answered = [a.at for a in answers if a]
+        result = row(world, others, targets * stacks, "ecs-drain", deleted_at, answered, fleets)
+        result["per_drain"] = [
+            per_drain(world, fleet, deleted_at, at) for fleet, at in zip(fleets, answered, strict=True)
+        ]
+        return result
+
+
+def per_drain(world: World, fleet: Fleet, deleted_at: float, answered_at: float) -> dict[str, Any]:
+    """One drain of a concurrent row: when it answered, what it owned at its start and end, what still ran."""
+    stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in set(fleet.container_ids)]
+    last_stop = max((s for s in stopped if s is not None), default=deleted_at)
+    draining = [world.sim.record.draining_set_at.get(i, deleted_at) for i in fleet.container_ids]
+    return {
+        "answer_seconds": round(answered_at - deleted_at, 1),
+        "overhead_seconds": round(answered_at - last_stop, 1),
+        "draining_lag_seconds": round(max(draining, default=deleted_at) - deleted_at, 1),
+        "tasks_not_stopped_at_answer": sum(1 for s in stopped if s is None or s > answered_at),
+    }
 
 
 def row(
@@ -134,6 +156,8 @@ def row(
             n for api, n in world.aws.calls.by_action(caller="DrainFunction").items() if api.startswith(AWS_APIS)
         ),
         "peak_read_calls_per_second": busiest_second(reads),
+        # The time the budget alone imposes: the cluster reads the drains made, at the read rate.
+        "budget_floor_seconds": round(len(reads) / READS_PER_SECOND, 1),
         "throttled_calls_drain": sum(1 for c in drain_calls if c.throttled),
         "throttled_calls_neighbour": world.account.neighbour.throttled,
         "check_seconds_max": round(max((i.sim_seconds for i in steps), default=0.0), 1),
@@ -174,10 +198,17 @@ def _usd_per_hour(world: World, steps: list[Any]) -> float | None:
     if len(scheduled) < 2:
         return None
     transitions_per_loop = sum(1 for e in events[scheduled[0] : scheduled[1]] if e["type"].endswith("StateEntered"))
-    checks = [i.sim_seconds for i in steps if i.action == "check"] or [0.0]
-    gb_seconds = DRAIN_MEMORY_GB * max(0.001, sum(checks) / len(checks))
+    checks = [i for i in steps if i.action == "check"]
+    seconds = [i.sim_seconds for i in checks] or [0.0]
+    gb_seconds = DRAIN_MEMORY_GB * max(0.001, sum(seconds) / len(seconds))
+    bookings = sum(i.calls["dynamodb:UpdateItem"] for i in checks) / max(1, len(checks))  # the call budget's
     loops_per_hour = 3600 / POLL_SECONDS
-    cost = transitions_per_loop * USD_PER_TRANSITION + USD_PER_LAMBDA_REQUEST + gb_seconds * USD_PER_GB_SECOND
+    cost = (
+        transitions_per_loop * USD_PER_TRANSITION
+        + USD_PER_LAMBDA_REQUEST
+        + gb_seconds * USD_PER_GB_SECOND
+        + bookings * USD_PER_WRITE_REQUEST
+    )
     return round(loops_per_hour * cost, 4)
 
 
@@ -185,6 +216,26 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = COLUMNS
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(str(r[c]) for c in head) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def concurrent_table(rows: list[dict[str, Any]]) -> str:
+    """The concurrent rows, per drain: the range of answers, and the worst of what each drain owns."""
+    lines = [
+        "| stacks x targets | answers (s after the Deletes) | budget_floor_seconds | overhead_seconds max | "
+        "draining_lag_seconds max | tasks_not_stopped_at_answer | peak reads/s | throttled drain / neighbour |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        drains = r["per_drain"]
+        answers = [d["answer_seconds"] for d in drains]
+        lines.append(
+            f"| {r['concurrent_drains']} x {r['targets'] // r['concurrent_drains']} | {min(answers)} to {max(answers)} "
+            f"| {r['budget_floor_seconds']} | {max(d['overhead_seconds'] for d in drains)} "
+            f"| {max(d['draining_lag_seconds'] for d in drains)} "
+            f"| {sum(d['tasks_not_stopped_at_answer'] for d in drains)} | {r['peak_read_calls_per_second']} "
+            f"| {r['throttled_calls_drain']} / {r['throttled_calls_neighbour']} |"
+        )
     return "\n".join(lines)
 
 
@@ -205,10 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--max-cluster", type=int, default=5000, help="skip grid rows with larger clusters")
     parser.add_argument("--no-large", action="store_true", help="skip the 20,000-task run")
-    parser.add_argument("--no-concurrent", action="store_true", help="skip the 5-concurrent-drains row")
+    parser.add_argument("--no-concurrent", action="store_true", help="skip the concurrent-drains rows")
+    parser.add_argument(
+        "--only-concurrent", action="store_true", help="only the concurrent rows, printed (results.json untouched)"
+    )
     args = parser.parse_args(argv)
     rows = []
-    for cluster, targets in GRID:
+    for cluster, targets in [] if args.only_concurrent else GRID:
         if cluster > args.max_cluster:
             continue
         for strategy in ("ecs-drain", "naive"):
@@ -219,13 +273,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"in {time.monotonic() - started:5.1f} s",
                 file=sys.stderr,
             )
-    if not args.no_concurrent:
+    for stacks, targets in [] if args.no_concurrent else CONCURRENT:
         started = time.monotonic()
-        rows.append(measure_concurrent())
-        print(f"  measured 5 concurrent drains in {time.monotonic() - started:5.1f} s", file=sys.stderr)
-    (HERE / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+        rows.append(measure_concurrent(stacks, targets))
+        print(
+            f"  measured {stacks} x {targets} concurrent drains in {time.monotonic() - started:5.1f} s", file=sys.stderr
+        )
+    if not args.only_concurrent:
+        (HERE / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(table(rows))
-    if not args.no_large:
+    print(concurrent_table([r for r in rows if r["concurrent_drains"] > 1]))
+    if not args.no_large and not args.only_concurrent:
         large = large_run()
         (HERE / "large.json").write_text(json.dumps(large, indent=1) + "\n")
         print(

@@ -14,7 +14,10 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from ecs_drain import clock
 from ecs_drain.diagnosis import BLOCKING_CAUSES
+from ecs_drain.executions import drain_input
+from ecs_drain.properties import InvalidProperties, parse
 
 from . import executions
 
@@ -63,7 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         boto3.client("cloudformation", region_name=args.region), args.provider_stack
     )
     if args.command == "start":
-        arn = executions.start(sfn, machine, manual_name(args.cluster), start_input(args))
+        try:
+            execution_input = start_input(args)
+        except InvalidProperties as error:  # checked before anything starts
+            Console(stderr=True).print(f"ecs-drain start: {error}")
+            return 2
+        arn = executions.start(sfn, machine, manual_name(args.cluster), execution_input)
         console.print(f"Started {arn}")
         return watch(console, sfn, arn, args.interval, args.plain) if args.watch else 0
     arn = args.execution_arn or executions.find_execution(sfn, machine, args.stack)
@@ -84,7 +92,8 @@ def start_input(args: argparse.Namespace) -> dict[str, Any]:
         "StandaloneTasks": args.standalone_tasks,
         "WaitForCapacity": False if args.no_wait_for_capacity else None,
     }
-    return {k: v for k, v in given.items() if v is not None}
+    properties = {k: v for k, v in given.items() if v is not None}
+    return drain_input(properties, parse(properties, from_cloudformation=False), clock.now())
 
 
 def manual_name(cluster: str) -> str:

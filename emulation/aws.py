@@ -114,6 +114,9 @@ class OfflineAws:
         self.invocations: list[Invocation] = []
         self.output: list[str] = []  # everything the handlers printed: logs and metrics
         self.crashes: dict[str, Callable[[int], bool]] = {}  # function logical id -> crash on the n-th call?
+        # function logical id -> is Lambda refusing its invocations at this simulated time? (as when the account's
+        # concurrency is used up: 429 TooManyRequestsException, the function never runs)
+        self.held_back: dict[str, Callable[[float], bool]] = {}
         self.log_level = log_level
         self.template = cfn_template.load()
         self.functions = {f.logical_id: f for f in cfn_template.functions(self.template)}
@@ -220,6 +223,16 @@ class OfflineAws:
         for name, parameter in self.template.get("Parameters", {}).items():
             stack.refs[name] = str(parameter.get("Default", ""))
         stack.refs["LogLevel"] = self.log_level
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        for logical_id, props in cfn_template.tables(self.template):
+            table = dynamodb.create_table(
+                TableName=f"{STACK}-{logical_id}",
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PROVISIONED"),
+            )["TableDescription"]
+            stack.refs[logical_id] = table["TableName"]
+            stack.attributes[(logical_id, "Arn")] = table["TableArn"]
         for logical_id in self.functions:
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{logical_id}"
             stack.refs[logical_id] = f"{STACK}-{logical_id}"
@@ -269,6 +282,11 @@ class OfflineAws:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Run a function's real handler, as Lambda would, within its reserved concurrency."""
         limit = self.functions[logical_id].reserved_concurrency
+        held_back = self.held_back.get(logical_id)
+        if held_back is not None and held_back(self.clock.now()):
+            with self._in_flight_lock:
+                self.refused[logical_id] += 1
+            raise TooManyRequests(logical_id)
         with self._in_flight_lock:
             if limit is not None and self.in_flight[logical_id] >= limit:
                 self.refused[logical_id] += 1

@@ -188,6 +188,8 @@ class EcsApi:
                 self.refuse[ref.rsplit("/", 1)[-1]] -= 1
                 failures.append({"arn": ref, "reason": "ServerException", "detail": "injected failure"})
             else:
+                if status == "DRAINING":
+                    self.sim.record.draining_set_at.setdefault(ref.rsplit("/", 1)[-1], self.sim.clock.now())
                 instance.status = status
                 found.append(instance)
         self.sim.instances_changed()
@@ -289,6 +291,7 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
     injected."""
     api = EcsApi(sim)
     sfn_lock = threading.RLock()
+    dynamodb_lock = threading.Lock()
     clock = sim.clock
     clock.on_advance(lambda t: account.neighbour.run_until(t, account.buckets))
 
@@ -314,6 +317,10 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
         if service == "stepfunctions":
             # moto's StartExecution is not atomic as AWS's is: the same name twice at once must give one execution
             with sfn_lock:
+                return moto_patches.ORIGINAL_CALL_ACTION(response)
+        if service == "dynamodb":
+            # DynamoDB applies a conditional write to an item atomically; moto checks and writes in two steps
+            with dynamodb_lock:
                 return moto_patches.ORIGINAL_CALL_ACTION(response)
         return moto_patches.ORIGINAL_CALL_ACTION(response)
 

@@ -96,6 +96,7 @@ class Record:
     unplaced: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
+    draining_set_at: dict[str, float] = field(default_factory=dict)  # container instance id -> first set DRAINING
     # Service events as DescribeServices returns them, per service, oldest first: (createdAt, message).
     service_events: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
 

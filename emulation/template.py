@@ -122,6 +122,11 @@ def functions(template: dict[str, Any]) -> list[Function]:
     return out
 
 
+def tables(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(logical id, properties) of every DynamoDB table."""
+    return [(k, r["Properties"]) for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
+
+
 def state_machine(template: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(logical id, properties, the ASL document) of the drain state machine."""
     for logical_id, resource in template["Resources"].items():

@@ -14,6 +14,7 @@ from .budget import CallBudget
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_ssm import SSMClient
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 # Throttling is retried here first, with backoff; what outlasts it is retried by the state machine.
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+BUDGET_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 THROTTLING_CODES = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
 
 
@@ -45,13 +47,27 @@ def is_throttling(error: ClientError) -> bool:
 @cache
 def drain_clients() -> Clients:
     ecs = boto3.client("ecs", config=CONFIG)
-    budget = CallBudget.from_environment()
+    budget = CallBudget.from_environment(dynamodb_client())
     budget.attach(ecs)
     return Clients(
         ecs=ecs,
         ec2=boto3.client("ec2", config=CONFIG),
         autoscaling=boto3.client("autoscaling", config=CONFIG),
         budget=budget,
+    )
+
+
+@cache
+def ecs_client() -> ECSClient:
+    """An ECS client outside the drain's budget: the custom resource's one DescribeClusters per Create or Update."""
+    return boto3.client("ecs", config=CONFIG)
+
+
+@cache
+def dynamodb_client() -> DynamoDBClient:
+    # The call budget's bookings are small and frequent: fail fast (BudgetUnavailable) rather than hold a step.
+    return boto3.client(
+        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
     )
 
 
@@ -67,5 +83,5 @@ def sfn_client() -> SFNClient:
 
 def reset() -> None:
     """Forget the clients (the emulation starts a fresh AWS for each run)."""
-    for factory in (drain_clients, ssm_client, sfn_client):
+    for factory in (drain_clients, ecs_client, dynamodb_client, ssm_client, sfn_client):
         factory.cache_clear()

@@ -1,24 +1,30 @@
-"""The drain's share of the account's ECS API budget, enforced where every ECS call is made.
+"""The provider's share of the account's ECS API budget, enforced where every ECS call is made.
 
 ECS throttles per account and Region with token buckets every caller shares: cluster reads 100 refilled at 20 per
-second, modify calls 100 at 40/s, service reads 100 at 20/s (ECS API Reference, "Request throttling"). The drain
-takes at most its share of the refill: by default 10 reads and 20 modify calls per second, spread evenly over time
-(never a burst), so the account's other tools keep at least half. One step runs at a time across every drain of
-the provider stack (the DrainFunction's reserved concurrency), so the share is ecs-drain's, not one drain's.
+second, modify calls 100 at 40/s, service reads 100 at 20/s (ECS API Reference, "Request throttling"). Every drain
+of the provider stack together takes at most its share of the refill: by default 10 reads and 20 modify calls per
+second, spread evenly over time (never a burst), so the account's other tools keep at least half.
 
-The pacing is a botocore `before-call` hook on the ECS client: no call can bypass it. A step also has a time
-allowance; work that does not fit (per-instance listings) waits for the next check instead of bursting.
+The share is one schedule for every drain: each ECS call first takes the next free slot of its category from a
+DynamoDB item (see SharedSlots), so any number of drains interleave call by call, first come first served, and
+none waits for another's whole step. The pacing is a botocore `before-call` hook on the ECS client: no call can
+bypass it. A step also has a time allowance; work that does not fit (per-instance listings) waits for the next
+check instead of bursting.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import clock
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ecs import ECSClient
 
 READ = "read"
@@ -38,9 +44,119 @@ CATEGORY = {
 }
 DEFAULT_READS_PER_SECOND = 10.0
 DEFAULT_MODIFY_CALLS_PER_SECOND = 20.0
-DEFAULT_STEP_SECONDS = 30.0  # a tenth of the DrainFunction's 300 s timeout
+DRAIN_STEP_TIMEOUT_SECONDS = 300  # the DrainFunction's Timeout and its tasks' TimeoutSeconds (a test holds them)
+DEFAULT_STEP_SECONDS = DRAIN_STEP_TIMEOUT_SECONDS / 10  # optional work stops here, far from the timeout
 # Spacing a hair over 1/rate keeps "at most N in any second" true under floating-point clocks.
 SPACING_MARGIN = 1.001
+TABLE_VARIABLE = "ECS_DRAIN_BUDGET_TABLE"
+# How far ahead a call may book its slot. Each waiting call holds one slot, so the queue is as long as the calls
+# waiting at once (a slot each); past this many seconds of queue a caller waits and asks again.
+HORIZON_SECONDS = 10.0
+MAX_TRIES = 100  # conditional updates lost to other drains before a call gives up (BudgetUnavailable)
+BOOKING_LEAD_SECONDS = 0.05  # a booking's round trip to DynamoDB (milliseconds in a Region) fits in this
+
+
+class BudgetUnavailable(Exception):
+    """No slot could be had from the shared schedule (the table throttled, unreachable, or endlessly contended).
+    No ECS call is made without a slot: the step fails and the state machine tries it again."""
+
+
+class Slots(Protocol):
+    def take(self, category: str, interval: float) -> float:
+        """Book the caller's next call of `category`: the time it may be made (now or later)."""
+        ...
+
+
+@dataclass
+class LocalSlots:
+    """The schedule of one process (unit tests, a drain run outside the provider stack)."""
+
+    next_free: dict[str, float] = field(default_factory=dict)
+
+    def take(self, category: str, interval: float) -> float:
+        slot = max(clock.now(), self.next_free.get(category, 0.0))
+        self.next_free[category] = slot + interval
+        return slot
+
+
+@dataclass
+class SharedSlots:
+    """One schedule for every drain of the provider stack: per category, a DynamoDB item holds the time of the next
+    free slot (`next`), and a call books it with one conditional UpdateItem.
+
+    While the schedule is busy (`next` from the soonest slot, a booking's round trip from now, to the horizon),
+    `SET next = next + interval` books the slot at `next`: arithmetic in the update, so concurrent callers never
+    conflict. While it is idle (`next` before the soonest slot, or no item yet), `SET next = soonest + interval` on
+    the condition that it is still idle books the soonest slot. A crashed step
+    leaves at most the one slot it booked unused; there is nothing to clean up. Times are the callers' clocks
+    (Lambda's are synchronised; a skew of milliseconds shifts a slot by as much).
+    """
+
+    dynamodb: DynamoDBClient
+    table: str
+
+    def take(self, category: str, interval: float) -> float:
+        step = Decimal(str(round(interval, 6)))
+        for _ in range(MAX_TRIES):
+            # The soonest slot leaves time for this booking's own round trip, so the call goes at its slot (a call
+            # sent late would bunch with the next one).
+            soonest = Decimal(str(round(clock.now() + BOOKING_LEAD_SECONDS, 6)))
+            try:
+                return self._book_busy(category, step, soonest)
+            except ClientError as error:
+                old = self._refused(error)
+            busy_until = Decimal(old["next"]["N"]) if "next" in old else None
+            if busy_until is not None and busy_until > soonest + Decimal(str(HORIZON_SECONDS)):
+                clock.sleep(float(busy_until - soonest) - HORIZON_SECONDS + interval)  # the queue is full: wait
+                continue
+            if busy_until is None or busy_until < soonest:
+                try:
+                    return self._book_idle(category, step, soonest)
+                except ClientError as error:
+                    self._refused(error)  # another caller booked it first: book behind it
+        raise BudgetUnavailable(f"no {category} slot after {MAX_TRIES} tries: the schedule is contended")
+
+    def _book_busy(self, category: str, step: Decimal, now: Decimal) -> float:
+        try:
+            result = self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"category": {"S": category}},
+                UpdateExpression="SET #next = #next + :step",
+                ConditionExpression="#next BETWEEN :now AND :horizon",
+                ExpressionAttributeNames={"#next": "next"},
+                ExpressionAttributeValues={
+                    ":step": {"N": str(step)},
+                    ":now": {"N": str(now)},
+                    ":horizon": {"N": str(now + Decimal(str(HORIZON_SECONDS)))},
+                },
+                ReturnValues="UPDATED_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except BotoCoreError as error:
+            raise BudgetUnavailable(f"the call budget table cannot be reached: {error}") from error
+        return float(Decimal(result["Attributes"]["next"]["N"]) - step)
+
+    def _book_idle(self, category: str, step: Decimal, now: Decimal) -> float:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"category": {"S": category}},
+                UpdateExpression="SET #next = :next",
+                ConditionExpression="attribute_not_exists(#next) OR #next < :now",
+                ExpressionAttributeNames={"#next": "next"},
+                ExpressionAttributeValues={":next": {"N": str(now + step)}, ":now": {"N": str(now)}},
+            )
+        except BotoCoreError as error:
+            raise BudgetUnavailable(f"the call budget table cannot be reached: {error}") from error
+        return float(now)
+
+    @staticmethod
+    def _refused(error: ClientError) -> dict[str, Any]:
+        """The item as it was when a condition failed; any other error means no slot can be had now."""
+        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            raise BudgetUnavailable(f"the call budget table refused the booking: {error}") from error
+        item: Any = error.response.get("Item") or {}  # returned as ReturnValuesOnConditionCheckFailure asks
+        return dict(item)
 
 
 @dataclass
@@ -50,19 +166,20 @@ class CallBudget:
     reads_per_second: float = DEFAULT_READS_PER_SECOND
     modify_calls_per_second: float = DEFAULT_MODIFY_CALLS_PER_SECOND
     step_seconds: float = DEFAULT_STEP_SECONDS
+    slots: Slots = field(default_factory=LocalSlots)
     step_started: float = field(default_factory=clock.now)
-    next_call: dict[str, float] = field(default_factory=dict)  # category -> earliest time of its next call
+    reads: int = 0  # cluster reads made in this step
 
     @classmethod
-    def from_environment(cls) -> CallBudget:
-        """The provider stack's parameters, split between the drain steps that may run at once."""
-        steps = max(1, int(os.environ.get("ECS_DRAIN_CONCURRENT_STEPS", "1") or 1))
+    def from_environment(cls, dynamodb: DynamoDBClient | None = None) -> CallBudget:
+        """The provider stack's parameters, shared by every drain through its table."""
+        table = os.environ.get(TABLE_VARIABLE)
         return cls(
-            reads_per_second=float(os.environ.get("ECS_READS_PER_SECOND", DEFAULT_READS_PER_SECOND)) / steps,
+            reads_per_second=float(os.environ.get("ECS_READS_PER_SECOND", DEFAULT_READS_PER_SECOND)),
             modify_calls_per_second=float(
                 os.environ.get("ECS_MODIFY_CALLS_PER_SECOND", DEFAULT_MODIFY_CALLS_PER_SECOND)
-            )
-            / steps,
+            ),
+            slots=SharedSlots(dynamodb, table) if table and dynamodb is not None else LocalSlots(),
         )
 
     def interval(self, category: str) -> float:
@@ -70,29 +187,29 @@ class CallBudget:
         return SPACING_MARGIN / rate
 
     def begin_step(self) -> None:
-        """A new step: its allowance starts now, and each category's first call waits one interval, so steps
-        that follow each other (in this container or another) never exceed the rate together."""
-        now = clock.now()
-        self.step_started = now
-        for category in (READ, MODIFY, SERVICE_READ):
-            self.next_call[category] = max(self.next_call.get(category, 0.0), now + self.interval(category))
+        """A new step: its allowance starts now."""
+        self.step_started = clock.now()
+        self.reads = 0
 
     def wait_turn(self, action: str) -> None:
         category = CATEGORY.get(action, SERVICE_READ)
+        slot = self.slots.take(category, self.interval(category))
         now = clock.now()
-        due = self.next_call.get(category, now)
-        if due > now:
-            clock.sleep(due - now)
-            now = due
-        self.next_call[category] = now + self.interval(category)
+        if slot > now:
+            clock.sleep(slot - now)
+        if category == READ:
+            self.reads += 1
 
     def seconds_left(self) -> float:
         return self.step_seconds - (clock.now() - self.step_started)
 
     def affords(self, reads: int) -> bool:
-        """Whether `reads` more cluster reads fit in what is left of this step's allowance."""
-        backlog = max(0.0, self.next_call.get(READ, 0.0) - clock.now())
-        return backlog + reads * self.interval(READ) <= self.seconds_left()
+        """Whether `reads` more cluster reads fit in what is left of this step's allowance, at the pace this
+        step's reads have had so far (slower than the rate when other drains share it)."""
+        pace = self.interval(READ)
+        if self.reads:
+            pace = max(pace, (clock.now() - self.step_started) / self.reads)
+        return reads * pace <= self.seconds_left()
 
     def attach(self, ecs: ECSClient) -> None:
         """Every call of this client waits its turn first."""

@@ -47,21 +47,27 @@ def inventory(ecs: ECSClient, instances: Iterable[Instance], services: Sequence[
     return tasks, need
 
 
-def spare_capacity(ecs: ECSClient, cluster: str, targets: set[str]) -> Spare:
-    """Room left on ACTIVE, connected instances that are not being drained.
+def spare_capacity(ecs: ECSClient, cluster: str, targets: set[str], need: Resources) -> Spare:
+    """Room left on ACTIVE, connected instances that are not being drained: page by page, until there is room
+    for `need` (then the figures count only the pages read) or the cluster has been read whole.
 
-    This lists the cluster, so it runs only while waiting for capacity, never once draining has begun.
+    This lists the cluster, so it runs only while waiting for capacity, never once draining has begun; stopping
+    at enough room keeps many drains of one cluster from each reading all of it.
     """
-    others = [i for i in calls.active_instance_ids(ecs, cluster) if i not in targets]
-    found, _ = calls.describe_instances(ecs, cluster, others)
-    usable = [i for i in found.values() if i.status == "ACTIVE" and i.agent_connected]
-    return {
-        "instances": len(usable),
-        "cpu": sum(i.remaining_cpu for i in usable),
-        "memory": sum(i.remaining_memory for i in usable),
-        "largestCpu": max((i.remaining_cpu for i in usable), default=0),
-        "largestMemory": max((i.remaining_memory for i in usable), default=0),
-    }
+    spare: Spare = {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
+    for page in calls.active_instance_pages(ecs, cluster):
+        others = [i for i in page if i not in targets]
+        found, _ = calls.describe_instances(ecs, cluster, others) if others else ({}, set())
+        for instance in found.values():
+            if instance.status == "ACTIVE" and instance.agent_connected:
+                spare["instances"] += 1
+                spare["cpu"] += instance.remaining_cpu
+                spare["memory"] += instance.remaining_memory
+                spare["largestCpu"] = max(spare["largestCpu"], instance.remaining_cpu)
+                spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
+        if has_room(need, spare):
+            break
+    return spare
 
 
 def has_room(need: Resources, spare: Spare) -> bool:

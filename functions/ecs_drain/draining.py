@@ -49,6 +49,7 @@ REPORTED_INSTANCES = 20  # how many still-busy instances the state and the Reaso
 # Tasks watched at once (16 bytes each in the state): every stopping task of an instance whose running tasks are
 # gone, so its last one stopping is seen without listing it again. 5,000 keep the state under ~110 KB of 256 KB.
 WATCH_MAX = 5000
+BACKLOG_RECHECK_SECONDS = 1
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Census:
     @property
     def tasks(self) -> int:
         return sum(b.active + len(b.stopping) for b in self.busy)
+
+    out_of_time: bool = False  # listings were left for the next check because the step's allowance ran out
 
     @property
     def unlisted(self) -> int:
@@ -131,6 +134,7 @@ def _list_stopping(ecs: ECSClient, cluster: str, instances: list[Instance], cens
     for instance in instances:
         if room <= 0 or not budget.affords(2):  # its ListTasks, and a share of the DescribeTasks after
             census.busy.append(Busy(instance, 0, unlisted=True))
+            census.out_of_time |= room > 0
             continue
         arns = calls.stopping_tasks(ecs, cluster, instance.id)
         home.update((last_part(arn), instance.id) for arn in arns)
@@ -147,11 +151,21 @@ def _list_stopping(ecs: ECSClient, cluster: str, instances: list[Instance], cens
             census.drained.append(instance.id)
 
 
-def plan(props: DrainProperties, clients: Clients, now: float, previous: PreviousDrain | None = None) -> DrainState:
-    """Resolve the targets and take stock; the first check follows at once."""
-    budget = props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
-    deadline = now + props.drain_timeout_seconds if props.drain_timeout_seconds else None
-    state = new_state(props.cluster, now, deadline, math.ceil(budget / props.poll_interval_seconds) + 2)
+def retry_until(props: DrainProperties, requested_at: float) -> float:
+    """Until when a failing step is tried again: the deadline, or the longest drain by hand."""
+    return requested_at + (props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS)
+
+
+def plan(
+    props: DrainProperties,
+    clients: Clients,
+    now: float,
+    previous: PreviousDrain | None = None,
+    requested_at: float | None = None,
+) -> DrainState:
+    """Resolve the targets and take stock; the first check follows at once. The deadline counts from the request
+    (`requested_at`), so time lost to failed tries of this step is not given back."""
+    state = _new_drain(props, now, requested_at)
     target = f"{props.target_kind} {props.target[0]}" if len(props.target) == 1 else props.target_kind
     ec2_ids = ec2_instance_ids(props, clients)
     if ec2_ids is None:
@@ -198,7 +212,7 @@ def check(
     try:
         census = count(ecs, cluster, pending, unpack_ids(state["probes"]), clients.budget)
         if state["phase"] == WAITING_FOR_CAPACITY:
-            state["spare"] = spare_capacity(ecs, cluster, set(pending))
+            state["spare"] = spare_capacity(ecs, cluster, set(pending), state["need"])
             if has_room(state["need"], state["spare"]) or not census.busy:
                 state["phase"] = DRAINING
                 state["timeline"]["capacityReadyAt"] = now
@@ -260,7 +274,8 @@ def check(
         return _finish(
             state, DEADLINE, now, f"Deadline reached with tasks still running. {why}{describe_remaining(state)}"
         )
-    wait = props.poll_interval_seconds
+    # Listings the allowance could not afford wait for the budget, not for ECS: the next check comes at once.
+    wait = BACKLOG_RECHECK_SECONDS if census.out_of_time else props.poll_interval_seconds
     if deadline is not None:
         wait = min(wait, math.ceil(deadline - now))  # the last check falls on the deadline
     state["nextCheckInSeconds"] = max(1, wait)
@@ -313,6 +328,31 @@ def _record(state: DrainState, census: Census, problems: list[str]) -> None:
     state["summary"]["tasksRemaining"] = census.tasks
     busiest = sorted(census.busy, key=lambda b: -(b.active + len(b.stopping)))
     state["remaining"] = [b.report() for b in busiest[:REPORTED_INSTANCES]]
+
+
+def _new_drain(props: DrainProperties, now: float, requested_at: float | None) -> DrainState:
+    started = min(now, requested_at) if requested_at is not None else now
+    seconds = props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
+    deadline = started + props.drain_timeout_seconds if props.drain_timeout_seconds else None
+    checks = math.ceil(seconds / props.poll_interval_seconds) + 2
+    return new_state(props.cluster, started, deadline, checks, retry_until(props, started))
+
+
+def give_up(
+    drain: DrainState | None, props: DrainProperties, now: float, requested_at: float | None, error: Exception
+) -> DrainState:
+    """The deadline has come while the step kept failing: end as at any deadline (OnTimeout applies), saying so."""
+    failure = f"{type(error).__name__}: {str(error)[:300]}"
+    if drain is None:
+        state = _new_drain(props, now, requested_at)
+        return _finish(state, DEADLINE, now, f"Deadline reached before the drain could start: {failure}.")
+    return _finish(
+        drain,
+        DEADLINE,
+        now,
+        f"Deadline reached while the drain step kept failing ({failure}). {describe_why(drain)}"
+        f"{describe_remaining(drain)}",
+    )
 
 
 def _cluster_gone(props: DrainProperties) -> str:

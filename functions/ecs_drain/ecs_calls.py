@@ -106,12 +106,11 @@ def container_instance_ids(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str])
     return sorted(set(found))
 
 
-def active_instance_ids(ecs: ECSClient, cluster: str) -> list[str]:
-    """Every ACTIVE container instance of the cluster: this lists the whole cluster."""
-    ids: list[str] = []
+def active_instance_pages(ecs: ECSClient, cluster: str) -> Iterator[list[str]]:
+    """The ACTIVE container instances of the cluster, a page (up to 100) at a time, as ListContainerInstances
+    gives them: a caller that has seen enough stops listing."""
     for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster, status="ACTIVE"):
-        ids.extend(last_part(a) for a in page.get("containerInstanceArns", []))
-    return ids
+        yield [last_part(a) for a in page.get("containerInstanceArns", [])]
 
 
 def describe_instances(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> tuple[dict[str, Instance], set[str]]:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import clock
 from .diagnosis import blocking
-from .state import REQUEST_KEY, PreviousDrain
+from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
+from .state import MAX_FAILED_TRIES_KEY, REQUEST_KEY, REQUESTED_AT_KEY, PreviousDrain, failed_tries_outlasting
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -38,6 +39,13 @@ def stack_prefix(stack_name: str) -> str:
     return _UNSAFE.sub("-", f"{stack_name}-").lstrip("-")[: MAX_NAME - DIGEST - 1]
 
 
+def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) -> dict[str, Any]:
+    """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
+    row outlast its deadline (until a step has run and set its own bound)."""
+    seconds = props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
+    return {**given, REQUESTED_AT_KEY: now, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(seconds)}
+
+
 @dataclass(frozen=True)
 class Started:
     arn: str
@@ -47,14 +55,17 @@ class Started:
 def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: dict[str, Any]) -> Started:
     """Start the drain, or find the one a previous delivery of the same request started.
 
-    Step Functions returns the running execution for the same name and input; a closed one raises
-    ExecutionAlreadyExists, and that request was answered already.
+    The name is the request's (execution_name), so an execution of that name is this request's drain. Step
+    Functions raises ExecutionAlreadyExists for it once it has ended (the request was answered already), and also
+    while it runs when the input differs (a redelivery carries a later RequestedAt): then it is still draining.
     """
     document = json.dumps(execution_input, sort_keys=True, separators=(",", ":"))
     try:
         arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=document)["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
-        return Started(state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}", closed=True)
+        arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        running = sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        return Started(arn, closed=not running)
     return Started(arn, closed=False)
 
 

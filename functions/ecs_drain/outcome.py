@@ -48,10 +48,15 @@ def of_state(state: ExecutionState) -> Outcome:
     policy = on_timeout_policy(properties_of(state))
     error = state.get("error")
     if error:
-        cause = str(error.get("Cause", ""))[:600]
-        reason = f"The drain failed before it finished ({error.get('Error', 'error')}: {cause})."
-        reason += f" {describe_why(drain)}{describe_remaining(drain)}" if drain else ""
-        return Outcome("FAILED", _unfinished(policy), reason.strip() + _policy_note(policy))
+        failure = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:600]}"
+        still = f" {describe_why(drain)}{describe_remaining(drain)}" if drain else ""
+        if error.get("Error") == "InvalidProperties":
+            return Outcome(
+                "FAILED", _unfinished(policy), f"The drain could not go on ({failure}).{still}" + _policy_note(policy)
+            )
+        # The state machine gave up only after failed tries in a row that outlast the deadline.
+        reason = f"Deadline reached while the drain step kept failing ({failure}).{still}"
+        return Outcome(DEADLINE, _unfinished(policy), reason + _policy_note(policy))
     if drain is None:
         return Outcome("FAILED", _unfinished(policy), "The drain never started." + _policy_note(policy))
     phase = drain["phase"]

@@ -8,6 +8,7 @@ reads a few fields of `drain` itself; they are named in ASL_FIELDS and checked a
 from __future__ import annotations
 
 import base64
+import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping
@@ -34,15 +35,40 @@ STANDALONE_TASKS: Final = "STANDALONE_TASKS"
 SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
 
 # What the state machine reads of `drain` (as $.drain.<field>); nothing else of it is the ASL's business.
-ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds", "maxFailedTries")
 
 # Keys of the execution state that are not properties.
 REQUEST_KEY: Final = "CloudFormation"
 PREVIOUS_ATTEMPT_KEY: Final = "PreviousAttempt"
+# When the drain was asked for (epoch seconds, set by whoever starts the execution): the deadline counts from here,
+# so a first step that keeps failing still ends at the deadline.
+REQUESTED_AT_KEY: Final = "RequestedAt"
+# A step that fails past its quick retries is tried again after RETRY_WAIT_SECONDS; the state machine counts the
+# failures in a row ($.failedTries) and answers once there have been MaxFailedTries of them (they outlast the
+# deadline). These bound the loop even when the function cannot run at all.
+RETRY_WAIT_SECONDS: Final = 15
+MAX_FAILED_TRIES_KEY: Final = "MaxFailedTries"
+FAILED_TRIES_KEY: Final = "failedTries"
+
+
+def failed_tries_outlasting(seconds: float) -> int:
+    """Failed tries in a row that take at least `seconds` (each waits RETRY_WAIT_SECONDS)."""
+    return math.ceil(max(0.0, seconds) / RETRY_WAIT_SECONDS) + 1
+
+
 DRAIN_KEY: Final = "drain"
 ERROR_KEY: Final = "error"
 ANSWER_ERROR_KEY: Final = "answerError"
-_NOT_PROPERTIES = {REQUEST_KEY, PREVIOUS_ATTEMPT_KEY, DRAIN_KEY, ERROR_KEY, ANSWER_ERROR_KEY}
+_NOT_PROPERTIES = {
+    REQUEST_KEY,
+    PREVIOUS_ATTEMPT_KEY,
+    REQUESTED_AT_KEY,
+    MAX_FAILED_TRIES_KEY,
+    FAILED_TRIES_KEY,
+    DRAIN_KEY,
+    ERROR_KEY,
+    ANSWER_ERROR_KEY,
+}
 
 
 class Resources(TypedDict):
@@ -64,6 +90,7 @@ class Summary(TypedDict):
     drained: int
     tasksRemaining: int  # every task on the instances not drained yet that is not STOPPED
     standaloneStopped: NotRequired[int]
+    failedSteps: NotRequired[int]  # steps that failed (throttled, a crash, Lambda trouble) and were tried again
     seconds: NotRequired[float]
 
 
@@ -112,6 +139,7 @@ class DrainState(TypedDict):
     maxChecks: int
     checks: int
     nextCheckInSeconds: int
+    maxFailedTries: int  # failed steps in a row, from the last step that ran, that outlast the deadline
     checkedAt: NotRequired[float]
     eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
     # Only the instances not drained yet are kept, packed (see pack_ids), so the state stays small.
@@ -132,7 +160,7 @@ class DrainState(TypedDict):
 
 
 class StepError(TypedDict):
-    """What a Catch puts at $.error."""
+    """What a Catch puts at $.error: the step's last failure (the next try of the step clears it)."""
 
     Error: str
     Cause: str
@@ -143,6 +171,9 @@ class ExecutionState(TypedDict, total=False):
 
     CloudFormation: dict[str, str]
     PreviousAttempt: PreviousDrain
+    RequestedAt: float
+    MaxFailedTries: int
+    failedTries: dict[str, int]
     drain: DrainState
     error: StepError
 
@@ -155,7 +186,7 @@ def empty_summary() -> Summary:
     return {"instances": 0, "tasksAtStart": 0, "drained": 0, "tasksRemaining": 0}
 
 
-def new_state(cluster: str, now: float, deadline: float | None, max_checks: int) -> DrainState:
+def new_state(cluster: str, now: float, deadline: float | None, max_checks: int, retry_until: float) -> DrainState:
     return {
         "phase": DRAINING,
         "cluster": cluster,
@@ -164,6 +195,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "maxChecks": max_checks,
         "checks": 0,
         "nextCheckInSeconds": 0,
+        "maxFailedTries": failed_tries_outlasting(retry_until - now),
         "pending": "",
         "pendingCount": 0,
         "probes": "",

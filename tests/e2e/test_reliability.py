@@ -177,14 +177,31 @@ def test_it_retries_a_drain_function_that_crashes_once() -> None:
 
 @pytest.mark.parametrize(("policy", "status"), [("CONTINUE", "SUCCESS"), ("FAIL", "FAILED")])
 def test_it_answers_once_per_on_timeout_when_the_drain_function_always_crashes(policy: str, status: str) -> None:
+    """A crash of ours is tried again until the deadline, never answered early; then OnTimeout applies."""
     with rollover_world() as world:
         world.aws.crashes["DrainFunction"] = lambda n: True
-        request, answer = drain(world, OnTimeout=policy)
+        asked = world.aws.clock.now()
+        request, answer = drain(world, OnTimeout=policy, DrainTimeoutSeconds="600")
         assert answer is not None and answer.body["Status"] == status
-        assert "Runtime.ExitError" in answer.body["Reason"]
+        assert answer.at - asked >= 600  # not before the deadline
+        assert "Deadline reached while the drain step kept failing (Runtime.ExitError" in answer.body["Reason"]
         assert len(answers(world, request)) == 1
         (execution,) = executions(world)
-        assert execution["status"] == "FAILED"
+        assert execution["status"] == "SUCCEEDED"  # it ended as a drain at its deadline does
+
+
+def test_it_drains_through_a_step_held_back_longer_than_sixty_tries() -> None:
+    """Ten minutes of Lambda refusing the drain step (429: the account's concurrency used up) outlast the 60 tries
+    the state machine once allowed: the drain still waits for every task, then answers SUCCESS."""
+    with rollover_world() as world:
+        start = world.aws.clock.now()
+        world.aws.held_back["DrainFunction"] = lambda now: start + 30 <= now < start + 630
+        _, answer = world.rollover()
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert "Drained" in answer.body["Reason"]
+        assert world.aws.refused["DrainFunction"] > 60
+        assert answer.at >= start + 630  # answered only after the steps could run again
+        assert old_tasks_not_stopped(world) == 0 and world.sim.record.killed == []
 
 
 # 9 -------------------------------------------------------------------------------------------------------

@@ -209,14 +209,15 @@ def test_it_carries_listings_the_step_cannot_afford_over_to_the_next_check(sim_t
     for n, instance in enumerate(ids):
         ecs.add_instance(instance, status="DRAINING")
         ecs.add_task(instance, f"t{n}", last="DEACTIVATING", desired="STOPPED")
-    budget = CallBudget(reads_per_second=10, step_seconds=0.6)
+    budget = CallBudget(reads_per_second=10, step_seconds=0.35)
     ecs.budget = budget
     budget.begin_step()
-    # Reads 0.1 s apart: DescribeContainerInstances at 0.1 s; a listing needs 0.2 s (its ListTasks and a share of
-    # the DescribeTasks after): two fit in what is left of 0.6 s, a third does not.
+    # Reads 0.1 s apart from the step's start: DescribeContainerInstances at 0 s; a listing needs 0.2 s (its
+    # ListTasks and a share of the DescribeTasks after): at 0 s and 0.1 s it fits in 0.35 s, at 0.2 s it does not.
     first = draining.count(ecs.client, "web", ids, [], budget)
     assert {b.instance.id: b.unlisted for b in first.busy} == {"a1": False, "a2": False, "a3": True}
     assert ecs.calls["list_tasks"] == 2
+    budget.step_seconds = 1.0  # the next check's allowance has room for its describes and the one left over
     budget.begin_step()
     second = draining.count(ecs.client, "web", ids, [t for b in first.busy for t in b.stopping], budget)
     assert ecs.calls["list_tasks"] == 3  # the one left over, and no instance listed twice
@@ -238,7 +239,8 @@ def test_it_paces_calls_per_category_and_never_bursts_across_steps(sim_time: lis
     budget.wait_turn("ListTasks")
     reads.append(sim_time[0])
     assert max(sum(1 for t in reads if start <= t < start + 1.0) for start in reads) == 10
-    assert reads[0] == pytest.approx(1000.1, abs=0.01)  # a step's first call waits one interval
+    assert reads[0] == pytest.approx(1000.0, abs=0.01)  # the schedule was free: the first call goes at once
+    assert reads[-1] == pytest.approx(1000.0 + 25 * 0.1001, abs=0.01)  # the next step's first call: the next slot
     before = sim_time[0]
     budget.wait_turn("UpdateContainerInstancesState")
     budget.wait_turn("UpdateContainerInstancesState")

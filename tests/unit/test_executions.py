@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import math
 import re
 
-from ecs_drain.executions import execution_name, stack_prefix
+from ecs_drain.executions import drain_input, execution_name, stack_prefix
+from ecs_drain.properties import MAX_MANUAL_DRAIN_SECONDS, parse
+from ecs_drain.state import RETRY_WAIT_SECONDS
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/web-cluster/1f2e3d4c-0000-11ef-9a2b-0a1b2c3d4e5f"
 
@@ -29,3 +32,14 @@ def test_it_finds_a_stacks_drains_by_the_same_prefix_even_for_long_stack_names()
     for stack_name in ("web-cluster", "s" * 128):
         stack_id = STACK.replace("web-cluster", stack_name)
         assert execution_name(stack_id, "ECSDrain", "r").startswith(stack_prefix(stack_name))
+
+
+def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -> None:
+    given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600"}
+    started = drain_input(given, parse(given), 1000.0)
+    assert started["RequestedAt"] == 1000.0 and started["Cluster"] == "web"
+    # Each failed try waits 15 s: 41 of them in a row (615 s at least) outlast 600 s; 40 might not.
+    assert started["MaxFailedTries"] == 41 and (started["MaxFailedTries"] - 1) * RETRY_WAIT_SECONDS == 600
+    by_hand = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}
+    manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0)
+    assert manual["MaxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / RETRY_WAIT_SECONDS) + 1

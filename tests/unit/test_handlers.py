@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ecs_drain import cfn_answer
+from ecs_drain import cfn_answer, clock
+from ecs_drain.aws import AwsThrottled
 from ecs_drain.handlers import answer, custom_resource, drain
 from ecs_drain.state import ExecutionState
 from tests.conftest import load_event
@@ -36,6 +37,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             ("ssm_client", lambda: world.ssm.client),
             ("sfn_client", lambda: world.sfn.client),
             ("drain_clients", lambda: clients(world.ecs)),
+            ("ecs_client", lambda: world.ecs.client),
         ):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, fake)
@@ -184,3 +186,35 @@ def test_it_publishes_nothing_rather_than_an_empty_metric_set() -> None:
     # pyproject.toml turns Powertools' "No application metrics" warning into an error in every test.
     summary = answer.handler({"detail": {"status": "SUCCEEDED", "name": "x"}}, LambdaContext())
     assert summary["answeredCloudFormation"] is False
+
+
+def test_it_finds_the_running_drain_for_a_delete_delivered_again_while_it_drains(world: World) -> None:
+    event = load_event("delete")
+    first = custom_resource.handler(event, LambdaContext())
+    clock.use(lambda: 1_800_000_060.0, lambda _: None)  # a minute later: the input's RequestedAt differs
+    try:
+        again = custom_resource.handler(event, LambdaContext())
+    finally:
+        clock.reset()
+    assert again == first and len(world.sfn.executions) == 1
+    assert world.answers == [] and len(world.ssm.parameters) == 1  # still draining: the URL is kept
+
+
+def test_it_tries_a_failing_step_again_before_the_deadline_and_ends_it_there(world: World) -> None:
+    world.ecs.add_task("aaaaaaaa", "t1")
+    given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600", "RequestedAt": 1000.0}
+    now = [1000.0]
+    clock.use(lambda: now[0], lambda seconds: now.__setitem__(0, now[0] + seconds))
+    try:
+        planned = step("plan", dict(given))
+        assert planned["drain"]["deadline"] == 1600.0  # from the request, not from the step
+        world.ecs.fail, now[0] = "ThrottlingException", 1599.0
+        with pytest.raises(AwsThrottled):  # a second before the deadline: the state machine tries again
+            step("check", dict(planned))
+        world.ecs.fail, now[0] = "ServerException", 1600.0
+        ended = step("check", {**planned, "error": {"Error": "AwsThrottled", "Cause": "Rate exceeded"}})
+    finally:
+        clock.reset()
+    assert ended["drain"]["phase"] == "DEADLINE"  # answered as OnTimeout says, never before the deadline
+    assert ended["drain"]["message"].startswith("Deadline reached while the drain step kept failing (ClientError")
+    assert ended["drain"]["summary"]["failedSteps"] == 1 and "error" not in ended

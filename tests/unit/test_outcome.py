@@ -5,7 +5,7 @@ from ecs_drain.state import ExecutionState, Phase, execution_state, new_state
 
 
 def state(phase: Phase, on_timeout: str = "CONTINUE") -> ExecutionState:
-    drain = new_state("web", 0.0, 3300.0, 222)
+    drain = new_state("web", 0.0, 3300.0, 222, 3300.0)
     drain["phase"] = phase
     drain["message"] = "Drained 2 container instances." if phase == "DRAINED" else "Deadline reached."
     drain["pendingCount"] = 1

@@ -30,6 +30,6 @@ def test_it_separates_the_properties_from_what_the_steps_added() -> None:
 
 
 def test_it_gives_a_new_drain_every_field_the_state_machine_reads() -> None:
-    drain = state.new_state("web", 0.0, None, 10)
+    drain = state.new_state("web", 0.0, None, 10, 600.0)
     assert set(state.ASL_FIELDS) <= set(drain)
     assert set(drain) <= set(state.DrainState.__annotations__)

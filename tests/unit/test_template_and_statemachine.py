@@ -7,13 +7,14 @@ import json
 import re
 from typing import Any, get_args
 
-from ecs_drain import aws, cfn_answer, properties
+from ecs_drain import aws, budget, cfn_answer, properties
 from ecs_drain import state as drain_state
 from emulation import template as cfn
 
 TEMPLATE = cfn.load()
 _, SM_PROPS, ASL = cfn.state_machine(TEMPLATE)
 STATES: dict[str, Any] = ASL["States"]
+PLAN, CHECK = "Find the container instances to drain", "Set instances DRAINING and count the tasks left"
 ANSWER_STATES = {n for n, s in STATES.items() if s["Type"] == "Task" and "AnswerFunctionArn" in json.dumps(s)}
 
 
@@ -46,10 +47,52 @@ def test_it_retries_every_task_and_catches_into_an_answer() -> None:
             continue
         assert state["Retry"], name
         assert state["Retry"][-1]["ErrorEquals"] == ["States.ALL"], name
-        catch = state["Catch"][0]
+        catch = state["Catch"][-1]
         assert catch["ErrorEquals"] == ["States.ALL"]
         if name not in ANSWER_STATES:
-            assert catch["Next"] in ANSWER_STATES, name
+            assert any(c["Next"] in ANSWER_STATES for c in state["Catch"]), name
+
+
+def test_it_gives_both_drain_steps_the_same_retries_and_catches() -> None:
+    plan, check = STATES[PLAN], STATES[CHECK]
+    assert plan["Retry"] == check["Retry"] and plan["Catch"] == check["Catch"]
+
+
+def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
+    """Our own trouble never answers early: only invalid properties reach the answer; everything else goes back,
+    after a wait, to the step that failed (whose handler ends the drain at its deadline)."""
+    for name in (PLAN, CHECK):
+        catches = {c["ErrorEquals"][0]: c for c in STATES[name]["Catch"]}
+        assert set(catches) == {"InvalidProperties", "States.ALL"}
+        assert catches["InvalidProperties"]["Next"] in ANSWER_STATES
+        again = STATES[catches["States.ALL"]["Next"]]
+        assert again["Type"] == "Wait" and catches["States.ALL"]["ResultPath"] == "$.error"
+        assert again["Seconds"] == drain_state.RETRY_WAIT_SECONDS
+        # Counted ($.failedTries), then answered only past MaxFailedTries in a row; else back to the step.
+        deadline = STATES["Has the deadline passed?"]
+        assert reachable(again["Next"]) >= {"First failed try", "Add a failed try", "Has the deadline passed?"}
+        bounds = deadline["Choices"]
+        assert all(b["Next"] in ANSWER_STATES for b in bounds)
+        compared = [c for b in bounds for c in b["And"] if "NumericGreaterThanEqualsPath" in c]
+        assert {c["Variable"] for c in compared} == {"$.failedTries.count"}
+        assert {c["NumericGreaterThanEqualsPath"] for c in compared} == {"$.drain.maxFailedTries", "$.MaxFailedTries"}
+        which = STATES[deadline["Default"]]
+        assert which["Choices"] == [{"Variable": "$.drain", "IsPresent": True, "Next": CHECK}]
+        assert which["Default"] == PLAN
+
+
+def test_it_times_each_task_out_with_its_function() -> None:
+    timeouts = {f.logical_id: f.timeout for f in cfn.functions(TEMPLATE)}
+    for name, task in STATES.items():
+        if task["Type"] == "Task":
+            function = "DrainFunction" if "DrainFunctionArn" in json.dumps(task) else "AnswerFunction"
+            assert task["TimeoutSeconds"] == timeouts[function], name
+    assert timeouts["DrainFunction"] == budget.DRAIN_STEP_TIMEOUT_SECONDS
+    assert budget.DEFAULT_STEP_SECONDS <= budget.DRAIN_STEP_TIMEOUT_SECONDS / 5  # optional work ends far earlier
+
+
+def test_it_outlives_the_longest_manual_drain() -> None:
+    assert properties.MAX_MANUAL_DRAIN_SECONDS < ASL["TimeoutSeconds"] <= properties.MAX_MANUAL_DRAIN_SECONDS + 86400
 
 
 def test_it_bounds_the_loop_by_the_checks_counter() -> None:
@@ -86,7 +129,7 @@ def test_it_ends_the_loop_on_exactly_the_final_phases() -> None:
 
 def test_it_retries_only_errors_its_function_can_raise() -> None:
     raised = {
-        "DrainFunctionArn": {"InvalidProperties", "AwsThrottled"},
+        "DrainFunctionArn": {"InvalidProperties", "AwsThrottled", "BudgetUnavailable"},
         "AnswerFunctionArn": {"InsecureResponseUrl", "AnswerRejected"},
     }
     for name, task in STATES.items():
@@ -95,8 +138,10 @@ def test_it_retries_only_errors_its_function_can_raise() -> None:
         function = next(f for f in raised if f in json.dumps(task["Parameters"]))
         named = {e for r in task["Retry"] for e in r["ErrorEquals"] if "." not in e}
         assert named == raised[function], name
-    assert issubclass(properties.InvalidProperties, Exception) and issubclass(aws.AwsThrottled, Exception)
-    assert issubclass(cfn_answer.AnswerRejected, cfn_answer.AnswerError)
+    # Each named error is a class of the function's package, under the name Step Functions reports.
+    for name in raised["DrainFunctionArn"] | raised["AnswerFunctionArn"]:
+        owner = next(m for m in (properties, aws, budget, cfn_answer) if hasattr(m, name))
+        assert isinstance(getattr(owner, name), type) and issubclass(getattr(owner, name), Exception), name
 
 
 def test_it_never_passes_the_response_url_through_the_state_machine() -> None:

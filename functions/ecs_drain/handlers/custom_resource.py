@@ -9,7 +9,7 @@ from typing import Any
 from crhelper import CfnResource
 
 from .. import cfn_answer, clock, executions
-from ..aws import drain_clients, sfn_client, ssm_client
+from ..aws import ecs_client, sfn_client, ssm_client
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
 from ..state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY
@@ -122,7 +122,10 @@ def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
         ),
     )
     cfn_answer.keep_response_url(ssm_client(), request.response_parameter, event["ResponseURL"])
-    execution_input = {**_properties_input(event), REQUEST_KEY: request.to_json()}
+    execution_input = {
+        **executions.drain_input(_properties_input(event), props, clock.now()),
+        REQUEST_KEY: request.to_json(),
+    }
     sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
     previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
     if previous is not None:
@@ -147,7 +150,7 @@ def _properties_input(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _require_cluster(props: DrainProperties) -> None:
-    clusters = drain_clients().ecs.describe_clusters(clusters=[props.cluster]).get("clusters", [])
+    clusters = ecs_client().describe_clusters(clusters=[props.cluster]).get("clusters", [])
     if not any(c.get("status") == "ACTIVE" for c in clusters):
         raise ValueError(f"Cluster {props.cluster!r} does not exist or is not ACTIVE.")
 

@@ -8,10 +8,11 @@ from botocore.exceptions import ClientError
 
 from .. import clock, draining
 from ..aws import AwsThrottled, drain_clients, is_throttling
+from ..budget import BudgetUnavailable
 from ..diagnosis import blocking
 from ..observability import log_metrics, logger, metrics, tracer
-from ..properties import parse
-from ..state import ExecutionState, execution_state, properties_of
+from ..properties import DrainProperties, parse
+from ..state import DrainState, ExecutionState, execution_state, failed_tries_outlasting, properties_of
 
 ACTIONS = ("plan", "check")
 
@@ -33,19 +34,30 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
         raise ValueError(f"Action {action!r} is not one of {ACTIONS}")
     # The properties travel once, as given; each step reads them again (the same input gives the same result).
     props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
+    failed = state.pop("error", None)  # the previous try of this step failed; this one tries again
+    state.pop("failedTries", None)
+    if failed is not None and "drain" in state:
+        summary = state["drain"]["summary"]
+        summary["failedSteps"] = summary.get("failedSteps", 0) + 1
     clients = drain_clients()
     clients.budget.begin_step()
+    now, requested_at = clock.now(), state.get("RequestedAt")
     try:
         previous = state.get("PreviousAttempt")
         if action == "plan":
-            drain = draining.plan(props, clients, clock.now(), previous)
+            drain = draining.plan(props, clients, now, previous, requested_at)
         else:
-            drain = draining.check(state["drain"], props, clients, clock.now(), previous)
-    except ClientError as error:
-        if is_throttling(error):
-            metrics.add_metric(name="ThrottledSteps", unit="Count", value=1)
-            raise AwsThrottled(str(error)) from error
-        raise
+            drain = draining.check(state["drain"], props, clients, now, previous)
+    except Exception as error:
+        # Our own trouble (throttling, the budget's table, a crash) is tried again until the deadline, never
+        # answered early; at the deadline the drain ends as any drain does there (OnTimeout).
+        current = state.get("drain")
+        if clock.now() < _retry_until(current, props, requested_at if requested_at is not None else now):
+            raise _retryable(error) from error
+        logger.warning("Deadline reached while the drain step kept failing", extra={"error": repr(error)})
+        drain = draining.give_up(current, props, clock.now(), requested_at, error)
+    # If the next steps fail without running at all, the state machine answers after this many in a row.
+    drain["maxFailedTries"] = failed_tries_outlasting(_retry_until(drain, props, drain["startedAt"]) - clock.now())
     state["drain"] = drain
     metrics.add_metric(name="TasksRemaining", unit="Count", value=drain["summary"]["tasksRemaining"])
     # The alarm's metric: findings ECS cannot resolve by itself (a deployment configuration, unplaceable tasks).
@@ -61,3 +73,19 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
         },
     )
     return state
+
+
+def _retry_until(drain: DrainState | None, props: DrainProperties, requested_at: float) -> float:
+    if drain is not None and drain["deadline"] is not None:
+        return drain["deadline"]
+    return draining.retry_until(props, drain["startedAt"] if drain is not None else requested_at)
+
+
+def _retryable(error: Exception) -> Exception:
+    """The error the state machine sees: throttling that outlasted the SDK's retries is named and counted."""
+    if isinstance(error, ClientError) and is_throttling(error):
+        metrics.add_metric(name="ThrottledSteps", unit="Count", value=1)
+        return AwsThrottled(str(error))
+    if isinstance(error, BudgetUnavailable):
+        metrics.add_metric(name="ThrottledSteps", unit="Count", value=1)
+    return error

@@ -1,0 +1,111 @@
+"""The call schedule every drain shares (a DynamoDB item per category), on moto's DynamoDB and a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ecs_drain import clock
+from ecs_drain.budget import (
+    BOOKING_LEAD_SECONDS,
+    HORIZON_SECONDS,
+    MODIFY,
+    READ,
+    TABLE_VARIABLE,
+    BudgetUnavailable,
+    CallBudget,
+    SharedSlots,
+)
+
+INTERVAL = 0.1001  # 10 a second, with the spacing margin
+LEAD = BOOKING_LEAD_SECONDS  # an idle schedule's first slot: time for the booking's round trip
+
+
+@pytest.fixture
+def now() -> Iterator[list[float]]:
+    """The drains' clock: it moves only when someone sleeps; every sleep is recorded."""
+    time = [1000.0]
+    clock.use(lambda: time[0], lambda seconds: time.__setitem__(0, time[0] + seconds))
+    yield time
+    clock.reset()
+
+
+@pytest.fixture
+def table() -> Iterator[tuple[object, str]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="budget",
+            KeySchema=[{"AttributeName": "category", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "category", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield dynamodb, "budget"
+
+
+def test_it_interleaves_two_drains_call_by_call_first_come_first_served(
+    now: list[float], table: tuple[object, str]
+) -> None:
+    first, second = SharedSlots(*table), SharedSlots(*table)  # type: ignore[arg-type]
+    booked = [(drain.take(READ, INTERVAL), name) for _ in range(3) for drain, name in ((first, "a"), (second, "b"))]
+    # Nobody slept: all six booked at t=1000, the first a booking's round trip on, each 0.1001 s after the one
+    # before, alternating.
+    assert [name for _, name in booked] == ["a", "b", "a", "b", "a", "b"]
+    assert [slot for slot, _ in booked] == pytest.approx([1000.0 + LEAD + n * INTERVAL for n in range(6)])
+
+
+def test_it_starts_again_from_now_once_the_schedule_has_been_idle(now: list[float], table: tuple[object, str]) -> None:
+    slots = SharedSlots(*table)  # type: ignore[arg-type]
+    assert slots.take(READ, INTERVAL) == pytest.approx(1000.0 + LEAD)
+    assert slots.take(READ, INTERVAL) == pytest.approx(1000.0 + LEAD + INTERVAL)
+    now[0] = 1060.0  # a minute with no call: the unused slots are gone, not saved up for a burst
+    assert slots.take(READ, INTERVAL) == pytest.approx(1060.0 + LEAD)
+    assert slots.take(READ, INTERVAL) == pytest.approx(1060.0 + LEAD + INTERVAL)
+
+
+def test_it_keeps_a_schedule_per_category(now: list[float], table: tuple[object, str]) -> None:
+    slots = SharedSlots(*table)  # type: ignore[arg-type]
+    for _ in range(5):
+        slots.take(READ, INTERVAL)
+    assert slots.take(MODIFY, 0.05) == pytest.approx(1000.0 + LEAD)  # reads booked ahead do not hold up modify calls
+
+
+def test_it_waits_instead_of_booking_past_the_horizon(now: list[float], table: tuple[object, str]) -> None:
+    slots = SharedSlots(*table)  # type: ignore[arg-type]
+    queue = int(HORIZON_SECONDS / INTERVAL) + 1  # 100 slots booked at t=1000 reach 1000.05 + 10.01: past the horizon
+    booked = [slots.take(READ, INTERVAL) for _ in range(queue)]
+    assert now[0] == 1000.0 and booked[-1] == pytest.approx(1000.0 + LEAD + (queue - 1) * INTERVAL)
+    last = slots.take(READ, INTERVAL)
+    # The next free slot is 1010.06, 10.01 s past the soonest (1000.05): the caller slept until it was within the
+    # horizon (0.01 s plus one interval), then booked it.
+    assert now[0] == pytest.approx(1000.0 + queue * INTERVAL - HORIZON_SECONDS + INTERVAL)
+    assert last == pytest.approx(1000.0 + LEAD + queue * INTERVAL)
+
+
+def test_it_refuses_to_call_ecs_without_a_slot_when_the_table_cannot_be_used(
+    now: list[float], table: tuple[object, str]
+) -> None:
+    dynamodb, _ = table
+    slots = SharedSlots(dynamodb, "no-such-table")  # type: ignore[arg-type]
+    with pytest.raises(BudgetUnavailable, match="refused the booking"):
+        slots.take(READ, INTERVAL)
+
+
+def test_it_paces_an_ecs_client_from_the_table_the_environment_names(
+    now: list[float], table: tuple[object, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dynamodb, name = table
+    monkeypatch.setenv(TABLE_VARIABLE, name)
+    monkeypatch.setenv("ECS_READS_PER_SECOND", "10")
+    one, other = CallBudget.from_environment(dynamodb), CallBudget.from_environment(dynamodb)  # type: ignore[arg-type]
+    assert isinstance(one.slots, SharedSlots)
+    times = []
+    for budget in (one, other, one, other):
+        budget.wait_turn("DescribeContainerInstances")
+        times.append(now[0])
+    # Two drains in two containers, one schedule: 10 reads a second together, not 10 each.
+    assert times == pytest.approx([1000.0 + LEAD + n * INTERVAL for n in range(4)])
+    assert (one.reads, other.reads) == (2, 2)
