@@ -62,7 +62,7 @@ check: $(VENV)/.synced ## ruff, mypy --strict, cfn-lint
 validate: $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## sam validate --lint, sam build (no Docker), checkov
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --region us-east-1 >/dev/null
-	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact -f template.yaml --framework cloudformation
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --config-file .checkov.yaml -f template.yaml --framework cloudformation
 
 unit: $(VENV)/.synced ## Unit tests (no network)
 	$(VENV)/bin/pytest -q tests/unit

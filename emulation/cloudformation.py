@@ -53,6 +53,7 @@ class ResponseServer:
         self.answers: list[Answer] = []
         self.endpoints: dict[str, Endpoint] = {}
         self.lock = threading.Lock()
+        self.answered = threading.Condition(self.lock)  # notified at every answer received
         self._now = clock_now
         ca = trustme.CA()
         cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -73,6 +74,7 @@ class ResponseServer:
                     if outcome == "200":
                         body = json.loads(payload)
                         server.answers.append(Answer(body.get("RequestId", ""), body, server._now()))
+                        server.answered.notify_all()
                 if outcome == "reset":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -89,7 +91,8 @@ class ResponseServer:
         cert.configure_cert(context)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll: stop() (every world's teardown) waits for the serving loop to notice.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def url(self, key: str) -> str:
         # Shaped like a pre-signed S3 URL: the signature is the secret that must never leak.
@@ -100,6 +103,12 @@ class ResponseServer:
 
     def answers_for(self, request_id: str) -> list[Answer]:
         with self.lock:
+            return [a for a in self.answers if a.request_id == request_id]
+
+    def wait_for(self, request_id: str, seconds: float) -> list[Answer]:
+        """The request's answers, once there is one or after `seconds` of wall time."""
+        with self.answered:
+            self.answered.wait_for(lambda: any(a.request_id == request_id for a in self.answers), timeout=seconds)
             return [a for a in self.answers if a.request_id == request_id]
 
     def start(self) -> None:
@@ -177,7 +186,9 @@ class CloudFormation:
         """Wait until the request is answered, or until no execution that could answer it is running."""
         deadline = time.monotonic() + wall_seconds
         while time.monotonic() < deadline:
-            answers = self.server.answers_for(request.request_id)
+            # Woken by the answer itself; between answers, whether anything could still answer is asked now and
+            # then (a ListExecutions takes the interpreter from the executions it asks about).
+            answers = self.server.wait_for(request.request_id, 0.1)
             if answers:
                 self.events.append(
                     (
@@ -191,7 +202,6 @@ class CloudFormation:
                 time.sleep(0.05)
                 answers = self.server.answers_for(request.request_id)
                 return answers[0] if answers else None
-            time.sleep(0.01)
         return None
 
     def _running(self) -> bool:

@@ -134,17 +134,34 @@ class EcsSimulator:
         while self._queue and self._queue[0][0] <= t:
             when = self._queue[0][0]
             if self.traffic is not None:
-                self.traffic.advance(self, when)  # the targets are as they were until now
+                self.traffic.advance(when, self.receiving_requests)  # the targets are as they were until now
             self.now = when
             while self._queue and self._queue[0][0] == when:
                 heapq.heappop(self._queue)[2]()
             self.reconcile()
             self.sample()
         if self.traffic is not None:
-            self.traffic.advance(self, t)
+            self.traffic.advance(t, self.receiving_requests)
         self.now = t
         self.reconcile()
         self.sample()
+
+    def receiving_requests(self, t: float) -> dict[str, list[str]]:
+        """Per load-balanced service, its tasks whose targets receive requests at `t`: RUNNING, past their first
+        health check, not told to stop, on an instance that is still there."""
+        return {
+            name: [
+                task.arn
+                for task in self.service_tasks(name)
+                if task.desired == "RUNNING"
+                and task.last == "RUNNING"
+                and task.healthy_at is not None
+                and task.healthy_at <= t
+                and task.instance_id in self.instances
+            ]
+            for name, spec in self.services.items()
+            if spec.load_balanced
+        }
 
     # ---- cluster ----------------------------------------------------------------------------------
     @property

@@ -21,11 +21,9 @@ import bisect
 import math
 import random
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
-
-if TYPE_CHECKING:
-    from .ecs_simulator import EcsSimulator, SimTask
+from typing import Final
 
 NO_HEALTHY_TARGET: Final = "no_healthy_target"
 KILLED_WITH_INSTANCE: Final = "killed_with_instance"
@@ -106,16 +104,16 @@ class Traffic:
         pick = bisect.bisect_left(self._cumulative, self._rng.random() * self._cumulative[-1])
         return self.durations[min(pick, len(self.durations) - 1)][0]
 
-    def advance(self, sim: EcsSimulator, t: float) -> None:
-        """Every request that arrives up to `t` (exclusive), with the targets as they are now (constant until then)."""
+    def advance(self, t: float, receiving_at: Callable[[float], Mapping[str, Sequence[str]]]) -> None:
+        """Every request that arrives up to `t` (exclusive), with the targets as they are now (constant until then).
+
+        `receiving_at(start)` names, per load-balanced service, the tasks (ARNs) whose targets receive requests: the
+        ECS model knows which are healthy and not draining; this model only routes to them."""
         start = self._t if self._t is not None else t
         self._t = t
         if t <= start:
             return
-        for name, spec in sim.services.items():
-            if not spec.load_balanced:
-                continue
-            receiving = [task for task in sim.service_tasks(name) if self.receives(sim, task, start)]
+        for name, receiving in receiving_at(start).items():
             phase = self._phase.setdefault(name, random.Random(f"{self.seed}:{name}").random())
             k = self._next.get(name, math.ceil(start * self.rate - phase))
             while (arrival := (k + phase) / self.rate) < t:
@@ -128,23 +126,11 @@ class Traffic:
                     continue
                 turn = self._turn.get(name, 0)
                 self._turn[name] = turn + 1
-                task = receiving[turn % len(receiving)]
-                target = self._targets.setdefault(task.arn, Target())
+                target = self._targets.setdefault(receiving[turn % len(receiving)], Target())
                 if len(target.in_flight) > 256:
                     target.busy_at(arrival)  # forget what has ended
                 target.in_flight.append(arrival + self._duration())
             self._next[name] = k
-
-    @staticmethod
-    def receives(sim: EcsSimulator, task: SimTask, t: float) -> bool:
-        """Its target is healthy and not draining: RUNNING, past its first health check, not told to stop."""
-        return (
-            task.desired == "RUNNING"
-            and task.last == "RUNNING"
-            and task.healthy_at is not None
-            and task.healthy_at <= t
-            and task.instance_id in sim.instances
-        )
 
     def in_flight(self, arn: str, t: float) -> int:
         target = self._targets.get(arn)

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import boto3
 from moto import mock_aws
+from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
 from emulation.clock import SimClock
@@ -20,7 +21,7 @@ def simulator(instances: int = 3) -> Iterator[tuple[EcsSimulator, list[str]]]:
     """The simulator on cluster `web`, and the ids of EC2 instances it may register."""
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]  # any AMI moto knows (DescribeImages is slow)
         launched = ec2.run_instances(ImageId=image, MinCount=instances, MaxCount=instances)["Instances"]
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName="web")
         yield EcsSimulator(ecs_backends[ACCOUNT][REGION], "web", SimClock()), [i["InstanceId"] for i in launched]

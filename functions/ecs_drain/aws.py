@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from .budget import CallBudget
+from .errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -41,7 +42,7 @@ class AwsThrottled(Exception):
 
 
 def is_throttling(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in THROTTLING_CODES
+    return error_code(error) in THROTTLING_CODES
 
 
 @cache

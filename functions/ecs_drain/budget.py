@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import clock
+from .errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -110,8 +111,8 @@ class SharedSlots:
                 clock.sleep(float(busy_until - soonest) - HORIZON_SECONDS + interval)  # the queue is full: wait
                 continue
             if busy_until is None or busy_until < soonest:
-                try:
-                    return self._book_idle(category, step, soonest)
+                try:  # a second round trip: the soonest slot is counted from now again
+                    return self._book_idle(category, step, Decimal(str(round(clock.now() + BOOKING_LEAD_SECONDS, 6))))
                 except ClientError as error:
                     self._refused(error)  # another caller booked it first: book behind it
         raise BudgetUnavailable(f"no {category} slot after {MAX_TRIES} tries: the schedule is contended")
@@ -153,7 +154,7 @@ class SharedSlots:
     @staticmethod
     def _refused(error: ClientError) -> dict[str, Any]:
         """The item as it was when a condition failed; any other error means no slot can be had now."""
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        if error_code(error) != "ConditionalCheckFailedException":
             raise BudgetUnavailable(f"the call budget table refused the booking: {error}") from error
         item: Any = error.response.get("Item") or {}  # returned as ReturnValuesOnConditionCheckFailure asks
         return dict(item)

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 MAX_BODY_BYTES = 4096
-DEFAULT_PARAMETER_PREFIX = "/ecs-drain/responses/"
+# Where the ResponseURLs are kept: template.yaml writes this pattern in the environment and the IAM policies (a test
+# holds them to it); the default is the provider stack of samconfig.toml's name.
+PARAMETER_PREFIX_PATTERN = "/ecs-drain/${AWS::StackName}/responses/"
+DEFAULT_PARAMETER_PREFIX = PARAMETER_PREFIX_PATTERN.replace("${AWS::StackName}", "ecs-drain")
 # Bounded: 5 tries over about 15 s, each with a 10 s timeout.
 PUT_ATTEMPTS = 5
 PUT_TIMEOUT_SECONDS = 10

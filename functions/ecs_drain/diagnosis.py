@@ -17,12 +17,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from . import ecs_calls as calls
+from . import reason
 from .capacity import has_room
-from .ecs_calls import ServiceView
+from .ecs_calls import ServiceView, last_part
 from .state import (
     CANNOT_PLACE,
     DEPLOYMENT_CONFIGURATION,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
     from .budget import CallBudget
-    from .draining import Census
+    from .census import Census
 
 BLOCKING_CAUSES: Final[tuple[Cause, ...]] = (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE)
 # Most important first: what ECS cannot resolve, then what the drain waits for, then warnings.
@@ -81,9 +81,8 @@ def diagnose(
     census: Census,
     budget: CallBudget,
     now: float,
-    *,
     standalone_wait: bool,
-    progressed: bool,
+    progressed: bool = True,
 ) -> list[Finding]:
     """The drain's findings now, merged with those of the previous step."""
     targets = {b.instance.id for b in census.busy}
@@ -148,7 +147,7 @@ def only_blocked_left(
     Lists the tasks of each busy instance, four reads each (tasks meant to run and tasks told to stop, described);
     with more than VERIFY_MAX_INSTANCES busy instances, or when the step's allowance does not afford it, the answer
     is "not yet" and the drain waits on (the safe side)."""
-    if any(b.stopping for b in census.busy) or len(census.busy) > VERIFY_MAX_INSTANCES:
+    if census.watched or len(census.busy) > VERIFY_MAX_INSTANCES:
         return False
     if not budget.affords(4 * len(census.busy)):
         return False
@@ -174,73 +173,11 @@ def unchanged(previous: Iterable[Finding], findings: Iterable[Finding]) -> bool:
     return bool(earlier) and all(now.get((f["cause"], f["subject"]), 0) >= f["tasks"] for f in earlier)
 
 
-def describe(findings: Iterable[Finding]) -> str:
-    """One sentence per finding, most important first, for the Reason, the message and `watch`."""
-    return " ".join(f"{f['subject']}: {f['detail']} (since {_clock(f['since'])})." for f in findings)
-
-
-def _clock(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
-
-
 def _service_findings(
     ecs: ECSClient, state: DrainState, services: Sequence[ServiceView], targets: set[str], budget: CallBudget
 ) -> list[Observation]:
     started = state.get("eventsSince", state["startedAt"])
-    suspects: list[tuple[ServiceView, list[Observation]]] = []
-    for service in services:
-        if service.daemon or service.desired <= 0:
-            continue
-        found: list[Observation] = []
-        ceiling = math.floor(service.desired * service.max_percent / 100)
-        floor = math.ceil(service.desired * service.min_healthy_percent / 100)
-        config = f"minimumHealthyPercent {service.min_healthy_percent} and maximumPercent {service.max_percent}"
-        if ceiling <= service.desired and floor >= service.desired:
-            found.append(
-                Observation(
-                    DEPLOYMENT_CONFIGURATION,
-                    f"service {service.name}",
-                    0,
-                    f"{config} of {service.desired} desired tasks let ECS neither start a replacement nor stop a "
-                    "task, so its tasks never leave a draining instance; lower minimumHealthyPercent or raise "
-                    "maximumPercent",
-                )
-            )
-        events = [(at, m) for at, m in service.events if UNABLE_TO_PLACE in m and at >= started]
-        if events:
-            first, newest = events[-1][0], events[0][1]
-            why = _CLOSEST.search(newest)
-            requirement = (
-                f"the closest instance {why.group('why')}"
-                if why
-                else "no container instance met all of its requirements"
-            )
-            constraints = (
-                f"; placement constraints: {', '.join(service.placement_constraints)}"
-                if service.placement_constraints
-                else ""
-            )
-            found.append(
-                Observation(
-                    CANNOT_PLACE,
-                    f"service {service.name}",
-                    0,
-                    f"ECS cannot place its replacement tasks: {requirement}{constraints}",
-                    since=first,
-                )
-            )
-        if floor == 0:
-            found.append(
-                Observation(
-                    SERVICE_UNAVAILABLE,
-                    f"service {service.name}",
-                    0,
-                    f"{config}: draining takes all {service.desired} of its tasks down before a replacement is "
-                    "healthy, so it drops to zero healthy targets for a while and its users see errors",
-                )
-            )
-        if found:
-            suspects.append((service, found))
+    suspects = [(s, found) for s in services if (found := _suspicions(s, started))]
     observations: list[Observation] = []
     for service, found in suspects:
         if not budget.affords(2 * max(1, math.ceil(service.desired / calls.DESCRIBE_LIMIT))):
@@ -252,25 +189,36 @@ def _service_findings(
                 continue  # nothing of it is on the targets: the drain neither waits for it nor takes it down
             if obs.cause == SERVICE_UNAVAILABLE and on_targets < len(homes):
                 continue  # some of its tasks run elsewhere: it keeps serving
-            noun = "task" if on_targets == 1 else "tasks"
-            detail = f"{on_targets} {noun} on the targets; {obs.detail}"
+            detail = reason.on_targets(on_targets, obs.detail)
             observations.append(Observation(obs.cause, obs.subject, on_targets, detail, obs.since))
     return observations
 
 
+def _suspicions(service: ServiceView, events_since: float) -> list[Observation]:
+    """What the service's own description says could hold a drain up, before counting its tasks on the targets."""
+    if service.daemon or service.desired <= 0:
+        return []
+    found: list[Observation] = []
+    subject = f"service {service.name}"
+    ceiling = math.floor(service.desired * service.max_percent / 100)
+    floor = math.ceil(service.desired * service.min_healthy_percent / 100)
+    percents = (service.min_healthy_percent, service.max_percent, service.desired)
+    if ceiling <= service.desired and floor >= service.desired:
+        found.append(Observation(DEPLOYMENT_CONFIGURATION, subject, 0, reason.deployment_configuration(*percents)))
+    events = [(at, m) for at, m in service.events if UNABLE_TO_PLACE in m and at >= events_since]
+    if events:
+        first, newest = events[-1][0], events[0][1]
+        closest = _CLOSEST.search(newest)
+        detail = reason.cannot_place(closest.group("why") if closest else None, service.placement_constraints)
+        found.append(Observation(CANNOT_PLACE, subject, 0, detail, since=first))
+    if floor == 0:
+        found.append(Observation(SERVICE_UNAVAILABLE, subject, 0, reason.goes_to_zero(*percents)))
+    return found
+
+
 def _capacity_finding(state: DrainState) -> Observation:
-    need, spare = state["need"], state["spare"]
-    missing_cpu, missing_memory = max(0, need["cpu"] - spare["cpu"]), max(0, need["memory"] - spare["memory"])
-    detail = (
-        f"the targets' service tasks need {need['cpu']} CPU units / {need['memory']} MiB elsewhere (largest task "
-        f"{need['largestCpu']} / {need['largestMemory']}); {spare['instances']} other ACTIVE instances have "
-        f"{spare['cpu']} / {spare['memory']} free (largest {spare['largestCpu']} / {spare['largestMemory']})"
-    )
-    if missing_cpu or missing_memory:
-        detail += f": {missing_cpu} CPU units and {missing_memory} MiB missing"
-    else:
-        detail += ": no one instance has room for the largest task"
-    cluster = state["cluster"].rsplit("/", 1)[-1]
+    detail = reason.not_enough_capacity(state["need"], state["spare"])
+    cluster = last_part(state["cluster"])
     return Observation(NOT_ENOUGH_CAPACITY, f"cluster {cluster}", 0, detail, since=state["startedAt"])
 
 
@@ -303,16 +251,7 @@ def _standalone_findings(
                 oldest[name] = min(oldest.get(name, now), started.timestamp())
     findings = []
     for name, count in sorted(groups.items()):
-        ran = f", running for {round((now - oldest[name]) / 60)} min" if name in oldest else ""
-        noun = "standalone task belongs" if count == 1 else "standalone tasks belong"
-        findings.append(
-            Observation(
-                STANDALONE_TASKS,
-                name,
-                count,
-                f"{count} {noun} to no service{ran}; DRAINING never moves them, and StandaloneTasks=WAIT waits for "
-                "them to end (STOP would stop them)",
-                since=oldest.get(name),
-            )
-        )
+        minutes = round((now - oldest[name]) / 60) if name in oldest else None
+        detail = reason.standalone_tasks(count, minutes)
+        findings.append(Observation(STANDALONE_TASKS, name, count, detail, since=oldest.get(name)))
     return findings

@@ -5,11 +5,14 @@ Ids, not ARNs, go in and come out: they keep the execution state small, and ECS 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
+
+from .errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -26,6 +29,23 @@ GONE_STATUSES = frozenset({"INACTIVE", "DEREGISTERING"})
 
 class ClusterGone(Exception):
     """The cluster no longer exists: there is nothing left to drain."""
+
+
+def in_cluster[**P, R](call: Callable[P, R]) -> Callable[P, R]:
+    """A call on a cluster (its second argument): ECS's ClusterNotFoundException becomes ClusterGone, here only."""
+
+    @functools.wraps(call)
+    def calling(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return call(*args, **kwargs)
+        except ClientError as error:
+            raise _translated(error, str(args[1]) if len(args) > 1 else "") from error
+
+    return calling
+
+
+def _translated(error: ClientError, cluster: str) -> Exception:
+    return ClusterGone(cluster) if error_code(error) == "ClusterNotFoundException" else error
 
 
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
@@ -91,28 +111,28 @@ def filter_expressions(ec2_ids: Sequence[str]) -> list[str]:
     return expressions
 
 
+@in_cluster
 def container_instance_ids(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str]) -> list[str]:
     """The container instance ids of those EC2 instances (registered ones only)."""
     found: list[str] = []
-    try:
-        for expression in filter_expressions(ec2_ids):
-            paginator = ecs.get_paginator("list_container_instances")
-            for page in paginator.paginate(cluster=cluster, filter=expression):
-                found.extend(last_part(arn) for arn in page.get("containerInstanceArns", []))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ClusterNotFoundException":
-            raise ClusterGone(cluster) from error
-        raise
+    for expression in filter_expressions(ec2_ids):
+        paginator = ecs.get_paginator("list_container_instances")
+        for page in paginator.paginate(cluster=cluster, filter=expression):
+            found.extend(last_part(arn) for arn in page.get("containerInstanceArns", []))
     return sorted(set(found))
 
 
 def active_instance_pages(ecs: ECSClient, cluster: str) -> Iterator[list[str]]:
     """The ACTIVE container instances of the cluster, a page (up to 100) at a time, as ListContainerInstances
     gives them: a caller that has seen enough stops listing."""
-    for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster, status="ACTIVE"):
-        yield [last_part(a) for a in page.get("containerInstanceArns", [])]
+    try:
+        for page in ecs.get_paginator("list_container_instances").paginate(cluster=cluster, status="ACTIVE"):
+            yield [last_part(a) for a in page.get("containerInstanceArns", [])]
+    except ClientError as error:  # raised while listing: in_cluster cannot see into a generator
+        raise _translated(error, cluster) from error
 
 
+@in_cluster
 def describe_instances(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> tuple[dict[str, Instance], set[str]]:
     """Describe in batches of the API maximum; ids ECS no longer knows come back as missing."""
     found: dict[str, Instance] = {}
@@ -127,6 +147,7 @@ def describe_instances(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> tupl
     return found, missing
 
 
+@in_cluster
 def list_task_arns(
     ecs: ECSClient, cluster: str, container_instance: str, desired_status: Literal["RUNNING", "STOPPED"]
 ) -> list[str]:
@@ -137,6 +158,7 @@ def list_task_arns(
     return arns
 
 
+@in_cluster
 def describe_tasks(ecs: ECSClient, cluster: str, arns: Sequence[str]) -> list[TaskTypeDef]:
     tasks: list[TaskTypeDef] = []
     for chunk in chunks(list(arns), DESCRIBE_LIMIT):
@@ -144,11 +166,13 @@ def describe_tasks(ecs: ECSClient, cluster: str, arns: Sequence[str]) -> list[Ta
     return tasks
 
 
+@in_cluster
 def stopping_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> list[str]:
     """The ARNs of the tasks on an instance told to stop (desiredStatus STOPPED), STOPPED ones included."""
     return list_task_arns(ecs, cluster, instance_id, "STOPPED")
 
 
+@in_cluster
 def task_states(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     """Task id -> (its container instance id, its lastStatus); a task ECS no longer returns is left out."""
     return {
@@ -197,6 +221,7 @@ class ServiceView:
 LIST_SERVICES_PAGE = 100  # ListServices' maximum page (its default is 10)
 
 
+@in_cluster
 def describe_services(ecs: ECSClient, cluster: str) -> list[ServiceView]:
     """Every ACTIVE service of the cluster: ListServices 100 a page, DescribeServices ten at a time."""
     arns: list[str] = []
@@ -212,6 +237,7 @@ def describe_services(ecs: ECSClient, cluster: str) -> list[ServiceView]:
     return views
 
 
+@in_cluster
 def service_task_homes(ecs: ECSClient, cluster: str, service: str) -> dict[str, str]:
     """Task id -> container instance id, for the tasks of one service meant to run (ListTasks, DescribeTasks)."""
     arns: list[str] = []
@@ -230,7 +256,6 @@ class ServiceSizes:
     largest_memory: int = 0
     replica_cpu: int = 0  # every task of every replica service in the cluster, together
     replica_memory: int = 0
-    daemons: list[str] = field(default_factory=list)
 
 
 def service_sizes(ecs: ECSClient, services: Sequence[ServiceView]) -> ServiceSizes:
@@ -245,7 +270,6 @@ def service_sizes(ecs: ECSClient, services: Sequence[ServiceView]) -> ServiceSiz
         if service.daemon:
             sizes.daemon_cpu += cpu
             sizes.daemon_memory += memory
-            sizes.daemons.append(service.name)
         elif tasks := service.running + service.pending:
             sizes.largest_cpu = max(sizes.largest_cpu, cpu)
             sizes.largest_memory = max(sizes.largest_memory, memory)
@@ -271,6 +295,7 @@ def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
     return cpu, memory
 
 
+@in_cluster
 def set_draining(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> list[str]:
     """Set ACTIVE instances DRAINING, ten per call (the API maximum); return per-instance failures."""
     problems: list[str] = []
@@ -281,11 +306,13 @@ def set_draining(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> list[str]:
     return problems
 
 
+@in_cluster
 def running_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> list[TaskTypeDef]:
     """The tasks meant to run on an instance, described (their group tells service tasks from standalone ones)."""
     return describe_tasks(ecs, cluster, list_task_arns(ecs, cluster, instance_id, "RUNNING"))
 
 
+@in_cluster
 def stop_standalone_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> int:
     """Stop the tasks that belong to no service: DRAINING never moves them."""
     stopped = 0

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .diagnosis import describe
+from . import reason
 from .properties import on_timeout_policy
 from .state import (
     BLOCKED,
     DEADLINE,
     DRAINED,
     NOTHING_TO_DRAIN,
-    WAITING_FOR_CAPACITY,
     DrainState,
     ExecutionState,
     empty_summary,
@@ -31,17 +30,6 @@ def _unfinished(policy: str) -> str:
     return "SUCCESS" if policy == "CONTINUE" else "FAILED"
 
 
-def _policy_note(policy: str) -> str:
-    if policy == "CONTINUE":
-        return " OnTimeout=CONTINUE: CloudFormation goes on and deletes the old capacity."
-    # What AWS documents of a failed Delete (see docs/properties.md, OnTimeout).
-    return (
-        " OnTimeout=FAIL: in a stack update CloudFormation tries this Delete three times (each a new drain), then"
-        " skips it and continues the cleanup, which may still delete the old capacity (AWS does not say); in a stack"
-        " deletion the stack stops in DELETE_FAILED."
-    )
-
-
 def of_state(state: ExecutionState) -> Outcome:
     """The outcome of an execution that reached its answering step, normally or through a Catch."""
     drain = state.get("drain")
@@ -49,58 +37,28 @@ def of_state(state: ExecutionState) -> Outcome:
     error = state.get("error")
     if error:
         failure = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:600]}"
-        still = f" {describe_why(drain)}{describe_remaining(drain)}" if drain else ""
         if error.get("Error") == "InvalidProperties":
             return Outcome(
-                "FAILED", _unfinished(policy), f"The drain could not go on ({failure}).{still}" + _policy_note(policy)
+                "FAILED", _unfinished(policy), reason.could_not_go_on(failure, drain) + reason.policy_note(policy)
             )
         # The state machine gave up only after failed tries in a row that outlast the deadline.
-        reason = f"Deadline reached while the drain step kept failing ({failure}).{still}"
-        return Outcome(DEADLINE, _unfinished(policy), reason + _policy_note(policy))
+        said = reason.deadline_while_failing(failure, drain)
+        return Outcome(DEADLINE, _unfinished(policy), said + reason.policy_note(policy))
     if drain is None:
-        return Outcome("FAILED", _unfinished(policy), "The drain never started." + _policy_note(policy))
+        return Outcome("FAILED", _unfinished(policy), reason.never_started() + reason.policy_note(policy))
     phase = drain["phase"]
     if phase in (DRAINED, NOTHING_TO_DRAIN):
         return Outcome(phase, "SUCCESS", drain["message"])
     if phase == BLOCKED:
-        return Outcome(BLOCKED, _unfinished(policy), drain["message"] + _policy_note(policy))
-    message = (
-        drain["message"]
-        if phase == DEADLINE
-        else f"The drain stopped after {drain['checks']} checks. {describe_why(drain)}{describe_remaining(drain)}"
-    )
-    return Outcome(DEADLINE, _unfinished(policy), f"{message}{_policy_note(policy)}")
-
-
-def describe_why(drain: DrainState) -> str:
-    """Why the drain cannot finish, for the Reason: before what still runs, the most important first."""
-    return f"Why: {describe(drain['diagnosis'])} " if drain.get("diagnosis") else ""
-
-
-def describe_remaining(drain: DrainState) -> str:
-    """Name what still runs, per instance, for the Reason CloudFormation shows."""
-    remaining = drain["remaining"]
-    if not remaining:
-        return ""
-    parts = [
-        f"{r['ec2InstanceId']} ({r['status']}): {r['tasks']} tasks"
-        + (f", {r['stopping']} stopping" if r["stopping"] else "")
-        for r in remaining
-    ]
-    more = drain["pendingCount"] - len(remaining)
-    waiting = (
-        " Busy instances were not set DRAINING: spare capacity never became enough."
-        if drain["phase"] == WAITING_FOR_CAPACITY
-        else ""
-    )
-    return "Still running: " + "; ".join(parts) + (f"; and {more} more instances." if more > 0 else ".") + waiting
+        return Outcome(BLOCKED, _unfinished(policy), drain["message"] + reason.policy_note(policy))
+    message = drain["message"] if phase == DEADLINE else reason.stopped_after_checks(drain)
+    return Outcome(DEADLINE, _unfinished(policy), f"{message}{reason.policy_note(policy)}")
 
 
 def of_ended_execution(status: str, name: str, state: ExecutionState) -> Outcome:
     """The outcome of an execution that ended without answering (failed, timed out or stopped)."""
     policy = on_timeout_policy(properties_of(state))
-    reason = f"The drain execution {name} ended {status} before it answered CloudFormation."
-    return Outcome(status, _unfinished(policy), reason + _policy_note(policy))
+    return Outcome(status, _unfinished(policy), reason.ended_without_answer(name, status) + reason.policy_note(policy))
 
 
 def summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str, Any]:

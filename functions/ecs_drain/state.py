@@ -147,7 +147,7 @@ class DrainState(TypedDict):
     pendingCount: int
     # The tasks stopping on instances whose running tasks are gone, listed once per instance and watched (packed
     # task ids) until STOPPED: an instance is drained when none of its watched tasks is left.
-    probes: str
+    watched: str
     standaloneStopped: str
     need: Resources
     spare: NotRequired[Spare]
@@ -198,7 +198,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int,
         "maxFailedTries": failed_tries_outlasting(retry_until - now),
         "pending": "",
         "pendingCount": 0,
-        "probes": "",
+        "watched": "",
         "standaloneStopped": "",
         "need": no_resources(),
         "summary": empty_summary(),

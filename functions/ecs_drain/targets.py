@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .errors import error_code
 from .properties import DrainProperties
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def ec2_instance_ids(props: DrainProperties, clients: Clients) -> list[str] | No
             return _fleet_instances(clients.ec2, target[0])
         return _auto_scaling_instances(clients.autoscaling, target[0])
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _GONE_ERRORS:
+        if error_code(error) in _GONE_ERRORS:
             return None
         raise
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 
 import pytest
 
+from emulation.cloudformation import CloudFormation
 from emulation.ecs_simulator import ServiceSpec
-from emulation.scenarios import rollover_world
+from emulation.scenarios import rollover_world, services
+from emulation.throttling import CLUSTER_READ, busiest_second
 from tests.e2e.helpers import executions, history
 
 TARGETS, CLUSTER = 1000, 5000
@@ -47,3 +50,41 @@ def test_it_drains_1000_targets_in_a_5000_instance_cluster_within_the_limits() -
         ]
         assert max(sizes) < 64_000
         assert world.sim.record.killed == []
+
+
+def test_it_drains_six_stacks_at_once_within_one_budget_each_answering_only_once_its_tasks_are_stopped() -> None:
+    """Six consumer stacks replaced together in one cluster: one schedule for all their ECS calls (at most 10 cluster
+    reads a second together, none throttled), and no drain answers before every task on its own fleet is STOPPED."""
+    stacks = 6
+    with rollover_world(
+        old_instances=10,
+        new_instances=200,
+        new_fleet_registers=None,
+        other_old_fleets=stacks - 1,
+        services=services(200, 1, deregistration_delay=60),
+        log_level="WARNING",
+        create=False,
+    ) as world:
+        fleets = [world.old, *world.others]
+        drivers = [CloudFormation(world.aws, world.server, stack_name=f"consumer-{n}") for n in range(stacks)]
+        requests = []
+        for cfn, fleet in zip(drivers, fleets, strict=True):
+            props = {**world.properties, "SpotFleet": fleet.request_id}
+            _, created = cfn.create("ECSDrain", props)
+            assert created is not None
+            requests.append(cfn.request("Delete", "ECSDrain", props, physical_id=created.body["PhysicalResourceId"]))
+        world.aws.calls.reset()
+        senders = [threading.Thread(target=d.send, args=(r,)) for d, r in zip(drivers, requests, strict=True)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        answers = [d.wait_for_answer(r, wall_seconds=300) for d, r in zip(drivers, requests, strict=True)]
+        for fleet, answer in zip(fleets, answers, strict=True):
+            assert answer is not None and answer.body["Status"] == "SUCCESS"
+            stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in set(fleet.container_ids)]
+            assert stopped and all(s is not None and s <= answer.at for s in stopped)
+        reads = world.aws.calls.ecs_calls("DrainFunction", CLUSTER_READ)
+        assert busiest_second([c.at for c in reads]) <= 10
+        assert not [c for c in world.aws.calls.ecs_calls("DrainFunction") if c.throttled]
+        assert world.aws.refused["DrainFunction"] == 0  # nothing holds a drain's step back any more

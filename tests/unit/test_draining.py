@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecs_drain import clock, draining
+from ecs_drain import census, clock, draining
 from ecs_drain.budget import CallBudget
 from ecs_drain.capacity import has_room
 from ecs_drain.properties import DrainProperties, parse
@@ -43,8 +43,8 @@ def sim_time() -> Iterator[list[float]]:
     clock.reset()
 
 
-def census_of(ecs: FakeEcs, ids: list[str], watched: list[str] | None = None) -> draining.Census:
-    return draining.count(ecs.client, "web", ids, watched or [], CallBudget())
+def census_of(ecs: FakeEcs, ids: list[str], watched: list[str] | None = None) -> census.Census:
+    return census.count(ecs.client, "web", ids, watched or [], CallBudget())
 
 
 def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
@@ -53,7 +53,7 @@ def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
     ecs.add_task("a", "t1", last="DEACTIVATING", desired="STOPPED")
     ecs.add_task("a", "t2", last="STOPPED", desired="STOPPED")
     census = census_of(ecs, ["a"])
-    assert [(b.instance.id, b.active, b.stopping) for b in census.busy] == [("a", 0, ["t1"])]
+    assert [(b.instance.id, b.active, b.watched) for b in census.busy] == [("a", 0, ["t1"])]
     assert census.drained == []
 
 
@@ -154,7 +154,7 @@ def test_it_counts_every_stopping_task_of_an_instance_not_only_the_watched_one()
     later = draining.check(first, props(), clients(ecs), now=1016.0)  # the watched task still runs: not listed again
     assert ecs.calls["list_tasks"] == listed
     assert (later["summary"]["tasksRemaining"], later["remaining"][0]["stopping"]) == (2, 2)
-    assert later["probes"].startswith("h:")  # the watched task is kept as a packed id, not an ARN
+    assert later["watched"].startswith("h:")  # the watched task is kept as a packed id, not an ARN
 
 
 def test_it_stops_at_the_deadline_and_names_what_still_runs() -> None:
@@ -195,8 +195,8 @@ def test_it_watches_every_stopping_task_and_never_lists_an_instance_twice() -> N
     ecs.add_task(A, "t2", last="STOPPING", desired="STOPPED")
     first = census_of(ecs, [A])
     ecs.set_task("t1", "STOPPED")
-    second = census_of(ecs, [A], [t for b in first.busy for t in b.stopping])
-    assert [b.stopping for b in second.busy] == [["t2"]]
+    second = census_of(ecs, [A], [t for b in first.busy for t in b.watched])
+    assert [b.watched for b in second.busy] == [["t2"]]
     ecs.set_task("t2", "STOPPED")
     third = census_of(ecs, [A], ["t2"])
     assert third.drained == [A]
@@ -214,14 +214,14 @@ def test_it_carries_listings_the_step_cannot_afford_over_to_the_next_check(sim_t
     budget.begin_step()
     # Reads 0.1 s apart from the step's start: DescribeContainerInstances at 0 s; a listing needs 0.2 s (its
     # ListTasks and a share of the DescribeTasks after): at 0 s and 0.1 s it fits in 0.35 s, at 0.2 s it does not.
-    first = draining.count(ecs.client, "web", ids, [], budget)
+    first = census.count(ecs.client, "web", ids, [], budget)
     assert {b.instance.id: b.unlisted for b in first.busy} == {"a1": False, "a2": False, "a3": True}
     assert ecs.calls["list_tasks"] == 2
     budget.step_seconds = 1.0  # the next check's allowance has room for its describes and the one left over
     budget.begin_step()
-    second = draining.count(ecs.client, "web", ids, [t for b in first.busy for t in b.stopping], budget)
+    second = census.count(ecs.client, "web", ids, [t for b in first.busy for t in b.watched], budget)
     assert ecs.calls["list_tasks"] == 3  # the one left over, and no instance listed twice
-    assert sorted((b.instance.id, b.unlisted, len(b.stopping)) for b in second.busy) == [
+    assert sorted((b.instance.id, b.unlisted, len(b.watched)) for b in second.busy) == [
         ("a1", False, 1),
         ("a2", False, 1),
         ("a3", False, 1),

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any, get_args
 
-from ecs_drain import aws, budget, cfn_answer, properties
+from ecs_drain import aws, budget, cfn_answer, observability, properties
 from ecs_drain import state as drain_state
 from emulation import template as cfn
 
@@ -177,3 +177,34 @@ def test_it_alarms_on_a_drain_blocked_by_a_cause_ecs_cannot_resolve() -> None:
     alarm = TEMPLATE["Resources"]["DrainBlockedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("ECSDrain", "BlockingProblems")
     assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_it_names_the_response_parameters_with_one_prefix_everywhere() -> None:
+    pattern = cfn_answer.PARAMETER_PREFIX_PATTERN
+    custom = TEMPLATE["Resources"]["CustomResourceFunction"]["Properties"]
+    assert custom["Environment"]["Variables"]["RESPONSE_PARAMETER_PREFIX"] == {"Fn::Sub": pattern}
+    arns = [s["Resource"] for _, s in policy_statements() if any("ssm:" in a for a in _actions(s))]
+    assert len(arns) == 2  # kept by the custom resource; read and forgotten by the answering function
+    expected = {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter" + pattern + "*"}
+    assert all(arn == expected for arn in arns)
+
+
+def test_it_publishes_metrics_where_the_alarms_read_them() -> None:
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert (variables["POWERTOOLS_SERVICE_NAME"], variables["POWERTOOLS_METRICS_NAMESPACE"]) == (
+        observability.SERVICE,
+        observability.NAMESPACE,
+    )
+    ours = [
+        m.get("MetricStat", {}).get("Metric", m.get("MetricStat", {}))
+        for r in TEMPLATE["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        for m in r["Properties"].get("Metrics", [r["Properties"]])
+    ]
+    ours = [m for m in ours if m.get("Namespace") not in (None, "AWS/States")]
+    assert ours and all(m["Namespace"] == observability.NAMESPACE for m in ours)
+    assert all(m["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}] for m in ours)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from crhelper import CfnResource
 
-from .. import cfn_answer, clock, executions
+from .. import cfn_answer, clock, executions, reason
 from ..aws import ecs_client, sfn_client, ssm_client
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
@@ -83,11 +83,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         request_type = event.get("RequestType")
         metrics.add_metric(name="Requests", unit="Count", value=1)
         if request_type not in REQUEST_TYPES:
-            _answer_event(event, "FAILED", f"RequestType {request_type!r} is not one of {list(REQUEST_TYPES)}.")
+            _answer_event(event, "FAILED", reason.unknown_request_type(request_type, REQUEST_TYPES))
             return None
         missing = [field for field in REQUIRED_FIELDS if not event.get(field)]
         if missing:
-            _answer_event(event, "FAILED", f"The request is missing {missing}: it is not from CloudFormation.")
+            _answer_event(event, "FAILED", reason.not_from_cloudformation(missing))
             return None
         if not cfn_answer.is_https(event["ResponseURL"]):
             # It could never be answered: drain nothing, start nothing, keep nothing.
@@ -99,7 +99,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
         resource()(event, context)
     except Exception as error:  # the runtime must never be left to answer (it would not)
         logger.exception("Custom resource request failed")
-        _answer_event(event, "FAILED", f"ecs-drain failed: {type(error).__name__}: {error}")
+        _answer_event(event, "FAILED", reason.provider_failed(error))
     return None
 
 
@@ -108,7 +108,7 @@ def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
     try:
         props = parse(event.get("ResourceProperties"))
     except InvalidProperties as error:
-        _answer_event(event, "SUCCESS", f"Nothing was drained: {error}")
+        _answer_event(event, "SUCCESS", reason.nothing_drained(error))
         return None
     name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"])
     logger.append_keys(execution_name=name)

@@ -34,28 +34,7 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
         raise ValueError(f"Action {action!r} is not one of {ACTIONS}")
     # The properties travel once, as given; each step reads them again (the same input gives the same result).
     props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
-    failed = state.pop("error", None)  # the previous try of this step failed; this one tries again
-    state.pop("failedTries", None)
-    if failed is not None and "drain" in state:
-        summary = state["drain"]["summary"]
-        summary["failedSteps"] = summary.get("failedSteps", 0) + 1
-    clients = drain_clients()
-    clients.budget.begin_step()
-    now, requested_at = clock.now(), state.get("RequestedAt")
-    try:
-        previous = state.get("PreviousAttempt")
-        if action == "plan":
-            drain = draining.plan(props, clients, now, previous, requested_at)
-        else:
-            drain = draining.check(state["drain"], props, clients, now, previous)
-    except Exception as error:
-        # Our own trouble (throttling, the budget's table, a crash) is tried again until the deadline, never
-        # answered early; at the deadline the drain ends as any drain does there (OnTimeout).
-        current = state.get("drain")
-        if clock.now() < _retry_until(current, props, requested_at if requested_at is not None else now):
-            raise _retryable(error) from error
-        logger.warning("Deadline reached while the drain step kept failing", extra={"error": repr(error)})
-        drain = draining.give_up(current, props, clock.now(), requested_at, error)
+    drain = _run_step(action, state, props)
     # If the next steps fail without running at all, the state machine answers after this many in a row.
     drain["maxFailedTries"] = failed_tries_outlasting(_retry_until(drain, props, drain["startedAt"]) - clock.now())
     state["drain"] = drain
@@ -73,6 +52,28 @@ def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG
         },
     )
     return state
+
+
+def _run_step(action: str, state: ExecutionState, props: DrainProperties) -> DrainState:
+    """Plan or check. Our own trouble (throttling, the budget's table, a crash) is raised for the state machine to
+    try again until the deadline, never answered early; at the deadline the drain ends as any drain does there."""
+    if state.pop("error", None) is not None and "drain" in state:  # the previous try of this step failed
+        summary = state["drain"]["summary"]
+        summary["failedSteps"] = summary.get("failedSteps", 0) + 1
+    state.pop("failedTries", None)
+    clients = drain_clients()
+    clients.budget.begin_step()
+    now, requested_at, current = clock.now(), state.get("RequestedAt"), state.get("drain")
+    try:
+        if action == "plan":
+            return draining.plan(props, clients, now, state.get("PreviousAttempt"), requested_at)
+        assert current is not None, "a check follows the plan"
+        return draining.check(current, props, clients, now, state.get("PreviousAttempt"))
+    except Exception as error:
+        if clock.now() < _retry_until(current, props, requested_at if requested_at is not None else now):
+            raise _retryable(error) from error
+        logger.warning("Deadline reached while the drain step kept failing", extra={"error": repr(error)})
+        return draining.give_up(current, props, clock.now(), requested_at, error)
 
 
 def _retry_until(drain: DrainState | None, props: DrainProperties, requested_at: float) -> float:

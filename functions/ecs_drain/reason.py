@@ -1,0 +1,212 @@
+"""Every sentence ecs-drain says about a drain: the Reason CloudFormation shows, the state's message, the summary.
+
+One module, so the wording is consistent and can be read in one place. It depends on the state's shape only; the
+modules that decide (draining, diagnosis, outcome, the handlers) call it with what they found. (The property
+validation messages stay beside the rules they explain, in properties.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from .state import WAITING_FOR_CAPACITY, DrainState, Finding, Resources, Spare
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" + ("" if count == 1 else "s")
+
+
+# ---- the drain's end ---------------------------------------------------------------------------------------------
+def target_gone(target: str) -> str:
+    return f"{target} no longer exists: nothing to drain."
+
+
+def target_empty(target: str) -> str:
+    return f"{target} has no running instances: nothing to drain."
+
+
+def not_registered(instances: int, target: str, cluster: str) -> str:
+    return f"None of the {instances} instances of {target} is registered in {cluster}: nothing to drain."
+
+
+def cluster_gone(cluster: str) -> str:
+    return f"Cluster {cluster} no longer exists: nothing left to drain."
+
+
+def drained(instances: int, warnings: Sequence[Finding]) -> str:
+    """What users of a service saw during a drain that finished is named, since the drain caused it."""
+    done = f"Drained {instances} container instances: every task on them is STOPPED."
+    return done + (f" Warning: {findings(warnings)}" if warnings else "")
+
+
+def still_blocked(previous_execution: str, drain: DrainState) -> str:
+    return (
+        f"Still blocked, as the previous attempt ({previous_execution}) found; nothing has changed since. "
+        f"{why(drain)}{remaining(drain)}"
+    )
+
+
+def blocked_for(seconds: float, blocked_timeout: int, drain: DrainState) -> str:
+    return (
+        f"Blocked for {round(seconds)} s by a cause ECS cannot resolve by itself, with nothing else left to drain "
+        f"(BlockedTimeoutSeconds {blocked_timeout}). {why(drain)}{remaining(drain)}"
+    )
+
+
+def deadline_reached(drain: DrainState) -> str:
+    return f"Deadline reached with tasks still running. {why(drain)}{remaining(drain)}"
+
+
+def deadline_while_failing(failure: str, drain: DrainState | None) -> str:
+    """The deadline came while the drain's own steps kept failing (tried again until then)."""
+    if drain is None:
+        return f"Deadline reached before the drain could start: {failure}."
+    return f"Deadline reached while the drain step kept failing ({failure}). {why(drain)}{remaining(drain)}".strip()
+
+
+def could_not_go_on(failure: str, drain: DrainState | None) -> str:
+    still = f" {why(drain)}{remaining(drain)}".rstrip() if drain else ""
+    return f"The drain could not go on ({failure}).{still}"
+
+
+def never_started() -> str:
+    return "The drain never started."
+
+
+def stopped_after_checks(drain: DrainState) -> str:
+    return f"The drain stopped after {drain['checks']} checks. {why(drain)}{remaining(drain)}"
+
+
+def ended_without_answer(execution: str, status: str) -> str:
+    return f"The drain execution {execution} ended {status} before it answered CloudFormation."
+
+
+def policy_note(policy: str) -> str:
+    """What the answer to an unfinished drain makes CloudFormation do, as AWS documents it (docs/properties.md)."""
+    if policy == "CONTINUE":
+        return " OnTimeout=CONTINUE: CloudFormation goes on and deletes the old capacity."
+    return (
+        " OnTimeout=FAIL: in a stack update CloudFormation tries this Delete three times (each a new drain), then"
+        " skips it and continues the cleanup, which may still delete the old capacity (AWS does not say); in a stack"
+        " deletion the stack stops in DELETE_FAILED."
+    )
+
+
+def why(drain: DrainState) -> str:
+    """Why the drain cannot finish, for the Reason: before what still runs, the most important first."""
+    return f"Why: {findings(drain['diagnosis'])} " if drain.get("diagnosis") else ""
+
+
+def remaining(drain: DrainState) -> str:
+    """Name what still runs, per instance, for the Reason CloudFormation shows."""
+    busy = drain["remaining"]
+    if not busy:
+        return ""
+    parts = [
+        f"{r['ec2InstanceId']} ({r['status']}): {r['tasks']} tasks"
+        + (f", {r['stopping']} stopping" if r["stopping"] else "")
+        for r in busy
+    ]
+    more = drain["pendingCount"] - len(busy)
+    waiting = (
+        " Busy instances were not set DRAINING: spare capacity never became enough."
+        if drain["phase"] == WAITING_FOR_CAPACITY
+        else ""
+    )
+    return "Still running: " + "; ".join(parts) + (f"; and {more} more instances." if more > 0 else ".") + waiting
+
+
+# ---- the drain under way -----------------------------------------------------------------------------------------
+def progress(
+    drain: DrainState, tasks: int, instances: int, unlisted: int, first: Finding | None, more_findings: int
+) -> str:
+    """The state's message after a check that did not end the drain."""
+    need = drain["need"]
+    waiting = (
+        f"Waiting for capacity: need {need['cpu']} CPU / {need['memory']} MiB elsewhere. "
+        if drain["phase"] == WAITING_FOR_CAPACITY
+        else ""
+    )
+    message = f"{waiting}{tasks} tasks on {instances} instances still running."
+    if unlisted:
+        message += f" {unlisted} instances with no running task are still to be listed."
+    if first is not None:
+        message += f" Diagnosis: {first['subject']}: {first['cause']}" + (
+            f" (+{more_findings} more)." if more_findings else "."
+        )
+    return message
+
+
+def findings(found: Iterable[Finding]) -> str:
+    """One sentence per finding, most important first, for the Reason, the message and `watch`."""
+    return " ".join(f"{f['subject']}: {f['detail']} (since {_clock(f['since'])})." for f in found)
+
+
+# ---- what the diagnosis found ------------------------------------------------------------------------------------
+def deployment_configuration(min_healthy: int, max_percent: int, desired: int) -> str:
+    return (
+        f"minimumHealthyPercent {min_healthy} and maximumPercent {max_percent} of {desired} desired tasks let ECS "
+        "neither start a replacement nor stop a task, so its tasks never leave a draining instance; lower "
+        "minimumHealthyPercent or raise maximumPercent"
+    )
+
+
+def cannot_place(closest: str | None, constraints: Sequence[str]) -> str:
+    requirement = f"the closest instance {closest}" if closest else "no container instance met all of its requirements"
+    placement = f"; placement constraints: {', '.join(constraints)}" if constraints else ""
+    return f"ECS cannot place its replacement tasks: {requirement}{placement}"
+
+
+def goes_to_zero(min_healthy: int, max_percent: int, desired: int) -> str:
+    return (
+        f"minimumHealthyPercent {min_healthy} and maximumPercent {max_percent}: draining takes all {desired} of its "
+        "tasks down before a replacement is healthy, so it drops to zero healthy targets for a while and its users "
+        "see errors"
+    )
+
+
+def on_targets(tasks: int, detail: str) -> str:
+    return f"{_tasks(tasks)} on the targets; {detail}"
+
+
+def not_enough_capacity(need: Resources, spare: Spare) -> str:
+    missing_cpu, missing_memory = max(0, need["cpu"] - spare["cpu"]), max(0, need["memory"] - spare["memory"])
+    detail = (
+        f"the targets' service tasks need {need['cpu']} CPU units / {need['memory']} MiB elsewhere (largest task "
+        f"{need['largestCpu']} / {need['largestMemory']}); {spare['instances']} other ACTIVE instances have "
+        f"{spare['cpu']} / {spare['memory']} free (largest {spare['largestCpu']} / {spare['largestMemory']})"
+    )
+    if missing_cpu or missing_memory:
+        return detail + f": {missing_cpu} CPU units and {missing_memory} MiB missing"
+    return detail + ": no one instance has room for the largest task"
+
+
+def standalone_tasks(count: int, running_minutes: int | None) -> str:
+    ran = f", running for {running_minutes} min" if running_minutes is not None else ""
+    noun = "standalone task belongs" if count == 1 else "standalone tasks belong"
+    return (
+        f"{count} {noun} to no service{ran}; DRAINING never moves them, and StandaloneTasks=WAIT waits for them to "
+        "end (STOP would stop them)"
+    )
+
+
+# ---- requests the custom resource refuses ------------------------------------------------------------------------
+def unknown_request_type(request_type: object, known: Sequence[str]) -> str:
+    return f"RequestType {request_type!r} is not one of {', '.join(known)}."
+
+
+def not_from_cloudformation(missing: Sequence[str]) -> str:
+    return f"The request is missing {', '.join(missing)}: it is not from CloudFormation."
+
+
+def nothing_drained(error: Exception) -> str:
+    return f"Nothing was drained: {error}"
+
+
+def provider_failed(error: Exception) -> str:
+    return f"ecs-drain failed: {type(error).__name__}: {error}"
