@@ -53,10 +53,12 @@ test: ## Everything CI runs: lint, types, template checks, unit and end-to-end t
 	@$(MAKE) --no-print-directory -j2 --output-sync=target check validate
 	@$(MAKE) --no-print-directory unit e2e
 
-check: $(VENV)/.synced ## ruff, mypy --strict, cfn-lint
+check: $(VENV)/.synced ## ruff, mypy --strict, import layers, dead code, cfn-lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/vulture functions/ecs_drain ecs_drain_cli emulation benchmarks tests vulture_whitelist.py --min-confidence 60
 	$(VENV)/bin/cfn-lint template.yaml $(wildcard examples/*.yaml)
 
 validate: $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## sam validate --lint, sam build (no Docker), checkov
@@ -64,8 +66,8 @@ validate: $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## sam validate --lint, sa
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --region us-east-1 >/dev/null
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --config-file .checkov.yaml -f template.yaml --framework cloudformation
 
-unit: $(VENV)/.synced ## Unit tests (no network)
-	$(VENV)/bin/pytest -q tests/unit
+unit: $(VENV)/.synced ## Unit tests (no network): the product's, and the emulation's models pinned
+	$(VENV)/bin/pytest -q tests/unit tests/emulation
 
 e2e: $(VENV)/.synced ## End-to-end tests on the offline emulation
 	$(VENV)/bin/pytest -q -n 2 tests/e2e
@@ -74,7 +76,7 @@ bench: bench-traffic ## Scale and cost, and failed requests per strategy (writes
 	$(VENV)/bin/python -m benchmarks.run
 
 bench-traffic: $(VENV)/.synced ## Failed requests per scenario and strategy (writes benchmarks/traffic.json)
-	$(VENV)/bin/python -m benchmarks.traffic
+	$(VENV)/bin/python -m benchmarks.failed_requests
 
 build: $(SAM_VENV)/.synced ## sam build, without Docker
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build

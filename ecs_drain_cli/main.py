@@ -19,7 +19,7 @@ from ecs_drain.diagnosis import BLOCKING_CAUSES
 from ecs_drain.executions import drain_input
 from ecs_drain.properties import InvalidProperties, parse
 
-from . import executions
+from . import lookup
 
 GOOD_OUTCOMES = ("DRAINED", "NOTHING_TO_DRAIN")
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console(soft_wrap=True)
     sfn = boto3.client("stepfunctions", region_name=args.region)
-    machine = args.state_machine_arn or executions.state_machine_arn(
+    machine = args.state_machine_arn or lookup.state_machine_arn(
         boto3.client("cloudformation", region_name=args.region), args.provider_stack
     )
     if args.command == "start":
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         except InvalidProperties as error:  # checked before anything starts
             Console(stderr=True).print(f"ecs-drain start: {error}")
             return 2
-        arn = executions.start(sfn, machine, manual_name(args.cluster), execution_input)
+        arn = lookup.start(sfn, machine, manual_name(args.cluster), execution_input)
         console.print(f"Started {arn}")
         return watch(console, sfn, arn, args.interval, args.plain) if args.watch else 0
-    arn = args.execution_arn or executions.find_execution(sfn, machine, args.stack)
+    arn = args.execution_arn or lookup.find_execution(sfn, machine, args.stack)
     return watch(console, sfn, arn, args.interval, args.plain)
 
 
@@ -155,7 +155,7 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) ->
     try:
         while True:
             execution = sfn.describe_execution(executionArn=arn)
-            drain = executions.latest_drain(sfn, arn)
+            drain = lookup.latest_drain(sfn, arn)
             if live:
                 live.update(view(execution, drain))
             else:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import trustme
 
 if TYPE_CHECKING:
-    from .aws import OfflineAws
+    from .offline_aws import OfflineAws
 
 CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
 # "CloudFormation tries to delete a resource three times before CloudFormation skips the resource and continues the

@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from ecs_drain_cli.executions import latest_drain
+from ecs_drain_cli.lookup import latest_drain
 
 from . import strategies
 from .catalog import SCENARIOS, world_options

@@ -14,7 +14,7 @@ import random
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -85,9 +85,6 @@ class CallLog:
                 out[f"{svc}:{action}"] += n
         return out
 
-    def total(self, services: tuple[str, ...] = ("ecs", "ec2", "autoscaling"), caller: str | None = None) -> int:
-        return sum(n for (who, svc, _), n in self.calls.items() if svc in services and (caller in (None, who)))
-
     def ecs_calls(self, caller: str | None = None, category: str | None = None) -> list[EcsCall]:
         return [
             c
@@ -108,6 +105,8 @@ class Faults:
 
     ecs_throttle_share: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    # DynamoDB unavailable at these simulated times (every request answers 500 InternalServerError)
+    dynamodb_down: Callable[[float], bool] = lambda _t: False
 
 
 def _page(items: list[str], token: str | None, max_results: int | None) -> dict[str, Any]:
@@ -319,6 +318,8 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
             with sfn_lock:
                 return moto_patches.ORIGINAL_CALL_ACTION(response)
         if service == "dynamodb":
+            if faults.dynamodb_down(clock.now()):
+                return 500, {"status": "500", "x-amzn-ErrorType": "InternalServerError"}, "injected: DynamoDB down"
             # DynamoDB applies a conditional write to an item atomically; moto checks and writes in two steps
             with dynamodb_lock:
                 return moto_patches.ORIGINAL_CALL_ACTION(response)

@@ -22,7 +22,7 @@ from typing import Any
 
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 
-from .clock import SimClock
+from .sim_clock import SimClock
 from .traffic import KILLED_AT_STOP_TIMEOUT, KILLED_WITH_INSTANCE, Traffic
 
 DEPROVISION_SECONDS = 2.0
@@ -93,7 +93,6 @@ class Record:
 
     killed: list[str] = field(default_factory=list)  # tasks not STOPPED when their instance went away
     lowest_healthy: dict[str, int] = field(default_factory=dict)
-    unplaced: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     draining_set_at: dict[str, float] = field(default_factory=dict)  # container instance id -> first set DRAINING
@@ -534,7 +533,6 @@ class EcsSimulator:
         for _ in range(launches):
             instance_id = self._place(spec)
             if instance_id is None:
-                self.record.unplaced[spec.name] += 1
                 break
             self._start_service_task(spec, instance_id)
         draining_running = sorted(

@@ -12,11 +12,11 @@ from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
 from . import moto_patches
-from .aws import ACCOUNT, REGION, OfflineAws
-from .clock import SimClock
 from .cloudformation import Answer, CloudFormation, Request, ResponseServer, response_server
 from .ecs_api import Account, EcsApi, Faults, enforced
 from .ecs_simulator import EcsSimulator, ServiceSpec
+from .offline_aws import ACCOUNT, REGION, OfflineAws
+from .sim_clock import SimClock
 from .throttling import EcsBuckets, Neighbour
 from .traffic import Traffic
 
@@ -91,10 +91,6 @@ class World:
     others: list[Fleet] = field(default_factory=list)  # more old fleets, each another consumer stack's
     old_fleet_gone_at: float | None = None  # when CloudFormation deleted the old fleet
 
-    @property
-    def ecs(self) -> Any:
-        return self.aws.client("ecs")
-
     def drain_old(self, wall_seconds: float = 120.0, **policy: Any) -> tuple[Request, Answer | None]:
         """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup, and its answer."""
         props = {**self.properties, **policy}
@@ -149,10 +145,6 @@ def services(cluster: int, tasks_per_instance: int, deregistration_delay: float 
         )
         for n in range(10)
     ]
-
-
-def spot_fleet(count: int, instance_type: str = "c5.large") -> Fleet:
-    return make_fleet("SpotFleet", count, instance_type)
 
 
 def make_fleet(kind: str, count: int, instance_type: str = "c5.large") -> Fleet:

@@ -123,12 +123,4 @@ def seed_handler(event: dict[str, Any], _context: Any) -> None:
 
 
 def _answer(event: dict[str, Any], status: str, reason: str, physical_id: str) -> None:
-    cfn_answer.send(
-        event["ResponseURL"],
-        status=status,
-        reason=reason,
-        stack_id=event["StackId"],
-        request_id=event["RequestId"],
-        logical_resource_id=event["LogicalResourceId"],
-        physical_resource_id=physical_id,
-    )
+    cfn_answer.send(event["ResponseURL"], cfn_answer.RequestIdentity.of_event(event, physical_id), status, reason)

@@ -11,7 +11,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+import botocore.session
 from botocore.exceptions import ClientError
+from botocore.validate import ParamValidator
 
 from ecs_drain.aws import Clients
 from ecs_drain.budget import CallBudget
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 ARN = "arn:aws:ecs:us-east-1:123456789012"
+ECS_MODEL = botocore.session.get_session().get_service_model("ecs")
 
 
 def client_error(code: str, operation: str = "Call") -> ClientError:
@@ -96,23 +99,32 @@ class FakeEcs:
     def _home(self, task: dict[str, Any]) -> str:
         return str(task["containerInstanceArn"]).rsplit("/", 1)[-1]
 
-    def _call(self, name: str) -> None:
+    def _call(self, name: str, **params: Any) -> None:
+        """Count a call, as ECS would take it: its parameters valid for botocore's ECS model (a fake must not accept
+        what AWS refuses), paced by the budget, or failing as told."""
+        operation = "".join(part.title() for part in name.split("_")) if "_" in name else name
+        shape = ECS_MODEL.operation_model(operation).input_shape
+        assert shape is not None, operation
+        report = ParamValidator().validate(params, shape)
+        assert not report.has_errors(), report.generate_report()
         self.calls[name] += 1
         if self.budget is not None:
-            self.budget.wait_turn("".join(part.title() for part in name.split("_")) if "_" in name else name)
+            self.budget.wait_turn(operation)
         if self.fail:
             raise client_error(self.fail, name)
 
     # ---- the API ----
     def describe_container_instances(self, cluster: str, containerInstances: list[str]) -> dict[str, Any]:
-        self._call("DescribeContainerInstances")
+        self._call("DescribeContainerInstances", cluster=cluster, containerInstances=containerInstances)
         assert 1 <= len(containerInstances) <= 100
         found = [self.instances[c] for c in containerInstances if c in self.instances]
         failures = [{"arn": c, "reason": "MISSING"} for c in containerInstances if c not in self.instances]
         return {"containerInstances": found, "failures": failures}
 
     def update_container_instances_state(self, cluster: str, containerInstances: list[str], status: str) -> Any:
-        self._call("UpdateContainerInstancesState")
+        self._call(
+            "UpdateContainerInstancesState", cluster=cluster, containerInstances=containerInstances, status=status
+        )
         assert 1 <= len(containerInstances) <= 10
         failures = []
         for c in containerInstances:
@@ -123,13 +135,13 @@ class FakeEcs:
         return {"containerInstances": [], "failures": failures}
 
     def describe_tasks(self, cluster: str, tasks: list[str]) -> dict[str, Any]:
-        self._call("DescribeTasks")
+        self._call("DescribeTasks", cluster=cluster, tasks=tasks)
         assert 1 <= len(tasks) <= 100
         by_id = {a.rsplit("/", 1)[-1]: t for a, t in self.tasks.items()}
         return {"tasks": [by_id[t.rsplit("/", 1)[-1]] for t in tasks if t.rsplit("/", 1)[-1] in by_id]}
 
     def stop_task(self, cluster: str, task: str, reason: str) -> dict[str, Any]:
-        self._call("StopTask")
+        self._call("StopTask", cluster=cluster, task=task, reason=reason)
         self.set_task(task, self.tasks[task]["lastStatus"], "STOPPED")
         return {"task": self.tasks[task]}
 
@@ -137,7 +149,7 @@ class FakeEcs:
         return sorted({g.split(":", 1)[1] for t in self.tasks.values() if (g := t["group"]).startswith("service:")})
 
     def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
-        self._call("DescribeServices")
+        self._call("DescribeServices", cluster=cluster, services=services)
         assert 1 <= len(services) <= 10
         described = []
         for arn in services:
@@ -158,12 +170,12 @@ class FakeEcs:
         return {"services": described}
 
     def describe_task_definition(self, taskDefinition: str) -> dict[str, Any]:
-        self._call("DescribeTaskDefinition")
+        self._call("DescribeTaskDefinition", taskDefinition=taskDefinition)
         family = taskDefinition.rsplit("/", 1)[-1].split(":", maxsplit=1)[0]
         return {"taskDefinition": {"family": family, "cpu": "256", "memory": "512", "containerDefinitions": []}}
 
     def describe_clusters(self, clusters: list[str]) -> dict[str, Any]:
-        self._call("DescribeClusters")
+        self._call("DescribeClusters", clusters=clusters)
         return {"clusters": [{"clusterName": c, "status": "ACTIVE"} for c in clusters if c == "web"]}
 
     def get_paginator(self, name: str) -> FakePaginator:
@@ -176,7 +188,7 @@ class FakePaginator:
     name: str
 
     def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-        self.ecs._call(self.name)
+        self.ecs._call(self.name, **{k: v for k, v in kwargs.items() if k != "PaginationConfig"})
         if self.name == "list_services":
             return [{"serviceArns": [f"{ARN}:service/web/{name}" for name in self.ecs.service_names()]}]
         if self.name == "list_tasks":

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 # Throttling is retried here first, with backoff; what outlasts it is retried by the state machine.
 CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, connect_timeout=5, read_timeout=30)
+# The call budget's bookings are small and frequent: they fail fast (BudgetUnavailable) rather than hold a step.
 BUDGET_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 THROTTLING_CODES = {"ThrottlingException", "Throttling", "RequestLimitExceeded", "TooManyRequestsException"}
 
@@ -66,10 +67,7 @@ def ecs_client() -> ECSClient:
 
 @cache
 def dynamodb_client() -> DynamoDBClient:
-    # The call budget's bookings are small and frequent: fail fast (BudgetUnavailable) rather than hold a step.
-    return boto3.client(
-        "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
-    )
+    return boto3.client("dynamodb", config=BUDGET_CONFIG)
 
 
 @cache

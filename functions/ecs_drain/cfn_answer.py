@@ -13,6 +13,7 @@ import os
 import ssl
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -48,13 +49,29 @@ class AnswerRejected(AnswerError):
 
 
 @dataclass(frozen=True)
-class CloudFormationRequest:
-    """What identifies a request to CloudFormation, without the ResponseURL."""
+class RequestIdentity:
+    """What an answer repeats of the request it answers (with the PhysicalResourceId the answer gives)."""
 
     stack_id: str
     request_id: str
     logical_resource_id: str
     physical_resource_id: str
+
+    @classmethod
+    def of_event(cls, event: Mapping[str, Any], physical_resource_id: str | None = None) -> RequestIdentity:
+        """From a request as CloudFormation sends it (fields it lacks are empty: such a request is answered too)."""
+        return cls(
+            stack_id=str(event.get("StackId", "")),
+            request_id=str(event.get("RequestId", "")),
+            logical_resource_id=str(event.get("LogicalResourceId", "")),
+            physical_resource_id=physical_resource_id or str(event.get("PhysicalResourceId") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class CloudFormationRequest(RequestIdentity):
+    """A request a drain answers later: its identity, and where its ResponseURL is kept (never the URL itself)."""
+
     response_parameter: str
 
     def to_json(self) -> dict[str, str]:
@@ -104,24 +121,15 @@ def forget_response_url(ssm: SSMClient, name: str) -> None:
         ssm.delete_parameter(Name=name)
 
 
-def body(
-    *,
-    status: str,
-    reason: str,
-    stack_id: str,
-    request_id: str,
-    logical_resource_id: str,
-    physical_resource_id: str,
-    data: dict[str, Any] | None = None,
-) -> bytes:
+def body(request: RequestIdentity, status: str, reason: str, data: dict[str, Any] | None = None) -> bytes:
     """The answer, with the Reason shortened so the whole body fits CloudFormation's 4096 bytes."""
     answer: dict[str, Any] = {
         "Status": status,
         "Reason": reason,
-        "PhysicalResourceId": physical_resource_id[:1024],
-        "StackId": stack_id,
-        "RequestId": request_id,
-        "LogicalResourceId": logical_resource_id,
+        "PhysicalResourceId": request.physical_resource_id[:1024],
+        "StackId": request.stack_id,
+        "RequestId": request.request_id,
+        "LogicalResourceId": request.logical_resource_id,
         "NoEcho": False,
         "Data": data or {},
     }
@@ -138,9 +146,9 @@ def body(
     return encoded
 
 
-def send(url: str, **fields: Any) -> int:
+def send(url: str, request: RequestIdentity, status: str, reason: str, data: dict[str, Any] | None = None) -> int:
     """Build the answer and deliver it; the one way this project answers CloudFormation."""
-    return put(url, body(**fields))
+    return put(url, body(request, status, reason, data))
 
 
 def is_https(url: str) -> bool:

@@ -81,57 +81,34 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     """Validate the properties; CloudFormation sends numbers and booleans as strings, so both are accepted."""
     props = dict(raw or {})
     problems: list[str] = []
-
     unknown = sorted(set(props) - _KNOWN)
     if unknown:
         problems.append(f"Unknown properties {unknown}: allowed are {sorted(_KNOWN - {'ServiceToken'})}.")
-
-    cluster = props.get("Cluster")
-    if cluster in (None, ""):
-        problems.append("Cluster is required: an ECS cluster name or ARN.")
-    elif not isinstance(cluster, str) or not (_CLUSTER_NAME.match(cluster) or _CLUSTER_ARN.match(cluster)):
-        problems.append(f"Cluster {cluster!r} is not an ECS cluster name or ARN.")
-
-    given = [kind for kind in TARGET_KINDS if props.get(kind) not in (None, "", [])]
-    kind: TargetKind = "InstanceIds"
-    target: tuple[str, ...] = ()
-    if len(given) != 1:
-        problems.append(f"Exactly one target is required, one of {list(TARGET_KINDS)}; got {given or 'none'}.")
-    else:
-        kind = given[0]
-        try:
-            target = _parse_target(kind, props[kind])
-        except ValueError as error:
-            problems.append(str(error))
-
+    cluster = _cluster(props, problems)
+    kind, target = _target(props, problems)
     timeout_ceiling = _timeout_ceiling(props, problems) if from_cloudformation else MAX_MANUAL_DRAIN_SECONDS
     default_timeout = min(DEFAULT_DRAIN_TIMEOUT_SECONDS, timeout_ceiling) if from_cloudformation else None
+    why = "to leave time to answer CloudFormation before its 3600 s limit" if from_cloudformation else ""
     drain_timeout = _integer(
-        props,
-        "DrainTimeoutSeconds",
-        default_timeout,
-        MIN_DRAIN_TIMEOUT_SECONDS,
-        timeout_ceiling,
-        problems,
-        why_max="to leave time to answer CloudFormation before its 3600 s limit" if from_cloudformation else "",
+        props, "DrainTimeoutSeconds", default_timeout, MIN_DRAIN_TIMEOUT_SECONDS, timeout_ceiling, problems, why
     )
     poll = _integer(props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, MIN_POLL_SECONDS, MAX_POLL_SECONDS, problems)
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
     standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
     wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
+    blocked_ceiling = drain_timeout or MAX_MANUAL_DRAIN_SECONDS
     blocked_timeout = _integer(
         props,
         "BlockedTimeoutSeconds",
         None,
         MIN_BLOCKED_TIMEOUT_SECONDS,
-        drain_timeout or MAX_MANUAL_DRAIN_SECONDS,
+        blocked_ceiling,
         problems,
-        why_max="no longer than DrainTimeoutSeconds",
+        "no longer than DrainTimeoutSeconds",
     )
-
     if problems:
         raise InvalidProperties(problems)
-    assert isinstance(cluster, str) and poll is not None
+    assert cluster is not None and poll is not None
     return DrainProperties(
         cluster=cluster,
         target_kind=kind,
@@ -143,6 +120,29 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         wait_for_capacity=wait_for_capacity,
         blocked_timeout_seconds=blocked_timeout,
     )
+
+
+def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
+    cluster = props.get("Cluster")
+    if cluster in (None, ""):
+        problems.append("Cluster is required: an ECS cluster name or ARN.")
+    elif not isinstance(cluster, str) or not (_CLUSTER_NAME.match(cluster) or _CLUSTER_ARN.match(cluster)):
+        problems.append(f"Cluster {cluster!r} is not an ECS cluster name or ARN.")
+    else:
+        return cluster
+    return None
+
+
+def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, tuple[str, ...]]:
+    given = [kind for kind in TARGET_KINDS if props.get(kind) not in (None, "", [])]
+    if len(given) != 1:
+        problems.append(f"Exactly one target is required, one of {list(TARGET_KINDS)}; got {given or 'none'}.")
+        return "InstanceIds", ()
+    try:
+        return given[0], _parse_target(given[0], props[given[0]])
+    except ValueError as error:
+        problems.append(str(error))
+        return given[0], ()
 
 
 def on_timeout_policy(raw: Mapping[str, Any]) -> str:

@@ -43,17 +43,20 @@ PREVIOUS_ATTEMPT_KEY: Final = "PreviousAttempt"
 # When the drain was asked for (epoch seconds, set by whoever starts the execution): the deadline counts from here,
 # so a first step that keeps failing still ends at the deadline.
 REQUESTED_AT_KEY: Final = "RequestedAt"
-# A step that fails past its quick retries is tried again after RETRY_WAIT_SECONDS; the state machine counts the
-# failures in a row ($.failedTries) and answers once there have been MaxFailedTries of them (they outlast the
-# deadline). These bound the loop even when the function cannot run at all.
+# A step that fails past its quick retries (QUICK_RETRY_SECONDS of them, no jitter) is tried again after
+# RETRY_WAIT_SECONDS; the state machine counts the failures in a row ($.failedTries) and answers once there have been
+# MaxFailedTries of them: each lasted at least FAILED_TRY_SECONDS, so together they outlast the deadline. These bound
+# the loop even when the function cannot run at all. (A test holds them to the ASL.)
 RETRY_WAIT_SECONDS: Final = 15
+QUICK_RETRY_SECONDS: Final = 3  # 1 s, then 2 s
+FAILED_TRY_SECONDS: Final = RETRY_WAIT_SECONDS + QUICK_RETRY_SECONDS
 MAX_FAILED_TRIES_KEY: Final = "MaxFailedTries"
 FAILED_TRIES_KEY: Final = "failedTries"
 
 
 def failed_tries_outlasting(seconds: float) -> int:
-    """Failed tries in a row that take at least `seconds` (each waits RETRY_WAIT_SECONDS)."""
-    return math.ceil(max(0.0, seconds) / RETRY_WAIT_SECONDS) + 1
+    """Failed tries in a row that take at least `seconds` (each lasts at least FAILED_TRY_SECONDS)."""
+    return math.ceil(max(0.0, seconds) / FAILED_TRY_SECONDS) + 1
 
 
 DRAIN_KEY: Final = "drain"
@@ -157,6 +160,21 @@ class DrainState(TypedDict):
     diagnosis: list[Finding]
     problems: list[str]
     message: str
+
+
+class StepEvent(TypedDict):
+    """What a drain task of the state machine sends the DrainFunction (its Payload; a test holds them equal)."""
+
+    Action: Literal["plan", "check"]
+    State: dict[str, Any]  # the execution state (ExecutionState), as JSON
+    ExecutionName: str
+
+
+class AnswerStepEvent(TypedDict):
+    """What the answering task sends the AnswerFunction (its Payload)."""
+
+    State: dict[str, Any]
+    ExecutionName: str
 
 
 class StepError(TypedDict):

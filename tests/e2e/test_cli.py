@@ -55,3 +55,18 @@ def test_it_shows_why_a_blocked_drain_cannot_finish(capsys: pytest.CaptureFixtur
         assert code == 1
         assert "why: service pinned: DEPLOYMENT_CONFIGURATION, 3 tasks" in out
         assert "maximumPercent 100" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [(["--poll", "1"], "PollIntervalSeconds"), (["--timeout", "5"], "DrainTimeoutSeconds")],
+)
+def test_it_refuses_invalid_properties_before_starting_anything(
+    given: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        code = run(world, "start", "--cluster", "web", "--spot-fleet", world.old.request_id, *given)
+        err = capsys.readouterr().err
+        assert code == 2
+        assert named in err and "Traceback" not in err
+        assert world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"] == []

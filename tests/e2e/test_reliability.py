@@ -29,16 +29,10 @@ def answers(world: World, request: Any) -> list[Any]:
 # 1 -------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("bad", "named"),
+    # Two cases end to end (a missing property, a value out of range); every rule is pinned in test_properties.py.
     [
         ({"Cluster": None}, "Cluster is required"),
-        ({"SpotFleet": None}, "Exactly one target"),
-        ({"AutoScalingGroup": "web-asg"}, "Exactly one target"),
-        ({"SpotFleet": "fleet-1"}, "SpotFleet"),
-        ({"DrainTimeoutSeconds": "soon"}, "DrainTimeoutSeconds"),
         ({"DrainTimeoutSeconds": "7200"}, "DrainTimeoutSeconds"),
-        ({"PollIntervalSeconds": "0"}, "PollIntervalSeconds"),
-        ({"OnTimeout": "SHRUG"}, "OnTimeout"),
-        ({"StandaloneTasks": "KILL"}, "StandaloneTasks"),
     ],
 )
 def test_it_fails_create_and_update_with_invalid_properties_naming_the_property(
@@ -108,13 +102,13 @@ def test_it_answers_nothing_to_drain_for_a_fleet_that_is_gone() -> None:
 
 def test_it_answers_nothing_to_drain_for_a_fleet_without_instances() -> None:
     with rollover_world(new_instances=0) as world:
-        boto3.client("ec2", region_name="us-east-1").cancel_spot_fleet_requests(
-            SpotFleetRequestIds=[world.old.request_id], TerminateInstances=True
-        )
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        ec2.modify_spot_fleet_request(SpotFleetRequestId=world.old.request_id, TargetCapacity=0)
+        assert ec2.describe_spot_fleet_instances(SpotFleetRequestId=world.old.request_id)["ActiveInstances"] == []
         _, answer = drain(world)
         assert answer is not None
         assert answer.body["Status"] == "SUCCESS"
-        assert "nothing to drain" in answer.body["Reason"]
+        assert f"SpotFleet {world.old.request_id} has no running instances: nothing to drain." in answer.body["Reason"]
 
 
 def test_it_answers_nothing_to_drain_when_the_instances_never_registered() -> None:
@@ -377,3 +371,53 @@ def test_it_counts_an_instance_terminated_mid_drain_as_drained() -> None:
         _, answer = drain(world)
         assert answer is not None and answer.body["Status"] == "SUCCESS"
         assert "Drained 3 container instances" in answer.body["Reason"]
+
+
+# 27 ------------------------------------------------------------------------------------------------------
+def test_it_makes_no_ecs_call_without_a_slot_and_drains_once_the_schedule_is_back() -> None:
+    """The call budget's table unreachable for five minutes: no ECS call is made without a booked slot, the steps
+    are tried again (never answered early), and the drain completes once the table answers again."""
+    with rollover_world() as world:
+        start = world.aws.clock.now()
+        down = (start + 20, start + 320)
+        world.faults.dynamodb_down = lambda now: down[0] <= now < down[1]
+        _, answer = world.rollover()
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert "Drained" in answer.body["Reason"] and answer.at >= down[1]
+        calls = world.aws.calls.ecs_calls("DrainFunction")
+        assert calls and not [c for c in calls if down[0] + 1 <= c.at < down[1]]  # none while the table was down
+        assert [i for i in world.aws.invocations if i.error == "BudgetUnavailable"]
+        assert world.sim.record.killed == [] and old_tasks_not_stopped(world) == 0
+
+
+def test_it_books_every_ecs_call_of_a_drain_in_the_shared_schedule() -> None:
+    with rollover_world() as world:
+        world.rollover()
+        for step in (i for i in world.aws.invocations if i.function == "DrainFunction"):
+            ecs = sum(n for api, n in step.calls.items() if api.startswith("ecs:"))
+            assert step.calls["dynamodb:UpdateItem"] >= ecs > 0, step
+
+
+def test_it_answers_at_the_deadline_as_on_timeout_says_when_lambda_refuses_every_step() -> None:
+    """Lambda refusing every drain step (the function never runs): the state machine's count of failed tries in a
+    row outlasts the deadline, so CloudFormation is answered after it, never before."""
+    with rollover_world() as world:
+        world.aws.held_back["DrainFunction"] = lambda _now: True
+        asked = world.aws.clock.now()
+        request, answer = drain(world, OnTimeout="FAIL", DrainTimeoutSeconds="300")
+        assert answer is not None and answer.body["Status"] == "FAILED"
+        assert 300 <= answer.at - asked <= 300 + 2 * 15 + 60  # after the deadline, within a try or two of it
+        assert "Deadline reached before the drain could start: Lambda.TooManyRequestsException" in answer.body["Reason"]
+        assert len(answers(world, request)) == 1
+
+
+def test_it_finds_the_running_drain_for_a_delete_delivered_again_a_minute_later() -> None:
+    with rollover_world() as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+        first = world.cfn.send(request)
+        world.aws.clock.advance(60)  # CloudFormation's redelivery comes later: its RequestedAt differs
+        again = world.cfn.send(request)
+        assert first == again
+        answer = world.cfn.wait_for_answer(request)
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert len(executions(world)) == 1 and len(answers(world, request)) == 1

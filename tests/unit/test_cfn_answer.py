@@ -7,16 +7,13 @@ import pytest
 
 from ecs_drain import cfn_answer
 
+REQUEST = cfn_answer.RequestIdentity(
+    "arn:aws:cloudformation:us-east-1:123456789012:stack/web/1", "r", "ECSDrain", "ecs-drain:web:SpotFleet:sfr-1"
+)
+
 
 def fields(reason: str) -> dict[str, Any]:
-    return {
-        "status": "FAILED",
-        "reason": reason,
-        "stack_id": "arn:aws:cloudformation:us-east-1:123456789012:stack/web/1",
-        "request_id": "r",
-        "logical_resource_id": "ECSDrain",
-        "physical_resource_id": "ecs-drain:web:SpotFleet:sfr-1",
-    }
+    return {"request": REQUEST, "status": "FAILED", "reason": reason}
 
 
 @pytest.mark.parametrize("reason", ["x" * 10_000, "é" * 5_000, "🙂" * 3_000])

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from benchmarks.traffic import markdown
+from benchmarks.failed_requests import markdown
 from emulation.catalog import TRAFFIC_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,3 +33,21 @@ def test_it_opens_the_readme_results_with_the_measured_traffic_table() -> None:
     assert {(r["scenario"], r["strategy"]) for r in rows} == {
         (s, strategy) for s in TRAFFIC_SCENARIOS for strategy in ("ecs-drain", "seed", "none")
     }
+
+
+def test_it_names_every_module_of_the_package_in_the_readme_layout() -> None:
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("Layout: `functions/ecs_drain/`") :].split("\n\n", 1)[0]
+    modules = {p.stem for p in (ROOT / "functions" / "ecs_drain").glob("*.py") if p.stem != "__init__"}
+    named = set(re.findall(r"`(\w+)`", layout))
+    assert modules <= named, sorted(modules - named)
+
+
+def test_it_gives_no_two_modules_of_the_tree_the_same_name() -> None:
+    names = [
+        p.stem
+        for folder in ("functions", "ecs_drain_cli", "emulation", "benchmarks", "tests")
+        for p in (ROOT / folder).rglob("*.py")
+        if p.stem not in ("__init__", "conftest", "__main__")
+    ]
+    assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)

@@ -50,3 +50,13 @@ def test_it_maps_ec2_instances_to_container_instances_through_the_filter() -> No
 def test_it_says_when_the_cluster_is_gone() -> None:
     with pytest.raises(ecs_calls.ClusterGone):
         ecs_calls.container_instance_ids(FakeEcs(fail="ClusterNotFoundException").client, "web", ["i-1"])
+
+
+def test_it_holds_the_fakes_to_what_ecs_accepts() -> None:
+    """The fake ECS validates every call against botocore's model: a parameter AWS refuses fails the test."""
+    ecs = FakeEcs()
+    ecs.add_instance("a1")
+    with pytest.raises(AssertionError, match='Unknown parameter in input: "maxResult"'):
+        ecs.get_paginator("list_tasks").paginate(cluster="web", desiredStatus="RUNNING", maxResult=5)
+    with pytest.raises(AssertionError, match="Invalid type for parameter tasks"):
+        ecs.describe_tasks(cluster="web", tasks="t1")  # type: ignore[arg-type]

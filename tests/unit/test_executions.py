@@ -5,7 +5,7 @@ import re
 
 from ecs_drain.executions import drain_input, execution_name, stack_prefix
 from ecs_drain.properties import MAX_MANUAL_DRAIN_SECONDS, parse
-from ecs_drain.state import RETRY_WAIT_SECONDS
+from ecs_drain.state import FAILED_TRY_SECONDS
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/web-cluster/1f2e3d4c-0000-11ef-9a2b-0a1b2c3d4e5f"
 
@@ -38,8 +38,9 @@ def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -
     given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600"}
     started = drain_input(given, parse(given), 1000.0)
     assert started["RequestedAt"] == 1000.0 and started["Cluster"] == "web"
-    # Each failed try waits 15 s: 41 of them in a row (615 s at least) outlast 600 s; 40 might not.
-    assert started["MaxFailedTries"] == 41 and (started["MaxFailedTries"] - 1) * RETRY_WAIT_SECONDS == 600
+    # Each failed try lasts at least 18 s (1 s and 2 s of quick retries, a 15 s wait): 35 of them in a row (630 s at
+    # least) outlast 600 s; 34 (612 s) would too, and 33 (594 s) might not: ceil(600 / 18) + 1.
+    assert started["MaxFailedTries"] == 35 and (started["MaxFailedTries"] - 2) * FAILED_TRY_SECONDS == 594
     by_hand = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}
     manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0)
-    assert manual["MaxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / RETRY_WAIT_SECONDS) + 1
+    assert manual["MaxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / FAILED_TRY_SECONDS) + 1

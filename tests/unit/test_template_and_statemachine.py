@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from typing import Any, get_args
+from typing import Any, get_args, get_type_hints
 
 from ecs_drain import aws, budget, cfn_answer, observability, properties
 from ecs_drain import state as drain_state
@@ -56,6 +56,11 @@ def test_it_retries_every_task_and_catches_into_an_answer() -> None:
 def test_it_gives_both_drain_steps_the_same_retries_and_catches() -> None:
     plan, check = STATES[PLAN], STATES[CHECK]
     assert plan["Retry"] == check["Retry"] and plan["Catch"] == check["Catch"]
+    # The transient Lambda errors are the same list wherever a task retries them.
+    transient = [
+        {e for e in r["ErrorEquals"] if e.startswith("Lambda.")} for s in STATES.values() for r in s.get("Retry", [])
+    ]
+    assert len({frozenset(t) for t in transient if t}) == 1
 
 
 def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
@@ -68,6 +73,10 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
         again = STATES[catches["States.ALL"]["Next"]]
         assert again["Type"] == "Wait" and catches["States.ALL"]["ResultPath"] == "$.error"
         assert again["Seconds"] == drain_state.RETRY_WAIT_SECONDS
+        # Every retrier of what is tried again lasts the same known time (no jitter): the count's unit.
+        for retrier in STATES[name]["Retry"][1:]:
+            waits = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
+            assert "JitterStrategy" not in retrier and sum(waits) == drain_state.QUICK_RETRY_SECONDS
         # Counted ($.failedTries), then answered only past MaxFailedTries in a row; else back to the step.
         deadline = STATES["Has the deadline passed?"]
         assert reachable(again["Next"]) >= {"First failed try", "Add a failed try", "Has the deadline passed?"}
@@ -208,3 +217,15 @@ def test_it_publishes_metrics_where_the_alarms_read_them() -> None:
 
 def _actions(statement: dict[str, Any]) -> list[str]:
     return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_it_sends_each_function_the_event_its_handler_declares() -> None:
+    for name, task in STATES.items():
+        if task["Type"] != "Task":
+            continue
+        sent = {key.removesuffix(".$") for key in task["Parameters"]["Payload"]}
+        declared = drain_state.StepEvent if "DrainFunctionArn" in json.dumps(task) else drain_state.AnswerStepEvent
+        fields = get_type_hints(declared)
+        assert sent == set(fields), name
+        if "Action" in task["Parameters"]["Payload"]:
+            assert task["Parameters"]["Payload"]["Action"] in get_args(fields["Action"]), name

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from .. import cfn_answer, outcome
 from ..aws import ssm_client
+from ..events import ExecutionEnded, ExecutionStatusChange
 from ..observability import log_metrics, logger, metrics, tracer
-from ..state import ExecutionState, execution_state
+from ..state import AnswerStepEvent, ExecutionState, execution_state
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -16,19 +17,22 @@ ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:  # noqa: ARG001
+def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> dict[str, Any]:  # noqa: ARG001
+    """The state machine's last step (AnswerStepEvent), or EventBridge's word that an execution ended without it."""
     if "detail" in event:
-        logger.append_keys(execution_name=event["detail"].get("name"))
-        return on_execution_ended(event["detail"])
-    logger.append_keys(execution_name=event.get("ExecutionName"))
-    state = execution_state(event["State"])
+        ended = cast("ExecutionEnded", event)["detail"]
+        logger.append_keys(execution_name=ended.get("name"))
+        return on_execution_ended(ended)
+    step = cast("AnswerStepEvent", event)
+    logger.append_keys(execution_name=step.get("ExecutionName"))
+    state = execution_state(step["State"])
     result = outcome.of_state(state)
     _record(state, result)
     answered = deliver(state, result)
     return outcome.summary(state, result, answered)
 
 
-def on_execution_ended(detail: dict[str, Any]) -> dict[str, Any]:
+def on_execution_ended(detail: ExecutionStatusChange) -> dict[str, Any]:
     """EventBridge: an execution failed, timed out or was stopped. Answer if nobody has yet."""
     status, name = detail.get("status", ""), detail.get("name", "")
     if status not in ENDED_STATUSES:
@@ -62,15 +66,7 @@ def deliver(state: ExecutionState, result: outcome.Outcome) -> bool:
         logger.info("CloudFormation was answered already")
         return False
     try:
-        cfn_answer.send(
-            url,
-            status=result.status,
-            reason=result.reason,
-            stack_id=request.stack_id,
-            request_id=request.request_id,
-            logical_resource_id=request.logical_resource_id,
-            physical_resource_id=request.physical_resource_id,
-        )
+        cfn_answer.send(url, request, result.status, result.reason)
     except cfn_answer.InsecureResponseUrl as error:
         logger.error("Refused to answer CloudFormation", extra={"error": str(error)})
         metrics.add_metric(name="AnswerFailures", unit="Count", value=1)

@@ -10,6 +10,7 @@ from crhelper import CfnResource
 
 from .. import cfn_answer, clock, executions, reason
 from ..aws import ecs_client, sfn_client, ssm_client
+from ..events import CustomResourceRequest
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
 from ..state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY
@@ -26,16 +27,10 @@ class AnsweringResource(CfnResource):
     _response_url: str
 
     def _send(self, status: str | None = None, reason: str = "", send_response: Any = None) -> None:  # noqa: ARG002
-        _answer(
-            self._response_url,
-            status=status or self.Status,
-            reason=reason if status else self.Reason,
-            stack_id=self.StackId,
-            request_id=self.RequestId,
-            logical_resource_id=self.LogicalResourceId,
-            physical_resource_id=str(self.PhysicalResourceId),
-            data=self.Data,
+        request = cfn_answer.RequestIdentity(
+            self.StackId, self.RequestId, self.LogicalResourceId, str(self.PhysicalResourceId)
         )
+        _answer(self._response_url, request, status or self.Status, reason if status else self.Reason, self.Data)
 
 
 @cache
@@ -49,13 +44,13 @@ def resource() -> AnsweringResource:
     return helper
 
 
-def on_create(event: dict[str, Any], _context: Any) -> str:
+def on_create(event: CustomResourceRequest, _context: Any) -> str:
     props = parse(event.get("ResourceProperties"))
     _require_cluster(props)
     return physical_resource_id(props)
 
 
-def on_update(event: dict[str, Any], _context: Any) -> str:
+def on_update(event: CustomResourceRequest, _context: Any) -> str:
     props = parse(event.get("ResourceProperties"))
     old = event.get("OldResourceProperties") or {}
     if str(old.get("Cluster", "")).rsplit("/", 1)[-1] != props.cluster_name:
@@ -64,7 +59,7 @@ def on_update(event: dict[str, Any], _context: Any) -> str:
     return physical_resource_id(props)
 
 
-def on_foreign_delete(_event: dict[str, Any], _context: Any) -> None:
+def on_foreign_delete(_event: CustomResourceRequest, _context: Any) -> None:
     """A Delete for an id this provider never gave out (a failed Create rolled back): nothing to drain."""
     logger.info("Delete of a resource that was never created; answering SUCCESS")
 
@@ -72,7 +67,7 @@ def on_foreign_delete(_event: dict[str, Any], _context: Any) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+def handler(event: CustomResourceRequest, context: Any) -> dict[str, Any] | None:
     logger.append_keys(
         stack_id=event.get("StackId"),
         logical_resource_id=event.get("LogicalResourceId"),
@@ -103,7 +98,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
     return None
 
 
-def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
+def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     """Start the drain and return without answering: the state machine answers when the drain ends."""
     try:
         props = parse(event.get("ResourceProperties"))
@@ -142,7 +137,7 @@ def start_drain(event: dict[str, Any]) -> dict[str, Any] | None:
     return {"executionArn": started.arn}
 
 
-def _properties_input(event: dict[str, Any]) -> dict[str, Any]:
+def _properties_input(event: CustomResourceRequest) -> dict[str, Any]:
     # The same property names a person uses to start a drain by hand; ServiceToken is noise there.
     raw = dict(event.get("ResourceProperties") or {})
     raw.pop("ServiceToken", None)
@@ -155,25 +150,22 @@ def _require_cluster(props: DrainProperties) -> None:
         raise ValueError(f"Cluster {props.cluster!r} does not exist or is not ACTIVE.")
 
 
-def _answer_event(event: dict[str, Any], status: str, reason: str) -> None:
-    _answer(
-        event.get("ResponseURL"),
-        status=status,
-        reason=reason,
-        stack_id=str(event.get("StackId", "")),
-        request_id=str(event.get("RequestId", "")),
-        logical_resource_id=str(event.get("LogicalResourceId", "")),
-        physical_resource_id=str(event.get("PhysicalResourceId") or f"ecs-drain-failed-{event.get('RequestId', '')}"),
-    )
+def _answer_event(event: CustomResourceRequest, status: str, reason: str) -> None:
+    # A request that never had a resource (a failed Create) gets an id of its own, as crhelper would give it.
+    failed_id = f"ecs-drain-failed-{event.get('RequestId', '')}"
+    request = cfn_answer.RequestIdentity.of_event(event, str(event.get("PhysicalResourceId") or failed_id))
+    _answer(event.get("ResponseURL"), request, status, reason)
 
 
-def _answer(url: object, **fields: Any) -> None:
+def _answer(
+    url: object, request: cfn_answer.RequestIdentity, status: str, reason: str, data: dict[str, Any] | None = None
+) -> None:
     if not isinstance(url, str) or not url:
         logger.error("The event has no ResponseURL: CloudFormation cannot be answered")
         return
     try:
-        cfn_answer.send(url, **fields)
-        logger.info("Answered CloudFormation", extra={"status": fields["status"]})
+        cfn_answer.send(url, request, status, reason, data)
+        logger.info("Answered CloudFormation", extra={"status": status})
     except cfn_answer.AnswerError as error:
         logger.error("Could not answer CloudFormation", extra={"error": str(error)})
         metrics.add_metric(name="AnswerFailures", unit="Count", value=1)

@@ -12,7 +12,7 @@ from ..budget import BudgetUnavailable
 from ..diagnosis import blocking
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, parse
-from ..state import DrainState, ExecutionState, execution_state, failed_tries_outlasting, properties_of
+from ..state import DrainState, ExecutionState, StepEvent, execution_state, failed_tries_outlasting, properties_of
 
 ACTIONS = ("plan", "check")
 
@@ -20,7 +20,7 @@ ACTIONS = ("plan", "check")
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> ExecutionState:  # noqa: ARG001
+def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
     """Takes the execution's state and returns it with `drain` brought up to date."""
     action, state = event["Action"], execution_state(event["State"])
     request = state.get("CloudFormation") or {}

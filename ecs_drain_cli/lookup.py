@@ -1,4 +1,4 @@
-"""Finding drains and reading their progress from Step Functions (clients are passed in)."""
+"""Looking drains up in Step Functions: the state machine, a stack's drain, its progress (clients are passed in)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from moto import mock_aws
 from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
-from emulation.clock import SimClock
 from emulation.ecs_simulator import EcsSimulator
+from emulation.sim_clock import SimClock
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emulation.ecs_simulator import EcsSimulator, ServiceSpec
 from emulation.traffic import Traffic
-from tests.simulated import simulator
+from tests.emulation.simulated import simulator
 
 
 def web(deregistration_delay: float = 0.0) -> ServiceSpec:

@@ -18,11 +18,10 @@ import logging
 import os
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -33,8 +32,8 @@ from moto.core.exceptions import JsonRESTError
 
 from . import moto_patches
 from . import template as cfn_template
-from .clock import SimClock
 from .ecs_api import CallLog
+from .sim_clock import SimClock
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -51,8 +50,8 @@ class TooManyRequests(JsonRESTError):
 
     code = 429
 
-    def __init__(self, function: str) -> None:
-        super().__init__("TooManyRequestsException", f"Rate Exceeded. (reserved concurrency of {function})")
+    def __init__(self, why: str) -> None:
+        super().__init__("TooManyRequestsException", f"Rate Exceeded. ({why})")
 
 
 @dataclass
@@ -62,7 +61,6 @@ class Invocation:
     error: str | None
     action: str = ""  # the drain step ("plan" or "check"), from the event
     calls: Counter[str] = field(default_factory=Counter)  # "service:Action" -> calls made by this invocation
-    seconds: float = 0.0  # wall time of the handler in-process
     sim_seconds: float = 0.0  # simulated time it took (its calls, and the pacing between them)
 
 
@@ -141,7 +139,7 @@ class OfflineAws:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stack.close()
 
     def _start(self) -> None:
@@ -286,11 +284,11 @@ class OfflineAws:
         if held_back is not None and held_back(self.clock.now()):
             with self._in_flight_lock:
                 self.refused[logical_id] += 1
-            raise TooManyRequests(logical_id)
+            raise TooManyRequests("the account's concurrency is used up")
         with self._in_flight_lock:
             if limit is not None and self.in_flight[logical_id] >= limit:
                 self.refused[logical_id] += 1
-                raise TooManyRequests(logical_id)
+                raise TooManyRequests(f"reserved concurrency of {logical_id}")
             self.in_flight[logical_id] += 1
         try:
             return self._run(logical_id, event)
@@ -308,7 +306,7 @@ class OfflineAws:
         context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
         action = str(event.get("Action", "")) if isinstance(event, dict) else ""
         before = self.calls.by_action(caller=logical_id)
-        started, sim_started = time.perf_counter(), self.clock.now()
+        sim_started = self.clock.now()
         with self.clock.participant(), self.calls.acting_as(logical_id):
             try:
                 crash = self.crashes.get(logical_id)
@@ -320,9 +318,8 @@ class OfflineAws:
                 self.invocations.append(Invocation(logical_id, self.clock.now(), type(error).__name__, action, made))
                 raise
         made = self.calls.by_action(caller=logical_id) - before
-        seconds = time.perf_counter() - started
         self.invocations.append(
-            Invocation(logical_id, self.clock.now(), None, action, made, seconds, self.clock.now() - sim_started)
+            Invocation(logical_id, self.clock.now(), None, action, made, self.clock.now() - sim_started)
         )
         self.last_result[logical_id] = result
         return result
@@ -383,9 +380,3 @@ def _empty_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("README.txt", "The emulation runs the handlers from functions/ in-process.")
     return buffer.getvalue()
-
-
-@contextmanager
-def offline(**kwargs: Any) -> Iterator[OfflineAws]:
-    with OfflineAws(**kwargs) as aws:
-        yield aws

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from emulation.ecs_simulator import EVENT_REPEAT_SECONDS, EcsSimulator, ServiceSpec
-from tests.simulated import simulator
+from tests.emulation.simulated import simulator
 
 POOL: list[str] = []  # the EC2 instances the fixture launched
 

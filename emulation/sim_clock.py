@@ -43,9 +43,6 @@ class SimClock:
     def now(self) -> float:
         return self._now
 
-    def elapsed(self) -> float:
-        return self._now - self.start
-
     def on_advance(self, listener: Callable[[float], None]) -> None:
         """`listener(t)` brings a model up to time t before the clock shows t."""
         self._listeners.append(listener)

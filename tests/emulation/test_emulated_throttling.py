@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from emulation.clock import SimClock
+from emulation.sim_clock import SimClock
 from emulation.throttling import EcsBuckets, Neighbour, busiest_second
 
 

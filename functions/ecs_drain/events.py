@@ -1,0 +1,42 @@
+"""The events the handlers receive from outside, as AWS sends them (the drain steps' own events are in state.py).
+
+TypedDicts, not classes: the handlers check what they read (CloudFormation's request is answered FAILED with a clear
+Reason when it lacks a field), and crhelper takes the request as the dict it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class CustomResourceRequest(TypedDict, total=False):
+    """A Custom::ECSDrain request (CloudFormation User Guide, "Custom resource request objects")."""
+
+    RequestType: str  # Create | Update | Delete
+    ResponseURL: str
+    StackId: str
+    RequestId: str
+    ResourceType: str
+    LogicalResourceId: str
+    PhysicalResourceId: str  # Update and Delete
+    ResourceProperties: dict[str, Any]
+    OldResourceProperties: dict[str, Any]  # Update
+    ServiceToken: str
+
+
+class ExecutionStatusChange(TypedDict, total=False):
+    """The `detail` of EventBridge's "Step Functions Execution Status Change" event."""
+
+    executionArn: str
+    stateMachineArn: str
+    name: str
+    status: str  # RUNNING | SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    input: str | None  # the execution's input, as a JSON string
+    output: str | None
+
+
+class ExecutionEnded(TypedDict, total=False):
+    """The EventBridge event the answering function gets when an execution ends without it."""
+
+    source: str
+    detail: ExecutionStatusChange
