@@ -4,32 +4,7 @@ class, method, attribute and variable is reported). Each group says who uses the
 # ruff: noqa
 # fmt: off
 
-# TypedDict keys of functions/ecs_drain/state.py: read and written as strings (drain["phase"]), which vulture does
-# not follow. The ASL reads some of them too (state.ASL_FIELDS).
-Error
-MaxFailedTries
-PreviousAttempt
-RequestedAt
-capacityReadyAt
-checkedAt
-containerInstance
-drainingSetAt
-ec2InstanceId
-endedAt
-eventsSince
-failedSteps
-failedTries
-largestCpu
-largestMemory
-maxChecks
-maxFailedTries
-nextCheckInSeconds
-pendingCount
-standaloneStopped
-startedAt
-stuckSince
-tasksAtStart
-tasksRemaining
+# TypedDict keys: tests/typeddict_keys.py lists them all at check time.
 
 # Called by the frameworks they are written for: http.server's request handler (the emulation's ResponseURL server),
 # Step Functions' Lambda context object (the emulation's and the fakes' context), crhelper (_send), pytest (hooks and
