@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import secrets
+from datetime import UTC, datetime
 from typing import Any
 
+from ecs_drain.aws import Clients
 from ecs_drain.executions import stack_prefix
+from ecs_drain.properties import DrainProperties
+from ecs_drain.state import REQUEST_KEY
+from ecs_drain.targets import ec2_instance_ids
 
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 
@@ -20,15 +26,37 @@ def state_machine_arn(cloudformation: Any, provider_stack: str) -> str:
 
 
 def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:
-    """The drain of a consumer stack: its running execution, or else its latest. Names start with the stack name."""
+    """The drain of a consumer stack, by the stack's exact name: its running execution, or else its latest.
+
+    Execution names start with the stack name, but "web-" also starts "web-cluster-...": each candidate's input
+    names the request's stack, and only that stack's drains count.
+    """
     prefix = stack_prefix(stack_name)
     found: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
-        found += [e for e in page["executions"] if e["name"].startswith(prefix)]
+        found += [e for e in page["executions"] if e["name"].startswith(prefix) and _of_stack(sfn, e, stack_name)]
     if not found:
-        raise LookupError(f"No drain of stack {stack_name} found in {machine_arn}")
+        raise LookupError(f"no drain of stack {stack_name} was found in {machine_arn}: check the stack's name.")
     running = [e for e in found if e["status"] == "RUNNING"]
     return str(max(running or found, key=lambda e: e["startDate"])["executionArn"])
+
+
+def _of_stack(sfn: Any, execution: dict[str, Any], stack_name: str) -> bool:
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    stack_id = (json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}).get("StackId", "")
+    # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
+    return bool(stack_id.count("/") >= 2 and stack_id.split("/")[1] == stack_name)
+
+
+def manual_name(cluster_name: str) -> str:
+    """A drain by hand: named after its cluster and when it started, unique even for two in the same second."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"manual-{cluster_name}-{stamp}-{secrets.token_hex(3)}"[-80:]
+
+
+def target_instances(props: DrainProperties, clients: Clients) -> list[str] | None:
+    """The target's EC2 instances, or None when the target does not exist."""
+    return ec2_instance_ids(props, clients)
 
 
 def latest_drain(sfn: Any, execution_arn: str) -> dict[str, Any]:

@@ -32,8 +32,10 @@ def test_it_watches_the_drain_of_a_stack_by_its_name(capsys: pytest.CaptureFixtu
         sender.start()
         sender.join()
         code = run(world, "watch", "--stack", "web-cluster")
+        out = capsys.readouterr().out
         assert code == 0
-        assert "Outcome: DRAINED (SUCCESS)" in capsys.readouterr().out
+        assert "Following arn:aws:states:" in out and ":web-cluster-ECSDrain-" in out  # which drain it follows
+        assert "Outcome: DRAINED (SUCCESS)" in out
         assert world.cfn.wait_for_answer(request) is not None
 
 
@@ -70,3 +72,52 @@ def test_it_refuses_invalid_properties_before_starting_anything(
         assert code == 2
         assert named in err and "Traceback" not in err
         assert world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"] == []
+
+
+def failed(capsys: pytest.CaptureFixture[str], world: World, *args: str) -> str:
+    code = main(["--state-machine-arn", world.aws.state_machine_arn, *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and 1 <= len(err.strip().splitlines()) <= 2, err
+    return err
+
+
+def test_it_says_in_one_line_that_an_execution_or_a_stack_has_no_drain(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        unknown = world.aws.state_machine_arn.replace(":stateMachine:", ":execution:") + ":nope"
+        assert "AWS refused DescribeExecution: ExecutionDoesNotExist" in failed(
+            capsys, world, "watch", "--execution-arn", unknown
+        )
+        assert "no drain of stack nope was found" in failed(capsys, world, "watch", "--stack", "nope")
+
+
+def test_it_refuses_a_cluster_or_a_target_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(create=False, new_instances=0) as world:
+        fleet = world.old.request_id
+        err = failed(capsys, world, "start", "--cluster", "nope", "--spot-fleet", fleet)
+        assert "cluster nope does not exist" in err
+        invented = "sfr-00000000-0000-4000-8000-000000000000"
+        assert f"SpotFleet {invented} does not exist" in failed(
+            capsys, world, "start", "--cluster", "web", "--spot-fleet", invented
+        )
+        assert world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"] == []
+
+
+def test_it_watches_a_stack_by_its_exact_name_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world() as world:
+        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
+        world.cfn.send(request)
+        # The drain of stack web-cluster is not stack web's, though its execution's name starts with "web-".
+        assert "no drain of stack web was found" in failed(capsys, world, "watch", "--stack", "web")
+        assert world.cfn.wait_for_answer(request) is not None
+
+
+def test_it_gives_two_drains_started_in_the_same_second_their_own_names(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(new_fleet_registers=None) as world:
+        ids = world.old.ec2_ids
+        for instance in ids[:2]:
+            assert run(world, "start", "--cluster", "web", "--instance-ids", instance) == 0
+        started = world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+        assert len({e["name"] for e in started}) == 2
+        out = capsys.readouterr().out
+        assert out.count("Started arn:aws:states:") == 2

@@ -1,0 +1,112 @@
+"""What the command line shows of a drain: a live table, or a line per change, and the outcome."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from ecs_drain.diagnosis import BLOCKING_CAUSES
+
+from . import lookup
+
+GOOD_OUTCOMES = ("DRAINED", "NOTHING_TO_DRAIN")
+
+
+def view(execution: dict[str, Any], drain: dict[str, Any]) -> Group:
+    head = Table.grid(padding=(0, 2))
+    started = execution["startDate"]
+    elapsed = (datetime.now(started.tzinfo) - started).total_seconds()
+    deadline = drain.get("deadline")
+    left = f"{(deadline - drain.get('checkedAt', deadline)) / 60:.1f} min" if deadline else "none"
+    head.add_row("execution", execution["name"], "status", execution["status"])
+    head.add_row("phase", drain.get("phase", "starting"), "elapsed", f"{elapsed / 60:.1f} min")
+    head.add_row("instances left", str(drain.get("pendingCount", "?")), "deadline in", left)
+    table = Table(title=drain.get("message", ""))
+    for column in ("EC2 instance", "status", "tasks left", "of which stopping"):
+        table.add_column(column)
+    for row in drain.get("remaining", []):
+        table.add_row(row["ec2InstanceId"], row["status"], str(row["tasks"]), str(row["stopping"]))
+    findings = drain.get("diagnosis") or []
+    if not findings:
+        return Group(head, table)
+    why = Table(title="why the drain cannot finish (most important first)")
+    for column in ("what", "cause", "tasks", "since", "detail"):
+        why.add_column(column, overflow="fold")
+    for finding in findings:
+        why.add_row(
+            finding["subject"],
+            finding["cause"],
+            str(finding["tasks"]),
+            _clock(finding["since"]),
+            finding["detail"],
+            style="red" if finding["cause"] in BLOCKING_CAUSES else None,
+        )
+    return Group(head, table, why)
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")
+
+
+def why_lines(drain: dict[str, Any]) -> list[str]:
+    """The diagnosis, a line per finding, for --plain."""
+    lines = []
+    for f in drain.get("diagnosis") or []:
+        tasks = f"{f['tasks']} task" + ("" if f["tasks"] == 1 else "s")
+        lines.append(f"  why: {f['subject']}: {f['cause']}, {tasks}, since {_clock(f['since'])}: {f['detail']}")
+    return lines
+
+
+def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) -> int:
+    """Follow the execution until it ends; exit 0 if the drain ended well."""
+    console.print(f"Following {arn}")
+    last = ""
+    live = None if plain else Live(console=console, refresh_per_second=2)
+    if live:
+        live.start()
+    try:
+        while True:
+            execution = sfn.describe_execution(executionArn=arn)
+            drain = lookup.latest_drain(sfn, arn)
+            if live:
+                live.update(view(execution, drain))
+            else:
+                line = "\n".join(
+                    [
+                        f"{execution['status']:<9} {drain.get('phase', 'starting'):<21} "
+                        f"{drain.get('pendingCount', '?')} instances, "
+                        f"{(drain.get('summary') or {}).get('tasksRemaining', '?')} tasks left",
+                        *why_lines(drain),
+                    ]
+                )
+                if line != last:
+                    console.print(line)
+                    last = line
+            if execution["status"] != "RUNNING":
+                break
+            time.sleep(interval)
+    finally:
+        if live:
+            live.stop()
+    return report(console, execution)
+
+
+def report(console: Console, execution: dict[str, Any]) -> int:
+    summary = json.loads(execution.get("output") or "{}")
+    if not summary:
+        console.print(
+            f"The drain ended {execution['status']}: {execution.get('error', '')} {execution.get('cause', '')}"
+        )
+        return 1
+    console.print(f"Outcome: {summary.get('outcome')} ({summary.get('status')}). {summary.get('reason', '')}")
+    console.print(
+        f"Instances {summary.get('instances')}, tasks at start {summary.get('tasksAtStart')}, "
+        f"seconds {summary.get('seconds')}, phases {summary.get('phaseSeconds')}"
+    )
+    return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
