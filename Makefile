@@ -46,7 +46,10 @@ $(CHECKOV_VENV)/.synced: requirements/checkov.lock .tools/python313
 	touch $@
 
 demo: $(VENV)/.synced ## Run an AMI rollover offline: drain, answer CloudFormation, draw the picture
-	$(VENV)/bin/python -m emulation.demo $(DEMO_ARGS)
+	@# Exit status 3: the rollover ran to its end but was not clean, as its last lines say; that is the demo's result,
+	@# not a failure of make (any other non-zero status is).
+	@$(VENV)/bin/python -m emulation.demo $(DEMO_ARGS); status=$$?; \
+	if [ $$status -eq 3 ]; then echo "(exit status 3: not a clean rollover, as said above)"; exit 0; fi; exit $$status
 
 test: ## Everything CI runs: lint, types, template checks, unit and end-to-end tests
 	@# The static checks are single-threaded: on two cores they run side by side, then the tests.

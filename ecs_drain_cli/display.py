@@ -105,8 +105,9 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         )
         return 1
     console.print(f"Outcome: {summary.get('outcome')} ({summary.get('status')}). {summary.get('reason', '')}")
+    phases = ", ".join(f"{name} {seconds} s" for name, seconds in (summary.get("phaseSeconds") or {}).items())
     console.print(
         f"Instances {summary.get('instances')}, tasks at start {summary.get('tasksAtStart')}, "
-        f"seconds {summary.get('seconds')}, phases {summary.get('phaseSeconds')}"
+        f"seconds {summary.get('seconds')}" + (f" ({phases})" if phases else "")
     )
     return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1

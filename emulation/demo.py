@@ -1,6 +1,7 @@
 """`make demo`: an AMI rollover drained offline, watched live, with a picture of tasks per instance.
 
-Exit status 0 only if CloudFormation got SUCCESS and no task was stopped before its replacement ran.
+Exit status 0 only for a clean rollover: CloudFormation got SUCCESS, no task was stopped before its replacement ran,
+and no request failed; 3 when it ran to its end but was not clean (the last lines say what happened).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -94,8 +96,10 @@ WALL_START = time.monotonic()
 
 
 def picture(
-    world: World, answer: Answer | None, started: float, path: Path, others: dict[str, Traffic] | None = None
+    world: World, tries: list[tuple[float, Answer | None]], started: float, path: Path, others: dict[str, Traffic]
 ) -> Path:
+    """Tasks per instance of each fleet (a line ends when its instance is gone), a marker per drain try, and the
+    requests per 10 s of every strategy over the whole time its failures happen."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -104,33 +108,30 @@ def picture(
     samples = world.sim.record.samples
     old = {world.sim.ec2_id(i) for i in world.old.container_ids} | set(world.old.ec2_ids)
     names = sorted({name for _, counts in samples for name in counts})
-    fig, (top, bottom, requests) = plt.subplots(
-        3, 1, figsize=(10, 9), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 3, 2]}
+    fleets = [(True, "old fleet: tasks\nnot yet STOPPED"), (False, "new fleet: tasks")]
+    fleets = [(is_old, label) for is_old, label in fleets if any((n in old) == is_old for n in names)]
+    traffic = world.sim.traffic is not None
+    heights = [3] * len(fleets) + ([2] if traffic else [])
+    fig, axes = plt.subplots(
+        len(heights),
+        1,
+        figsize=(11, 2.6 * len(heights) + 1),
+        dpi=110,
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
     )
-    for axis, fleet in ((top, True), (bottom, False)):
-        for offset, name in enumerate(n for n in names if (n in old) == fleet):
-            points = [((t - started) / 60, counts[name] + offset * 0.04) for t, counts in samples if name in counts]
-            points.append(((world.aws.clock.now() - started) / 60, points[-1][1]))
-            xs, ys = zip(*points, strict=True)
-            axis.step(xs, ys, where="post", label=name, linewidth=1.4)
-        axis.grid(alpha=0.3)
-        axis.set_ylim(bottom=0)
-        axis.yaxis.get_major_locator().set_params(integer=True)
-        axis.legend(fontsize=7, ncol=3, loc="lower right" if fleet else "upper left")
-    drain = (world.aws.last_result.get("DrainFunction") or {}).get("drain") or {}
-    marks = {"instances set DRAINING": (drain.get("timeline") or {}).get("drainingSetAt")}
-    if answer is not None:
-        marks[f"CloudFormation answered {answer.body['Status']}"] = answer.at
-    for label, at in marks.items():
-        if at is not None:
-            for axis in (top, bottom):
-                axis.axvline((at - started) / 60, color="grey", linestyle=":", linewidth=1)
-            top.annotate(label, ((at - started) / 60, 0.5), rotation=90, fontsize=8, ha="right", va="bottom")
-    top.set_ylabel("old fleet: tasks\nnot yet STOPPED")
-    bottom.set_ylabel("new fleet: tasks")
-    _requests_panel(requests, world, started, others or {})
-    requests.set_xlabel("simulated minutes since the stack update")
-    top.set_title("ecs-drain: tasks per container instance during the rollover")
+    panels = [a[0] for a in axes]
+    now = world.aws.clock.now()
+    for axis, (is_old, label) in zip(panels, fleets, strict=False):
+        shown = [n for n in names if (n in old) == is_old]
+        ends = {n: (world.sim.record.gone_at.get(n, now) - started) / 60 for n in shown}
+        _fleet_panel(axis, shown, samples, started, label, ends, set(world.sim.record.gone_at))
+    _try_markers(panels[: len(fleets)], tries, started)
+    if traffic:
+        _requests_panel(panels[-1], world, started, others)
+    panels[-1].set_xlabel("simulated minutes since the stack update")
+    panels[0].set_title("ecs-drain: tasks per container instance during the rollover")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)
@@ -138,34 +139,120 @@ def picture(
     return path
 
 
-def _requests_panel(axis: Any, world: World, started: float, others: dict[str, Traffic]) -> None:
-    """Requests served and failed per 10 s under ecs-drain, and the failures of the other strategies."""
-    traffic = world.sim.traffic
-    if traffic is None:
-        return
-    end = int(world.aws.clock.now())
+def _fleet_panel(
+    axis: Any,
+    names: list[str],
+    samples: list[tuple[float, dict[str, int]]],
+    started: float,
+    label: str,
+    ends: dict[str, float],
+    terminated: set[str],
+) -> None:
+    """A line per instance, ending when its instance is gone (with an x where tasks were still on it) or at the end
+    of the run."""
+    killed = False
+    for offset, name in enumerate(names):
+        points = [
+            ((t - started) / 60, counts[name] + offset * 0.04)
+            for t, counts in samples
+            if name in counts and (t - started) / 60 < ends[name]
+        ]
+        if not points:
+            continue
+        points.append((ends[name], points[-1][1]))
+        xs, ys = zip(*points, strict=True)
+        (line,) = axis.step(xs, ys, where="post", label=name, linewidth=1.4)
+        if name in terminated and ys[-1] >= 1:
+            axis.plot([xs[-1]], [ys[-1]], marker="x", markersize=9, color=line.get_color())
+            killed = True
+    if killed:
+        axis.plot([], [], marker="x", linestyle="", color="black", label="terminated with tasks on it")
+    axis.grid(alpha=0.3)
+    axis.set_ylim(bottom=0)
+    axis.yaxis.get_major_locator().set_params(integer=True)
+    axis.set_ylabel(label)
+    # Outside the plot: a legend inside covers the lines it names.
+    axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
-    def per_10s(counts: dict[int, int]) -> tuple[list[float], list[int]]:
+
+def _try_markers(axes: list[Any], tries: list[tuple[float, Answer | None]], started: float) -> None:
+    """A marker per drain try: where it set instances DRAINING, and where CloudFormation got its answer; labels at
+    their own heights so none covers another."""
+    marks: list[tuple[float, str, str]] = []
+    for n, (draining_at, answer) in enumerate(tries, start=1):
+        name = f"try {n}: " if len(tries) > 1 else ""
+        if draining_at:
+            marks.append((draining_at, f"{name}set DRAINING", "tab:olive"))
+        if answer is not None:
+            marks.append((answer.at, f"{name}answered {answer.body['Status']}", "tab:gray"))
+    if not axes:
+        return
+    top = axes[0]
+    for k, (at, label, color) in enumerate(sorted(marks)):
+        x = (at - started) / 60
+        for axis in axes:
+            axis.axvline(x, color=color, linestyle=":", linewidth=1)
+        top.annotate(
+            label,
+            (x, 0.97 - 0.15 * (k % 6)),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            ha="left",
+            va="top",
+            color=color,
+            xytext=(3, -2),
+            textcoords="offset points",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},  # readable over lines
+        )
+
+
+STYLES = {"seed": ("tab:orange", "--"), "none": ("tab:purple", ":")}
+
+
+def _requests_panel(axis: Any, world: World, started: float, others: dict[str, Traffic]) -> None:
+    """Requests served and failed per 10 s under ecs-drain, and the failures of the other strategies, each plotted
+    until its last failure (or the end of the run)."""
+    traffic = world.sim.traffic
+    assert traffic is not None
+
+    def per_10s(counts: dict[int, int], end: int) -> tuple[list[float], list[int]]:
         buckets = range(int(started), end - 9, 10)  # whole buckets only
         return [(b - started) / 60 for b in buckets], [sum(counts.get(b + i, 0) for i in range(10)) for b in buckets]
 
-    xs, arrived = per_10s(traffic.arrived_at)
-    _, failed = per_10s(traffic.failed_at)
-    axis.step(xs, [a - f for a, f in zip(arrived, failed, strict=True)], where="post", label="ecs-drain: served")
-    axis.step(xs, failed, where="post", label="ecs-drain: failed", color="red")
+    end = int(world.aws.clock.now())
+    xs, arrived = per_10s(traffic.arrived_at, end)
+    _, failed = per_10s(traffic.failed_at, end)
+    served = [a - f for a, f in zip(arrived, failed, strict=True)]
+    # Served as a pale area, failures as lines over it: a failure line at the served height stays visible.
+    axis.fill_between(xs, served, step="post", color="tab:blue", alpha=0.15, label="ecs-drain: served")
+    label = f"ecs-drain: failed ({traffic.total_failed:,})"
+    axis.step(xs, failed, where="post", label=label, color="tab:red", linewidth=1.8)
     for name, other in others.items():
-        xs_other, failed_other = per_10s(other.failed_at)
-        axis.step(xs_other, failed_other, where="post", label=f"{name}: failed", linestyle="--", linewidth=1)
+        until = max([end, *(t + 20 for t in other.failed_at)])  # its failures, all of them, even after this run
+        xs_other, failed_other = per_10s(other.failed_at, until)
+        color, style = STYLES.get(name, ("tab:green", "-."))
+        label = f"{name}: failed ({other.total_failed:,})"
+        axis.step(xs_other, failed_other, where="post", label=label, color=color, linestyle=style, linewidth=1.8)
     axis.set_ylabel("requests per 10 s")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, ncol=2, loc="upper right")
+    axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
+NOT_CLEAN = 3  # the exit status of a rollover that ran to its end but was not clean (make demo says so, no crash)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="rollover")
+    parser = argparse.ArgumentParser(
+        prog="make demo",
+        description=__doc__,
+        epilog="scenarios:\n" + "\n".join(f"  {name:<18} {s.about}" for name, s in sorted(SCENARIOS.items())),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="rollover", help="what to roll over (below)")
     parser.add_argument("--pace", type=float, default=0.02, help="wall seconds per simulated second (0: no pause)")
-    parser.add_argument("--out", type=Path, default=Path("out"), help="where to write the picture and summary")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out"), help="where to write demo-<scenario>.png and demo-<scenario>.json"
+    )
     parser.add_argument("--no-live", action="store_true", help="no live display (for logs and CI)")
     args = parser.parse_args(argv)
     scenario = SCENARIOS[args.scenario]
@@ -194,31 +281,53 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.125)
                 live.update(render(world, args.scenario, started, True, at_start))
         runner.join()
-        tries = world.cfn.delete_tries
-        answer = tries[-1][1] if tries else None
-        code = report(console, world, args, started, answer, {n: r.traffic for n, r in others.items()})
         runs = [result["run"], *others.values()]
+        clean = report(console, world, args, started, {n: r.traffic for n, r in others.items()}, runs[0])
     console.print(traffic_table(runs))
+    summary = args.out / f"demo-{args.scenario}.json"
+    summary.write_text(
+        json.dumps({"scenario": args.scenario, "clean": clean, "runs": [r.row() for r in runs]}, indent=1)
+    )
+    console.print(f"Summary: {summary}")
     console.print("failed requests: " + ", ".join(f"{r.strategy} {r.failed}" for r in runs))
-    return code
+    return 0 if clean else NOT_CLEAN
 
 
 def traffic_table(runs: list[strategies.Run]) -> Table:
-    table = Table(title="what users saw: the same rollover and traffic under each strategy")
-    headers = {"no_healthy_target": "no target (503)", "killed_with_instance": "instance gone (502)"}
-    headers["killed_at_stop_timeout"] = "stop timeout"
-    for column in ("strategy", "requests", "failed", *(headers[c] for c in CAUSES), "cleanup s", "answer"):
-        table.add_column(column, justify="right")
+    """The three strategies side by side, within 80 columns."""
+    table = Table(
+        title="what users saw: the same rollover and traffic under each strategy",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        caption="503: no healthy target; 502: its instance was terminated; kill: cut at the stop timeout",
+    )
+    headers = {"no_healthy_target": "503", "killed_with_instance": "502", "killed_at_stop_timeout": "kill"}
+    for column in ("strategy", "requests", "failed", *(headers[c] for c in CAUSES), "tasks\nkilled", "cleanup\ns"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("answer", no_wrap=True)
     for run in runs:
         table.add_row(
             run.strategy,
-            str(run.requests),
-            str(run.failed),
-            *(str(run.causes.get(cause, 0)) for cause in CAUSES),
-            f"{run.cleanup_seconds:.0f}",
+            f"{run.requests:,}",
+            f"{run.failed:,}",
+            *(f"{run.causes.get(cause, 0):,}" for cause in CAUSES),
+            str(run.tasks_killed),
+            f"{run.cleanup_seconds:,.0f}",
             run.answer,
         )
     return table
+
+
+def drain_tries(world: World) -> list[tuple[float, Answer | None]]:
+    """Each Delete try of the cleanup: when its drain set instances DRAINING (0: never), and its answer."""
+    sfn = world.aws.sfn()
+    listed = sorted(
+        sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"], key=lambda e: e["startDate"]
+    )
+    set_at = [(latest_drain(sfn, e["executionArn"]).get("timeline") or {}).get("drainingSetAt", 0.0) for e in listed]
+    answers = [answer for _, answer in world.cfn.delete_tries]
+    return [(set_at[n] if n < len(set_at) else 0.0, answer) for n, answer in enumerate(answers)]
 
 
 def report(
@@ -226,9 +335,91 @@ def report(
     world: World,
     args: argparse.Namespace,
     started: float,
-    answer: Answer | None,
     others: dict[str, Traffic],
-) -> int:
+    run: strategies.Run,
+) -> bool:
+    """The timeline, the calls, the answer and the picture; then whether the rollover was clean, and if not, what
+    the drain could and could not prevent. True when clean."""
+    console.print(_timeline(world, started))
+    summary = {}
+    for execution in world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]:
+        output = world.aws.sfn().describe_execution(executionArn=execution["executionArn"]).get("output")
+        summary = json.loads(output) if output else {"status": execution["status"]}
+    if summary:
+        shown = ("outcome", "instances", "tasksAtStart", "standaloneTasksStopped", "checks", "phaseSeconds")
+        console.print(
+            Panel(json.dumps({k: summary.get(k) for k in shown}, indent=1), title="execution output (summary)")
+        )
+    calls = Table(title="AWS calls made by the drain")
+    calls.add_column("API")
+    calls.add_column("calls", justify="right")
+    for action, n in sorted(world.aws.calls.by_action(caller="DrainFunction").items()):
+        calls.add_row(action, str(n))
+    calls.add_row("throttled (injected)", str(world.aws.calls.throttled))
+    console.print(calls)
+    tries = drain_tries(world)
+    answer = tries[-1][1] if tries else None
+    if answer is None:
+        console.print("[red]CloudFormation got no answer.[/]")
+    else:
+        console.print(
+            Panel(
+                f"Status: {answer.body['Status']}\nReason: {answer.body['Reason']}\n"
+                f"PhysicalResourceId: {answer.body['PhysicalResourceId']}",
+                title="the answer CloudFormation got for the Delete of the old fleet",
+            )
+        )
+    path = picture(world, tries, started, args.out / f"demo-{args.scenario}.png", others)
+    console.print(f"Picture of tasks per instance over time: [bold]{path}[/]")
+    for line in verdict(world, answer, run):
+        console.print(line)
+    return (
+        answer is not None
+        and answer.body["Status"] == "SUCCESS"
+        and not run.tasks_killed
+        and not run.failed
+        and not _below_minimum(world)
+    )
+
+
+def verdict(world: World, answer: Answer | None, run: strategies.Run) -> list[str]:
+    """What happened, in words: clean, or what users saw and what the drain could and could not prevent."""
+    below = _below_minimum(world)
+    status = answer.body["Status"] if answer is not None else "no answer"
+    if status == "SUCCESS" and not run.tasks_killed and not run.failed and not below:
+        return [
+            "[green]Clean[/]: CloudFormation got SUCCESS, no task was stopped before its replacement ran, and no "
+            "request failed."
+        ]
+    lines = [f"[yellow]Not a clean rollover[/] (exit status {NOT_CLEAN}): CloudFormation got {status}."]
+    if run.tasks_killed:
+        lines.append(
+            f"  {run.tasks_killed} tasks were killed with their instance (the old fleet was deleted with them)."
+        )
+    if below:
+        named = ", ".join(f"{name} (down to {lowest} healthy)" for name, lowest in sorted(below.items()))
+        lines.append(f"  Below their minimum healthy count: {named}.")
+    if run.failed:
+        causes = ", ".join(f"{n:,} {cause.replace('_', ' ')}" for cause, n in sorted(run.causes.items()) if n)
+        lines.append(f"  {run.failed:,} of {run.requests:,} requests failed ({causes}).")
+    if run.failed and not run.tasks_killed and status == "SUCCESS":
+        lines.append(
+            "  The drain killed no task; the failures come from the services' own configuration (see the warning "
+            "in the Reason)."
+        )
+    return lines
+
+
+def _below_minimum(world: World) -> dict[str, int]:
+    lowest = world.sim.record.lowest_healthy
+    return {
+        s.name: lowest.get(s.name, 0)
+        for s in world.sim.services.values()
+        if not s.daemon and lowest.get(s.name, 0) < -(-s.desired * s.min_healthy_percent // 100)
+    }
+
+
+def _timeline(world: World, started: float) -> Table:
     timeline = Table(title="timeline (simulated)")
     timeline.add_column("at")
     timeline.add_column("what")
@@ -252,67 +443,7 @@ def report(
     )
     for at, what in events:
         timeline.add_row(f"{(at - started) / 60:5.1f} min", what)
-    console.print(timeline)
-    summary = {}
-    for execution in world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]:
-        output = world.aws.sfn().describe_execution(executionArn=execution["executionArn"]).get("output")
-        summary = json.loads(output) if output else {"status": execution["status"]}
-    if summary:
-        console.print(
-            Panel(
-                json.dumps(
-                    {
-                        k: summary.get(k)
-                        for k in (
-                            "outcome",
-                            "instances",
-                            "tasksAtStart",
-                            "standaloneTasksStopped",
-                            "checks",
-                            "phaseSeconds",
-                        )
-                    },
-                    indent=1,
-                ),
-                title="execution output (summary)",
-            )
-        )
-    calls = Table(title="AWS calls made by the drain")
-    calls.add_column("API")
-    calls.add_column("calls", justify="right")
-    for action, n in sorted(world.aws.calls.by_action(caller="DrainFunction").items()):
-        calls.add_row(action, str(n))
-    calls.add_row("throttled (injected)", str(world.aws.calls.throttled))
-    console.print(calls)
-    if answer is None:
-        console.print("[red]CloudFormation got no answer.[/]")
-    else:
-        console.print(
-            Panel(
-                f"Status: {answer.body['Status']}\nReason: {answer.body['Reason']}\n"
-                f"PhysicalResourceId: {answer.body['PhysicalResourceId']}",
-                title="the answer CloudFormation got for the Delete of the old fleet",
-            )
-        )
-    killed = world.sim.record.killed
-    short = {
-        s.name: world.sim.record.lowest_healthy.get(s.name, 0)
-        for s in world.sim.services.values()
-        if not s.daemon
-        and world.sim.record.lowest_healthy.get(s.name, 0) < -(-s.desired * s.min_healthy_percent // 100)
-    }
-    path = picture(world, answer, started, args.out / f"demo-{args.scenario}.png", others)
-    console.print(f"Picture of tasks per instance over time: [bold]{path}[/]")
-    console.print(
-        f"Tasks killed with their instance: {len(killed)}; services below their minimum healthy: {short or 'none'}"
-    )
-    ok = answer is not None and answer.body["Status"] == "SUCCESS" and not killed and not short
-    console.print(
-        "[green]OK[/]: SUCCESS, and no task stopped before its replacement ran."
-        if ok
-        else "[yellow]Not a clean rollover[/] (exit status 1): see above."
-    )
-    return 0 if ok else 1
+    return timeline
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class Record:
     samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     draining_set_at: dict[str, float] = field(default_factory=dict)  # container instance id -> first set DRAINING
+    gone_at: dict[str, float] = field(default_factory=dict)  # EC2 instance id -> when it was terminated
     # Service events as DescribeServices returns them, per service, oldest first: (createdAt, message).
     service_events: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
 
@@ -193,6 +194,7 @@ class EcsSimulator:
         instance = self.instances.get(instance_id)
         if instance is None:
             return
+        self.record.gone_at[self.ec2_id(instance_id)] = self.clock.now()
         for arn in list(self.by_instance.get(instance_id, ())):
             task = self.tasks[arn]
             if task.last != "STOPPED":

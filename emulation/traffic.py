@@ -44,13 +44,18 @@ DEFAULT_RATE: Final = 50.0  # requests a second per service
 
 @dataclass
 class Target:
-    """One task's target: its requests in flight, as their end times."""
+    """One task's target: its requests in flight, as (end time, whether the request is counted)."""
 
-    in_flight: list[float] = field(default_factory=list)
+    in_flight: list[tuple[float, bool]] = field(default_factory=list)
 
     def busy_at(self, t: float) -> int:
-        self.in_flight = [end for end in self.in_flight if end > t]
+        self.in_flight = [(end, counted) for end, counted in self.in_flight if end > t]
         return len(self.in_flight)
+
+    def counted_at(self, t: float) -> int:
+        """The requests in flight at `t` that arrived while requests were counted."""
+        self.busy_at(t)
+        return sum(1 for _, counted in self.in_flight if counted)
 
 
 @dataclass
@@ -87,6 +92,8 @@ class Traffic:
     def count_from(self, t: float) -> None:
         """Count requests from `t` on (the steady state before a rollover is not counted)."""
         self.counting_from = t
+        for target in self._targets.values():  # what is in flight now arrived before: its failure is not counted
+            target.in_flight = [(end, False) for end, _ in target.in_flight]
         self.requests = 0
         self.failed.clear()
         self.arrived_at.clear()
@@ -129,7 +136,7 @@ class Traffic:
                 target = self._targets.setdefault(receiving[turn % len(receiving)], Target())
                 if len(target.in_flight) > 256:
                     target.busy_at(arrival)  # forget what has ended
-                target.in_flight.append(arrival + self._duration())
+                target.in_flight.append((arrival + self._duration(), self.count(arrival)))
             self._next[name] = k
 
     def in_flight(self, arn: str, t: float) -> int:
@@ -139,11 +146,12 @@ class Traffic:
     def busy_until(self, arn: str, t: float) -> float:
         """When the last request in flight on this task ends (t if none is)."""
         target = self._targets.get(arn)
-        return max((end for end in target.in_flight if end > t), default=t) if target else t
+        return max((end for end, _ in target.in_flight if end > t), default=t) if target else t
 
     def kill(self, arn: str, t: float, cause: str) -> int:
         """The task's container is gone at `t`: what was in flight fails."""
         target = self._targets.pop(arn, None)
         lost = target.busy_at(t) if target else 0
-        self._fail(cause, t, lost)
+        # A request fails where it is counted: one that arrived before counting began is not a counted failure.
+        self._fail(cause, t, target.counted_at(t) if target else 0)
         return lost

@@ -8,16 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from emulation.demo import gone_bar, main
+from emulation.demo import NOT_CLEAN, gone_bar, main
 
 
 def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the_failed_requests(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
 ) -> None:
     assert main(["--no-live", "--pace", "0", "--out", str(tmp_path)]) == 0
     picture = tmp_path / "demo-rollover.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads((tmp_path / "demo-rollover.json").read_text())  # what --out promises
+    assert summary["clean"] is True and [r["strategy"] for r in summary["runs"]] == ["ecs-drain", "seed", "none"]
+    captured = capsys.readouterr()
+    assert "No artists" not in captured.out + captured.err and not [w for w in recwarn if "matplotlib" in w.filename]
+    assert "Clean: CloudFormation got SUCCESS" in captured.out
+    last = captured.out.strip().splitlines()[-1]
     match = re.fullmatch(r"failed requests: ecs-drain (\d+), seed (\d+), none (\d+)", last)
     assert match is not None and match.group(1) == "0"
     # The same numbers as the measured run the README's table shows (the model is seeded and deterministic).
@@ -27,13 +32,13 @@ def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the
 
 
 def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
-    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail"]) == 1
+    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail"]) == NOT_CLEAN
 
 
 def test_it_shows_the_blocked_scenario_answering_within_five_minutes_naming_pinned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "blocked"]) == 1
+    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "blocked"]) == NOT_CLEAN
     out = " ".join(capsys.readouterr().out.split())
     first_answer = re.search(r"(\d+\.\d) min │ answer FAILED to Delete ECSDrain", out)
     assert first_answer is not None and float(first_answer.group(1)) <= 5.0

@@ -35,6 +35,7 @@ def test_it_fails_exactly_the_requests_in_flight_on_a_terminated_instance() -> N
         # 10 requests a second, each 0.3 s: 3 are in flight at any moment.
         traffic = Traffic(rate=10, durations=((0.3, 1.0),))
         steady(sim, traffic, web())
+        sim.clock.advance(1)  # what is in flight from now on arrived while requests were counted
         assert traffic.total_failed == 0
         sim.terminate_instance(instance)
         assert traffic.failed == {"killed_with_instance": 3}
@@ -68,3 +69,19 @@ def test_it_kills_what_is_still_in_flight_at_the_stop_timeout() -> None:
         sim.clock.advance(40)
         # SIGKILL 30 s after SIGTERM: the 300 that arrived in the last 30 s before it had not finished.
         assert traffic.failed["killed_at_stop_timeout"] == 300
+
+
+def test_it_counts_as_failed_only_requests_it_counted_as_arrived() -> None:
+    with simulator() as (sim, ec2_ids):
+        instance = sim.register_instance(ec2_ids[0])
+        # 10 requests a second, each 5 s: 50 in flight at any moment. Counting begins 2 s before the instance is
+        # terminated: of the 50 in flight then, the 20 that arrived in those 2 s are counted, and only they fail.
+        traffic = Traffic(rate=10, durations=((5.0, 1.0),))
+        sim.traffic = traffic
+        sim.add_service(web())
+        sim.clock.advance(30)
+        traffic.count_from(sim.clock.now())
+        sim.clock.advance(2)
+        sim.terminate_instance(instance)
+        assert traffic.requests == 20
+        assert traffic.failed == {"killed_with_instance": 20}
