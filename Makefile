@@ -77,8 +77,9 @@ unit: $(VENV)/.synced ## Unit tests (no network): the product's, and the emulati
 e2e: $(VENV)/.synced ## End-to-end tests on the offline emulation
 	$(VENV)/bin/pytest -q -n 2 tests/e2e
 
-bench: bench-traffic ## Scale and cost, and failed requests per strategy (writes benchmarks/results.json, traffic.json)
+bench: bench-traffic ## Scale, cost and failed requests (writes benchmarks/*.json and docs/benchmarks.md)
 	$(VENV)/bin/python -m benchmarks.run
+	$(VENV)/bin/python -m benchmarks.doc_figures
 
 bench-traffic: $(VENV)/.synced ## Failed requests per scenario and strategy (writes benchmarks/traffic.json)
 	$(VENV)/bin/python -m benchmarks.failed_requests

@@ -35,6 +35,25 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# The README's short table: the rollover, a service that cannot stay up, and a task that never ends.
+README_SCENARIOS = ("rollover", "min-zero", "deadline-continue")
+
+
+def short_markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's results: failed requests, tasks killed and how long the old fleet stayed, for a few rows."""
+    lines = [
+        "| scenario | strategy | failed requests | of | tasks killed | old fleet kept, s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if r["scenario"] in README_SCENARIOS:
+            lines.append(
+                f"| {r['scenario']} | {r['strategy']} | **{r['failed']:,}** | {r['requests']:,} "
+                f"| {r['tasks_killed']:,} | {r['cleanup_seconds']:,.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench-traffic", description=__doc__)
     parser.add_argument("--scenario", action="append", choices=TRAFFIC_SCENARIOS, help="only these (repeatable)")

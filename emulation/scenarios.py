@@ -254,7 +254,13 @@ def rollover_world(
         for spec in services if services is not None else default_services():
             sim.add_service(spec)
         sim.run_until(aws.clock.now())
-        aws.clock.advance(120)  # the services reach steady state before anything happens
+        # The services reach steady state (placed, started, healthy: 40 s by default) before anything happens.
+        # Requests are counted from then on, COUNTING_LEAD_SECONDS before the world is handed over: every request in
+        # flight when a rollover begins (the longest take 20 s) is counted, whether it is served or fails.
+        aws.clock.advance(STEADY_SECONDS - COUNTING_LEAD_SECONDS)
+        if traffic is not None:
+            traffic.count_from(aws.clock.now())
+        aws.clock.advance(COUNTING_LEAD_SECONDS)
         sim.record.lowest_healthy.clear()  # availability is measured from steady state on
         for index, seconds in standalone or []:
             sim.run_standalone(old.container_ids[index], "nightly-report", cpu=256, memory=256, seconds=seconds)
@@ -276,12 +282,14 @@ def rollover_world(
         aws.calls.reset()
         account.neighbour.calls = account.neighbour.throttled = 0
         account.neighbour.throttled_at.clear()
-        if traffic is not None:
-            traffic.count_from(aws.clock.now())
         aws.clock.pace = pace  # from here on, a person may be watching
         yield world
         for check in ON_CLOSE:
             check(world)
+
+
+STEADY_SECONDS = 120
+COUNTING_LEAD_SECONDS = 30
 
 
 def _register(sim: EcsSimulator, fleet: Fleet, ec2_id: str) -> None:

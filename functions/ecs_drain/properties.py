@@ -83,12 +83,13 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     problems: list[str] = []
     unknown = sorted(set(props) - _KNOWN)
     if unknown:
-        problems.append(f"Unknown properties {unknown}: allowed are {sorted(_KNOWN - {'ServiceToken'})}.")
+        allowed = ", ".join(sorted(_KNOWN - {"ServiceToken"}))
+        problems.append(f"Unknown properties {', '.join(map(str, unknown))}: allowed are {allowed}.")
     cluster = _cluster(props, problems)
     kind, target = _target(props, problems)
     timeout_ceiling = _timeout_ceiling(props, problems) if from_cloudformation else MAX_MANUAL_DRAIN_SECONDS
     default_timeout = min(DEFAULT_DRAIN_TIMEOUT_SECONDS, timeout_ceiling) if from_cloudformation else None
-    why = "to leave time to answer CloudFormation before its 3600 s limit" if from_cloudformation else ""
+    why = _why_timeout_ceiling(props) if from_cloudformation else ""
     drain_timeout = _integer(
         props, "DrainTimeoutSeconds", default_timeout, MIN_DRAIN_TIMEOUT_SECONDS, timeout_ceiling, problems, why
     )
@@ -135,8 +136,11 @@ def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
 
 def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, tuple[str, ...]]:
     given = [kind for kind in TARGET_KINDS if props.get(kind) not in (None, "", [])]
+    if not given and props.get("InstanceIds") == []:
+        given = ["InstanceIds"]  # an empty list: its own message says what InstanceIds needs
     if len(given) != 1:
-        problems.append(f"Exactly one target is required, one of {list(TARGET_KINDS)}; got {given or 'none'}.")
+        named = " and ".join(given) if given else "none"
+        problems.append(f"Exactly one target is required, one of {', '.join(TARGET_KINDS)}; got {named}.")
         return "InstanceIds", ()
     try:
         return given[0], _parse_target(given[0], props[given[0]])
@@ -175,7 +179,8 @@ def _parse_target(kind: TargetKind, value: Any) -> tuple[str, ...]:
             raise ValueError("InstanceIds must be a non-empty list of EC2 instance ids (i-...).")
         bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.match(i)]
         if bad:
-            raise ValueError(f"InstanceIds has values that are not EC2 instance ids (i-...): {bad[:5]}.")
+            shown = ", ".join(repr(b) if not isinstance(b, str) else b for b in bad[:5])
+            raise ValueError(f"InstanceIds has values that are not EC2 instance ids (i-...): {shown}.")
         if len(set(ids)) > MAX_INSTANCE_IDS:
             raise ValueError(f"InstanceIds lists {len(set(ids))} instances; at most {MAX_INSTANCE_IDS} are allowed.")
         return tuple(sorted(set(ids)))
@@ -191,6 +196,14 @@ def _parse_target(kind: TargetKind, value: Any) -> tuple[str, ...]:
         if not 1 <= len(value) <= 255 or ":" in value:
             raise ValueError(f"AutoScalingGroup {value!r} is not an Auto Scaling group name or ARN.")
     return (value,)
+
+
+def _why_timeout_ceiling(props: Mapping[str, Any]) -> str:
+    given = props.get("ServiceTimeout")
+    if given not in (None, "") and str(given).strip().isdigit():
+        return f"to leave {ANSWER_MARGIN_SECONDS} s to answer CloudFormation within the stack's ServiceTimeout {given}"
+    limit = CLOUDFORMATION_CEILING_SECONDS
+    return f"to leave {ANSWER_MARGIN_SECONDS} s to answer CloudFormation before its {limit} s limit"
 
 
 def _timeout_ceiling(props: Mapping[str, Any], problems: list[str]) -> int:
@@ -229,7 +242,7 @@ def _word(props: Mapping[str, Any], name: str, default: str, allowed: tuple[str,
     if value in (None, ""):
         return default
     if not isinstance(value, str) or value.strip().upper() not in allowed:
-        problems.append(f"{name} must be one of {list(allowed)}; got {value!r}.")
+        problems.append(f"{name} must be {' or '.join(allowed)}; got {value!r}.")
         return default
     return value.strip().upper()
 

@@ -6,7 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from benchmarks.failed_requests import markdown
+from benchmarks.doc_figures import page, readme_figures
+from benchmarks.failed_requests import short_markdown
 from emulation.catalog import TRAFFIC_SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,12 +28,35 @@ def test_it_keeps_the_reliability_table_and_the_tests_in_step() -> None:
 def test_it_opens_the_readme_results_with_the_measured_traffic_table() -> None:
     rows = json.loads((ROOT / "benchmarks" / "traffic.json").read_text())
     readme = (ROOT / "README.md").read_text()
-    results = readme.index("## Results")
-    assert readme.index(markdown(rows)) > results
-    assert readme.index(markdown(rows)) < readme.index("### Scale and cost")
+    assert readme.index(short_markdown(rows)) > readme.index("## Results")
     assert {(r["scenario"], r["strategy"]) for r in rows} == {
         (s, strategy) for s in TRAFFIC_SCENARIOS for strategy in ("ecs-drain", "seed", "none")
     }
+
+
+def test_it_shows_in_the_readme_only_figures_from_the_benchmarks_the_template_and_the_code() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, figure in readme_figures().items():
+        assert figure in readme, name
+
+
+def test_it_writes_the_benchmarks_page_from_the_committed_results() -> None:
+    assert (ROOT / "docs" / "benchmarks.md").read_text() == page()
+
+
+def test_it_keeps_the_readme_short_with_what_an_adopter_looks_for() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) < 250
+    for section in (
+        "## Deploy",
+        "## What it costs",
+        "## What its IAM policies allow",
+        "## Limits",
+        "## Watching, stopping",
+        "## Removing ecs-drain",
+        "## Results",
+    ):
+        assert section in readme, section
 
 
 def test_it_names_every_module_of_the_package_in_the_readme_layout() -> None:

@@ -57,10 +57,13 @@ def test_it_accepts_numbers_and_booleans_as_cloudformation_sends_them() -> None:
         ({"Cluster": "web", "SpotFleet": FLEET, "DrainTimeoutSeconds": "ten"}, "DrainTimeoutSeconds"),
         ({"Cluster": "web", "SpotFleet": FLEET, "DrainTimeoutSeconds": "3600"}, "DrainTimeoutSeconds must be from"),
         ({"Cluster": "web", "SpotFleet": FLEET, "PollIntervalSeconds": "1"}, "PollIntervalSeconds"),
-        ({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "IGNORE"}, "OnTimeout must be one of"),
-        ({"Cluster": "web", "SpotFleet": FLEET, "StandaloneTasks": "KILL"}, "StandaloneTasks must be one of"),
+        ({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "IGNORE"}, "OnTimeout must be CONTINUE or FAIL"),
+        ({"Cluster": "web", "SpotFleet": FLEET, "StandaloneTasks": "KILL"}, "StandaloneTasks must be WAIT or STOP"),
         ({"Cluster": "web", "SpotFleet": FLEET, "WaitForCapacity": "maybe"}, "WaitForCapacity"),
-        ({"Cluster": "web", "SpotFleet": FLEET, "Clustr": "x"}, "Unknown properties ['Clustr']"),
+        ({"Cluster": "web", "SpotFleet": FLEET, "Clustr": "x"}, "Unknown properties Clustr: allowed are"),
+        ({"Cluster": "web", "InstanceIds": []}, "InstanceIds must be a non-empty list of EC2 instance ids"),
+        ({"Cluster": "web", "SpotFleet": FLEET, "AutoScalingGroup": "a"}, "got SpotFleet and AutoScalingGroup."),
+        ({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "x"}, "OnTimeout must be CONTINUE or FAIL; got 'x'."),
     ],
 )
 def test_it_refuses_bad_properties_naming_the_property(raw: dict[str, object], named: str) -> None:
@@ -76,9 +79,13 @@ def test_it_explains_why_a_long_timeout_is_refused() -> None:
 
 def test_it_keeps_the_deadline_inside_a_shorter_service_timeout() -> None:
     assert parse({"Cluster": "web", "SpotFleet": FLEET, "ServiceTimeout": "1200"}).drain_timeout_seconds == 1020
-    assert "DrainTimeoutSeconds" in problems(
-        {"Cluster": "web", "SpotFleet": FLEET, "ServiceTimeout": "1200", "DrainTimeoutSeconds": "1100"}
+    said = problems({"Cluster": "web", "SpotFleet": FLEET, "ServiceTimeout": "300", "DrainTimeoutSeconds": "200"})
+    # The limit it names is the stack's ServiceTimeout, not CloudFormation's hour.
+    assert (
+        "DrainTimeoutSeconds must be from 60 to 120 (to leave 180 s to answer CloudFormation within the stack's "
+        in said
     )
+    assert "ServiceTimeout 300); got 200." in said and "3600" not in said
 
 
 def test_it_reports_every_problem_at_once() -> None:

@@ -1,0 +1,192 @@
+"""Every figure the README and docs/benchmarks.md show, from the committed benchmark files, the template and the
+code's constants (`make bench` writes docs/benchmarks.md; tests hold both documents to these)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ecs_drain import budget, census, cfn_answer, diagnosis, draining, properties
+from emulation import template as cfn_template
+
+from .failed_requests import markdown, short_markdown
+from .run import concurrent_table, table
+
+HERE = Path(__file__).resolve().parent
+PAGE = HERE.parent / "docs" / "benchmarks.md"
+
+
+def page() -> str:
+    rows = json.loads((HERE / "traffic.json").read_text())
+    results = json.loads((HERE / "results.json").read_text())
+    large = json.loads((HERE / "large.json").read_text())
+    grid = [r for r in results if r["concurrent_drains"] == 1]
+    conc = [r for r in results if r["concurrent_drains"] > 1]
+    return f"""# Benchmarks: what ecs-drain costs, and what users see
+
+Every figure here is measured on the offline emulation (docs/emulation.md) by `make bench`, on this project's
+2-core machine, and committed with the code that produced it: `benchmarks/traffic.json`,
+`benchmarks/results.json`, `benchmarks/large.json`. A test holds these tables to those files.
+
+## What users see: failed requests
+
+The same AMI rollover, with the same traffic (50 requests a second to each service behind a load balancer, most
+taking tens of milliseconds, a few up to 20 s), three ways: **ecs-drain**; **seed**, the rule of the blog post this
+project grew from (set every old instance DRAINING at once, answer when their `runningTasksCount` adds up to 0, die
+at Lambda's 15 minutes without answering); and **none** (CloudFormation deletes the old fleet at once). A failed
+request is an error a user of the service sees. Requests are counted from the steady state, 30 s before the
+rollover, until 5 minutes after the old fleet is gone (`make bench-traffic`; `make demo` runs the `rollover` rows
+again and ends with the same numbers).
+
+{markdown(rows)}
+
+- **ecs-drain** failed no request wherever every service keeps at least half of at least two tasks, and killed no
+  task. In `min-zero`, a service of one task with `minimumHealthyPercent` 0 is offline until its replacement is
+  healthy whatever the drain does; ecs-drain says so in its Reason (`Warning: service solo ... drops to zero healthy
+  targets`), and because it waits for room first, the gap is shorter than seed's.
+- **seed** fails few requests in these scenarios: a draining target gets no new requests, so deleting an instance
+  whose tasks are still deregistering loses only what is still in flight there, and here that has finished. It
+  still kills tasks with their instance (daemons; a job mid-run), and when a task never ends (`deadline-continue`)
+  it dies at 15 minutes and CloudFormation waits out its hour, three times: the old fleet stays three hours.
+- **none** takes every service offline until replacements are placed on the new fleet and pass their health check.
+- `cleanup s` runs from the Delete to the old fleet gone; `old capacity` is that time times the old instances.
+
+## Scale and cost
+
+The real engine (`ecs-drain`) against a `naive` reference that lists and describes the whole cluster on every
+check, sets instances DRAINING one per call and counts `runningTasksCount`, as earlier tools do; with AWS's paging
+limits, ECS token buckets (cluster reads 100 refilled at 20/s, shared by every caller in the account), 0.03 s per
+AWS call (DynamoDB bookings included) and a *neighbour* (another tool in the account making 5 cluster reads a
+second). In each row the old fleet (`targets`) drains while `cluster_instances` other instances have registered;
+services run one 128-CPU task per instance behind the default 300 s deregistration delay.
+
+{table(grid)}
+
+- `drain_calls_total`: every ECS, EC2 and Auto Scaling call of the drain steps (the DynamoDB bookings of the call
+  schedule, one per ECS call, are counted in `usd_per_hour` instead).
+- `peak_read_calls_per_second`: the drain's cluster reads in the busiest one-second window of simulated time.
+- `throttled_calls_drain`, `throttled_calls_neighbour`: calls that found the account's bucket empty.
+- `check_seconds_max`: the longest drain step in simulated seconds (the DrainFunction's timeout is 300 s).
+- `drain_seconds`: from the Delete to the answer; `last_stopped_seconds`: to the last task on the targets reaching
+  STOPPED; `overhead_seconds`: the difference (the detection the engine owns at the end);
+  `draining_lag_seconds`: from the Delete to the last target set DRAINING (what the engine owns at the start).
+- `state_bytes_max`: the largest state in the execution history (Step Functions allows 262,144).
+- `usd_per_hour`: an hour of draining: state transitions at $0.000025, Lambda requests at $0.20 per million,
+  GB-seconds at $0.0000133334 (arm64, 512 MB) and DynamoDB write requests at $0.625 per million.
+- `tasks_not_stopped_at_answer`: not 0 when CloudFormation was answered while tasks still ran: the naive count
+  misses tasks that are DEACTIVATING or STOPPING, which is how earlier tools kill live requests. (A row with a
+  handful of tasks, such as 10 instances and 1 target, depends on where ECS placed them: moto's instance ids are
+  random, so such a row changes from run to run.)
+
+## Many drains at once
+
+Consumer stacks replaced together in one cluster of 2,000 other instances (300 s deregistration delay, the
+neighbour at 5 reads a second), every drain booking its ECS calls in the one schedule they share. Per drain: when
+it answered, its overhead and lag (the worst of them) and the tasks still running at its answer (all drains
+together); `budget_floor_seconds` is the cluster reads the drains needed together divided by the read rate (10 a
+second): the time the budget alone imposes.
+
+{concurrent_table(conc)}
+
+Every drain answered only after every task on its targets was STOPPED, with no throttled call and at most 10 reads
+a second over all drains together. With 16 x 400, the drains together need about as many reads (one listing per
+instance whose tasks are stopping) as the budget gives in the time shown: the last answer comes close to the
+budget's floor, and each drain's overhead is the time it waited for its share. Before the shared schedule (one
+drain step at a time through the DrainFunction's reserved concurrency), the same 16 x 400 answered five drains
+SUCCESS with about 200 tasks each still running, when their steps ran out of retries waiting for the one slot.
+
+## One large run
+
+{large["targets"]} targets among {large["cluster_instances"]} other instances with 20,000 tasks in the cluster:
+{large["wall_seconds"]} s of wall time on the emulation, peak memory {large["peak_memory_mib"]} MiB, state at most
+{large["state_bytes_max"]} bytes, peak {large["peak_read_calls_per_second"]} reads a second,
+{large["throttled_calls_drain"]} drain and {large["throttled_calls_neighbour"]} neighbour calls throttled, longest
+step {large["check_seconds_max"]} s, overhead {large["overhead_seconds"]} s, draining lag
+{large["draining_lag_seconds"]} s (`benchmarks/large.json`).
+"""
+
+
+USD_PER_ALARM_METRIC_MONTH = 0.10  # CloudWatch, standard resolution: an alarm is billed per metric it reads
+
+
+def alarm_metrics() -> int:
+    """The metrics the template's alarms read (a metric math alarm is billed for each metric in its expression)."""
+    template = cfn_template.load()
+    alarms = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    return sum(sum(1 for m in a["Metrics"] if "MetricStat" in m) if "Metrics" in a else 1 for a in alarms)
+
+
+def at_rest() -> str:
+    return f"${alarm_metrics() * USD_PER_ALARM_METRIC_MONTH:.2f}"
+
+
+def per_drain_hour() -> str:
+    results = json.loads((HERE / "results.json").read_text())
+    one = [r["usd_per_hour"] for r in results if r["strategy"] == "ecs-drain" and r["concurrent_drains"] == 1]
+    one = [c for c in one if c is not None]
+    return f"from ${min(one):.3f} to ${max(one):.3f} for one drain (1 to 1,000 targets)"
+
+
+def limits() -> str:
+    """The limits in one table, from the constants that enforce them."""
+    rows = [
+        ("instances in `InstanceIds`", f"{properties.MAX_INSTANCE_IDS:,}", "refused beyond, naming the property"),
+        (
+            "`DrainTimeoutSeconds` from CloudFormation",
+            f"{properties.MIN_DRAIN_TIMEOUT_SECONDS} to {properties.MAX_DRAIN_TIMEOUT_SECONDS} s",
+            f"{properties.ANSWER_MARGIN_SECONDS} s left to answer within CloudFormation's "
+            f"{properties.CLOUDFORMATION_CEILING_SECONDS} s",
+        ),
+        (
+            "a drain by hand",
+            f"{properties.MAX_MANUAL_DRAIN_SECONDS // 86400} days",
+            "the loop's bound without a deadline",
+        ),
+        (
+            "`PollIntervalSeconds`",
+            f"{properties.MIN_POLL_SECONDS} to {properties.MAX_POLL_SECONDS} s",
+            "between checks",
+        ),
+        ("tasks watched at once", f"{census.WATCH_MAX:,}", "stopping tasks followed to STOPPED; the rest wait a check"),
+        (
+            "busy instances checked before an early answer",
+            f"{diagnosis.VERIFY_MAX_INSTANCES}",
+            "with more, a blocked drain waits to its deadline",
+        ),
+        ("instances named in a Reason", f"{draining.REPORTED_INSTANCES}", "the busiest; the rest are counted"),
+        ("findings kept", f"{diagnosis.MAX_FINDINGS}", "most important first"),
+        (
+            "the answer's body",
+            f"{cfn_answer.MAX_BODY_BYTES:,} bytes",
+            "CloudFormation's limit; the Reason is cut to fit",
+        ),
+        (
+            "a drain step's optional work",
+            f"{budget.DEFAULT_STEP_SECONDS:.0f} s",
+            f"of the DrainFunction's {budget.DRAIN_STEP_TIMEOUT_SECONDS} s timeout",
+        ),
+    ]
+    lines = ["| what | limit | note |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def readme_figures() -> dict[str, str]:
+    """Each placeholder of the README's figures and its value."""
+    rows = json.loads((HERE / "traffic.json").read_text())
+    return {
+        "__ALARM_METRICS__": str(alarm_metrics()),
+        "__AT_REST__": at_rest(),
+        "__PER_HOUR__": per_drain_hour(),
+        "__LIMITS__": limits(),
+        "__SHORT__": short_markdown(rows),
+    }
+
+
+def main() -> int:
+    PAGE.write_text(page())
+    print(f"wrote {PAGE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
