@@ -42,3 +42,19 @@ def test_it_drains_the_example_through_a_replacement_update(path: Path) -> None:
         assert answer is not None
         assert answer.body["Status"] == "SUCCESS", answer.body
         assert world.sim.record.killed == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
+    template = cfn.load(path)
+    parameters, resources = template["Parameters"], template["Resources"]
+    assert "NAT gateway or VPC endpoints" in parameters["SubnetIds"]["Description"]  # or the agent never registers
+    assert parameters["ContainerInsights"]["Default"] == "disabled"
+    user_data = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    assert "${RolloverToken}" in user_data  # a new value replaces the fleet: a drain to watch without a new AMI
+    assert drain_resource(template)["OnTimeout"] == "CONTINUE"
+    if "SpotFleet" in resources:
+        assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in user_data
+    else:
+        assert resources["AutoScalingGroup"]["CreationPolicy"]["ResourceSignal"]["Count"] == {"Ref": "Capacity"}
+        assert "cfn-signal" in user_data

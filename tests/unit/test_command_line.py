@@ -44,22 +44,33 @@ def failed(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return err
 
 
-@pytest.mark.usefixtures("no_aws")
-def test_it_says_in_one_line_that_no_region_is_set(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "no AWS Region is set: give --region" in failed(capsys, "watch", "--execution-arn", EXECUTION)
+COMMANDS = [
+    ["watch", "--execution-arn", EXECUTION],
+    ["watch", "--stack", "web"],
+    ["start", "--cluster", "web", "--spot-fleet", "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"],
+]
 
 
 @pytest.mark.usefixtures("no_aws")
-def test_it_says_in_one_line_that_no_credentials_were_found(capsys: pytest.CaptureFixture[str]) -> None:
-    err = failed(capsys, "watch", "--execution-arn", EXECUTION, "--region", "us-east-1")
-    assert "no AWS credentials were found" in err
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_it_says_in_one_line_that_no_region_is_set(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert "no AWS Region is set: give --region" in failed(capsys, *command)
 
 
 @pytest.mark.usefixtures("no_aws")
-def test_it_says_in_one_line_that_a_profile_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
-    assert "The config profile (nope) could not be found" in failed(
-        capsys, "--profile", "nope", "watch", "--stack", "web"
-    )
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_it_says_in_one_line_that_no_credentials_were_found(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "no AWS credentials were found" in failed(capsys, *command, "--region", "us-east-1")
+
+
+@pytest.mark.usefixtures("no_aws")
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_it_says_in_one_line_that_a_profile_does_not_exist(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "The config profile (nope) could not be found" in failed(capsys, "--profile", "nope", *command)
 
 
 def test_it_takes_the_aws_options_before_or_after_the_command() -> None:
