@@ -131,7 +131,11 @@ def picture(
     if traffic:
         _requests_panel(panels[-1], world, started, others)
     panels[-1].set_xlabel("simulated minutes since the stack update")
-    panels[0].set_title("ecs-drain: tasks per container instance during the rollover")
+    panels[0].set_title(
+        "ecs-drain: tasks per container instance during the rollover"
+        if fleets
+        else "ecs-drain: requests during the rollover (too many instances to draw a line for each)"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)
