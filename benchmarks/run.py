@@ -10,12 +10,10 @@ import json
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from emulation.cloudformation import CloudFormation
 from emulation.scenarios import Fleet, World, rollover_world, services
 from emulation.throttling import CATEGORIES, CLUSTER_READ, busiest_second
 
@@ -87,23 +85,7 @@ def measure_concurrent(stacks: int = 5, targets: int = 200, others: int = 2000) 
         create=False,
     ) as world:
         fleets = [world.old, *world.others]
-        drivers, requests = [], []
-        for n, fleet in enumerate(fleets):
-            cfn = CloudFormation(world.aws, world.server, stack_name=f"consumer-{n}")
-            props = {**world.properties, "SpotFleet": fleet.request_id}
-            _create, created = cfn.create("ECSDrain", props)
-            assert created is not None and created.body["Status"] == "SUCCESS", created
-            drivers.append(cfn)
-            requests.append(cfn.request("Delete", "ECSDrain", props, physical_id=created.body["PhysicalResourceId"]))
-        world.aws.calls.reset()
-        world.account.neighbour.calls = world.account.neighbour.throttled = 0
-        deleted_at = world.aws.clock.now()
-        senders = [threading.Thread(target=d.send, args=(r,)) for d, r in zip(drivers, requests, strict=True)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
-        answers = [d.wait_for_answer(r, wall_seconds=7200) for d, r in zip(drivers, requests, strict=True)]
+        deleted_at, answers = world.drain_stacks_at_once(wall_seconds=7200)
         assert all(a is not None and a.body["Status"] == "SUCCESS" for a in answers), answers
         answered = [a.at for a in answers if a]
         result = row(world, others, targets * stacks, "ecs-drain", deleted_at, answered, fleets)

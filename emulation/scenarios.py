@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -110,6 +111,30 @@ class World:
         if (answer is not None and answer.body["Status"] == "SUCCESS") or "ECSDrain" in self.cfn.skipped:
             self.delete_fleet(self.old)
         return update, answer
+
+    def drain_stacks_at_once(self, wall_seconds: float) -> tuple[float, list[Answer | None]]:
+        """The old fleet and the `others`, each another consumer stack's Custom::ECSDrain: created, then all their
+        Deletes sent together, as a platform team's AMI roll-out sends them. When they were sent, and each answer
+        (in the order of [old, *others])."""
+        drivers, requests = [], []
+        for n, fleet in enumerate([self.old, *self.others]):
+            cfn = CloudFormation(self.aws, self.server, stack_name=f"consumer-{n}")
+            props = {**self.properties, "SpotFleet": fleet.request_id}
+            _create, created = cfn.create("ECSDrain", props)
+            assert created is not None and created.body["Status"] == "SUCCESS", created
+            drivers.append(cfn)
+            requests.append(cfn.request("Delete", "ECSDrain", props, physical_id=created.body["PhysicalResourceId"]))
+        self.aws.calls.reset()
+        self.account.neighbour.calls = self.account.neighbour.throttled = 0
+        sent_at = self.aws.clock.now()
+        senders = [threading.Thread(target=d.send, args=(r,)) for d, r in zip(drivers, requests, strict=True)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        return sent_at, [
+            d.wait_for_answer(r, wall_seconds=wall_seconds) for d, r in zip(drivers, requests, strict=True)
+        ]
 
     def delete_fleet(self, fleet: Fleet) -> None:
         """What CloudFormation does to the old capacity once the drain answered SUCCESS."""

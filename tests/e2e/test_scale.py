@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 
 import pytest
 
-from emulation.cloudformation import CloudFormation
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import rollover_world, services
 from emulation.throttling import CLUSTER_READ, busiest_second
@@ -66,20 +64,7 @@ def test_it_drains_six_stacks_at_once_within_one_budget_each_answering_only_once
         create=False,
     ) as world:
         fleets = [world.old, *world.others]
-        drivers = [CloudFormation(world.aws, world.server, stack_name=f"consumer-{n}") for n in range(stacks)]
-        requests = []
-        for cfn, fleet in zip(drivers, fleets, strict=True):
-            props = {**world.properties, "SpotFleet": fleet.request_id}
-            _, created = cfn.create("ECSDrain", props)
-            assert created is not None
-            requests.append(cfn.request("Delete", "ECSDrain", props, physical_id=created.body["PhysicalResourceId"]))
-        world.aws.calls.reset()
-        senders = [threading.Thread(target=d.send, args=(r,)) for d, r in zip(drivers, requests, strict=True)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
-        answers = [d.wait_for_answer(r, wall_seconds=300) for d, r in zip(drivers, requests, strict=True)]
+        _, answers = world.drain_stacks_at_once(wall_seconds=300)
         for fleet, answer in zip(fleets, answers, strict=True):
             assert answer is not None and answer.body["Status"] == "SUCCESS"
             stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in set(fleet.container_ids)]

@@ -8,7 +8,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ecs_drain import clock
 from ecs_drain.budget import (
     BOOKING_LEAD_SECONDS,
     HORIZON_SECONDS,
@@ -25,12 +24,9 @@ LEAD = BOOKING_LEAD_SECONDS  # an idle schedule's first slot: time for the booki
 
 
 @pytest.fixture
-def now() -> Iterator[list[float]]:
-    """The drains' clock: it moves only when someone sleeps; every sleep is recorded."""
-    time = [1000.0]
-    clock.use(lambda: time[0], lambda seconds: time.__setitem__(0, time[0] + seconds))
-    yield time
-    clock.reset()
+def now(sim_time: list[float]) -> list[float]:
+    """The drains' clock (tests/unit/conftest.py): it moves only when someone sleeps."""
+    return sim_time
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from ecs_drain import census, clock, draining
+from ecs_drain import census, draining
 from ecs_drain.budget import CallBudget
 from ecs_drain.capacity import has_room
 from ecs_drain.properties import DrainProperties, parse
@@ -32,15 +30,6 @@ def props(**extra: str) -> DrainProperties:
 
 def planned(ecs: FakeEcs, **extra: str) -> DrainState:
     return draining.plan(props(**extra), clients(ecs), now=1000.0)
-
-
-@pytest.fixture
-def sim_time() -> Iterator[list[float]]:
-    """The drain's clock on simulated time: sleeping moves it."""
-    now = [1000.0]
-    clock.use(lambda: now[0], lambda seconds: now.__setitem__(0, now[0] + seconds))
-    yield now
-    clock.reset()
 
 
 def census_of(ecs: FakeEcs, ids: list[str], watched: list[str] | None = None) -> census.Census:
