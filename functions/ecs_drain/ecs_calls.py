@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 
+from .arns import last_part
 from .errors import error_code
+
+__all__ = ["last_part"]  # callers name ids through the module that makes the calls
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -51,11 +54,6 @@ def _translated(error: ClientError, cluster: str) -> Exception:
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def last_part(arn: str) -> str:
-    """The id at the end of an ARN (an id stays itself)."""
-    return arn.rsplit("/", 1)[-1]
 
 
 @dataclass

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .arns import last_part
+
 TargetKind = Literal["SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds"]
 TARGET_KINDS: tuple[TargetKind, ...] = ("SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds")
 
@@ -74,7 +76,7 @@ class DrainProperties:
 
     @property
     def cluster_name(self) -> str:
-        return self.cluster.rsplit("/", 1)[-1]
+        return last_part(self.cluster)
 
 
 def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) -> DrainProperties:

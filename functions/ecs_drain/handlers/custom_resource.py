@@ -9,6 +9,7 @@ from typing import Any
 from crhelper import CfnResource
 
 from .. import cfn_answer, clock, executions, reason
+from ..arns import last_part
 from ..aws import ecs_client, sfn_client, ssm_client
 from ..events import CustomResourceRequest
 from ..observability import log_metrics, logger, metrics, tracer
@@ -53,7 +54,7 @@ def on_create(event: CustomResourceRequest, _context: Any) -> str:
 def on_update(event: CustomResourceRequest, _context: Any) -> str:
     props = parse(event.get("ResourceProperties"))
     old = event.get("OldResourceProperties") or {}
-    if str(old.get("Cluster", "")).rsplit("/", 1)[-1] != props.cluster_name:
+    if last_part(str(old.get("Cluster", ""))) != props.cluster_name:
         _require_cluster(props)
     # A new id means replacement: CloudFormation then sends Delete for the old one, which drains it.
     return physical_resource_id(props)
