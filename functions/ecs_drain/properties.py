@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import reason
 from .arns import last_part
 
 TargetKind = Literal["SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds"]
@@ -85,8 +86,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     problems: list[str] = []
     unknown = sorted(set(props) - _KNOWN)
     if unknown:
-        allowed = ", ".join(sorted(_KNOWN - {"ServiceToken"}))
-        problems.append(f"Unknown properties {', '.join(map(str, unknown))}: allowed are {allowed}.")
+        problems.append(reason.unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
     cluster = _cluster(props, problems)
     kind, target = _target(props, problems)
     timeout_ceiling = _timeout_ceiling(props, problems) if from_cloudformation else MAX_MANUAL_DRAIN_SECONDS
@@ -128,9 +128,9 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
 def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
     cluster = props.get("Cluster")
     if cluster in (None, ""):
-        problems.append("Cluster is required: an ECS cluster name or ARN.")
+        problems.append(reason.cluster_required())
     elif not isinstance(cluster, str) or not (_CLUSTER_NAME.match(cluster) or _CLUSTER_ARN.match(cluster)):
-        problems.append(f"Cluster {cluster!r} is not an ECS cluster name or ARN.")
+        problems.append(reason.not_a_cluster(cluster))
     else:
         return cluster
     return None
@@ -141,8 +141,7 @@ def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, 
     if not given and props.get("InstanceIds") == []:
         given = ["InstanceIds"]  # an empty list: its own message says what InstanceIds needs
     if len(given) != 1:
-        named = " and ".join(given) if given else "none"
-        problems.append(f"Exactly one target is required, one of {', '.join(TARGET_KINDS)}; got {named}.")
+        problems.append(reason.exactly_one_target(TARGET_KINDS, given))
         return "InstanceIds", ()
     try:
         return given[0], _parse_target(given[0], props[given[0]])
@@ -178,34 +177,31 @@ def _parse_target(kind: TargetKind, value: Any) -> tuple[str, ...]:
     if kind == "InstanceIds":
         ids = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
         if not isinstance(ids, list) or not ids:
-            raise ValueError("InstanceIds must be a non-empty list of EC2 instance ids (i-...).")
+            raise ValueError(reason.instance_ids_empty())
         bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.match(i)]
         if bad:
-            shown = ", ".join(repr(b) if not isinstance(b, str) else b for b in bad[:5])
-            raise ValueError(f"InstanceIds has values that are not EC2 instance ids (i-...): {shown}.")
+            raise ValueError(reason.not_instance_ids(bad))
         if len(set(ids)) > MAX_INSTANCE_IDS:
-            raise ValueError(f"InstanceIds lists {len(set(ids))} instances; at most {MAX_INSTANCE_IDS} are allowed.")
+            raise ValueError(reason.too_many_instance_ids(len(set(ids)), MAX_INSTANCE_IDS))
         return tuple(sorted(set(ids)))
     if not isinstance(value, str):
-        raise ValueError(f"{kind} must be a string.")
+        raise ValueError(reason.not_a_string(kind))
     if kind == "SpotFleet" and not _SPOT_FLEET_ID.match(value):
-        raise ValueError(f"SpotFleet {value!r} is not a Spot Fleet request id (sfr-...).")
+        raise ValueError(reason.not_a_target_id(kind, value))
     if kind == "Fleet" and not _FLEET_ID.match(value):
-        raise ValueError(f"Fleet {value!r} is not an EC2 Fleet id (fleet-...).")
+        raise ValueError(reason.not_a_target_id(kind, value))
     if kind == "AutoScalingGroup":
         arn = _ASG_ARN.match(value)
         value = arn.group(1) if arn else value
         if not 1 <= len(value) <= 255 or ":" in value:
-            raise ValueError(f"AutoScalingGroup {value!r} is not an Auto Scaling group name or ARN.")
+            raise ValueError(reason.not_a_target_id(kind, value))
     return (value,)
 
 
 def _why_timeout_ceiling(props: Mapping[str, Any]) -> str:
     given = props.get("ServiceTimeout")
-    if given not in (None, "") and str(given).strip().isdigit():
-        return f"to leave {ANSWER_MARGIN_SECONDS} s to answer CloudFormation within the stack's ServiceTimeout {given}"
-    limit = CLOUDFORMATION_CEILING_SECONDS
-    return f"to leave {ANSWER_MARGIN_SECONDS} s to answer CloudFormation before its {limit} s limit"
+    service_timeout = given if given not in (None, "") and str(given).strip().isdigit() else None
+    return reason.timeout_ceiling_why(ANSWER_MARGIN_SECONDS, service_timeout, CLOUDFORMATION_CEILING_SECONDS)
 
 
 def _timeout_ceiling(props: Mapping[str, Any], problems: list[str]) -> int:
@@ -229,12 +225,11 @@ def _integer(
     if value in (None, ""):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        problems.append(f"{name} must be a whole number of seconds from {low} to {high}; got {value!r}.")
+        problems.append(reason.not_whole_seconds(name, low, high, value))
         return default
     number = int(str(value).strip())
     if not low <= number <= high:
-        reason = f" ({why_max})" if why_max and number > high else ""
-        problems.append(f"{name} must be from {low} to {high}{reason}; got {number}.")
+        problems.append(reason.out_of_range(name, low, high, why_max if number > high else "", number))
         return default
     return number
 
@@ -244,7 +239,7 @@ def _word(props: Mapping[str, Any], name: str, default: str, allowed: tuple[str,
     if value in (None, ""):
         return default
     if not isinstance(value, str) or value.strip().upper() not in allowed:
-        problems.append(f"{name} must be {' or '.join(allowed)}; got {value!r}.")
+        problems.append(reason.not_one_of(name, allowed, value))
         return default
     return value.strip().upper()
 
@@ -257,5 +252,5 @@ def _boolean(props: Mapping[str, Any], name: str, default: bool, problems: list[
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    problems.append(f"{name} must be true or false; got {value!r}.")
+    problems.append(reason.not_a_boolean(name, value))
     return default

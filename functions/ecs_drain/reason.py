@@ -1,8 +1,7 @@
 """Every sentence ecs-drain says about a drain: the Reason CloudFormation shows, the state's message, the summary.
 
 One module, so the wording is consistent and can be read in one place. It depends on the state's shape only; the
-modules that decide (draining, diagnosis, outcome, the handlers) call it with what they found. (The property
-validation messages stay beside the rules they explain, in properties.py.)
+modules that decide (properties, draining, diagnosis, outcome, the handlers) call it with what they found.
 """
 
 from __future__ import annotations
@@ -210,3 +209,73 @@ def nothing_drained(error: Exception) -> str:
 
 def provider_failed(error: Exception) -> str:
     return f"ecs-drain failed: {type(error).__name__}: {error}"
+
+
+# ---- properties that are not right (each names the property and what is allowed) ---------------------------------
+def unknown_properties(unknown: Sequence[str], allowed: Sequence[str]) -> str:
+    return f"Unknown properties {', '.join(unknown)}: allowed are {', '.join(allowed)}."
+
+
+def cluster_not_found(cluster: str) -> str:
+    return f"Cluster {cluster!r} does not exist or is not ACTIVE."
+
+
+def cluster_required() -> str:
+    return "Cluster is required: an ECS cluster name or ARN."
+
+
+def not_a_cluster(value: object) -> str:
+    return f"Cluster {value!r} is not an ECS cluster name or ARN."
+
+
+def exactly_one_target(kinds: Sequence[str], given: Sequence[str]) -> str:
+    named = " and ".join(given) if given else "none"
+    return f"Exactly one target is required, one of {', '.join(kinds)}; got {named}."
+
+
+def instance_ids_empty() -> str:
+    return "InstanceIds must be a non-empty list of EC2 instance ids (i-...)."
+
+
+def not_instance_ids(bad: Sequence[object]) -> str:
+    shown = ", ".join(b if isinstance(b, str) else repr(b) for b in bad[:5])
+    return f"InstanceIds has values that are not EC2 instance ids (i-...): {shown}."
+
+
+def too_many_instance_ids(count: int, most: int) -> str:
+    return f"InstanceIds lists {count} instances; at most {most} are allowed."
+
+
+def not_a_string(kind: str) -> str:
+    return f"{kind} must be a string."
+
+
+def not_a_target_id(kind: str, value: object) -> str:
+    what = {
+        "SpotFleet": "a Spot Fleet request id (sfr-...)",
+        "Fleet": "an EC2 Fleet id (fleet-...)",
+        "AutoScalingGroup": "an Auto Scaling group name or ARN",
+    }[kind]
+    return f"{kind} {value!r} is not {what}."
+
+
+def timeout_ceiling_why(margin: int, service_timeout: object | None, ceiling: int) -> str:
+    if service_timeout is not None:
+        return f"to leave {margin} s to answer CloudFormation within the stack's ServiceTimeout {service_timeout}"
+    return f"to leave {margin} s to answer CloudFormation before its {ceiling} s limit"
+
+
+def not_whole_seconds(name: str, low: int, high: int, value: object) -> str:
+    return f"{name} must be a whole number of seconds from {low} to {high}; got {value!r}."
+
+
+def out_of_range(name: str, low: int, high: int, why: str, number: int) -> str:
+    return f"{name} must be from {low} to {high}{f' ({why})' if why else ''}; got {number}."
+
+
+def not_one_of(name: str, allowed: Sequence[str], value: object) -> str:
+    return f"{name} must be {' or '.join(allowed)}; got {value!r}."
+
+
+def not_a_boolean(name: str, value: object) -> str:
+    return f"{name} must be true or false; got {value!r}."

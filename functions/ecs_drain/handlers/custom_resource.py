@@ -148,7 +148,7 @@ def _properties_input(event: CustomResourceRequest) -> dict[str, Any]:
 def _require_cluster(props: DrainProperties) -> None:
     clusters = ecs_client().describe_clusters(clusters=[props.cluster]).get("clusters", [])
     if not any(c.get("status") == "ACTIVE" for c in clusters):
-        raise ValueError(f"Cluster {props.cluster!r} does not exist or is not ACTIVE.")
+        raise ValueError(reason.cluster_not_found(props.cluster))
 
 
 def _answer_event(event: CustomResourceRequest, status: str, reason: str) -> None:
