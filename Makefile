@@ -14,7 +14,7 @@ CHECKOV_VENV := .venv-checkov
 # Bytecode is cached outside the source folders: every test process then starts without compiling moto again.
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
 
-.PHONY: help demo test check unit e2e validate bench bench-traffic build clean
+.PHONY: help demo test tests check unit e2e validate bench bench-traffic build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,9 +52,12 @@ demo: $(VENV)/.synced ## Run an AMI rollover offline: drain, answer CloudFormati
 	if [ $$status -eq 3 ]; then echo "(exit status 3: not a clean rollover, as said above)"; exit 0; fi; exit $$status
 
 test: ## Everything CI runs: lint, types, template checks, unit and end-to-end tests
-	@# The static checks are single-threaded: on two cores they run side by side, then the tests.
-	@$(MAKE) --no-print-directory -j2 --output-sync=target check validate
-	@$(MAKE) --no-print-directory unit e2e
+	@# The static checks (single-threaded) run beside the tests (two workers): on two cores the machine stays busy,
+	@# and each job's output is printed whole when it ends.
+	@$(MAKE) --no-print-directory -j3 --output-sync=target check validate tests
+
+tests: $(VENV)/.synced ## Unit and end-to-end tests in one run, on two workers (the longest first)
+	$(VENV)/bin/pytest -q -n 2 tests/unit tests/emulation tests/e2e
 
 check: $(VENV)/.synced ## ruff, mypy --strict, import layers, dead code, cfn-lint
 	$(VENV)/bin/ruff check .
