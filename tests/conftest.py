@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import emulation  # noqa: F401 (before anything imports moto: it tells moto which AMIs to load)
+
 EVENTS = Path(__file__).parent / "events"
 
 
