@@ -88,8 +88,8 @@ class SharedSlots:
     While the schedule is busy (`next` from the soonest slot, a booking's round trip from now, to the horizon),
     `SET next = next + interval` books the slot at `next`: arithmetic in the update, so concurrent callers never
     conflict. While it is idle (`next` before the soonest slot, or no item yet), `SET next = soonest + interval` on
-    the condition that it is still idle books the soonest slot. A crashed step
-    leaves at most the one slot it booked unused; there is nothing to clean up. Times are the callers' clocks
+    the condition that it is still idle books the soonest slot. A crashed step leaves at most the one slot it booked
+    unused; there is nothing to clean up. Times are the callers' clocks
     (Lambda's are synchronised; a skew of milliseconds shifts a slot by as much).
     """
 
@@ -117,18 +117,18 @@ class SharedSlots:
                     self._refused(error)  # another caller booked it first: book behind it
         raise BudgetUnavailable(f"no {category} slot after {MAX_TRIES} tries: the schedule is contended")
 
-    def _book_busy(self, category: str, step: Decimal, now: Decimal) -> float:
+    def _book_busy(self, category: str, step: Decimal, soonest: Decimal) -> float:
         try:
             result = self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"category": {"S": category}},
                 UpdateExpression="SET #next = #next + :step",
-                ConditionExpression="#next BETWEEN :now AND :horizon",
+                ConditionExpression="#next BETWEEN :soonest AND :horizon",
                 ExpressionAttributeNames={"#next": "next"},
                 ExpressionAttributeValues={
                     ":step": {"N": str(step)},
-                    ":now": {"N": str(now)},
-                    ":horizon": {"N": str(now + Decimal(str(HORIZON_SECONDS)))},
+                    ":soonest": {"N": str(soonest)},
+                    ":horizon": {"N": str(soonest + Decimal(str(HORIZON_SECONDS)))},
                 },
                 ReturnValues="UPDATED_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -137,19 +137,19 @@ class SharedSlots:
             raise BudgetUnavailable(f"the call budget table cannot be reached: {error}") from error
         return float(Decimal(result["Attributes"]["next"]["N"]) - step)
 
-    def _book_idle(self, category: str, step: Decimal, now: Decimal) -> float:
+    def _book_idle(self, category: str, step: Decimal, soonest: Decimal) -> float:
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"category": {"S": category}},
                 UpdateExpression="SET #next = :next",
-                ConditionExpression="attribute_not_exists(#next) OR #next < :now",
+                ConditionExpression="attribute_not_exists(#next) OR #next < :soonest",
                 ExpressionAttributeNames={"#next": "next"},
-                ExpressionAttributeValues={":next": {"N": str(now + step)}, ":now": {"N": str(now)}},
+                ExpressionAttributeValues={":next": {"N": str(soonest + step)}, ":soonest": {"N": str(soonest)}},
             )
         except BotoCoreError as error:
             raise BudgetUnavailable(f"the call budget table cannot be reached: {error}") from error
-        return float(now)
+        return float(soonest)
 
     @staticmethod
     def _refused(error: ClientError) -> dict[str, Any]:
