@@ -78,8 +78,9 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
             waits = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
             assert "JitterStrategy" not in retrier and sum(waits) == drain_state.QUICK_RETRY_SECONDS
         # Counted ($.failedTries), then answered only past MaxFailedTries in a row; else back to the step.
-        deadline = STATES["Have the failed tries outlasted the deadline?"]
-        assert reachable(again["Next"]) >= {"First failed try", "Add a failed try", "Have the failed tries outlasted the deadline?"}
+        bound_state = "Have the failed tries outlasted the deadline?"
+        deadline = STATES[bound_state]
+        assert reachable(again["Next"]) >= {"First failed try", "Add a failed try", bound_state}
         bounds = deadline["Choices"]
         assert all(b["Next"] in ANSWER_STATES for b in bounds)
         compared = [c for b in bounds for c in b["And"] if "NumericGreaterThanEqualsPath" in c]
