@@ -279,3 +279,28 @@ def not_one_of(name: str, allowed: Sequence[str], value: object) -> str:
 
 def not_a_boolean(name: str, value: object) -> str:
     return f"{name} must be true or false; got {value!r}."
+
+
+# ---- why a task does not fit (placement) -------------------------------------------------------------------------
+def fails_member_of(expression: str) -> str:
+    return f"no remaining instance satisfies memberOf({expression})"
+
+
+def fails_distinct_instance() -> str:
+    return "distinctInstance: every remaining instance runs a task of the service already"
+
+
+def fails_cpu(cpu: int) -> str:
+    return f"no remaining instance has {cpu} CPU units free"
+
+
+def fails_memory(memory: int) -> str:
+    return f"no remaining instance has {memory} MiB free"
+
+
+def fails_port(ports: Sequence[int]) -> str:
+    return f"host port {', '.join(map(str, ports))} is in use on every remaining instance"
+
+
+def fails_no_instance() -> str:
+    return "no instance remains"
