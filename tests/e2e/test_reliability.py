@@ -421,3 +421,21 @@ def test_it_finds_the_running_drain_for_a_delete_delivered_again_a_minute_later(
         answer = world.cfn.wait_for_answer(request)
         assert answer is not None and answer.body["Status"] == "SUCCESS"
         assert len(executions(world)) == 1 and len(answers(world, request)) == 1
+
+
+# 30 ------------------------------------------------------------------------------------------------------
+def test_it_answers_the_reverse_update_of_a_rollback_at_once_with_no_execution() -> None:
+    """A rollback sends Update back to the old properties with the old PhysicalResourceId: nothing changes hands,
+    so it is answered SUCCESS at once, keeping that id, and nothing is drained (UPDATE_ROLLBACK_FAILED must never
+    come from here)."""
+    with rollover_world() as world:
+        assert world.new is not None
+        new_properties = {**world.properties, "SpotFleet": world.new.request_id}
+        reverse = world.cfn.request(
+            "Update", "ECSDrain", world.properties, physical_id=world.physical_id, old_properties=new_properties
+        )
+        world.cfn.send(reverse)
+        (answer,) = answers(world, reverse)  # answered before send() returned
+        assert answer.body["Status"] == "SUCCESS" and answer.body["PhysicalResourceId"] == world.physical_id
+        assert executions(world) == []
+        assert all(world.sim.instances[i].status == "ACTIVE" for i in world.old.container_ids)
