@@ -323,13 +323,16 @@ def traffic_table(runs: list[strategies.Run]) -> Table:
     return table
 
 
+def drains(world: World) -> list[dict[str, Any]]:
+    """The drain state each execution last reported, oldest execution first (a Delete tried again is a new one)."""
+    sfn = world.aws.sfn()
+    listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+    return [latest_drain(sfn, e["executionArn"]) for e in sorted(listed, key=lambda e: e["startDate"])]
+
+
 def drain_tries(world: World) -> list[tuple[float, Answer | None]]:
     """Each Delete try of the cleanup: when its drain set instances DRAINING (0: never), and its answer."""
-    sfn = world.aws.sfn()
-    listed = sorted(
-        sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"], key=lambda e: e["startDate"]
-    )
-    set_at = [(latest_drain(sfn, e["executionArn"]).get("timeline") or {}).get("drainingSetAt", 0.0) for e in listed]
+    set_at = [(drain.get("timeline") or {}).get("drainingSetAt", 0.0) for drain in drains(world)]
     answers = [answer for _, answer in world.cfn.delete_tries]
     return [(set_at[n] if n < len(set_at) else 0.0, answer) for n, answer in enumerate(answers)]
 
@@ -432,12 +435,10 @@ def _timeline(world: World, started: float) -> Table:
         "drainingSetAt": "old instances set DRAINING",
         "endedAt": "ended",
     }
-    sfn = world.aws.sfn()
-    listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+    every = drains(world)
     drained = []
-    for n, execution in enumerate(sorted(listed, key=lambda e: e["startDate"]), start=1):
-        drain = latest_drain(sfn, execution["executionArn"])
-        label = f"drain (try {n})" if len(listed) > 1 else "drain"
+    for n, drain in enumerate(every, start=1):
+        label = f"drain (try {n})" if len(every) > 1 else "drain"
         for key, at in (drain.get("timeline") or {}).items():
             if key in phases:
                 what = f"{phases[key]} {drain.get('phase', '')}" if key == "endedAt" else phases[key]

@@ -101,7 +101,7 @@ class SharedSlots:
         for _ in range(MAX_TRIES):
             # The soonest slot leaves time for this booking's own round trip, so the call goes at its slot (a call
             # sent late would bunch with the next one).
-            soonest = Decimal(str(round(clock.now() + BOOKING_LEAD_SECONDS, 6)))
+            soonest = _soonest()
             try:
                 return self._book_busy(category, step, soonest)
             except ClientError as error:
@@ -112,7 +112,7 @@ class SharedSlots:
                 continue
             if busy_until is None or busy_until < soonest:
                 try:  # a second round trip: the soonest slot is counted from now again
-                    return self._book_idle(category, step, Decimal(str(round(clock.now() + BOOKING_LEAD_SECONDS, 6))))
+                    return self._book_idle(category, step, _soonest())
                 except ClientError as error:
                     self._refused(error)  # another caller booked it first: book behind it
         raise BudgetUnavailable(f"no {category} slot after {MAX_TRIES} tries: the schedule is contended")
@@ -158,6 +158,11 @@ class SharedSlots:
             raise BudgetUnavailable(f"the call budget table refused the booking: {error}") from error
         item: Any = error.response.get("Item") or {}  # returned as ReturnValuesOnConditionCheckFailure asks
         return dict(item)
+
+
+def _soonest() -> Decimal:
+    """The soonest slot a booking made now may take: its own round trip from now."""
+    return Decimal(str(round(clock.now() + BOOKING_LEAD_SECONDS, 6)))
 
 
 @dataclass

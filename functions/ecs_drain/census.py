@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
-from .ecs_calls import Instance, last_part
+from .arns import last_part
+from .ecs_calls import Instance
 from .state import RemainingInstance
 
 if TYPE_CHECKING:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Final
 
 from . import ecs_calls as calls
 from . import reason
+from .arns import last_part
 from .capacity import has_room
-from .ecs_calls import ServiceView, last_part
+from .ecs_calls import ServiceView
 from .state import (
     CANNOT_PLACE,
     DEPLOYMENT_CONFIGURATION,

@@ -48,9 +48,10 @@ class Ending:
     message: str
 
 
-def retry_until(props: DrainProperties, requested_at: float) -> float:
-    """Until when a failing step is tried again: the deadline, or the longest drain by hand."""
-    return requested_at + (props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS)
+def retry_until(props: DrainProperties, started: float) -> float:
+    """Until when a failing step is tried again: the deadline (the drain's start plus DrainTimeoutSeconds), or the
+    longest drain by hand."""
+    return started + (props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS)
 
 
 def plan(

@@ -15,8 +15,6 @@ from botocore.exceptions import ClientError
 from .arns import last_part
 from .errors import error_code
 
-__all__ = ["last_part"]  # callers name ids through the module that makes the calls
-
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_ecs.type_defs import ContainerInstanceTypeDef, ServiceTypeDef, TaskTypeDef

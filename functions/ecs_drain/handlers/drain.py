@@ -36,7 +36,7 @@ def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
     props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
     drain = _run_step(action, state, props)
     # If the next steps fail without running at all, the state machine answers after this many in a row.
-    drain["maxFailedTries"] = failed_tries_outlasting(_retry_until(drain, props, drain["startedAt"]) - clock.now())
+    drain["maxFailedTries"] = failed_tries_outlasting(draining.retry_until(props, drain["startedAt"]) - clock.now())
     state["drain"] = drain
     metrics.add_metric(name="TasksRemaining", unit="Count", value=drain["summary"]["tasksRemaining"])
     # The alarm's metric: findings ECS cannot resolve by itself (a deployment configuration, unplaceable tasks).
@@ -70,16 +70,11 @@ def _run_step(action: str, state: ExecutionState, props: DrainProperties) -> Dra
         assert current is not None, "a check follows the plan"
         return draining.check(current, props, clients, now, state.get("PreviousAttempt"))
     except Exception as error:
-        if clock.now() < _retry_until(current, props, requested_at if requested_at is not None else now):
+        started = current["startedAt"] if current is not None else requested_at if requested_at is not None else now
+        if clock.now() < draining.retry_until(props, started):
             raise _retryable(error) from error
         logger.warning("Deadline reached while the drain step kept failing", extra={"error": repr(error)})
         return draining.give_up(current, props, clock.now(), requested_at, error)
-
-
-def _retry_until(drain: DrainState | None, props: DrainProperties, requested_at: float) -> float:
-    if drain is not None and drain["deadline"] is not None:
-        return drain["deadline"]
-    return draining.retry_until(props, drain["startedAt"] if drain is not None else requested_at)
 
 
 def _retryable(error: Exception) -> Exception:
