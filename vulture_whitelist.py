@@ -24,6 +24,12 @@ no_response_url_anywhere
 no_aws
 pytest_collection_modifyitems
 seed_handler
+refusing_handler
+
+# The emulation's CloudFormation API answers by action name (emulation/cloudformation.py StackApi).
+_.DescribeStacks
+_.ListStackResources
+_.GetTemplate
 
 # moto's ECS answers from these attributes of its own objects; the emulation writes them, moto reads them, and the
 # ECS API replacements are looked up by name (emulation/ecs_api.py _ANSWERED_HERE).

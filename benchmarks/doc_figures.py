@@ -30,26 +30,35 @@ Every figure here is measured on the offline emulation (docs/emulation.md) by `m
 
 ## What users see: failed requests
 
-The same AMI rollover, with the same traffic (50 requests a second to each service behind a load balancer, most
-taking tens of milliseconds, a few up to 20 s), three ways: **ecs-drain**; **seed**, the rule of the blog post this
-project grew from (set every old instance DRAINING at once, answer when their `runningTasksCount` adds up to 0, die
-at Lambda's 15 minutes without answering); and **none** (CloudFormation deletes the old fleet at once). A failed
-request is an error a user of the service sees. Requests are counted from the steady state, 30 s before the
-rollover, until 5 minutes after the old fleet is gone (`make bench-traffic`; `make demo` runs the `rollover` rows
-again and ends with the same numbers).
+The same stack update, with the same traffic (50 requests a second to each service behind a load balancer, most
+taking tens of milliseconds, a few up to 20 s), four ways: **ecs-drain** with its defaults (the preflight checks the
+new fleet on the Update and fails it, so CloudFormation rolls back, when the drain could not finish);
+**ecs-drain-no-preflight** (`Preflight: OFF`: every check happens in the cleanup, where nothing can be rolled back);
+**seed**, the rule of the blog post this project grew from (set every old instance DRAINING at once, answer when
+their `runningTasksCount` adds up to 0, die at Lambda's 15 minutes without answering); and **none** (CloudFormation
+deletes the old fleet at once). A failed request is an error a user of the service sees. Requests are counted from
+the steady state, 30 s before the update, until 5 minutes after the old fleet is gone, or after the rollback ended
+(`make bench-traffic`; `make demo` runs the `rollover` rows again and ends with the same numbers).
 
 {markdown(rows)}
 
 - **ecs-drain** failed no request wherever every service keeps at least half of at least two tasks, and killed no
-  task. In `min-zero`, a service of one task with `minimumHealthyPercent` 0 is offline until its replacement is
-  healthy whatever the drain does; ecs-drain says so in its Reason (`Warning: service solo ... drops to zero healthy
-  targets`), and because it waits for room first, the gap is shorter than seed's.
-- **seed** fails few requests in these scenarios: a draining target gets no new requests, so deleting an instance
-  whose tasks are still deregistering loses only what is still in flight there, and here that has finished. It
-  still kills tasks with their instance (daemons; a job mid-run), and when a task never ends (`deadline-continue`)
-  it dies at 15 minutes and CloudFormation waits out its hour, three times: the old fleet stays three hours.
+  task on the old fleet. In `min-zero`, a service of one task with `minimumHealthyPercent` 0 is offline until its
+  replacement is healthy whatever the drain does; ecs-drain says so in its Reason (`Warning: service solo ... drops
+  to zero healthy targets`), and because it waits for room first, the gap is shorter than seed's.
+- **The preflight** turns broken new capacity into a rollback: in `bad-ami` (the new fleet's agent never registers),
+  `small-fleet` (its instances are too small for the old fleet's tasks) and `blocked` (a service pinned at 100/100),
+  the stack ends `UPDATE_ROLLBACK_COMPLETE` with the old fleet serving and no request failed; the tasks killed there
+  are the daemon tasks ECS had started on the new fleet, which CloudFormation deletes. With the preflight off, the
+  same updates complete and the old fleet is deleted at the end of a drain that could not finish.
+- **remove**: the Custom::ECSDrain removed from the template and the fleet kept; its Delete drains nothing.
+- **seed** fails few requests where the new fleet has room: a draining target gets no new requests, so deleting an
+  instance whose tasks are still deregistering loses only what is still in flight there. It still kills tasks with
+  their instance (daemons; a job mid-run), and when a task never ends (`deadline-continue`) it dies at 15 minutes
+  and CloudFormation waits out its hour, three times: the old fleet stays three hours.
 - **none** takes every service offline until replacements are placed on the new fleet and pass their health check.
-- `cleanup s` runs from the Delete to the old fleet gone; `old capacity` is that time times the old instances.
+- `cleanup s` runs from the Delete to the old fleet gone; `old capacity` is that time times the old instances;
+  `stack status` is how the update ended.
 
 ## Scale and cost
 
@@ -103,7 +112,7 @@ SUCCESS with about 200 tasks each still running, when their steps ran out of ret
 {large["throttled_calls_drain"]} drain and {large["throttled_calls_neighbour"]} neighbour calls throttled, longest
 step {large["check_seconds_max"]} s, overhead {large["overhead_seconds"]} s, draining lag
 {large["draining_lag_seconds"]} s (`benchmarks/large.json`).
-"""
+"""  # noqa: S608 (prose: "update ... set" is not SQL)
 
 
 USD_PER_ALARM_METRIC_MONTH = 0.10  # CloudWatch, standard resolution: an alarm is billed per metric it reads

@@ -23,33 +23,46 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     """The table the README opens its results with."""
     lines = [
         "| scenario | strategy | requests | failed | no healthy target (503) | killed with instance (502) "
-        "| killed at stop timeout | tasks killed | cleanup s | old capacity instance-s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| killed at stop timeout | tasks killed | old set DRAINING | cleanup s | old capacity instance-s "
+        "| stack status |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['scenario']} | {r['strategy']} | {r['requests']:,} | **{r['failed']:,}** "
             f"| {r['no_healthy_target']:,} | {r['killed_with_instance']:,} | {r['killed_at_stop_timeout']:,} "
-            f"| {r['tasks_killed']:,} | {r['cleanup_seconds']:,.0f} | {r['old_capacity_seconds']:,.0f} |"
+            f"| {r['tasks_killed']:,} | {r['old_set_draining']} | {r['cleanup_seconds']:,.0f} "
+            f"| {r['old_capacity_seconds']:,.0f} | {r['stack_status']} |"
         )
     return "\n".join(lines)
 
 
-# The README's short table: the rollover, a service that cannot stay up, and a task that never ends.
-README_SCENARIOS = ("rollover", "min-zero", "deadline-continue")
+# The README's short table: the rollover, and two broken new fleets (too small for the old one's tasks; an agent that
+# never registers), where the preflight rolls the update back and, off, the cleanup cannot.
+README_ROWS = (
+    ("rollover", "ecs-drain"),
+    ("rollover", "seed"),
+    ("rollover", "none"),
+    ("small-fleet", "ecs-drain"),
+    ("small-fleet", "ecs-drain-no-preflight"),
+    ("small-fleet", "seed"),
+    ("small-fleet", "none"),
+    ("bad-ami", "ecs-drain"),
+    ("bad-ami", "ecs-drain-no-preflight"),
+)
 
 
 def short_markdown(rows: list[dict[str, Any]]) -> str:
     """The README's results: failed requests, tasks killed and how long the old fleet stayed, for a few rows."""
     lines = [
-        "| scenario | strategy | failed requests | of | tasks killed | old fleet kept, s |",
-        "|---|---|---:|---:|---:|---:|",
+        "| scenario | strategy | failed requests | of | tasks killed | old fleet kept, s | stack ends |",
+        "|---|---|---:|---:|---:|---:|---|",
     ]
     for r in rows:
-        if r["scenario"] in README_SCENARIOS:
+        if (r["scenario"], r["strategy"]) in README_ROWS:
             lines.append(
                 f"| {r['scenario']} | {r['strategy']} | **{r['failed']:,}** | {r['requests']:,} "
-                f"| {r['tasks_killed']:,} | {r['cleanup_seconds']:,.0f} |"
+                f"| {r['tasks_killed']:,} | {r['cleanup_seconds']:,.0f} | {r['stack_status']} |"
             )
     return "\n".join(lines)
 
@@ -66,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             row = measure(scenario, strategy).row()
             rows.append(row)
             print(
-                f"{scenario:>17} {strategy:>9}: {row['failed']} of {row['requests']} requests failed "
+                f"{scenario:>17} {strategy:>22}: {row['failed']} of {row['requests']} requests failed "
                 f"({time.perf_counter() - started:.1f} s)",
                 flush=True,
             )

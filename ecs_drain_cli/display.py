@@ -11,6 +11,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from ecs_drain import preflight
 from ecs_drain.diagnosis import BLOCKING_CAUSES
 
 from . import lookup
@@ -111,3 +112,25 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         f"seconds {summary.get('seconds')}" + (f" ({phases})" if phases else "")
     )
     return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
+
+
+def verdict(console: Console, props: Any, found: preflight.Verdict) -> None:
+    """`ecs-drain check`: would a drain of the target finish, and what each service's tasks would need."""
+    target = preflight.target_name(props)
+    if not found.instances:
+        console.print(f"{target}: no container instance of it is registered in {props.cluster_name}: nothing to drain.")
+        return
+    table = Table(title=f"if {target} ({found.instances} instances) were drained now")
+    for column in ("service", "tasks on it", "fit elsewhere"):
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for room in found.services:
+        table.add_row(room["service"], str(room["tasks"]), str(room["placed"]))
+    console.print(table)
+    for finding in found.findings:
+        console.print(f"- {finding['subject']}: {finding['detail']}")
+    if found.finishes:
+        console.print(f"[green]Would finish[/]: every service task on {target} has room on the other instances.")
+    else:
+        console.print(
+            f"[red]Would be blocked[/]: a drain of {target} could not finish (see above); nothing was changed."
+        )

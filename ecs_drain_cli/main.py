@@ -1,4 +1,5 @@
-"""ecs-drain: follow a drain live, or drain a target by hand through the deployed state machine."""
+"""ecs-drain: follow a drain live, drain a target by hand through the deployed state machine, or check whether a
+drain of a target would finish."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from rich.console import Console
 
-from ecs_drain import clock
+from ecs_drain import clock, preflight
 from ecs_drain.aws import Clients
 from ecs_drain.executions import drain_input
 from ecs_drain.properties import InvalidProperties, parse
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if args.command == "check":
+        return check(console, session, target_properties(args))
     sfn = session.client("stepfunctions")
     machine = args.state_machine_arn or lookup.state_machine_arn(session.client("cloudformation"), args.provider_stack)
     if args.command == "start":
@@ -54,14 +57,31 @@ def run(args: argparse.Namespace) -> int:
     return display.watch(console, sfn, arn, args.interval, args.plain)
 
 
-def start_properties(args: argparse.Namespace) -> dict[str, Any]:
-    """The same property names Custom::ECSDrain takes."""
+def check(console: Console, session: boto3.Session, properties: dict[str, Any]) -> int:
+    """The preflight's verdict for draining the target now; reads only. 0: it would finish, 1: it would not."""
+    props = parse(properties, from_cloudformation=False)
+    clients = _require_target(session, props)
+    clients.budget.attach(clients.ecs)  # paced as the drain paces itself: other tools keep their share
+    verdict = preflight.assess(props, clients, clock.now())
+    display.verdict(console, props, verdict)
+    return 0 if verdict.finishes else 1
+
+
+def target_properties(args: argparse.Namespace) -> dict[str, Any]:
     given = {
         "Cluster": args.cluster,
         "SpotFleet": args.spot_fleet,
         "Fleet": args.fleet,
         "AutoScalingGroup": args.auto_scaling_group,
         "InstanceIds": args.instance_ids.split(",") if args.instance_ids else None,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def start_properties(args: argparse.Namespace) -> dict[str, Any]:
+    """The same property names Custom::ECSDrain takes."""
+    given = {
+        **target_properties(args),
         "DrainTimeoutSeconds": args.timeout,
         "PollIntervalSeconds": args.poll,
         "OnTimeout": args.on_timeout,
@@ -72,8 +92,8 @@ def start_properties(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in given.items() if v is not None}
 
 
-def _require_target(session: boto3.Session, props: Any) -> None:
-    """A manual drain of nothing is a typo, not a success: the cluster and the target must exist."""
+def _require_target(session: boto3.Session, props: Any) -> Clients:
+    """A manual drain (or check) of nothing is a typo, not a success: the cluster and the target must exist."""
     ecs = session.client("ecs")
     clusters = ecs.describe_clusters(clusters=[props.cluster]).get("clusters", [])
     if not any(c.get("status") == "ACTIVE" for c in clusters):
@@ -81,6 +101,7 @@ def _require_target(session: boto3.Session, props: Any) -> None:
     clients = Clients(ecs=ecs, ec2=session.client("ec2"), autoscaling=session.client("autoscaling"))
     if props.target_kind != "InstanceIds" and lookup.target_instances(props, clients) is None:
         raise UsageError(f"{props.target_kind} {props.target[0]} does not exist in this account and Region.")
+    return clients
 
 
 def explain(error: Exception) -> str:

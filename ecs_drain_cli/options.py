@@ -9,8 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 STATE_MACHINE_VARIABLE = "ECS_DRAIN_STATE_MACHINE_ARN"
 
 EXIT_CODES = """exit status:
-  0  the drain ended DRAINED, or there was nothing to drain
-  1  the drain did not finish (deadline, blocked, failed, stopped)
+  0  the drain ended DRAINED, or there was nothing to drain (check: a drain would finish)
+  1  the drain did not finish (deadline, blocked, failed, stopped) (check: a drain would be blocked)
   2  a usage, input or AWS error (nothing was started)
 
 environment:
@@ -54,6 +54,15 @@ def _follow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plain", action="store_true", help="print a line per change instead of a live table")
 
 
+def _target_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", required=True, help="the ECS cluster (name or ARN) the instances are in")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--spot-fleet", help="a Spot Fleet request id (sfr-...)")
+    target.add_argument("--fleet", help="an EC2 Fleet id (fleet-...)")
+    target.add_argument("--auto-scaling-group", help="an Auto Scaling group name or ARN")
+    target.add_argument("--instance-ids", help="comma-separated EC2 instance ids (i-...), at most 1000")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="ecs-drain",
@@ -82,12 +91,7 @@ def parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=raw,
     )
-    start.add_argument("--cluster", required=True, help="the ECS cluster (name or ARN) the instances are in")
-    target = start.add_mutually_exclusive_group(required=True)
-    target.add_argument("--spot-fleet", help="a Spot Fleet request id (sfr-...)")
-    target.add_argument("--fleet", help="an EC2 Fleet id (fleet-...)")
-    target.add_argument("--auto-scaling-group", help="an Auto Scaling group name or ARN")
-    target.add_argument("--instance-ids", help="comma-separated EC2 instance ids (i-...), at most 1000")
+    _target_options(start)
     start.add_argument("--timeout", type=int, help="DrainTimeoutSeconds: the deadline (default: none)")
     start.add_argument("--poll", type=int, help="PollIntervalSeconds: time between checks, 5 to 300 (default: 15)")
     start.add_argument(
@@ -111,4 +115,16 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("--watch", action="store_true", help="then follow the drain until it ends")
     _follow_options(start)
     _aws_options(start, defaults=False)
+
+    check = commands.add_parser(
+        "check",
+        help="would a drain of this target finish now? (reads only)",
+        description="The preflight's verdict for draining a target now: whether any service's deployment "
+        "configuration would block it, and whether every other ACTIVE instance can take the target's service tasks, "
+        "task by task (CPU, memory, static host ports, distinctInstance, memberOf). Changes nothing in the account.",
+        epilog=EXIT_CODES,
+        formatter_class=raw,
+    )
+    _target_options(check)
+    _aws_options(check, defaults=False)
     return root

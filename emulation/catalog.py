@@ -17,6 +17,7 @@ class Scenario:
     options: dict[str, Any]  # rollover_world's, with "services" named (see SERVICES)
     throttle_share: float = 0.0  # a named fault: this share of the drain's ECS calls throttled
     traffic: dict[str, Any] = field(default_factory=dict)  # Traffic's, beyond its defaults
+    operation: str = "rollover"  # what the stack update does: "rollover" (a new fleet), "remove" (the resource goes)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -50,10 +51,31 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "blocked": Scenario(
         "Service `pinned` has minimumHealthyPercent 100 and maximumPercent 100: ECS can never move its tasks. The "
+        "preflight fails the Update at once, naming it, and CloudFormation rolls back. With the preflight off, the "
         "drain says so at once, answers once the other services have left (BlockedTimeoutSeconds=60, OnTimeout=FAIL),"
         " and answers CloudFormation's two retries at once.",
         {"BlockedTimeoutSeconds": "60", "OnTimeout": "FAIL"},
         {"services": "pinned"},
+    ),
+    "bad-ami": Scenario(
+        "The new fleet's AMI breaks the ECS agent: its instances run but never register. The preflight waits out its "
+        "15 minutes, fails the Update naming the instances, and CloudFormation rolls back to the old fleet.",
+        {},
+        {"new_fleet_fault": "agent"},
+    ),
+    "small-fleet": Scenario(
+        "The new fleet's instances are too small (1024 CPU units, 2048 MiB) for the old fleet's tasks: the preflight "
+        "places them task by task, fails the Update naming the service and the missing CPU, and CloudFormation rolls "
+        "back.",
+        {},
+        {"new_instance_size": (1024, 2048)},
+    ),
+    "remove": Scenario(
+        "The Custom::ECSDrain is removed from the template and the fleet kept: its Delete finds the fleet still in "
+        "the stack and drains nothing (no other capacity: a drain would wait for it to its deadline).",
+        {},
+        {"new_instances": 0},
+        operation="remove",
     ),
     "throttling": Scenario(
         "Half of all ECS calls are throttled; the SDK and the state machine retry.", {}, {}, throttle_share=0.5
@@ -78,7 +100,17 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 # The scenarios whose traffic `make bench` measures per strategy (benchmarks/traffic.json).
-TRAFFIC_SCENARIOS = ("rollover", "big", "min-zero", "long-requests", "deadline-continue")
+TRAFFIC_SCENARIOS = (
+    "rollover",
+    "big",
+    "min-zero",
+    "long-requests",
+    "deadline-continue",
+    "bad-ami",
+    "small-fleet",
+    "blocked",
+    "remove",
+)
 
 
 def big_services() -> list[ServiceSpec]:

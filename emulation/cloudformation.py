@@ -16,12 +16,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import trustme
 
+from . import moto_patches
+
 if TYPE_CHECKING:
+    from .ecs_api import CallLog
     from .offline_aws import OfflineAws
 
 CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
@@ -136,17 +140,43 @@ class Request:
         return f"{self.event['RequestType']} {self.event['LogicalResourceId']}"
 
 
+@dataclass
+class StackResource:
+    """One resource of the stack as ListStackResources gives it."""
+
+    physical_id: str
+    type: str
+    status: str = "CREATE_COMPLETE"
+    in_template: bool = True  # False once an update removed it from the template (it is deleted in cleanup)
+
+
 class CloudFormation:
-    """Plays CloudFormation for one stack with Custom::ECSDrain resources in it."""
+    """Plays CloudFormation for one stack with Custom::ECSDrain resources in it: the requests it sends, the stack's
+    status as each phase runs, and its resources and template as DescribeStacks, ListStackResources and GetTemplate
+    give them (answered by StackApi)."""
 
     def __init__(self, aws: OfflineAws, server: ResponseServer, stack_name: str = "web-cluster") -> None:
         self.aws = aws
         self.server = server
+        self.stack_name = stack_name
         self.stack_id = f"arn:aws:cloudformation:us-east-1:123456789012:stack/{stack_name}/{uuid.uuid4()}"
         self.service_token = aws.function_arns["CustomResourceFunction"]
         self.events: list[tuple[float, str]] = []
         self.delete_tries: list[tuple[Request, Answer | None]] = []  # the last cleanup's Deletes and their answers
         self.skipped: list[str] = []  # resources whose Delete failed every try: left out of the stack
+        self.status = "CREATE_COMPLETE"
+        self.statuses: list[tuple[float, str]] = []  # every status the stack went through, with when
+        self.resources: dict[str, StackResource] = {}  # logical id -> the resource
+        STACKS[self.stack_id] = self
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        self.statuses.append((self.aws.clock.now(), status))
+        self.events.append((self.aws.clock.now(), f"stack {status}"))
+
+    def template(self) -> dict[str, Any]:
+        """The stack's current template (its resources; properties are not modelled)."""
+        return {"Resources": {logical: {"Type": r.type} for logical, r in self.resources.items() if r.in_template}}
 
     def request(
         self,
@@ -209,35 +239,68 @@ class CloudFormation:
         running = sfn.list_executions(stateMachineArn=self.aws.state_machine_arn, statusFilter="RUNNING")
         return bool(running["executions"])
 
+    def _exchange(self, request: Request) -> Answer | None:
+        """Send a request and wait for its answer; one nobody answers fails when CloudFormation's wait ends."""
+        sent_at = self.aws.clock.now()
+        self.send(request)
+        answer = self.wait_for_answer(request)
+        if answer is None:
+            self.aws.clock.sleep(max(0.0, sent_at + CUSTOM_RESOURCE_TIMEOUT_SECONDS - self.aws.clock.now()))
+            self.events.append((self.aws.clock.now(), f"{request.describe()} timed out without an answer"))
+        return answer
+
     # ---- whole operations --------------------------------------------------------------------------
     def create(self, logical_id: str, properties: dict[str, Any]) -> tuple[Request, Answer | None]:
         request = self.request("Create", logical_id, properties)
         self.send(request)
-        return request, self.wait_for_answer(request)
+        answer = self.wait_for_answer(request)
+        if answer is not None and answer.body["Status"] == "SUCCESS":
+            self.resources[logical_id] = StackResource(answer.body["PhysicalResourceId"], "Custom::ECSDrain")
+        return request, answer
 
-    def replace(
+    def update(
         self, logical_id: str, old: dict[str, Any], new: dict[str, Any], physical_id: str
-    ) -> tuple[Answer | None, Request | None, Answer | None]:
-        """A replacement update: Update with the new target; if the id changed, Delete the old in cleanup.
+    ) -> tuple[Request, Answer | None]:
+        """The Update CloudFormation sends in UPDATE_IN_PROGRESS (after any replaced resource it refers to exists)."""
+        request = self.request("Update", logical_id, new, physical_id=physical_id, old_properties=old)
+        return request, self._exchange(request)
 
-        A Delete that fails in cleanup is tried DELETE_TRIES times in all, each a new request; then CloudFormation
-        skips the resource and the cleanup goes on (`skipped`). The last Delete and its answer are returned.
-        """
-        update = self.request("Update", logical_id, new, physical_id=physical_id, old_properties=old)
-        self.send(update)
-        answer = self.wait_for_answer(update)
-        if answer is None or answer.body["Status"] != "SUCCESS" or answer.body["PhysicalResourceId"] == physical_id:
-            return answer, None, None
+    def roll_back(
+        self, logical_id: str, old: dict[str, Any], new: dict[str, Any], failed: Answer | None, physical_id: str
+    ) -> Answer | None:
+        """After an Update answered FAILED (or not at all): the reverse Update (the old properties, the new ones as
+        OldResourceProperties, the id of the FAILED answer). A FAILED answer that changed the id is taken as a
+        replacement: CloudFormation sends a Delete for that id instead. The stack ends UPDATE_ROLLBACK_FAILED if that
+        fails; the caller deletes what the update created, then calls rolled_back()."""
+        self.set_status("UPDATE_ROLLBACK_IN_PROGRESS")
+        answered_id = failed.body["PhysicalResourceId"] if failed is not None else physical_id
+        if answered_id == physical_id:
+            reverse = self.request("Update", logical_id, old, physical_id=physical_id, old_properties=new)
+            answer = self._exchange(reverse)
+        else:
+            self.set_status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+            answer = self._exchange(self.request("Delete", logical_id, new, physical_id=answered_id))
+        if answer is None or answer.body["Status"] != "SUCCESS":
+            self.set_status("UPDATE_ROLLBACK_FAILED")
+            return answer
+        if self.status != "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS":
+            self.set_status("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        return answer
+
+    def rolled_back(self) -> None:
+        self.set_status("UPDATE_ROLLBACK_COMPLETE")
+
+    def clean_up(self, logical_id: str, old: dict[str, Any], physical_id: str) -> tuple[Request, Answer | None]:
+        """The Delete of the old id in UPDATE_COMPLETE_CLEANUP_IN_PROGRESS. One that fails is tried DELETE_TRIES times
+        in all, each a new request; then CloudFormation skips the resource and the cleanup goes on (`skipped`). The
+        last Delete and its answer are returned."""
+        if self.status != "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS":
+            self.set_status("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
         self.delete_tries = []
         for attempt in range(1, DELETE_TRIES + 1):
             delete = self.request("Delete", logical_id, old, physical_id=physical_id)
-            sent_at = self.aws.clock.now()
-            self.send(delete)
-            result = self.wait_for_answer(delete)
+            result = self._exchange(delete)
             self.delete_tries.append((delete, result))
-            if result is None:  # nobody will answer: CloudFormation waits out its timeout, then the try failed
-                self.aws.clock.sleep(max(0.0, sent_at + CUSTOM_RESOURCE_TIMEOUT_SECONDS - self.aws.clock.now()))
-                self.events.append((self.aws.clock.now(), f"Delete {logical_id} timed out without an answer"))
             if result is not None and result.body["Status"] == "SUCCESS":
                 break
             if attempt == DELETE_TRIES:
@@ -245,12 +308,84 @@ class CloudFormation:
                 self.events.append(
                     (self.aws.clock.now(), f"Delete {logical_id} failed {DELETE_TRIES} times: skipped, cleanup goes on")
                 )
-        return answer, delete, result
+        return delete, result
 
     def delete(self, logical_id: str, properties: dict[str, Any], physical_id: str) -> tuple[Request, Answer | None]:
         request = self.request("Delete", logical_id, properties, physical_id=physical_id)
         self.send(request)
         return request, self.wait_for_answer(request)
+
+
+# Every driver's stack by id: what StackApi answers for (others are left to moto).
+STACKS: dict[str, CloudFormation] = {}
+
+
+class StackApi:
+    """DescribeStacks, ListStackResources and GetTemplate for the drivers' stacks, as CloudFormation answers them
+    (a stack no driver plays is refused, as CloudFormation refuses an unknown one). Every call is counted in `log`."""
+
+    def __init__(self, log: CallLog) -> None:
+        self.log = log
+
+    def __call__(self, action: str, parameters: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        self.log.calls[(self.log.caller("cloudformation", action), "cloudformation", action)] += 1
+        name = parameters.get("StackName", "")
+        stack = next((s for s in STACKS.values() if name in (s.stack_id, s.stack_name)), None)
+        answer = getattr(self, action, None)
+        if stack is None or answer is None:
+            return _refused(f"Stack with id {name} does not exist")
+        return moto_patches.serialized("cloudformation", action, answer(stack))
+
+    @staticmethod
+    def DescribeStacks(stack: CloudFormation) -> dict[str, Any]:
+        created = datetime.fromtimestamp(stack.statuses[0][0] if stack.statuses else 0, UTC)
+        return {
+            "Stacks": [
+                {
+                    "StackId": stack.stack_id,
+                    "StackName": stack.stack_name,
+                    "StackStatus": stack.status,
+                    "CreationTime": created,
+                }
+            ]
+        }
+
+    @staticmethod
+    def ListStackResources(stack: CloudFormation) -> dict[str, Any]:
+        now = datetime.fromtimestamp(stack.aws.clock.now(), UTC)
+        return {
+            "StackResourceSummaries": [
+                {
+                    "LogicalResourceId": logical,
+                    "PhysicalResourceId": r.physical_id,
+                    "ResourceType": r.type,
+                    "ResourceStatus": r.status,
+                    "LastUpdatedTimestamp": now,
+                }
+                for logical, r in sorted(stack.resources.items())
+            ]
+        }
+
+    @staticmethod
+    def GetTemplate(stack: CloudFormation) -> dict[str, Any]:
+        return {"TemplateBody": json.dumps(stack.template())}
+
+
+def _refused(message: str) -> tuple[int, dict[str, str], str]:
+    body = (
+        '<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>Sender</Type>'
+        f"<Code>ValidationError</Code><Message>{message}</Message></Error><RequestId>0</RequestId></ErrorResponse>"
+    )
+    return 400, {"Content-Type": "text/xml"}, body
+
+
+@contextmanager
+def stack_api(log: CallLog) -> Iterator[None]:
+    with moto_patches.service_intercept("cloudformation.", StackApi(log)):
+        try:
+            yield
+        finally:
+            STACKS.clear()
 
 
 @contextmanager

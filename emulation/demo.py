@@ -20,6 +20,7 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from ecs_drain.executions import PREFLIGHT_SUFFIX
 from ecs_drain_cli.lookup import latest_drain
 
 from . import strategies
@@ -263,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     console.print(f"[bold]ecs-drain demo[/]: {scenario.about}")
     console.print("Everything runs offline: moto with the real template.yaml, statemachine/ and functions/.")
-    console.print("First the same rollover, same traffic, without ecs-drain: the seed rule, and no drain at all...")
-    others = {name: strategies.measure(args.scenario, name) for name in ("seed", "none")}
+    console.print(
+        "First the same rollover, same traffic: ecs-drain with its preflight off, the seed rule, and no drain at all..."
+    )
+    others = {name: strategies.measure(args.scenario, name) for name in strategies.STRATEGIES[1:]}
     with rollover_world(pace=args.pace, log_level="WARNING", **world_options(scenario)) as world:
         world.faults.ecs_throttle_share = scenario.throttle_share
         started = world.aws.clock.now()
@@ -300,25 +303,25 @@ def main(argv: list[str] | None = None) -> int:
 def traffic_table(runs: list[strategies.Run]) -> Table:
     """The three strategies side by side, within 80 columns."""
     table = Table(
-        title="what users saw: the same rollover and traffic under each strategy",
+        title=f"what users saw: the same rollover and traffic ({max(r.requests for r in runs):,} requests) under "
+        "each strategy",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
         caption="503: no healthy target; 502: its instance was terminated; kill: cut at the stop timeout",
     )
     headers = {"no_healthy_target": "503", "killed_with_instance": "502", "killed_at_stop_timeout": "kill"}
-    for column in ("strategy", "requests", "failed", *(headers[c] for c in CAUSES), "tasks\nkilled", "cleanup\ns"):
+    for column in ("strategy", "failed", *(headers[c] for c in CAUSES), "tasks\nkilled", "cleanup\ns"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("answer", no_wrap=True)
     for run in runs:
         table.add_row(
-            run.strategy,
-            f"{run.requests:,}",
+            run.strategy.replace("-no-preflight", "\nno preflight"),
             f"{run.failed:,}",
             *(f"{run.causes.get(cause, 0):,}" for cause in CAUSES),
             str(run.tasks_killed),
             f"{run.cleanup_seconds:,.0f}",
-            run.answer,
+            "rollback" if run.stack_status.startswith("UPDATE_ROLLBACK") else run.answer,
         )
     return table
 
@@ -327,6 +330,7 @@ def drains(world: World) -> list[dict[str, Any]]:
     """The drain state each execution last reported, oldest execution first (a Delete tried again is a new one)."""
     sfn = world.aws.sfn()
     listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+    listed = [e for e in listed if PREFLIGHT_SUFFIX not in e["name"]]
     return [latest_drain(sfn, e["executionArn"]) for e in sorted(listed, key=lambda e: e["startDate"])]
 
 
@@ -350,6 +354,8 @@ def report(
     console.print(_timeline(world, started))
     summary = {}
     for execution in world.aws.sfn().list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]:
+        if PREFLIGHT_SUFFIX in execution["name"]:
+            continue
         output = world.aws.sfn().describe_execution(executionArn=execution["executionArn"]).get("output")
         summary = json.loads(output) if output else {"status": execution["status"]}
     if summary:
@@ -366,16 +372,22 @@ def report(
     console.print(calls)
     tries = drain_tries(world)
     answer = tries[-1][1] if tries else None
-    if answer is None:
-        console.print("[red]CloudFormation got no answer.[/]")
-    else:
-        console.print(
-            Panel(
-                f"Status: {answer.body['Status']}\nReason: {answer.body['Reason']}\n"
-                f"PhysicalResourceId: {answer.body['PhysicalResourceId']}",
-                title="the answer CloudFormation got for the Delete of the old fleet",
+    update = next((a for a in world.server.answers if a.body["Reason"].startswith("Preflight")), None)
+    for title, shown in (
+        ("the answer CloudFormation got for the Update (the preflight)", update),
+        ("the answer CloudFormation got for the Delete of the old fleet", answer),
+    ):
+        if shown is not None:
+            body = shown.body
+            console.print(
+                Panel(
+                    f"Status: {body['Status']}\nReason: {body['Reason']}\n"
+                    f"PhysicalResourceId: {body['PhysicalResourceId']}",
+                    title=title,
+                )
             )
-        )
+    if answer is None and not world.cfn.status.startswith("UPDATE_ROLLBACK"):
+        console.print("[red]CloudFormation got no answer.[/]")
     path = picture(world, tries, started, args.out / f"demo-{args.scenario}.png", others)
     console.print(f"Picture of tasks per instance over time: [bold]{path}[/]")
     for line in verdict(world, answer, run):
@@ -390,18 +402,35 @@ def report(
 
 
 def verdict(world: World, answer: Answer | None, run: strategies.Run) -> list[str]:
-    """What happened, in words: clean, or what users saw and what the drain could and could not prevent."""
+    """What happened, in words: clean, rolled back, or what users saw and what the drain could and could not
+    prevent."""
     below = _below_minimum(world)
     status = answer.body["Status"] if answer is not None else "no answer"
+    if run.stack_status.startswith("UPDATE_ROLLBACK"):
+        drained = bool(world.sim.record.draining_set_at.keys() & set(world.old.container_ids))
+        safe = run.stack_status == "UPDATE_ROLLBACK_COMPLETE" and not run.failed and not run.old_tasks_killed
+        lines = [
+            f"[{'green' if safe else 'yellow'}]Rolled back[/] (exit status {NOT_CLEAN}): the preflight answered the "
+            f"Update FAILED, the stack ended {run.stack_status}, the old fleet still serves"
+            + (", nothing on it was drained, and no request failed." if safe and not drained else ".")
+        ]
+        if run.tasks_killed:
+            lines.append(
+                f"  {run.tasks_killed} tasks ECS had placed on the new fleet went with it ({run.old_tasks_killed} on "
+                "the old fleet)."
+            )
+        if run.failed:
+            lines.append(f"  {run.failed:,} of {run.requests:,} requests failed.")
+        return lines
     if status == "SUCCESS" and not run.tasks_killed and not run.failed and not below:
         return [
             "[green]Clean[/]: CloudFormation got SUCCESS, no task was stopped before its replacement ran, and no "
             "request failed."
         ]
     lines = [f"[yellow]Not a clean rollover[/] (exit status {NOT_CLEAN}): CloudFormation got {status}."]
-    if run.tasks_killed:
+    if run.old_tasks_killed:
         lines.append(
-            f"  {run.tasks_killed} tasks were killed with their instance (the old fleet was deleted with them)."
+            f"  {run.old_tasks_killed} tasks were killed with their instance (the old fleet was deleted with them)."
         )
     if below:
         named = ", ".join(f"{name} (down to {lowest} healthy)" for name, lowest in sorted(below.items()))
@@ -422,7 +451,7 @@ def _below_minimum(world: World) -> dict[str, int]:
     return {
         s.name: lowest.get(s.name, 0)
         for s in world.sim.services.values()
-        if not s.daemon and lowest.get(s.name, 0) < -(-s.desired * s.min_healthy_percent // 100)
+        if not s.daemon and s.name in lowest and lowest[s.name] < -(-s.desired * s.min_healthy_percent // 100)
     }
 
 

@@ -120,8 +120,9 @@ class EcsSimulator:
         self._dirty = False
         self._families: dict[str, Any] = {}
         self.watched: set[str] = set()  # instance ids sampled for the picture
-        self.instance_size = (2048, 3840)  # CPU units and MiB of instances registered later
         self.attributes: dict[str, dict[str, str]] = {}  # container instance id -> custom attributes
+        # EC2 instances whose containers never start (a broken AMI): tasks placed there stay PENDING.
+        self.containers_fail_on: set[str] = set()
         self.traffic: Traffic | None = None  # requests to the load-balanced services, when a scenario has them
         self._unresolved: dict[str, tuple[str, float]] = {}  # service -> (last placement event, when written)
         clock.on_advance(self.run_until)
@@ -182,6 +183,7 @@ class EcsSimulator:
         instance_id = str(instance.container_instance_arn).rsplit("/", 1)[-1]
         self.ec2_ids[instance_id] = ec2_instance_id
         self.attributes[instance_id] = dict(attributes or {})
+        instance.attributes.update(attributes or {})  # custom attributes, as ECS_INSTANCE_ATTRIBUTES registers them
         self.by_instance.setdefault(instance_id, set())
         self._offer(instance_id)
         self.log(f"{ec2_instance_id} registered in {self.cluster}")
@@ -329,6 +331,7 @@ class EcsSimulator:
         instance = self.instances.get(task.instance_id)
         if instance is not None:
             self._reserve(instance, -task.cpu, -task.memory)
+            self._hold_port(instance, task, hold=False)
             self._offer(task.instance_id)
         self._count(task.instance_id)
         self._dirty = True
@@ -351,6 +354,7 @@ class EcsSimulator:
         moto_task.last_status = "PENDING"
         self.backend.tasks.setdefault(self.cluster, {})[moto_task.task_arn] = moto_task
         task = SimTask(moto_task, instance_id, cpu, memory, service)
+        self._hold_port(instance, task, hold=True)
         self.tasks[task.arn] = task
         self.task_ids[task.arn.rsplit("/", 1)[-1]] = task
         self.by_instance[instance_id].add(task.arn)
@@ -372,6 +376,8 @@ class EcsSimulator:
         )
 
         def running() -> None:
+            if self.ec2_id(instance_id) in self.containers_fail_on:
+                return  # the container never starts: the task stays PENDING
             if task.desired == "RUNNING":
                 self._set(task, "RUNNING")
                 task.moto.started_at = datetime.fromtimestamp(self.now, UTC)
@@ -409,6 +415,17 @@ class EcsSimulator:
                 resource["integerValue"] -= cpu
             elif resource["name"] == "MEMORY":
                 resource["integerValue"] -= memory
+
+    def _hold_port(self, instance: Any, task: SimTask, hold: bool) -> None:
+        """A task's static host port is in use on its instance until it is STOPPED (remainingResources' PORTS)."""
+        port = self._port(task)
+        if port is None:
+            return
+        for resource in instance.remaining_resources:
+            if resource["name"] == "PORTS":
+                ports = set(resource["stringSetValue"])
+                ports = ports | {str(port)} if hold else ports - {str(port)}
+                resource["stringSetValue"] = sorted(ports, key=int)
 
     @staticmethod
     def _remaining(instance: Any) -> tuple[int, int]:
@@ -505,9 +522,11 @@ class EcsSimulator:
 
     # ---- the scheduler -------------------------------------------------------------------------------
     def reconcile(self) -> None:
+        # Daemon services first: ECS reserves an instance's room for its daemon tasks, the first to launch on it and
+        # the last to stop (ECS developer guide, "Daemon scheduling strategy").
         while self._dirty:
             self._dirty = False
-            for spec in self.services.values():
+            for spec in sorted(self.services.values(), key=lambda s: not s.daemon):
                 if spec.daemon:
                     self._reconcile_daemon(spec)
                 else:

@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from importlib.metadata import version
 from typing import Any
 from unittest import mock
+from urllib.parse import parse_qs
 
 MOTO_VERSION = "5.2.5"
 
@@ -25,8 +26,12 @@ if version("moto") != MOTO_VERSION:
     )
 
 import botocore.endpoint  # noqa: E402 (after the version check, on purpose)
+from botocore.awsrequest import AWSPreparedRequest  # noqa: E402
 from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
+from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 from moto.core.responses import ActionResult, BaseResponse  # noqa: E402
+from moto.core.serialize import XFormedAttributePicker, get_serializer_class  # noqa: E402
+from moto.core.utils import get_service_model  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
@@ -168,6 +173,34 @@ def request_dispatch(
     finally:
         for patch in reversed(patches):
             patch.stop()
+
+
+@contextmanager
+def service_intercept(host_prefix: str, answer: Callable[[str, dict[str, str]], Any]) -> Iterator[None]:
+    """Requests to `https://<host_prefix>...` (a query-protocol service moto cannot load here: its CloudFormation
+    imports every other backend, and one needs a package the lock leaves out) are answered by `answer(action,
+    parameters)`, which returns (status, headers, body)."""
+    original = BotocoreStubber.process_request
+
+    def process_request(self: BotocoreStubber, request: AWSPreparedRequest) -> Any:
+        if not request.url.startswith(f"https://{host_prefix}"):
+            return original(self, request)
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+        parameters = {k: v[0] for k, v in parse_qs(body).items()}
+        return answer(parameters.pop("Action", ""), parameters)
+
+    with mock.patch.object(BotocoreStubber, "process_request", process_request):
+        yield
+
+
+def serialized(service: str, action: str, result: dict[str, Any]) -> Any:
+    """A result as the service's protocol puts it on the wire (moto's serializer, without its backend)."""
+    model = get_service_model(service)
+    serializer = get_serializer_class(service, model.protocol)(
+        operation_model=model.operation_model(action), pretty_print=False, value_picker=XFormedAttributePicker()
+    )
+    out = serializer.serialize(result)
+    return out["status_code"], out["headers"], out["body"]
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
 from . import moto_patches
-from .cloudformation import Answer, CloudFormation, Request, ResponseServer, response_server
+from .cloudformation import Answer, CloudFormation, Request, ResponseServer, StackResource, response_server, stack_api
 from .ecs_api import Account, EcsApi, Faults, enforced
 from .ecs_simulator import EcsSimulator, ServiceSpec
 from .offline_aws import ACCOUNT, REGION, OfflineAws
@@ -24,6 +24,12 @@ from .traffic import Traffic
 CLUSTER = "web"
 CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
 NEIGHBOUR_READS_PER_SECOND = 5.0
+FLEET = "Fleet"  # the capacity's logical id in the stack
+FLEET_TYPES = {
+    "SpotFleet": "AWS::EC2::SpotFleet",
+    "Fleet": "AWS::EC2::EC2Fleet",
+    "AutoScalingGroup": "AWS::AutoScaling::AutoScalingGroup",
+}
 # Checks run on every world before it is torn down (the tests add theirs: no ResponseURL leaked, ...).
 ON_CLOSE: list[Callable[[World], None]] = []
 
@@ -100,17 +106,53 @@ class World:
         return request, self.cfn.wait_for_answer(request, wall_seconds=wall_seconds)
 
     def rollover(self, **policy: Any) -> tuple[Answer | None, Answer | None]:
-        """A replacement update to the new fleet: Update, then Delete of the old (the drain, tried up to three
-        times while it fails); then CloudFormation deletes the old fleet, terminating its instances: after SUCCESS,
-        and, in this model, also after the third failure, since the cleanup goes on (AWS does not say whether it
-        deletes what the skipped resource depended on; the emulation takes the unsafe reading)."""
+        """A replacement update to the new fleet, as CloudFormation runs it (UPDATE_IN_PROGRESS: the new fleet exists,
+        then the Update). Answered SUCCESS with a new id: the cleanup's Delete of the old (the drain, tried up to three
+        times while it fails), then the old fleet is deleted, terminating its instances: after SUCCESS, and, in this
+        model, also after the third failure, since the cleanup goes on (AWS does not say whether it deletes what the
+        skipped resource depended on; the emulation takes the unsafe reading). Answered FAILED: the rollback (the
+        reverse Update; then CloudFormation deletes the new fleet). Returns the Update's answer, the last Delete's."""
         assert self.new is not None
         new_properties = {**self.properties, self.new.kind: self.new.request_id, **policy}
         old_properties = {**self.properties, **policy}
-        update, _delete, answer = self.cfn.replace("ECSDrain", old_properties, new_properties, self.physical_id)
-        if (answer is not None and answer.body["Status"] == "SUCCESS") or "ECSDrain" in self.cfn.skipped:
-            self.delete_fleet(self.old)
+        cfn, fleet_type = self.cfn, FLEET_TYPES.get(self.new.kind, "AWS::EC2::Instance")
+        cfn.set_status("UPDATE_IN_PROGRESS")
+        cfn.resources[FLEET] = StackResource(self.new.request_id, fleet_type)  # the replacement is created first
+        _update, update = cfn.update("ECSDrain", old_properties, new_properties, self.physical_id)
+        if update is None or update.body["Status"] != "SUCCESS":
+            cfn.resources[FLEET] = StackResource(self.old.request_id, fleet_type)
+            cfn.roll_back("ECSDrain", old_properties, new_properties, update, self.physical_id)
+            if cfn.status != "UPDATE_ROLLBACK_FAILED":
+                self.delete_fleet(self.new)  # what the update created, deleted with no request to the resource
+                cfn.rolled_back()
+            return update, None
+        new_id = update.body["PhysicalResourceId"]
+        cfn.resources["ECSDrain"] = StackResource(new_id, "Custom::ECSDrain", "UPDATE_COMPLETE")
+        answer = None
+        if new_id != self.physical_id:
+            _delete, answer = cfn.clean_up("ECSDrain", old_properties, self.physical_id)
+            if (answer is not None and answer.body["Status"] == "SUCCESS") or "ECSDrain" in cfn.skipped:
+                self.delete_fleet(self.old)
+        cfn.set_status("UPDATE_COMPLETE")
         return update, answer
+
+    def remove(self, *, with_fleet: bool = False, **policy: Any) -> Answer | None:
+        """An update that removes the Custom::ECSDrain from the template (and the fleet too, `with_fleet`): its Delete
+        comes in the cleanup, then CloudFormation deletes the fleet if it was removed as well."""
+        cfn, properties = self.cfn, {**self.properties, **policy}
+        cfn.set_status("UPDATE_IN_PROGRESS")
+        cfn.resources["ECSDrain"].in_template = False
+        if with_fleet:
+            cfn.resources[FLEET].in_template = False
+        cfn.resources["ECSDrain"].status = "DELETE_IN_PROGRESS"
+        _delete, answer = cfn.clean_up("ECSDrain", properties, self.physical_id)
+        if answer is not None and answer.body["Status"] == "SUCCESS":
+            del cfn.resources["ECSDrain"]
+            if with_fleet:
+                self.delete_fleet(self.old)
+                del cfn.resources[FLEET]
+        cfn.set_status("UPDATE_COMPLETE")
+        return answer
 
     def drain_stacks_at_once(self, wall_seconds: float) -> tuple[float, list[Answer | None]]:
         """The old fleet and the `others`, each another consumer stack's Custom::ECSDrain: created, then all their
@@ -151,7 +193,8 @@ class World:
         with self.sim.clock.lock:
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
-        self.cfn.events.append((self.sim.clock.now(), f"old {fleet.kind} {fleet.request_id} deleted"))
+        which = "old" if fleet is self.old else "new"
+        self.cfn.events.append((self.sim.clock.now(), f"{which} {fleet.kind} {fleet.request_id} deleted"))
         if fleet is self.old:
             self.old_fleet_gone_at = self.sim.clock.now()
 
@@ -248,6 +291,11 @@ def rollover_world(
     call_seconds: float = CALL_SECONDS,
     neighbour_reads_per_second: float = NEIGHBOUR_READS_PER_SECOND,
     old_attributes: dict[str, str] | None = None,  # custom attributes of the old fleet's instances (memberOf)
+    new_attributes: dict[str, str] | None = None,  # the new fleet's (by default: none)
+    new_instance_size: tuple[int, int] | None = None,  # CPU units and MiB of the new fleet's instances
+    # A broken new fleet: "agent" (its instances run in EC2 but never register: the agent does not start) or
+    # "containers" (they register, but no container starts on them: tasks there stay PENDING).
+    new_fleet_fault: str | None = None,
     traffic: Traffic | None = None,  # requests to the load-balanced services, counted from the steady state on
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
@@ -255,7 +303,6 @@ def rollover_world(
         aws = stack.enter_context(OfflineAws(SimClock(), log_level=log_level))
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
-        sim.instance_size = (instance_cpu, instance_memory)
         sim.traffic = traffic
         faults = Faults()
         now = aws.clock.now()
@@ -289,15 +336,23 @@ def rollover_world(
         sim.record.lowest_healthy.clear()  # availability is measured from steady state on
         for index, seconds in standalone or []:
             sim.run_standalone(old.container_ids[index], "nightly-report", cpu=256, memory=256, seconds=seconds)
-        if new is not None and new_fleet_registers is not None:
+        if new is not None and new_fleet_registers is not None and new_fleet_fault != "agent":
+            if new_fleet_fault == "containers":
+                sim.containers_fail_on |= set(new.ec2_ids)
+            size = new_instance_size or (instance_cpu, instance_memory)
             first, last = new_fleet_registers
             step = (last - first) / max(1, new_instances - 1)
             for n, ec2_id in enumerate(new.ec2_ids):
-                sim.at(aws.clock.now() + first + n * step, lambda e=ec2_id, f=new: _register(sim, f, e))
+                sim.at(
+                    aws.clock.now() + first + n * step,
+                    lambda e=ec2_id, f=new: _register(sim, f, e, size, new_attributes),
+                )
         if old_instances + new_instances <= 100:  # the picture: per-instance samples
             sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
         server = stack.enter_context(response_server(aws))
+        stack.enter_context(stack_api(aws.calls))
         cfn = CloudFormation(aws, server)
+        cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[kind])
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
         world = World(aws, sim, api, faults, account, server, cfn, old, new, props, others=others)
         if create:
@@ -317,8 +372,10 @@ STEADY_SECONDS = 120
 COUNTING_LEAD_SECONDS = 30
 
 
-def _register(sim: EcsSimulator, fleet: Fleet, ec2_id: str) -> None:
-    instance_id = sim.register_instance(ec2_id, *sim.instance_size)
+def _register(
+    sim: EcsSimulator, fleet: Fleet, ec2_id: str, size: tuple[int, int], attributes: dict[str, str] | None
+) -> None:
+    instance_id = sim.register_instance(ec2_id, *size, attributes)
     fleet.container_ids.append(instance_id)
     if sim.watched:
         sim.watched.add(instance_id)

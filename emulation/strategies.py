@@ -1,6 +1,9 @@
 """What users see during a rollover under each strategy: the same world, the same traffic, one row each.
 
-- `ecs-drain`: the real engine (the template's functions and state machine).
+- `ecs-drain`: the real engine (the template's functions and state machine), with its defaults: the preflight checks
+  the new fleet on the Update and fails it (CloudFormation rolls back) when the drain could not finish.
+- `ecs-drain-no-preflight`: the same with `Preflight: OFF`, as ecs-drain was before the preflight: every check
+  happens in the cleanup, where CloudFormation can no longer roll back.
 - `seed`: the rule of the blog post this project grew from. On Delete, one Lambda inside the custom resource sets
   every target DRAINING at once (no capacity check), then every 10 s sums the targets' runningTasksCount and
   answers SUCCESS when the sum is 0; at its 900 s Lambda timeout it dies without answering (its `finally` never
@@ -24,7 +27,8 @@ from .catalog import SCENARIOS, world_options
 from .scenarios import World, rollover_world
 from .traffic import CAUSES, Traffic
 
-STRATEGIES = ("ecs-drain", "seed", "none")
+STRATEGIES = ("ecs-drain", "ecs-drain-no-preflight", "seed", "none")
+POLICY = {"ecs-drain-no-preflight": {"Preflight": "OFF"}}  # what a strategy adds to the scenario's properties
 SEED_POLL_SECONDS = 10
 SEED_LAMBDA_TIMEOUT_SECONDS = 900
 RECOVERY_SECONDS = 300  # traffic is counted until this long after the old fleet is gone
@@ -42,7 +46,10 @@ class Run:
     cleanup_seconds: float  # from the Delete to the old fleet gone
     old_capacity_seconds: float  # instance-seconds of old capacity kept from the Delete until it was gone
     answer: str  # the last answer CloudFormation got for the Delete ("-" when there is none)
-    tasks_killed: int
+    tasks_killed: int  # on any instance: the old fleet's, or the new one's when a rollback deleted it
+    old_tasks_killed: int  # on the old fleet's instances
+    old_set_draining: int  # old instances ever set DRAINING (by the strategy; a rollback or a removal should set none)
+    stack_status: str  # the stack's status at the end
     traffic: Traffic  # the requests themselves, per second (for pictures)
 
     def row(self) -> dict[str, Any]:
@@ -56,27 +63,38 @@ class Run:
             "old_capacity_seconds": round(self.old_capacity_seconds, 1),
             "answer": self.answer,
             "tasks_killed": self.tasks_killed,
+            "old_tasks_killed": self.old_tasks_killed,
+            "old_set_draining": self.old_set_draining,
+            "stack_status": self.stack_status,
         }
 
 
 def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> Run:
-    """Roll the world over with `strategy`, then let traffic run until RECOVERY_SECONDS after the old fleet went."""
+    """Roll the world over with `strategy`, then let traffic run until RECOVERY_SECONDS after the old fleet went (or
+    after the rollback ended, when it stays)."""
     traffic = world.sim.traffic
     assert traffic is not None, "a world with traffic"
-    started = world.aws.clock.now()
-    answer = "-"
-    if strategy == "none":
-        world.delete_fleet(world.old)
-    else:
-        if strategy == "seed":
-            world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
-        _update, last = world.rollover(**policy)
+    answer, removing = "-", SCENARIOS[scenario].operation == "remove"
+    if strategy == "seed":
+        world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
+    if strategy == "none":  # no drain: the old fleet goes at once (and a removed resource changes nothing)
+        if not removing:
+            world.delete_fleet(world.old)
+        world.cfn.set_status("UPDATE_COMPLETE")
+    elif removing:
+        last = world.remove(**policy, **POLICY.get(strategy, {}))
         answer = last.body["Status"] if last is not None else "-"
+    else:
+        _update, last = world.rollover(**policy, **POLICY.get(strategy, {}))
+        answer = last.body["Status"] if last is not None else "-"
+    cleanup = [t for t, status in world.cfn.statuses if status == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"]
+    started = cleanup[0] if cleanup else world.aws.clock.now()  # from the Delete (a rollback has none)
     gone = world.old_fleet_gone_at
     world.aws.clock.pace = 0  # what follows is only counted: nobody needs to watch it
-    if gone is not None:
-        world.aws.clock.sleep(max(0.0, gone + RECOVERY_SECONDS - world.aws.clock.now()))
-    ended = gone if gone is not None else world.aws.clock.now()
+    settled = gone if gone is not None else world.aws.clock.now()
+    world.aws.clock.sleep(max(0.0, settled + RECOVERY_SECONDS - world.aws.clock.now()))
+    ended = gone if gone is not None else started
+    killed = world.sim.record.killed
     return Run(
         scenario=scenario,
         strategy=strategy,
@@ -86,7 +104,10 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
         cleanup_seconds=ended - started,
         old_capacity_seconds=len(world.old.container_ids) * (ended - started),
         answer=answer,
-        tasks_killed=len(world.sim.record.killed),
+        tasks_killed=len(killed),
+        old_tasks_killed=sum(1 for arn in killed if world.sim.tasks[arn].instance_id in world.old.container_ids),
+        old_set_draining=len(set(world.sim.record.draining_set_at) & set(world.old.container_ids)),
+        stack_status=world.cfn.status,
         traffic=traffic,
     )
 

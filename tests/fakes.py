@@ -20,6 +20,7 @@ from ecs_drain.budget import CallBudget
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_ssm import SSMClient
@@ -323,6 +324,43 @@ class FakeSfn:
     @property
     def client(self) -> SFNClient:
         return cast("SFNClient", self)
+
+
+@dataclass
+class FakeCloudFormation:
+    """DescribeStacks, ListStackResources and GetTemplate for one stack; a stack it does not know is refused as
+    CloudFormation refuses it (ValidationError)."""
+
+    status: str | None = None  # None: no such stack
+    resources: list[dict[str, str]] = field(default_factory=list)  # LogicalResourceId, PhysicalResourceId, status
+    template: object = ""
+
+    def _known(self, operation: str) -> None:
+        if self.status is None:
+            raise client_error("ValidationError", operation)
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        self._known("DescribeStacks")
+        return {"Stacks": [{"StackId": StackName, "StackStatus": self.status}]}
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_stack_resources"
+        fake = self
+
+        class Pages:
+            def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                fake._known("ListStackResources")
+                return [{"StackResourceSummaries": fake.resources}]
+
+        return Pages()
+
+    def get_template(self, StackName: str, **_: Any) -> dict[str, Any]:
+        self._known("GetTemplate")
+        return {"TemplateBody": self.template}
+
+    @property
+    def client(self) -> CloudFormationClient:
+        return cast("CloudFormationClient", self)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from .errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
@@ -66,6 +67,12 @@ def ecs_client() -> ECSClient:
 
 
 @cache
+def cloudformation_client() -> CloudFormationClient:
+    """The custom resource's reading of the stack behind a request (its status; whether a target stays)."""
+    return boto3.client("cloudformation", config=CONFIG)
+
+
+@cache
 def dynamodb_client() -> DynamoDBClient:
     return boto3.client("dynamodb", config=BUDGET_CONFIG)
 
@@ -82,5 +89,5 @@ def sfn_client() -> SFNClient:
 
 def reset() -> None:
     """Forget the clients (the emulation starts a fresh AWS for each run)."""
-    for factory in (drain_clients, ecs_client, dynamodb_client, ssm_client, sfn_client):
+    for factory in (drain_clients, ecs_client, cloudformation_client, dynamodb_client, ssm_client, sfn_client):
         factory.cache_clear()

@@ -73,15 +73,21 @@ class CloudFormationRequest(RequestIdentity):
     """A request a drain answers later: its identity, and where its ResponseURL is kept (never the URL itself)."""
 
     response_parameter: str
+    # A preflight's: the id a SUCCESS answer gives (the replacement's); a FAILED one keeps the request's, so that
+    # CloudFormation rolls back rather than taking the answer as a replacement.
+    new_physical_resource_id: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {
+        data = {
             "StackId": self.stack_id,
             "RequestId": self.request_id,
             "LogicalResourceId": self.logical_resource_id,
             "PhysicalResourceId": self.physical_resource_id,
             "ResponseParameter": self.response_parameter,
         }
+        if self.new_physical_resource_id:
+            data["NewPhysicalResourceId"] = self.new_physical_resource_id
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CloudFormationRequest:
@@ -91,6 +97,7 @@ class CloudFormationRequest(RequestIdentity):
             logical_resource_id=data["LogicalResourceId"],
             physical_resource_id=data["PhysicalResourceId"],
             response_parameter=data["ResponseParameter"],
+            new_physical_resource_id=data.get("NewPhysicalResourceId", ""),
         )
 
 

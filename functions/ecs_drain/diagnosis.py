@@ -28,6 +28,7 @@ from .state import (
     CANNOT_PLACE,
     DEPLOYMENT_CONFIGURATION,
     NOT_ENOUGH_CAPACITY,
+    NOT_READY,
     SERVICE_UNAVAILABLE,
     STANDALONE_TASKS,
     WAITING_FOR_CAPACITY,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 BLOCKING_CAUSES: Final[tuple[Cause, ...]] = (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE)
 # Most important first: what ECS cannot resolve, then what the drain waits for, then warnings.
 _ORDER: Final[tuple[Cause, ...]] = (
+    NOT_READY,
     DEPLOYMENT_CONFIGURATION,
     CANNOT_PLACE,
     NOT_ENOUGH_CAPACITY,
@@ -178,7 +180,7 @@ def _service_findings(
     ecs: ECSClient, state: DrainState, services: Sequence[ServiceView], targets: set[str], budget: CallBudget
 ) -> list[Observation]:
     started = state.get("eventsSince", state["startedAt"])
-    suspects = [(s, found) for s in services if (found := _suspicions(s, started))]
+    suspects = [(s, found) for s in services if (found := suspicions(s, started))]
     observations: list[Observation] = []
     for service, found in suspects:
         if not budget.affords(2 * max(1, math.ceil(service.desired / calls.DESCRIBE_LIMIT))):
@@ -195,7 +197,7 @@ def _service_findings(
     return observations
 
 
-def _suspicions(service: ServiceView, events_since: float) -> list[Observation]:
+def suspicions(service: ServiceView, events_since: float) -> list[Observation]:
     """What the service's own description says could hold a drain up, before counting its tasks on the targets."""
     if service.daemon or service.desired <= 0:
         return []

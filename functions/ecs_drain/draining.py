@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from . import ecs_calls as calls
 from . import reason
-from .capacity import has_room, inventory, spare_capacity
+from .capacity import PLACEMENT_LISTING_READS, has_room, inventory, spare_capacity, task_groups
 from .census import Census, at_start, count
 from .diagnosis import blocked, diagnose, only_blocked_left, unchanged
 from .ecs_calls import ClusterGone, ServiceView
@@ -88,6 +88,11 @@ def plan(
     still_active = any(i.status == "ACTIVE" and i.active_tasks for i in found.values())
     if props.wait_for_capacity and need["cpu"] + need["memory"] > 0 and still_active:
         state["phase"] = WAITING_FOR_CAPACITY
+        # Task by task where listing the services' tasks is cheap; aggregates otherwise (capacity).
+        most = PLACEMENT_LISTING_READS if clients.budget.affords(PLACEMENT_LISTING_READS) else 0
+        groups = task_groups(clients.ecs, props.cluster, set(ids), services, most_reads=most)
+        if groups is not None:
+            state["groups"] = groups
     census = at_start(list(found.values()))
     state["diagnosis"] = diagnose(state, clients.ecs, services, census, clients.budget, now, standalone_wait=False)
     return state
@@ -133,7 +138,7 @@ def _observe(state: DrainState, props: DrainProperties, clients: Clients, now: f
     pending = unpack_ids(state["pending"])
     census = count(ecs, cluster, pending, unpack_ids(state["watched"]), clients.budget)
     if state["phase"] == WAITING_FOR_CAPACITY:
-        state["spare"] = spare_capacity(ecs, cluster, set(pending), state["need"])
+        state["spare"] = spare_capacity(ecs, cluster, set(pending), state["need"], state.get("groups"))
         if has_room(state["need"], state["spare"]) or not census.busy:
             state["phase"] = DRAINING
             state["timeline"]["capacityReadyAt"] = now

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
@@ -67,6 +67,10 @@ class Instance:
     remaining_memory: int
     registered_cpu: int = 0
     registered_memory: int = 0
+    # Host ports in use (the agent's reserved ones and those of its tasks: remainingResources' PORTS), and the
+    # instance's attributes (ECS's and custom ones, e.g. ECS_INSTANCE_ATTRIBUTES), for placement.
+    ports_in_use: frozenset[int] = frozenset()
+    attributes: dict[str, str] = field(default_factory=dict)
 
     @property
     def reserved(self) -> tuple[int, int]:
@@ -77,6 +81,14 @@ class Instance:
     def from_api(cls, data: ContainerInstanceTypeDef) -> Instance:
         remaining = {r["name"]: r.get("integerValue", 0) for r in data.get("remainingResources", [])}
         registered = {r["name"]: r.get("integerValue", 0) for r in data.get("registeredResources", [])}
+        ports = {
+            int(port)
+            for resources in (data.get("registeredResources", []), data.get("remainingResources", []))
+            for r in resources
+            if r["name"] == "PORTS"
+            for port in r.get("stringSetValue", [])
+            if port.isdigit()
+        }
         return cls(
             id=last_part(data["containerInstanceArn"]),
             ec2_instance_id=data.get("ec2InstanceId", "?"),
@@ -87,6 +99,8 @@ class Instance:
             remaining_memory=remaining.get("MEMORY", 0),
             registered_cpu=registered.get("CPU", 0),
             registered_memory=registered.get("MEMORY", 0),
+            ports_in_use=frozenset(ports),
+            attributes={a["name"]: a.get("value", "") for a in data.get("attributes", [])},
         )
 
 
@@ -234,12 +248,18 @@ def describe_services(ecs: ECSClient, cluster: str) -> list[ServiceView]:
 
 
 @in_cluster
-def service_task_homes(ecs: ECSClient, cluster: str, service: str) -> dict[str, str]:
-    """Task id -> container instance id, for the tasks of one service meant to run (ListTasks, DescribeTasks)."""
+def service_tasks(ecs: ECSClient, cluster: str, service: str) -> dict[str, tuple[str, str]]:
+    """Task id -> (container instance id, lastStatus), for the tasks of one service meant to run (ListTasks,
+    DescribeTasks)."""
     arns: list[str] = []
     for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, serviceName=service, desiredStatus="RUNNING"):
         arns.extend(page.get("taskArns", []))
-    return {id_: home for id_, (home, _status) in task_states(ecs, cluster, arns).items()}
+    return task_states(ecs, cluster, arns)
+
+
+def service_task_homes(ecs: ECSClient, cluster: str, service: str) -> dict[str, str]:
+    """Task id -> container instance id, for the tasks of one service meant to run."""
+    return {id_: home for id_, (home, _status) in service_tasks(ecs, cluster, service).items()}
 
 
 @dataclass
@@ -274,8 +294,24 @@ def service_sizes(ecs: ECSClient, services: Sequence[ServiceView]) -> ServiceSiz
     return sizes
 
 
+@dataclass(frozen=True)
+class TaskDefinitionShape:
+    """What a task of one definition asks of an instance."""
+
+    cpu: int
+    memory: int
+    host_ports: frozenset[int]  # static host ports (bridge or host network mode; 0 or none is dynamic)
+    member_of: tuple[str, ...]  # the definition's own memberOf expressions
+
+
 def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
     """CPU units and MiB a task of this definition reserves: its task-level size, or its containers' sum."""
+    shape = task_definition_shape(ecs, arn)
+    return shape.cpu, shape.memory
+
+
+def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
+    """DescribeTaskDefinition, read for placement: size, static host ports, memberOf constraints."""
     definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
 
     def number(value: object) -> int:
@@ -288,7 +324,15 @@ def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
     containers = definition.get("containerDefinitions", [])
     cpu = cpu or sum(number(c.get("cpu", 0)) for c in containers)
     memory = memory or sum(number(c.get("memoryReservation", c.get("memory", 0))) for c in containers)
-    return cpu, memory
+    # awsvpc tasks get their own network interface: their ports never collide on the host. In host mode the
+    # container port is the host port.
+    mode = definition.get("networkMode", "bridge")
+    mappings = [m for c in containers for m in c.get("portMappings", [])] if mode in ("bridge", "host") else []
+    ports = {p for m in mappings if (p := m.get("hostPort") or (m.get("containerPort", 0) if mode == "host" else 0))}
+    member_of = tuple(
+        c["expression"] for c in definition.get("placementConstraints", []) if c.get("type") == "memberOf"
+    )
+    return TaskDefinitionShape(cpu, memory, frozenset(ports), member_of)
 
 
 @in_cluster

@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 from . import clock
 from .diagnosis import blocking
 from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
-from .state import MAX_FAILED_TRIES_KEY, REQUEST_KEY, REQUESTED_AT_KEY, PreviousDrain, failed_tries_outlasting
+from .state import (
+    DRAIN_MODE,
+    MAX_FAILED_TRIES_KEY,
+    MODE_KEY,
+    OLD_PROPERTIES_KEY,
+    PREFLIGHT_MODE,
+    REQUEST_KEY,
+    REQUESTED_AT_KEY,
+    PreviousDrain,
+    failed_tries_outlasting,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -23,15 +33,20 @@ DIGEST = 12
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 
 
-def execution_name(stack_id: str, logical_resource_id: str, request_id: str) -> str:
-    """Readable in the console (stack, logical id) and the same for a repeated delivery of one request.
+PREFLIGHT_SUFFIX = "-preflight"
+
+
+def execution_name(stack_id: str, logical_resource_id: str, request_id: str, *, preflight: bool = False) -> str:
+    """Readable in the console (stack, logical id, and whether it is a preflight) and the same for a repeated
+    delivery of one request.
 
     Only 0-9A-Za-z-_ so CloudWatch Logs accepts it; the request hash keeps distinct requests apart.
     """
     stack = stack_id.split("/")[1] if stack_id.count("/") >= 2 else stack_id
     digest = hashlib.sha256(request_id.encode()).hexdigest()[:DIGEST]
     head = _UNSAFE.sub("-", f"{stack}-{logical_resource_id}").strip("-")
-    return f"{head[: MAX_NAME - DIGEST - 1]}-{digest}"
+    suffix = PREFLIGHT_SUFFIX if preflight else ""
+    return f"{head[: MAX_NAME - DIGEST - 1 - len(suffix)]}{suffix}-{digest}"
 
 
 def stack_prefix(stack_name: str) -> str:
@@ -43,7 +58,26 @@ def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) ->
     """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
     row outlast its deadline (until a step has run and set its own bound)."""
     seconds = props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
-    return {**given, REQUESTED_AT_KEY: now, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(seconds)}
+    return {
+        **given,
+        MODE_KEY: DRAIN_MODE,
+        REQUESTED_AT_KEY: now,
+        MAX_FAILED_TRIES_KEY: failed_tries_outlasting(seconds),
+    }
+
+
+def preflight_input(
+    given: Mapping[str, Any], old_given: Mapping[str, Any], props: DrainProperties, now: float
+) -> dict[str, Any]:
+    """A preflight's input: the new properties as given, the old ones, when it was asked for, and how many failed
+    steps in a row outlast its deadline."""
+    return {
+        **given,
+        MODE_KEY: PREFLIGHT_MODE,
+        OLD_PROPERTIES_KEY: dict(old_given),
+        REQUESTED_AT_KEY: now,
+        MAX_FAILED_TRIES_KEY: failed_tries_outlasting(props.preflight_timeout_seconds),
+    }
 
 
 @dataclass(frozen=True)

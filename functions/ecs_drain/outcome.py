@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import reason
-from .properties import on_timeout_policy
+from .properties import on_timeout_policy, preflight_policy
 from .state import (
     BLOCKED,
     DEADLINE,
     DRAINED,
+    MODE_KEY,
     NOTHING_TO_DRAIN,
+    PASSED,
+    PREFLIGHT_MODE,
     DrainState,
     ExecutionState,
+    PreflightState,
     empty_summary,
     properties_of,
 )
@@ -21,9 +25,17 @@ from .state import (
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # DRAINED | NOTHING_TO_DRAIN | DEADLINE | BLOCKED | FAILED | ABORTED | TIMED_OUT
+    # DRAINED | NOTHING_TO_DRAIN | DEADLINE | BLOCKED | FAILED | ABORTED | TIMED_OUT; a preflight's: PREFLIGHT_PASSED
+    # | PREFLIGHT_FAILED | PREFLIGHT_DEADLINE | PREFLIGHT_REPORTED (FAILED, ABORTED, TIMED_OUT as a drain's)
+    outcome: str
     status: str  # SUCCESS | FAILED, as CloudFormation reads it
     reason: str
+    physical_resource_id: str = ""  # the id the answer gives; empty: the request's
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def is_preflight(state: ExecutionState) -> bool:
+    return state.get(MODE_KEY) == PREFLIGHT_MODE
 
 
 def _unfinished(policy: str) -> str:
@@ -32,6 +44,8 @@ def _unfinished(policy: str) -> str:
 
 def of_state(state: ExecutionState) -> Outcome:
     """The outcome of an execution that reached its answering step, normally or through a Catch."""
+    if is_preflight(state):
+        return of_preflight(state)
     drain = state.get("drain")
     policy = on_timeout_policy(properties_of(state))
     error = state.get("error")
@@ -55,14 +69,58 @@ def of_state(state: ExecutionState) -> Outcome:
     return Outcome(DEADLINE, _unfinished(policy), f"{message}{reason.policy_note(policy)}")
 
 
+def of_preflight(state: ExecutionState) -> Outcome:
+    """A preflight's answer: SUCCESS with the new id when it passed (or only reports), else FAILED with the old id,
+    so CloudFormation rolls the update back."""
+    checked, error = state.get("preflight"), state.get("error")
+    if error and error.get("Error") == "InvalidProperties":
+        failure = f"{error.get('Error')}: {str(error.get('Cause', ''))[:600]}"
+        return Outcome("FAILED", "FAILED", reason.could_not_go_on(failure, None))
+    data = preflight_data(checked) if checked else {}
+    if error or checked is None:
+        failure = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:300]}" if error else "never ran"
+        outcome, said = "PREFLIGHT_DEADLINE", reason.preflight_could_not_run(failure)
+    elif checked["phase"] == PASSED:
+        return Outcome("PREFLIGHT_PASSED", "SUCCESS", checked["message"], _new_id(state), data)
+    else:
+        outcome = "PREFLIGHT_FAILED" if checked["phase"] == "FAILED" else "PREFLIGHT_DEADLINE"
+        said = checked["message"]
+    if preflight_policy(properties_of(state)) == "REPORT":
+        return Outcome("PREFLIGHT_REPORTED", "SUCCESS", reason.preflight_report_only(said), _new_id(state), data)
+    return Outcome(outcome, "FAILED", said)
+
+
+def preflight_data(checked: PreflightState) -> dict[str, str]:
+    """The answer's Data (Fn::GetAtt-able strings): the new instances, and the room per service."""
+    instances = checked["newInstances"]
+    return {
+        "InstancesListed": str(instances["listed"]),
+        "InstancesRegistered": str(instances["registered"]),
+        "InstancesReady": str(instances["daemonsRunning"]),
+        "Room": "; ".join(f"{s['service']} {s['placed']} of {s['tasks']}" for s in checked["services"]),
+        "Findings": str(len(checked["diagnosis"])),
+    }
+
+
+def _new_id(state: ExecutionState) -> str:
+    return (state.get("CloudFormation") or {}).get("NewPhysicalResourceId", "")
+
+
 def of_ended_execution(status: str, name: str, state: ExecutionState) -> Outcome:
     """The outcome of an execution that ended without answering (failed, timed out or stopped)."""
+    if is_preflight(state):
+        said = reason.ended_without_answer(name, status)
+        if preflight_policy(properties_of(state)) == "REPORT":
+            return Outcome(status, "SUCCESS", reason.preflight_report_only(said), _new_id(state))
+        return Outcome(status, "FAILED", said + " The update is rolled back rather than trusted.")
     policy = on_timeout_policy(properties_of(state))
     return Outcome(status, _unfinished(policy), reason.ended_without_answer(name, status) + reason.policy_note(policy))
 
 
 def summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str, Any]:
     """The execution's output: what an operator reads in the console."""
+    if is_preflight(state):
+        return preflight_summary(state, outcome, answered)
     drain = state.get("drain")
     totals = drain["summary"] if drain else empty_summary()
     return {
@@ -100,3 +158,24 @@ def _phase_seconds(drain: DrainState) -> dict[str, float]:
     elif capacity is None and drain["need"]["cpu"] + drain["need"]["memory"] > 0:
         phases["waitingForCapacity"] = round(ended - started, 1)
     return phases
+
+
+def preflight_summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str, Any]:
+    checked = state.get("preflight")
+    return {
+        "mode": PREFLIGHT_MODE,
+        "outcome": outcome.outcome,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "cluster": properties_of(state).get("Cluster"),
+        "newTarget": checked["newTarget"] if checked else None,
+        "oldTarget": checked["oldTarget"] if checked else None,
+        "newInstances": checked["newInstances"] if checked else {},
+        "services": checked["services"] if checked else [],
+        "waitingFor": checked["waitingFor"] if checked else [],
+        "diagnosis": checked["diagnosis"] if checked else [],
+        "checks": checked["checks"] if checked else 0,
+        "seconds": checked.get("seconds") if checked else None,
+        "answeredCloudFormation": answered,
+        "startedBy": "CloudFormation" if state.get("CloudFormation") else "hand",
+    }

@@ -29,9 +29,16 @@ MAX_POLL_SECONDS = 300
 MAX_INSTANCE_IDS = 1000
 # Two checks at the longest poll interval: a cause must be seen more than once before the drain gives up on it.
 MIN_BLOCKED_TIMEOUT_SECONDS = 60
+# The preflight of a replacing Update: long enough for a new fleet to boot, start its agent and register (a few
+# minutes), short enough to leave CloudFormation's hour for the rollback it may start.
+DEFAULT_PREFLIGHT_TIMEOUT_SECONDS = 900
+MIN_PREFLIGHT_TIMEOUT_SECONDS = 60
 
 ON_TIMEOUT_VALUES = ("CONTINUE", "FAIL")
 STANDALONE_VALUES = ("WAIT", "STOP")
+# FAIL: a new target that cannot take the old one's tasks fails the Update (CloudFormation rolls back); REPORT: the
+# same check, reported in the answer's Data and Reason, never failing; OFF: no check, the Update is answered at once.
+PREFLIGHT_VALUES = ("FAIL", "REPORT", "OFF")
 PHYSICAL_ID_PREFIX = "ecs-drain:"
 
 _CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
@@ -51,6 +58,8 @@ _KNOWN = {
     "StandaloneTasks",
     "WaitForCapacity",
     "BlockedTimeoutSeconds",
+    "Preflight",
+    "PreflightTimeoutSeconds",
 }
 
 
@@ -74,6 +83,8 @@ class DrainProperties:
     wait_for_capacity: bool
     # Answer (as OnTimeout says) once the drain is blocked this long by a cause ECS cannot resolve; None: wait on.
     blocked_timeout_seconds: int | None = None
+    preflight: str = "FAIL"
+    preflight_timeout_seconds: int = DEFAULT_PREFLIGHT_TIMEOUT_SECONDS
 
     @property
     def cluster_name(self) -> str:
@@ -109,9 +120,19 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         problems,
         "no longer than DrainTimeoutSeconds",
     )
+    preflight = _word(props, "Preflight", "FAIL", PREFLIGHT_VALUES, problems)
+    preflight_timeout = _integer(
+        props,
+        "PreflightTimeoutSeconds",
+        min(DEFAULT_PREFLIGHT_TIMEOUT_SECONDS, timeout_ceiling),
+        MIN_PREFLIGHT_TIMEOUT_SECONDS,
+        timeout_ceiling,
+        problems,
+        why,
+    )
     if problems:
         raise InvalidProperties(problems)
-    assert cluster is not None and poll is not None
+    assert cluster is not None and poll is not None and preflight_timeout is not None
     return DrainProperties(
         cluster=cluster,
         target_kind=kind,
@@ -122,6 +143,8 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         standalone_tasks=standalone,
         wait_for_capacity=wait_for_capacity,
         blocked_timeout_seconds=blocked_timeout,
+        preflight=preflight,
+        preflight_timeout_seconds=preflight_timeout,
     )
 
 
@@ -154,6 +177,12 @@ def on_timeout_policy(raw: Mapping[str, Any]) -> str:
     """OnTimeout as given, read leniently: an answer must still be given when the properties are invalid."""
     value = raw.get("OnTimeout")
     return "FAIL" if isinstance(value, str) and value.strip().upper() == "FAIL" else "CONTINUE"
+
+
+def preflight_policy(raw: Mapping[str, Any]) -> str:
+    """Preflight as given, read leniently (an answer must still be given): REPORT only when it says so."""
+    value = raw.get("Preflight")
+    return "REPORT" if isinstance(value, str) and value.strip().upper() == "REPORT" else "FAIL"
 
 
 def physical_resource_id(props: DrainProperties) -> str:

@@ -33,6 +33,13 @@ def not_registered(instances: int, target: str, cluster: str) -> str:
     return f"None of the {instances} instances of {target} is registered in {cluster}: nothing to drain."
 
 
+def target_stays(target: str) -> str:
+    return (
+        f"{target} stays in the stack (the resource was removed from the template, the target was not): nothing "
+        "drained."
+    )
+
+
 def cluster_gone(cluster: str) -> str:
     return f"Cluster {cluster} no longer exists: nothing left to drain."
 
@@ -173,6 +180,10 @@ def on_targets(tasks: int, detail: str) -> str:
     return f"{_tasks(tasks)} on the targets; {detail}"
 
 
+def on_old_target(tasks: int, detail: str) -> str:
+    return f"{_tasks(tasks)} on the old target; {detail}"
+
+
 def not_enough_capacity(need: Resources, spare: Spare) -> str:
     missing_cpu, missing_memory = max(0, need["cpu"] - spare["cpu"]), max(0, need["memory"] - spare["memory"])
     detail = (
@@ -182,6 +193,8 @@ def not_enough_capacity(need: Resources, spare: Spare) -> str:
     )
     if missing_cpu or missing_memory:
         return detail + f": {missing_cpu} CPU units and {missing_memory} MiB missing"
+    if "unplaced" in spare:
+        return detail + f"; placed task by task, {spare['unplaced']}"
     return detail + ": no one instance has room for the largest task"
 
 
@@ -192,6 +205,83 @@ def standalone_tasks(count: int, running_minutes: int | None) -> str:
         f"{count} {noun} to no service{ran}; DRAINING never moves them, and StandaloneTasks=WAIT waits for them to "
         "end (STOP would stop them)"
     )
+
+
+# ---- the preflight of a replacing Update -------------------------------------------------------------------------
+def _ids(ids: Sequence[str], most: int = 10) -> str:
+    shown = ", ".join(ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
+
+
+def new_target_empty(target: str) -> str:
+    return f"{target} has no instances yet"
+
+
+def new_not_registered(ec2_ids: Sequence[str], listed: int, target: str, cluster: str) -> str:
+    return (
+        f"{len(ec2_ids)} of the {listed} instances of {target} never registered in cluster {cluster} "
+        f"({_ids(ec2_ids)}): their ECS agent did not start or cannot reach ECS; check the AMI, the user data "
+        "(ECS_CLUSTER), the instance role and the network"
+    )
+
+
+def new_not_ready(ec2_ids: Sequence[str], target: str) -> str:
+    return (
+        f"{len(ec2_ids)} instances of {target} are registered but not ACTIVE with the agent connected ({_ids(ec2_ids)})"
+    )
+
+
+def daemon_not_running(service: str, ec2_ids: Sequence[str]) -> str:
+    return (
+        f"daemon service {service} has no RUNNING task on {len(ec2_ids)} new instances ({_ids(ec2_ids)}): its "
+        "containers do not start there; check the AMI and the service's events"
+    )
+
+
+def tasks_fit_nowhere(tasks: int, unplaced: int, why: str, constraints: Sequence[str]) -> str:
+    placement = f"; placement constraints: {', '.join(constraints)}" if constraints else ""
+    return (
+        f"{_tasks(tasks)} on the old target; {unplaced} of them fit on no instance that remains (closest: {why}"
+        f"{placement}); give the new fleet larger instances, more of them, or the attributes the service needs"
+    )
+
+
+def preflight_waiting(new_target: str, waiting_for: Sequence[str]) -> str:
+    return f"Preflight: waiting for {new_target}: " + "; ".join(waiting_for) + "."
+
+
+def preflight_passed(new_target: str, ready: int, services: int, warnings: Sequence[Finding]) -> str:
+    return (
+        f"Preflight passed: {ready} instances of {new_target} are registered, ACTIVE and run their daemon tasks, and "
+        f"the instances that remain can take every task of the {services} services on the old target."
+        + (f" Warning: {findings(warnings)}" if warnings else "")
+    )
+
+
+def preflight_failed(old_target: str, found: Iterable[Finding]) -> str:
+    return (
+        f"Preflight failed: draining {old_target} would not finish, so CloudFormation rolls this update back while "
+        f"the old capacity still serves. Why: {findings(found)}"
+    )
+
+
+def preflight_deadline(timeout: int, new_target: str, waiting_for: Sequence[str]) -> str:
+    return (
+        f"Preflight failed: after {timeout} s (PreflightTimeoutSeconds) it was still waiting for {new_target}: "
+        + "; ".join(waiting_for)
+        + ". CloudFormation rolls this update back while the old capacity still serves."
+    )
+
+
+def preflight_could_not_run(failure: str) -> str:
+    return (
+        f"Preflight failed: the new capacity could not be checked before the deadline ({failure}), so the update "
+        "is rolled back rather than trusted. Deploy again, or choose Preflight REPORT or OFF."
+    )
+
+
+def preflight_report_only(said: str) -> str:
+    return f"Preflight=REPORT, so the update goes on. {said}"
 
 
 # ---- requests the custom resource refuses ------------------------------------------------------------------------

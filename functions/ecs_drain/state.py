@@ -26,19 +26,43 @@ FINAL_PHASES: Final[tuple[Phase, ...]] = (DRAINED, DEADLINE, NOTHING_TO_DRAIN, B
 
 # Why a drain cannot finish (see diagnosis).
 Cause = Literal[
-    "DEPLOYMENT_CONFIGURATION", "CANNOT_PLACE", "NOT_ENOUGH_CAPACITY", "STANDALONE_TASKS", "SERVICE_UNAVAILABLE"
+    "DEPLOYMENT_CONFIGURATION",
+    "CANNOT_PLACE",
+    "NOT_ENOUGH_CAPACITY",
+    "STANDALONE_TASKS",
+    "SERVICE_UNAVAILABLE",
+    "NOT_READY",
 ]
 DEPLOYMENT_CONFIGURATION: Final = "DEPLOYMENT_CONFIGURATION"
 CANNOT_PLACE: Final = "CANNOT_PLACE"
 NOT_ENOUGH_CAPACITY: Final = "NOT_ENOUGH_CAPACITY"
 STANDALONE_TASKS: Final = "STANDALONE_TASKS"
 SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
+NOT_READY: Final = "NOT_READY"  # the preflight's: the new target's instances never became ready
+
+# The preflight of a replacing Update (see preflight): it waits for the new target's instances, then decides.
+PreflightPhase = Literal["WAITING_FOR_INSTANCES", "PASSED", "FAILED", "DEADLINE"]
+WAITING_FOR_INSTANCES: Final = "WAITING_FOR_INSTANCES"
+PASSED: Final = "PASSED"
+FAILED: Final = "FAILED"
+PREFLIGHT_FINAL_PHASES: Final[tuple[PreflightPhase, ...]] = (PASSED, FAILED, DEADLINE)
 
 # What the state machine reads of `drain` (as $.drain.<field>); nothing else of it is the ASL's business.
 ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds", "maxFailedTries")
 
+# What the state machine reads of `preflight` (as $.preflight.<field>).
+PREFLIGHT_ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+
 # Keys of the execution state that are not properties.
 REQUEST_KEY: Final = "CloudFormation"
+# The execution's mode: "preflight" for the Update of a replacement, "drain" for a Delete (absent, as in an input
+# written by hand or by an earlier version: a drain).
+MODE_KEY: Final = "Mode"
+PREFLIGHT_MODE: Final = "preflight"
+DRAIN_MODE: Final = "drain"
+# The old target's properties (OldResourceProperties, ServiceToken left out): what the preflight checks the new
+# target against.
+OLD_PROPERTIES_KEY: Final = "OldProperties"
 PREVIOUS_ATTEMPT_KEY: Final = "PreviousAttempt"
 # When the drain was asked for (epoch seconds, set by whoever starts the execution): the deadline counts from here,
 # so a first step that keeps failing still ends at the deadline.
@@ -60,6 +84,7 @@ def failed_tries_outlasting(seconds: float) -> int:
 
 
 DRAIN_KEY: Final = "drain"
+PREFLIGHT_KEY: Final = "preflight"
 ERROR_KEY: Final = "error"
 ANSWER_ERROR_KEY: Final = "answerError"
 _NOT_PROPERTIES = {
@@ -69,6 +94,9 @@ _NOT_PROPERTIES = {
     MAX_FAILED_TRIES_KEY,
     FAILED_TRIES_KEY,
     DRAIN_KEY,
+    MODE_KEY,
+    OLD_PROPERTIES_KEY,
+    PREFLIGHT_KEY,
     ERROR_KEY,
     ANSWER_ERROR_KEY,
 }
@@ -85,6 +113,23 @@ class Resources(TypedDict):
 
 class Spare(Resources):
     instances: int
+    # Placed task by task (when the targets' tasks were listed, see capacity.task_groups): whether they all fit on the
+    # instances read, and what stopped the first that did not.
+    fits: NotRequired[bool]
+    unplaced: NotRequired[str]
+
+
+class TaskGroup(TypedDict):
+    """The targets' tasks of one service, as the capacity gate and the preflight place them task by task."""
+
+    service: str
+    tasks: int
+    cpu: int
+    memory: int
+    hostPorts: list[int]
+    distinctInstance: bool
+    memberOf: list[str]
+    heldOn: list[str]  # distinctInstance only: the other instances that run a task of it already
 
 
 class Summary(TypedDict):
@@ -153,6 +198,7 @@ class DrainState(TypedDict):
     watched: str
     standaloneStopped: str
     need: Resources
+    groups: NotRequired[list[TaskGroup]]  # the targets' service tasks, placed task by task while waiting for room
     spare: NotRequired[Spare]
     summary: Summary
     timeline: Timeline
@@ -162,10 +208,46 @@ class DrainState(TypedDict):
     message: str
 
 
+class NewInstances(TypedDict):
+    """The new target's instances, as far as they have come: listed in EC2, registered, ACTIVE with the agent
+    connected, and running every daemon service's task."""
+
+    listed: int
+    registered: int
+    ready: int  # ACTIVE and agent connected
+    daemonsRunning: int
+
+
+class ServiceRoom(TypedDict):
+    """One service with tasks on the old target: how many, and how many the instances that remain can take."""
+
+    service: str
+    tasks: int
+    placed: int
+
+
+class PreflightState(TypedDict):
+    phase: PreflightPhase
+    startedAt: float
+    deadline: float
+    checks: int
+    maxChecks: int
+    nextCheckInSeconds: int
+    maxFailedTries: int
+    newTarget: str  # "SpotFleet sfr-..." as the Reason names it
+    oldTarget: str
+    newInstances: NewInstances
+    waitingFor: list[str]  # what it still waits for, in words
+    services: list[ServiceRoom]
+    diagnosis: list[Finding]
+    seconds: NotRequired[float]  # from the request to the verdict
+    message: str
+
+
 class StepEvent(TypedDict):
     """What a drain task of the state machine sends the DrainFunction (its Payload; a test holds them equal)."""
 
-    Action: Literal["plan", "check"]
+    Action: Literal["plan", "check", "preflight"]
     State: dict[str, Any]  # the execution state (ExecutionState), as JSON
     ExecutionName: str
 
@@ -188,11 +270,14 @@ class ExecutionState(TypedDict, total=False):
     """The whole execution state; the properties sit beside these keys under their own names (Cluster, ...)."""
 
     CloudFormation: dict[str, str]
+    Mode: str
+    OldProperties: dict[str, Any]
     PreviousAttempt: PreviousDrain
     RequestedAt: float
     MaxFailedTries: int
     failedTries: dict[str, int]
     drain: DrainState
+    preflight: PreflightState
     error: StepError
 
 

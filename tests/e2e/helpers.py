@@ -21,6 +21,15 @@ def executions(world: World, settle_seconds: float = 30.0) -> list[dict[str, Any
         time.sleep(0.02)
 
 
+def drains(world: World) -> list[dict[str, Any]]:
+    """The drain executions (a replacing Update's preflight has an execution of its own)."""
+    return [e for e in executions(world) if "-preflight-" not in e["name"]]
+
+
+def preflights(world: World) -> list[dict[str, Any]]:
+    return [e for e in executions(world) if "-preflight-" in e["name"]]
+
+
 def history(world: World, execution_arn: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = world.aws.sfn().get_execution_history(executionArn=execution_arn, maxResults=1000)[
         "events"

@@ -11,7 +11,7 @@ import pytest
 
 from emulation.cloudformation import Answer
 from emulation.scenarios import World, rollover_world
-from tests.e2e.helpers import assert_no_secret_leaked, drain_steps, executions
+from tests.e2e.helpers import assert_no_secret_leaked, drain_steps, drains, preflights
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def test_it_drains_a_rollover_and_answers_cloudformation_once(rollover: Rollover
     assert world.sim.record.killed == []
     assert world.sim.record.lowest_healthy["web"] >= 6
     assert world.sim.record.lowest_healthy["worker"] >= 2
-    (execution,) = executions(world)
+    (execution,) = drains(world)
     assert execution["status"] == "SUCCEEDED"
 
 
@@ -61,7 +61,7 @@ def test_it_answers_only_after_the_last_task_reached_stopped(rollover: Rollover)
 
 
 def test_it_reports_the_drain_in_the_execution_output(rollover: Rollover) -> None:
-    (execution,) = executions(rollover.world)
+    (execution,) = drains(rollover.world)
     summary = json.loads(execution["output"])
     assert summary["outcome"] == "DRAINED"
     assert summary["instances"] == 3
@@ -75,7 +75,8 @@ def test_it_stays_within_the_ecs_api_limits_and_counts_calls(rollover: Rollover)
     calls = world.aws.calls.by_action(caller="DrainFunction")
     assert calls["ecs:UpdateContainerInstancesState"] == 1
     assert not [i for i in world.aws.invocations if i.error]
-    assert world.aws.calls.by_action(caller="CustomResourceFunction")["stepfunctions:StartExecution"] == 1
+    # One preflight for the Update, one drain for the Delete.
+    assert world.aws.calls.by_action(caller="CustomResourceFunction")["stepfunctions:StartExecution"] == 2
 
 
 def test_it_raises_no_diagnosis_in_a_default_rollover(rollover: Rollover) -> None:
@@ -83,3 +84,23 @@ def test_it_raises_no_diagnosis_in_a_default_rollover(rollover: Rollover) -> Non
     assert answer is not None and answer.body["Status"] == "SUCCESS"
     assert all(step["diagnosis"] == [] for step in drain_steps(rollover.world))
     assert "Warning" not in answer.body["Reason"]
+
+
+def test_it_passes_the_preflight_with_no_finding_once_the_new_fleet_has_registered(rollover: Rollover) -> None:
+    world, update = rollover.world, rollover.update
+    assert update is not None and update.body["Status"] == "SUCCESS"
+    assert update.body["Reason"].startswith("Preflight passed: 3 instances")
+    assert update.body["Data"]["Room"] == "web 6 of 6; worker 3 of 3"
+    (preflight,) = preflights(world)
+    summary = json.loads(preflight["output"])
+    assert summary["outcome"] == "PREFLIGHT_PASSED" and summary["diagnosis"] == []
+    # Answered within the new fleet's registration (the last instance at 100 s, its daemon task 5 s later) and
+    # two polls; the old fleet was not touched before.
+    registered = max(world.sim.record.events, key=lambda e: e[0] if "registered" in e[1] else 0)[0]
+    assert update.at - registered <= 2 * 15
+    assert min(world.sim.record.draining_set_at.values()) > update.at
+    assert [s for _, s in world.cfn.statuses] == [
+        "UPDATE_IN_PROGRESS",
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+        "UPDATE_COMPLETE",
+    ]

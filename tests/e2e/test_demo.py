@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from emulation.demo import NOT_CLEAN, gone_bar, main
+from emulation.strategies import STRATEGIES
 
 
 def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the_failed_requests(
@@ -18,31 +19,38 @@ def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the
     picture = tmp_path / "demo-rollover.png"
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((tmp_path / "demo-rollover.json").read_text())  # what --out promises
-    assert summary["clean"] is True and [r["strategy"] for r in summary["runs"]] == ["ecs-drain", "seed", "none"]
+    assert summary["clean"] is True
+    assert [r["strategy"] for r in summary["runs"]] == ["ecs-drain", "ecs-drain-no-preflight", "seed", "none"]
     captured = capsys.readouterr()
     assert "No artists" not in captured.out + captured.err and not [w for w in recwarn if "matplotlib" in w.filename]
     assert "Clean: CloudFormation got SUCCESS" in captured.out
     last = captured.out.strip().splitlines()[-1]
-    match = re.fullmatch(r"failed requests: ecs-drain (\d+), seed (\d+), none (\d+)", last)
+    match = re.fullmatch(
+        r"failed requests: ecs-drain (\d+), ecs-drain-no-preflight (\d+), seed (\d+), none (\d+)", last
+    )
     assert match is not None and match.group(1) == "0"
     # The same numbers as the measured run the README's table shows (the model is seeded and deterministic).
     rows = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "traffic.json").read_text())
     measured = {r["strategy"]: r["failed"] for r in rows if r["scenario"] == "rollover"}
-    assert [int(n) for n in match.groups()] == [measured["ecs-drain"], measured["seed"], measured["none"]]
+    assert [int(n) for n in match.groups()] == [measured[s] for s in STRATEGIES]
 
 
 def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
     assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail"]) == NOT_CLEAN
 
 
-def test_it_shows_the_blocked_scenario_answering_within_five_minutes_naming_pinned(
+def test_it_shows_the_blocked_scenario_rolled_back_at_once_naming_pinned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "blocked"]) == NOT_CLEAN
     out = " ".join(capsys.readouterr().out.split())
-    first_answer = re.search(r"(\d+\.\d) min │ answer FAILED to Delete ECSDrain", out)
-    assert first_answer is not None and float(first_answer.group(1)) <= 5.0
+    answer = re.search(r"(\d+\.\d) min │ answer FAILED to Update ECSDrain", out)
+    assert answer is not None and float(answer.group(1)) <= 0.5
     assert "service pinned" in out and "maximumPercent 100" in out
+    assert "Rolled back" in out and "UPDATE_ROLLBACK_COMPLETE" in out and "no request failed" in out
+    runs = {r["strategy"]: r for r in json.loads((tmp_path / "demo-blocked.json").read_text())["runs"]}
+    assert runs["ecs-drain"]["stack_status"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert runs["ecs-drain-no-preflight"]["stack_status"] == "UPDATE_COMPLETE"  # the cleanup went on
 
 
 def test_it_reads_the_tasks_gone_bar_the_same_way_throughout() -> None:

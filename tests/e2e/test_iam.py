@@ -62,8 +62,11 @@ def scenarios(used: dict[str, set[str]]) -> None:
         world.cfn.wait_for_answer(request)
         record(world, used)
     with rollover_world(services=pinned_services()) as world:  # blocked: the Delete is tried three times
-        world.rollover(BlockedTimeoutSeconds="60", OnTimeout="FAIL")
+        world.rollover(BlockedTimeoutSeconds="60", OnTimeout="FAIL", Preflight="OFF")
         assert len(world.cfn.delete_tries) == 3
+        record(world, used)
+    with rollover_world() as world:  # the resource removed from the template, the fleet kept: nothing drained
+        assert world.remove() is not None
         record(world, used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})

@@ -42,16 +42,23 @@ def legend(axis: Any) -> list[str]:
     return [t.get_text() for t in axis.get_legend().get_texts()]
 
 
-def run(strategy: str, failed: int, killed: int, answer: str) -> strategies.Run:
+def run(strategy: str, failed: int, killed: int, answer: str, stack_status: str = "UPDATE_COMPLETE") -> strategies.Run:
     causes = {"no_healthy_target": failed}
-    return strategies.Run("s", strategy, 555_000, failed, causes, 10_800.0, 0.0, answer, killed, Traffic())
+    return strategies.Run(
+        "s", strategy, 555_000, failed, causes, 10_800.0, 0.0, answer, killed, killed, 3, stack_status, Traffic()
+    )
 
 
 def test_it_fits_the_comparison_in_80_columns_with_the_tasks_killed() -> None:
     console = Console(width=80, record=True)
-    console.print(traffic_table([run("ecs-drain", 15_011, 12, "FAILED"), run("seed", 15_013, 11, "-")]))
+    rows = [
+        run("ecs-drain", 0, 3, "-", "UPDATE_ROLLBACK_COMPLETE"),
+        run("ecs-drain-no-preflight", 15_011, 12, "FAILED"),
+        run("seed", 15_013, 11, "-"),
+    ]
+    console.print(traffic_table(rows))
     text = console.export_text()
-    assert "…" not in text and "killed" in text
+    assert "…" not in text and "killed" in text and "rollback" in text
     assert max(len(line) for line in text.splitlines()) <= 80
 
 

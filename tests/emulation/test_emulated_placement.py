@@ -71,3 +71,35 @@ def test_it_does_not_repeat_an_unresolved_event_within_six_hours(sim: EcsSimulat
     sim.clock.advance(EVENT_REPEAT_SECONDS)
     sim.instances_changed()
     assert len(sim.record.service_events["big"]) == 2
+
+
+def test_it_shows_a_static_host_port_in_use_and_custom_attributes_as_describe_container_instances_does(
+    sim: EcsSimulator,
+) -> None:
+    a = register(sim, 0, tier="web")
+    sim.add_service(ServiceSpec("edge", 256, 256, desired=1, host_port=80))
+    instance = sim.instances[a]
+    ports = next(r["stringSetValue"] for r in instance.remaining_resources if r["name"] == "PORTS")
+    assert "80" in ports and instance.attributes["tier"] == "web"
+    (task,) = sim.service_tasks("edge")
+    sim.services["edge"].desired = 0  # no replacement takes the port again
+    sim.stop(task.arn, "test")
+    sim.clock.advance(60)  # deregistration, SIGTERM, deprovisioning: STOPPED
+    ports = next(r["stringSetValue"] for r in instance.remaining_resources if r["name"] == "PORTS")
+    assert "80" not in ports
+
+
+def test_it_places_the_daemon_task_on_a_new_instance_before_replica_tasks(sim: EcsSimulator) -> None:
+    """ECS reserves an instance's room for its daemon tasks: 1024 CPU takes the 128 daemon, then three of 256."""
+    sim.add_service(ServiceSpec("app", 256, 256, desired=4))
+    sim.add_service(ServiceSpec("agent", 128, 128, daemon=True))
+    a = sim.register_instance(POOL[0], cpu=1024, memory=4096)
+    assert homes(sim, "agent") == [a] and homes(sim, "app") == [a, a, a]
+
+
+def test_it_leaves_tasks_pending_on_an_instance_whose_containers_never_start(sim: EcsSimulator) -> None:
+    sim.containers_fail_on.add(POOL[0])
+    sim.add_service(ServiceSpec("agent", 128, 128, daemon=True, start_seconds=5))
+    register(sim, 0)
+    sim.clock.advance(600)
+    assert [t.last for t in sim.service_tasks("agent")] == ["PENDING"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from benchmarks.doc_figures import page, readme_figures
 from benchmarks.failed_requests import short_markdown
 from emulation.catalog import TRAFFIC_SCENARIOS
+from emulation.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def test_it_opens_the_readme_results_with_the_measured_traffic_table() -> None:
     readme = (ROOT / "README.md").read_text()
     assert readme.index(short_markdown(rows)) > readme.index("## Results")
     assert {(r["scenario"], r["strategy"]) for r in rows} == {
-        (s, strategy) for s in TRAFFIC_SCENARIOS for strategy in ("ecs-drain", "seed", "none")
+        (s, strategy) for s in TRAFFIC_SCENARIOS for strategy in STRATEGIES
     }
 
 

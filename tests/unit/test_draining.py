@@ -6,7 +6,7 @@ import pytest
 
 from ecs_drain import census, draining
 from ecs_drain.budget import CallBudget
-from ecs_drain.capacity import has_room
+from ecs_drain.capacity import PLACEMENT_MAX_TASKS, has_room
 from ecs_drain.properties import DrainProperties, parse
 from ecs_drain.state import (
     DEADLINE,
@@ -78,7 +78,7 @@ def test_it_does_not_count_an_empty_instance_drained_while_it_is_still_active() 
     assert census.drained == ["b"]
 
 
-def test_it_plans_the_room_the_targets_need_from_what_ecs_reports_without_listing_tasks() -> None:
+def test_it_plans_the_room_the_targets_need_from_what_ecs_reports() -> None:
     ecs = FakeEcs()
     ecs.add_instance(A)
     ecs.add_instance(B)
@@ -95,9 +95,22 @@ def test_it_plans_the_room_the_targets_need_from_what_ecs_reports_without_listin
     # Reserved on the targets (5 tasks of 256/512) less one daemon task on each busy target is 768/1536, but the
     # cluster's replica services run only 2 tasks of 256/512: the standalone job is bounded out.
     assert drain["need"] == {"cpu": 512, "memory": 1024, "largestCpu": 256, "largestMemory": 512}
-    assert ecs.calls["list_tasks"] == ecs.calls["DescribeTasks"] == 0
+    # Two tasks in all: cheap to list by service (one ListTasks, one DescribeTasks), so they are placed one by one.
+    assert ecs.calls["list_tasks"] == ecs.calls["DescribeTasks"] == 1
+    assert [(g["service"], g["tasks"], g["cpu"]) for g in drain["groups"]] == [("web", 2, 256)]
     assert drain["deadline"] == 1000.0 + 3300
     assert ecs.calls["UpdateContainerInstancesState"] == 0  # planning changes nothing
+
+
+def test_it_places_in_aggregate_where_listing_the_services_tasks_would_cost_too_much() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A)
+    ecs.add_instance(B)
+    for n in range(PLACEMENT_MAX_TASKS + 1):
+        ecs.add_task(A if n % 2 else B, f"web-{n}")
+    drain = planned(ecs)
+    assert drain["phase"] == WAITING_FOR_CAPACITY and "groups" not in drain
+    assert ecs.calls["list_tasks"] == ecs.calls["DescribeTasks"] == 0
 
 
 def test_it_plans_nothing_for_targets_that_are_not_registered() -> None:

@@ -14,7 +14,7 @@ from ecs_drain.aws import AwsThrottled
 from ecs_drain.handlers import answer, custom_resource, drain
 from ecs_drain.state import ExecutionState
 from tests.conftest import load_event
-from tests.fakes import FakeEcs, FakeSfn, FakeSsm, LambdaContext, clients
+from tests.fakes import FakeCloudFormation, FakeEcs, FakeSfn, FakeSsm, LambdaContext, clients
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ecs-drain-drain"
 PREFIX = "/ecs-drain/test/responses/"
@@ -25,6 +25,7 @@ class World:
     ecs: FakeEcs = field(default_factory=FakeEcs)
     ssm: FakeSsm = field(default_factory=FakeSsm)
     sfn: FakeSfn = field(default_factory=FakeSfn)
+    cloudformation: FakeCloudFormation = field(default_factory=FakeCloudFormation)
     answers: list[dict[str, Any]] = field(default_factory=list)  # the bodies PUT to a ResponseURL
 
 
@@ -38,6 +39,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             ("sfn_client", lambda: world.sfn.client),
             ("drain_clients", lambda: clients(world.ecs)),
             ("ecs_client", lambda: world.ecs.client),
+            ("cloudformation_client", lambda: world.cloudformation.client),
         ):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, fake)
@@ -73,11 +75,78 @@ def test_it_answers_create_with_the_physical_resource_id(world: World) -> None:
     assert body["PhysicalResourceId"] == "ecs-drain:web:SpotFleet:sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
 
 
-def test_it_gives_a_replaced_fleet_a_new_physical_resource_id(world: World) -> None:
-    custom_resource.handler(load_event("update_replacement"), LambdaContext())
+def test_it_gives_a_replaced_fleet_a_new_physical_resource_id_with_the_preflight_off(world: World) -> None:
+    event = load_event("update_replacement")
+    event["ResourceProperties"]["Preflight"] = "OFF"
+    custom_resource.handler(event, LambdaContext())
     [body] = world.answers
     assert body["Status"] == "SUCCESS"
     assert body["PhysicalResourceId"].endswith("sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321")
+    assert world.sfn.executions == {}
+
+
+def test_it_starts_a_preflight_for_a_replacing_update_without_answering(world: World) -> None:
+    world.cloudformation.status = "UPDATE_IN_PROGRESS"
+    event = load_event("update_replacement")
+    result = custom_resource.handler(event, LambdaContext())
+    assert world.answers == []
+    [(name, (document, _closed))] = world.sfn.executions.items()
+    assert "-preflight-" in name and result is not None and result["executionArn"].endswith(name)
+    execution_input = json.loads(document)
+    assert execution_input["Mode"] == "preflight"
+    assert execution_input["SpotFleet"] == "sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321"
+    assert execution_input["OldProperties"]["SpotFleet"] == "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    assert "ServiceToken" not in execution_input["OldProperties"]
+    request = execution_input["CloudFormation"]
+    assert request["PhysicalResourceId"] == event["PhysicalResourceId"]  # a FAILED answer keeps the old id
+    assert request["NewPhysicalResourceId"].endswith("sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321")
+    assert "SECRETSIGNATURE" not in document
+
+
+def test_it_answers_an_update_at_once_while_the_stack_rolls_back(world: World) -> None:
+    world.cloudformation.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    custom_resource.handler(load_event("update_replacement"), LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "SUCCESS" and world.sfn.executions == {}
+
+
+def test_it_drains_nothing_when_the_stack_keeps_the_target(world: World) -> None:
+    """The resource removed from the template, the fleet kept: its Delete comes in the update's cleanup."""
+    fleet = "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    world.cloudformation.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+    world.cloudformation.resources = [
+        {"LogicalResourceId": "Fleet", "PhysicalResourceId": fleet, "ResourceStatus": "CREATE_COMPLETE"}
+    ]
+    world.cloudformation.template = (
+        "Resources:\n  Fleet:\n    Type: AWS::EC2::SpotFleet\n    Properties:\n      X: !Ref Y\n"
+    )
+    custom_resource.handler(load_event("delete"), LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "SUCCESS" and "stays in the stack" in body["Reason"]
+    assert world.sfn.executions == {}
+
+
+@pytest.mark.parametrize(
+    ("status", "template"),
+    [
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", {"Resources": {"Other": {}}}),  # removed by this same update
+        ("DELETE_IN_PROGRESS", {"Resources": {"Fleet": {}}}),  # the stack is being deleted, the fleet with it
+        (None, {}),  # the stack cannot be read: keep the safe path
+        ("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "Resources: [unreadable"),
+    ],
+)
+def test_it_drains_where_it_cannot_be_sure_the_target_stays(world: World, status: str | None, template: object) -> None:
+    world.cloudformation.status = status
+    world.cloudformation.resources = [
+        {
+            "LogicalResourceId": "Fleet",
+            "PhysicalResourceId": "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+            "ResourceStatus": "CREATE_COMPLETE",
+        }
+    ]
+    world.cloudformation.template = template
+    custom_resource.handler(load_event("delete"), LambdaContext())
+    assert world.answers == [] and len(world.sfn.executions) == 1
 
 
 def test_it_starts_a_drain_on_delete_without_answering_and_keeps_the_url_out_of_the_input(

@@ -62,3 +62,61 @@ def test_it_summarises_phase_durations() -> None:
     assert summary["phaseSeconds"] == {"draining": 50}
     assert summary["stillRunning"] == []
     assert summary["answeredCloudFormation"] is True
+
+
+def preflight(phase: str, mode: str = "FAIL", error: bool = False) -> ExecutionState:
+    checked = {
+        "phase": phase,
+        "startedAt": 0.0,
+        "deadline": 900.0,
+        "checks": 3,
+        "maxChecks": 62,
+        "nextCheckInSeconds": 0,
+        "maxFailedTries": 51,
+        "newTarget": "SpotFleet sfr-new",
+        "oldTarget": "SpotFleet sfr-old",
+        "newInstances": {"listed": 3, "registered": 3, "ready": 3, "daemonsRunning": 3},
+        "waitingFor": [],
+        "services": [{"service": "web", "tasks": 6, "placed": 6 if phase == "PASSED" else 3}],
+        "diagnosis": [],
+        "message": f"Preflight {phase.lower()}.",
+    }
+    data: dict[str, object] = {
+        "Cluster": "web",
+        "Preflight": mode,
+        "Mode": "preflight",
+        "CloudFormation": {"PhysicalResourceId": "ecs-drain:web:SpotFleet:sfr-old", "NewPhysicalResourceId": "new"},
+        "preflight": checked,
+    }
+    if error:
+        data["error"] = {"Error": "States.Timeout", "Cause": "the step timed out"}
+    return execution_state(data)
+
+
+def test_it_gives_the_new_id_and_data_only_to_a_preflight_that_passed() -> None:
+    passed = outcome.of_state(preflight("PASSED"))
+    assert (passed.status, passed.physical_resource_id, passed.outcome) == ("SUCCESS", "new", "PREFLIGHT_PASSED")
+    assert passed.data["Room"] == "web 6 of 6" and passed.data["InstancesReady"] == "3"
+    for phase in ("FAILED", "DEADLINE"):
+        failed = outcome.of_state(preflight(phase))
+        # The old id (the request's): CloudFormation rolls back instead of taking the answer as a replacement.
+        assert (failed.status, failed.physical_resource_id) == ("FAILED", "")
+
+
+def test_it_lets_the_update_go_on_when_the_preflight_only_reports() -> None:
+    reported = outcome.of_state(preflight("FAILED", mode="REPORT"))
+    assert (reported.status, reported.physical_resource_id, reported.outcome) == (
+        "SUCCESS",
+        "new",
+        "PREFLIGHT_REPORTED",
+    )
+    assert reported.reason.startswith("Preflight=REPORT, so the update goes on. Preflight failed.")
+
+
+def test_it_fails_a_preflight_it_could_not_run_or_that_ended_without_answering() -> None:
+    could_not = outcome.of_state(preflight("WAITING_FOR_INSTANCES", error=True))
+    assert could_not.status == "FAILED" and "rolled back rather than trusted" in could_not.reason
+    ended = outcome.of_ended_execution("TIMED_OUT", "x-preflight-1", preflight("WAITING_FOR_INSTANCES"))
+    assert (ended.status, ended.physical_resource_id) == ("FAILED", "")
+    reported = outcome.of_ended_execution("ABORTED", "x", preflight("WAITING_FOR_INSTANCES", mode="REPORT"))
+    assert (reported.status, reported.physical_resource_id) == ("SUCCESS", "new")

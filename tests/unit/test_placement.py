@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
+from ecs_drain.capacity import has_room, place_groups
+from ecs_drain.ecs_calls import Instance
 from ecs_drain.placement import Room, TaskShape, place
+from ecs_drain.state import Resources, Spare, TaskGroup
 
 
 def rooms(count: int, cpu: int = 4096, memory: int = 8192, **attributes: str) -> list[Room]:
@@ -44,3 +49,40 @@ def test_it_places_largest_first_on_the_emptiest_instance_until_size_runs_out() 
 def test_it_never_takes_a_member_of_expression_it_does_not_understand_as_satisfied() -> None:
     task = TaskShape("web", cpu=1, memory=1, member_of=("attribute:ecs.instance-type =~ t2.*",))
     assert not place([task], rooms(1)).fits
+
+
+def instance(name: str, cpu: int, memory: int, **attributes: str) -> Instance:
+    return Instance(name, f"i-{name}", "ACTIVE", True, 0, cpu, memory, cpu, memory, frozenset(), attributes)
+
+
+def group(service: str, tasks: int, cpu: int, **more: object) -> TaskGroup:
+    shaped: TaskGroup = {
+        "service": service,
+        "tasks": tasks,
+        "cpu": cpu,
+        "memory": 256,
+        "hostPorts": [],
+        "distinctInstance": False,
+        "memberOf": [],
+        "heldOn": [],
+    }
+    return cast(TaskGroup, shaped | more)
+
+
+def test_it_gates_the_drain_on_the_tasks_fitting_one_by_one_not_on_the_sums() -> None:
+    # 3 x 1024 CPU fit in the sums (2 x 2048 free) and one by one.
+    assert place_groups([group("web", 3, 1024)], [instance("a", 2048, 4096), instance("b", 2048, 4096)]).fits
+    # 2 x 1536 CPU onto 2048 + 1024 free: the sums allow it (3072 of 3072), one by one only one fits.
+    crowded = place_groups([group("web", 2, 1536)], [instance("a", 2048, 4096), instance("b", 1024, 4096)])
+    assert not crowded.fits and [u.task.service for u in crowded.unplaced] == ["web"]
+    # distinctInstance counts the tasks the service already runs on the instances that remain.
+    held = place_groups([group("spread", 1, 256, distinctInstance=True, heldOn=["a"])], [instance("a", 4096, 8192)])
+    assert not held.fits
+
+
+def test_it_takes_the_placed_verdict_over_the_sums_once_it_has_one() -> None:
+    need: Resources = {"cpu": 3072, "memory": 768, "largestCpu": 1536, "largestMemory": 256}
+    spare: Spare = {"instances": 2, "cpu": 4096, "memory": 8192, "largestCpu": 2048, "largestMemory": 4096}
+    assert has_room(need, spare)
+    assert not has_room(need, spare | {"fits": False})
+    assert not has_room(need, {**spare, "cpu": 1024, "fits": True})  # the sums are still necessary

@@ -156,3 +156,30 @@ def test_it_validates_blocked_timeout_seconds_naming_the_property() -> None:
         with pytest.raises(InvalidProperties) as raised:
             parse({**base, **extra, "BlockedTimeoutSeconds": bad})
         assert "BlockedTimeoutSeconds" in str(raised.value) and says in str(raised.value)
+
+
+def test_it_checks_the_new_capacity_on_a_replacing_update_by_default_for_up_to_fifteen_minutes() -> None:
+    props = parse({"Cluster": "web", "SpotFleet": FLEET})
+    assert (props.preflight, props.preflight_timeout_seconds) == ("FAIL", 900)
+    assert parse({"Cluster": "web", "SpotFleet": FLEET, "Preflight": "report"}).preflight == "REPORT"
+    assert physical_resource_id(parse({"Cluster": "web", "SpotFleet": FLEET, "Preflight": "OFF"})) == (
+        physical_resource_id(props)  # a policy: changing it is an in-place update
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"Preflight": "ON"}, "Preflight"),
+        ({"PreflightTimeoutSeconds": "30"}, "PreflightTimeoutSeconds"),
+        ({"PreflightTimeoutSeconds": "3500"}, "PreflightTimeoutSeconds"),
+        ({"PreflightTimeoutSeconds": "700", "ServiceTimeout": "600"}, "PreflightTimeoutSeconds"),
+    ],
+)
+def test_it_names_a_preflight_property_it_refuses(given: dict[str, object], said: str) -> None:
+    assert said in problems({"Cluster": "web", "SpotFleet": FLEET, **given})
+
+
+def test_it_shortens_the_default_preflight_to_fit_a_short_service_timeout() -> None:
+    props = parse({"Cluster": "web", "SpotFleet": FLEET, "ServiceTimeout": "600"})
+    assert props.preflight_timeout_seconds == 600 - 180

@@ -15,6 +15,7 @@ TEMPLATE = cfn.load()
 _, SM_PROPS, ASL = cfn.state_machine(TEMPLATE)
 STATES: dict[str, Any] = ASL["States"]
 PLAN, CHECK = "Find the container instances to drain", "Set instances DRAINING and count the tasks left"
+PREFLIGHT = "Check the new capacity"
 ANSWER_STATES = {n for n, s in STATES.items() if s["Type"] == "Task" and "AnswerFunctionArn" in json.dumps(s)}
 
 
@@ -53,9 +54,14 @@ def test_it_retries_every_task_and_catches_into_an_answer() -> None:
             assert any(c["Next"] in ANSWER_STATES for c in state["Catch"]), name
 
 
-def test_it_gives_both_drain_steps_the_same_retries_and_catches() -> None:
-    plan, check = STATES[PLAN], STATES[CHECK]
-    assert plan["Retry"] == check["Retry"] and plan["Catch"] == check["Catch"]
+def test_it_gives_every_drain_function_step_the_same_retries_and_catches() -> None:
+    plan, check, preflight = STATES[PLAN], STATES[CHECK], STATES[PREFLIGHT]
+    assert plan["Retry"] == check["Retry"] == preflight["Retry"] and plan["Catch"] == check["Catch"]
+
+    def uncommented(catches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in c.items() if k != "Comment"} for c in catches]
+
+    assert uncommented(preflight["Catch"]) == uncommented(plan["Catch"])
     # The transient Lambda errors are the same list wherever a task retries them.
     transient = [
         {e for e in r["ErrorEquals"] if e.startswith("Lambda.")} for s in STATES.values() for r in s.get("Retry", [])
@@ -66,7 +72,7 @@ def test_it_gives_both_drain_steps_the_same_retries_and_catches() -> None:
 def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
     """Our own trouble never answers early: only invalid properties reach the answer; everything else goes back,
     after a wait, to the step that failed (whose handler ends the drain at its deadline)."""
-    for name in (PLAN, CHECK):
+    for name in (PLAN, CHECK, PREFLIGHT):
         catches = {c["ErrorEquals"][0]: c for c in STATES[name]["Catch"]}
         assert set(catches) == {"InvalidProperties", "States.ALL"}
         assert catches["InvalidProperties"]["Next"] in ANSWER_STATES
@@ -87,8 +93,20 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
         assert {c["Variable"] for c in compared} == {"$.failedTries.count"}
         assert {c["NumericGreaterThanEqualsPath"] for c in compared} == {"$.drain.maxFailedTries", "$.MaxFailedTries"}
         which = STATES[deadline["Default"]]
-        assert which["Choices"] == [{"Variable": "$.drain", "IsPresent": True, "Next": CHECK}]
-        assert which["Default"] == PLAN
+        assert which["Choices"] == [
+            {"Variable": "$.preflight", "IsPresent": True, "Next": PREFLIGHT},
+            {"Variable": "$.drain", "IsPresent": True, "Next": CHECK},
+        ]
+        assert which["Default"] == ASL["StartAt"]
+
+
+def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
+    start = STATES[ASL["StartAt"]]
+    absent, preflight = start["Choices"]
+    # Tried in order: Mode is compared only where it is present (a drain's input has none).
+    assert absent == {"Variable": "$.Mode", "IsPresent": False, "Next": PLAN}
+    assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.PREFLIGHT_MODE, "Next": PREFLIGHT}
+    assert start["Default"] == PLAN and drain_state.MODE_KEY == "Mode"
 
 
 def test_it_times_each_task_out_with_its_function() -> None:
@@ -127,6 +145,19 @@ def test_it_reads_only_the_drain_fields_the_state_names() -> None:
     read = set(re.findall(r"\$\.drain\.(\w+)", json.dumps(ASL)))
     assert read == set(drain_state.ASL_FIELDS)
     assert read <= set(drain_state.DrainState.__annotations__)
+    read = set(re.findall(r"\$\.preflight\.(\w+)", json.dumps(ASL)))
+    assert read == set(drain_state.PREFLIGHT_ASL_FIELDS)
+    assert read <= set(drain_state.PreflightState.__annotations__)
+
+
+def test_it_ends_the_preflight_loop_on_its_final_phases_or_its_bound() -> None:
+    over, bound = STATES["Is the preflight over?"]["Choices"]
+    assert {c["StringEquals"] for c in over["Or"]} == set(drain_state.PREFLIGHT_FINAL_PHASES)
+    assert set(drain_state.PREFLIGHT_FINAL_PHASES) <= set(get_args(drain_state.PreflightPhase))
+    assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"]) == ("$.preflight.checks", "$.preflight.maxChecks")
+    assert over["Next"] in ANSWER_STATES and bound["Next"] in ANSWER_STATES
+    assert STATES["Wait before checking the new capacity again"]["Next"] == PREFLIGHT
+    assert STATES[PREFLIGHT]["Next"] == "Is the preflight over?"
 
 
 def test_it_ends_the_loop_on_exactly_the_final_phases() -> None:

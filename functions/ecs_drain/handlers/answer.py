@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, cast
 
@@ -65,8 +66,10 @@ def deliver(state: ExecutionState, result: outcome.Outcome) -> bool:
     if url is None:
         logger.info("CloudFormation was answered already")
         return False
+    if result.physical_resource_id:  # a preflight that passed: the replacement's id
+        request = dataclasses.replace(request, physical_resource_id=result.physical_resource_id)
     try:
-        cfn_answer.send(url, request, result.status, result.reason)
+        cfn_answer.send(url, request, result.status, result.reason, result.data)
     except cfn_answer.InsecureResponseUrl as error:
         logger.error("Refused to answer CloudFormation", extra={"error": str(error)})
         metrics.add_metric(name="AnswerFailures", unit="Count", value=1)

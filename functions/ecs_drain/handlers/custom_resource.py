@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from crhelper import CfnResource
 
-from .. import cfn_answer, clock, executions, reason
+from .. import cfn_answer, clock, executions, reason, stack
 from ..arns import last_part
-from ..aws import ecs_client, sfn_client, ssm_client
+from ..aws import cloudformation_client, ecs_client, sfn_client, ssm_client
 from ..events import CustomResourceRequest
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
@@ -92,6 +92,8 @@ def handler(event: CustomResourceRequest, context: Any) -> dict[str, Any] | None
             return None
         if request_type == "Delete" and is_ours(event.get("PhysicalResourceId")):
             return start_drain(event)
+        if request_type == "Update" and (replacing := preflight_needed(event)) is not None:
+            return start_preflight(event, *replacing)
         resource()(event, context)
     except Exception as error:  # the runtime must never be left to answer (it would not)
         logger.exception("Custom resource request failed")
@@ -106,8 +108,62 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     except InvalidProperties as error:
         _answer_event(event, "SUCCESS", reason.nothing_drained(error))
         return None
+    if props.target_kind != "InstanceIds" and stack.target_stays(
+        cloudformation_client(), event["StackId"], props.target[0]
+    ):
+        # The resource was removed from the template and its target kept: the target is not going away.
+        logger.info("The target stays in the stack: nothing drained", extra={"target": props.target[0]})
+        _answer_event(event, "SUCCESS", reason.target_stays(f"{props.target_kind} {props.target[0]}"))
+        return None
     name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"])
     logger.append_keys(execution_name=name)
+    request = _request(event, name)
+    execution_input = {
+        **executions.drain_input(_properties_input(event, "ResourceProperties"), props, clock.now()),
+        REQUEST_KEY: request.to_json(),
+    }
+    sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
+    previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
+    if previous is not None:
+        execution_input[PREVIOUS_ATTEMPT_KEY] = previous
+        logger.info("A previous attempt was blocked", extra={"previous_execution": previous["execution"]})
+    return _start(request, name, execution_input, f"Drain of {props.target_kind}")
+
+
+def preflight_needed(event: CustomResourceRequest) -> tuple[DrainProperties, str] | None:
+    """The new properties and the new PhysicalResourceId, when this Update replaces the target and its preflight is
+    on; None otherwise (crhelper then answers it at once, as every other Update: a rollback's reverse Update keeps
+    its id, and invalid properties fail there with their own message)."""
+    old_id = event.get("PhysicalResourceId")
+    try:
+        props = parse(event.get("ResourceProperties"))
+        old = parse(event.get("OldResourceProperties"))
+    except InvalidProperties:
+        return None
+    new_id = physical_resource_id(props)
+    if props.preflight == "OFF" or not is_ours(old_id) or new_id == old_id or old.cluster_name != props.cluster_name:
+        return None
+    if stack.is_rolling_back(cloudformation_client(), event["StackId"]):
+        return None  # never hold up, let alone fail, a rollback
+    return props, new_id
+
+
+def start_preflight(event: CustomResourceRequest, props: DrainProperties, new_id: str) -> dict[str, Any] | None:
+    """Start the preflight and return without answering: it answers the Update, SUCCESS with the new id or FAILED
+    with the old one (CloudFormation then rolls back)."""
+    name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"], preflight=True)
+    logger.append_keys(execution_name=name)
+    request = _request(event, name, new_id)
+    given, old_given = _properties_input(event, "ResourceProperties"), _properties_input(event, "OldResourceProperties")
+    execution_input = {
+        **executions.preflight_input(given, old_given, props, clock.now()),
+        REQUEST_KEY: request.to_json(),
+    }
+    return _start(request, name, execution_input, f"Preflight of {props.target_kind}")
+
+
+def _request(event: CustomResourceRequest, name: str, new_id: str = "") -> cfn_answer.CloudFormationRequest:
+    """The request an execution answers, its ResponseURL kept in SSM under the execution's name."""
     request = cfn_answer.CloudFormationRequest(
         stack_id=event["StackId"],
         request_id=event["RequestId"],
@@ -116,31 +172,35 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
         response_parameter=cfn_answer.response_parameter_name(
             os.environ.get(PARAMETER_PREFIX_VARIABLE, cfn_answer.DEFAULT_PARAMETER_PREFIX), name
         ),
+        new_physical_resource_id=new_id,
     )
     cfn_answer.keep_response_url(ssm_client(), request.response_parameter, event["ResponseURL"])
-    execution_input = {
-        **executions.drain_input(_properties_input(event), props, clock.now()),
-        REQUEST_KEY: request.to_json(),
-    }
+    return request
+
+
+def _start(
+    request: cfn_answer.CloudFormationRequest,
+    name: str,
+    execution_input: dict[str, Any],
+    what: str,
+) -> dict[str, Any] | None:
     sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
-    previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
-    if previous is not None:
-        execution_input[PREVIOUS_ATTEMPT_KEY] = previous
-        logger.info("A previous attempt was blocked", extra={"previous_execution": previous["execution"]})
     started = executions.start(sfn, state_machine, name, execution_input)
     if started.closed:
-        # A repeated delivery of a request whose drain has answered already: nothing will read the URL again.
+        # A repeated delivery of a request whose execution has answered already: nothing will read the URL again.
         cfn_answer.forget_response_url(ssm_client(), request.response_parameter)
-        logger.info("The drain for this request has ended already", extra={"execution_arn": started.arn})
+        logger.info("The execution for this request has ended already", extra={"execution_arn": started.arn})
         metrics.add_metric(name="RepeatedRequests", unit="Count", value=1)
         return None
-    logger.info("Drain started", extra={"execution_arn": started.arn, "target": props.target_kind})
+    logger.info(f"{what} started", extra={"execution_arn": started.arn})
     return {"executionArn": started.arn}
 
 
-def _properties_input(event: CustomResourceRequest) -> dict[str, Any]:
+def _properties_input(
+    event: CustomResourceRequest, key: Literal["ResourceProperties", "OldResourceProperties"]
+) -> dict[str, Any]:
     # The same property names a person uses to start a drain by hand; ServiceToken is noise there.
-    raw = dict(event.get("ResourceProperties") or {})
+    raw: dict[str, Any] = dict(event.get(key) or {})
     raw.pop("ServiceToken", None)
     return raw
 

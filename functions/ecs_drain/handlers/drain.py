@@ -6,15 +6,23 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import clock, draining
+from .. import clock, draining, preflight
 from ..aws import AwsThrottled, drain_clients, is_throttling
 from ..budget import BudgetUnavailable
 from ..diagnosis import blocking
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, parse
-from ..state import DrainState, ExecutionState, StepEvent, execution_state, failed_tries_outlasting, properties_of
+from ..state import (
+    DrainState,
+    ExecutionState,
+    PreflightState,
+    StepEvent,
+    execution_state,
+    failed_tries_outlasting,
+    properties_of,
+)
 
-ACTIONS = ("plan", "check")
+ACTIONS = ("plan", "check", "preflight")
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -34,6 +42,8 @@ def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
         raise ValueError(f"Action {action!r} is not one of {ACTIONS}")
     # The properties travel once, as given; each step reads them again (the same input gives the same result).
     props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
+    if action == "preflight":
+        return _preflight_step(state, props)
     drain = _run_step(action, state, props)
     # If the next steps fail without running at all, the state machine answers after this many in a row.
     drain["maxFailedTries"] = failed_tries_outlasting(draining.retry_until(props, drain["startedAt"]) - clock.now())
@@ -75,6 +85,33 @@ def _run_step(action: str, state: ExecutionState, props: DrainProperties) -> Dra
             raise _retryable(error) from error
         logger.warning("Deadline reached while the drain step kept failing", extra={"error": repr(error)})
         return draining.give_up(current, props, clock.now(), requested_at, error)
+
+
+def _preflight_step(state: ExecutionState, props: DrainProperties) -> ExecutionState:
+    """One look of the preflight; our own trouble is tried again until its deadline, as a drain step's is."""
+    state.pop("error", None)
+    state.pop("failedTries", None)
+    old = parse(state.get("OldProperties"), from_cloudformation="CloudFormation" in state)
+    clients = drain_clients()
+    clients.budget.begin_step()
+    now = clock.now()
+    current: PreflightState = state.get("preflight") or preflight.begin(props, old, now, state.get("RequestedAt"))
+    try:
+        checked = preflight.check(current, props, old, clients, now)
+    except Exception as error:
+        if clock.now() < current["deadline"]:
+            raise _retryable(error) from error
+        logger.warning("Preflight deadline reached while its step kept failing", extra={"error": repr(error)})
+        checked = preflight.give_up(current, error)
+    state["preflight"] = checked
+    # If the next steps fail without running at all, the state machine answers after this many in a row.
+    state["MaxFailedTries"] = failed_tries_outlasting(checked["deadline"] - clock.now())
+    logger.info(
+        "Preflight: %s",
+        checked["phase"],
+        extra={"new_instances": checked["newInstances"], "waiting_for": checked["waitingFor"]},
+    )
+    return state
 
 
 def _retryable(error: Exception) -> Exception:

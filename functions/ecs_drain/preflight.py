@@ -1,0 +1,265 @@
+"""The preflight of a replacing Update: can the new capacity take over, while CloudFormation can still roll back?
+
+The state machine runs it for the Update whose new PhysicalResourceId replaces the old (executions.preflight_input);
+its answer is that Update's. Each step looks again and decides:
+- the new target's instances: listed in EC2, registered in the cluster, ACTIVE with the agent connected, and running
+  a task of every daemon service (a new AMI whose agent or containers never start shows here);
+- the services with tasks on the old target: a deployment configuration that lets ECS neither start a replacement
+  nor stop a task fails the preflight at once (capacity cannot fix it);
+- once every new instance is ready: the old target's service tasks, placed task by task (placement) on every ACTIVE
+  instance but the old target's. A task that fits nowhere fails the preflight, naming its service and why.
+Until PreflightTimeoutSeconds it waits; then it fails, saying what it was still waiting for. Nothing is changed in
+the account: the preflight only reads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import ecs_calls as calls
+from . import reason
+from .capacity import place_groups, task_groups
+from .diagnosis import Observation, merge, suspicions
+from .ecs_calls import Instance, ServiceView
+from .properties import DrainProperties
+from .state import (
+    CANNOT_PLACE,
+    DEADLINE,
+    DEPLOYMENT_CONFIGURATION,
+    FAILED,
+    NOT_READY,
+    PASSED,
+    SERVICE_UNAVAILABLE,
+    WAITING_FOR_INSTANCES,
+    Finding,
+    NewInstances,
+    PreflightState,
+    ServiceRoom,
+    failed_tries_outlasting,
+)
+from .targets import ec2_instance_ids
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+    from .aws import Clients
+
+
+def _no_instances() -> NewInstances:
+    return {"listed": 0, "registered": 0, "ready": 0, "daemonsRunning": 0}
+
+
+def target_name(props: DrainProperties) -> str:
+    return f"{props.target_kind} {props.target[0]}" if len(props.target) == 1 else props.target_kind
+
+
+def begin(new: DrainProperties, old: DrainProperties, now: float, requested_at: float | None) -> PreflightState:
+    started = min(now, requested_at) if requested_at is not None else now
+    timeout = new.preflight_timeout_seconds
+    return {
+        "phase": WAITING_FOR_INSTANCES,
+        "startedAt": started,
+        "deadline": started + timeout,
+        "checks": 0,
+        "maxChecks": math.ceil(timeout / new.poll_interval_seconds) + 2,
+        "nextCheckInSeconds": 0,
+        "maxFailedTries": failed_tries_outlasting(timeout),
+        "newTarget": target_name(new),
+        "oldTarget": target_name(old),
+        "newInstances": _no_instances(),
+        "waitingFor": [],
+        "services": [],
+        "diagnosis": [],
+        "message": "",
+    }
+
+
+@dataclass(frozen=True)
+class Readiness:
+    instances: NewInstances
+    waiting_for: list[str]
+
+    @property
+    def ready(self) -> bool:
+        return not self.waiting_for
+
+
+def check(
+    state: PreflightState, new: DrainProperties, old: DrainProperties, clients: Clients, now: float
+) -> PreflightState:
+    """One look: the new instances, what blocks a drain, and (once the new instances are ready) the placement."""
+    state["checks"] += 1
+    ecs, cluster = clients.ecs, new.cluster
+    services = calls.describe_services(ecs, cluster)
+    old_ids = set(_registered(old, clients))
+    readiness = _readiness(new, clients, services)
+    state["newInstances"], state["waitingFor"] = readiness.instances, readiness.waiting_for
+    seen = _configuration_findings(ecs, cluster, services, old_ids, now)
+    if readiness.ready and old_ids:
+        rooms, unplaced = _placement(ecs, cluster, services, old_ids)
+        state["services"] = rooms
+        seen += unplaced
+    state["diagnosis"] = merge(state["diagnosis"], seen, now)
+    # The last check falls on the deadline; a verdict sets it to 0.
+    state["nextCheckInSeconds"] = max(1, min(new.poll_interval_seconds, math.ceil(state["deadline"] - now)))
+    _decide(state, readiness, now)
+    return state
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Would a drain of a target finish now: what would block it, and the room per service (`ecs-drain check`)."""
+
+    instances: int  # the target's registered container instances
+    services: list[ServiceRoom]
+    findings: list[Finding]
+
+    @property
+    def finishes(self) -> bool:
+        return not [f for f in self.findings if f["cause"] in (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE) and f["tasks"]]
+
+
+def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
+    """The preflight's checks for draining `target` now, with no new target to wait for: what blocks a drain, and
+    whether every other ACTIVE instance can take its service tasks, task by task. Only reads."""
+    ecs, cluster = clients.ecs, target.cluster
+    services = calls.describe_services(ecs, cluster)
+    ids = set(_registered(target, clients))
+    seen = _configuration_findings(ecs, cluster, services, ids, now)
+    rooms: list[ServiceRoom] = []
+    if ids:
+        rooms, unplaced = _placement(ecs, cluster, services, ids)
+        seen += unplaced
+    return Verdict(len(ids), rooms, merge([], seen, now))
+
+
+def give_up(state: PreflightState, error: Exception) -> PreflightState:
+    """The deadline has come while the step kept failing: nothing was checked, so the preflight fails."""
+    state["phase"], state["nextCheckInSeconds"] = DEADLINE, 0
+    state["seconds"] = round(state["deadline"] - state["startedAt"], 1)
+    state["message"] = reason.preflight_could_not_run(f"{type(error).__name__}: {str(error)[:300]}")
+    return state
+
+
+def _decide(state: PreflightState, readiness: Readiness, now: float) -> None:
+    blocking = [f for f in state["diagnosis"] if f["cause"] in (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE) and f["tasks"]]
+    if blocking:
+        state["phase"], state["message"] = FAILED, reason.preflight_failed(state["oldTarget"], state["diagnosis"])
+    elif not readiness.ready:
+        if now >= state["deadline"] or state["checks"] >= state["maxChecks"]:
+            timeout = round(state["deadline"] - state["startedAt"])
+            state["phase"] = DEADLINE
+            state["message"] = reason.preflight_deadline(timeout, state["newTarget"], readiness.waiting_for)
+            state["diagnosis"] = merge(state["diagnosis"], _not_ready(state, readiness), now)
+        else:
+            state["message"] = reason.preflight_waiting(state["newTarget"], readiness.waiting_for)
+            return
+    else:
+        ready, services = readiness.instances["ready"], len(state["services"])
+        warnings = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
+        state["phase"] = PASSED
+        state["message"] = reason.preflight_passed(state["newTarget"], ready, services, warnings)
+    state["nextCheckInSeconds"] = 0
+    state["seconds"] = round(now - state["startedAt"], 1)
+
+
+def _not_ready(state: PreflightState, readiness: Readiness) -> list[Observation]:
+    detail = "; ".join(readiness.waiting_for)
+    return [Observation(NOT_READY, state["newTarget"], readiness.instances["listed"], detail)]
+
+
+def _registered(props: DrainProperties, clients: Clients) -> list[str]:
+    ec2_ids = ec2_instance_ids(props, clients)
+    return calls.container_instance_ids(clients.ecs, props.cluster, ec2_ids) if ec2_ids else []
+
+
+def _readiness(new: DrainProperties, clients: Clients, services: Sequence[ServiceView]) -> Readiness:
+    """How far the new target's instances have come, and what is still missing, in words."""
+    target, cluster = target_name(new), new.cluster_name
+    ec2_ids = ec2_instance_ids(new, clients) or []
+    if not ec2_ids:
+        return Readiness(_no_instances(), [reason.new_target_empty(target)])
+    ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
+    found, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
+    waiting: list[str] = []
+    unregistered = sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()})
+    if unregistered:
+        waiting.append(reason.new_not_registered(unregistered, len(ec2_ids), target, cluster))
+    ready = {i.id: i for i in found.values() if i.status == "ACTIVE" and i.agent_connected}
+    not_ready = sorted(i.ec2_instance_id for i in found.values() if i.id not in ready)
+    if not_ready:
+        waiting.append(reason.new_not_ready(not_ready, target))
+    with_daemons = set(ready)
+    for daemon in (s for s in services if s.daemon):
+        running = {
+            home
+            for home, status in calls.service_tasks(clients.ecs, new.cluster, daemon.name).values()
+            if status == "RUNNING"
+        }
+        missing = sorted(ready[i].ec2_instance_id for i in ready if i not in running)
+        if missing:
+            waiting.append(reason.daemon_not_running(daemon.name, missing))
+        with_daemons &= running
+    instances: NewInstances = {
+        "listed": len(ec2_ids),
+        "registered": len(found),
+        "ready": len(ready),
+        "daemonsRunning": len(with_daemons),
+    }
+    return Readiness(instances, waiting)
+
+
+def _configuration_findings(
+    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], old_ids: set[str], now: float
+) -> list[Observation]:
+    """What the services' own descriptions say would hold a drain of the old target up, for those with tasks there."""
+    found: list[Observation] = []
+    for service in services:
+        kept = [o for o in suspicions(service, now) if o.cause in (DEPLOYMENT_CONFIGURATION, SERVICE_UNAVAILABLE)]
+        if not kept or not old_ids:
+            continue
+        on_old = sum(1 for home in calls.service_task_homes(ecs, cluster, service.name).values() if home in old_ids)
+        found += [
+            Observation(o.cause, o.subject, on_old, reason.on_old_target(on_old, o.detail)) for o in kept if on_old
+        ]
+    return found
+
+
+def _placement(
+    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], old_ids: set[str]
+) -> tuple[list[ServiceRoom], list[Observation]]:
+    """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
+    groups = task_groups(ecs, cluster, old_ids, services) or []
+    placement = place_groups(groups, _remaining_instances(ecs, cluster, old_ids))
+    unplaced = Counter(u.task.service for u in placement.unplaced)
+    why = {u.task.service: u.why for u in placement.unplaced}
+    constraints = {s.name: s.placement_constraints for s in services}
+    rows: list[ServiceRoom] = [
+        {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - unplaced[g["service"]]} for g in groups
+    ]
+    findings = [
+        Observation(
+            CANNOT_PLACE,
+            f"service {row['service']}",
+            row["tasks"] - row["placed"],
+            reason.tasks_fit_nowhere(
+                row["tasks"], row["tasks"] - row["placed"], why[row["service"]], constraints[row["service"]]
+            ),
+        )
+        for row in rows
+        if row["placed"] < row["tasks"]
+    ]
+    return rows, findings
+
+
+def _remaining_instances(ecs: ECSClient, cluster: str, old_ids: set[str]) -> list[Instance]:
+    remaining: list[Instance] = []
+    for page in calls.active_instance_pages(ecs, cluster):
+        others = [i for i in page if i not in old_ids]
+        found, _ = calls.describe_instances(ecs, cluster, others) if others else ({}, set())
+        remaining += [i for i in found.values() if i.status == "ACTIVE" and i.agent_connected]
+    return remaining
