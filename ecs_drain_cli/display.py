@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from ecs_drain import preflight
+from ecs_drain import preflight, reason
 from ecs_drain.diagnosis import BLOCKING_CAUSES
 
 from . import lookup
@@ -128,6 +128,8 @@ def verdict(console: Console, props: Any, found: preflight.Verdict) -> None:
     console.print(table)
     for finding in found.findings:
         console.print(f"- {finding['subject']}: {finding['detail']}")
+    if found.expected_seconds is not None:
+        console.print(reason.expected_drain(found.expected_seconds))
     if found.finishes:
         console.print(f"[green]Would finish[/]: every service task on {target} has room on the other instances.")
     else:

@@ -250,6 +250,11 @@ class EcsApi:
                         "maximumPercent": spec.max_percent,
                     },
                     "placementConstraints": [dict(c) for c in spec.placement_constraints],
+                    "loadBalancers": [
+                        {"targetGroupArn": self.sim.target_groups[name], "containerName": name, "containerPort": 8080}
+                    ]
+                    if name in self.sim.target_groups
+                    else [],
                     "events": [
                         {"id": f"{name}-{n}", "createdAt": datetime.fromtimestamp(at, UTC), "message": message}
                         for n, (at, message) in reversed(list(enumerate(events)))

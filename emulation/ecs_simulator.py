@@ -124,6 +124,7 @@ class EcsSimulator:
         # EC2 instances whose containers never start (a broken AMI): tasks placed there stay PENDING.
         self.containers_fail_on: set[str] = set()
         self.traffic: Traffic | None = None  # requests to the load-balanced services, when a scenario has them
+        self.target_groups: dict[str, str] = {}  # load-balanced service -> its target group's ARN
         self._unresolved: dict[str, tuple[str, float]] = {}  # service -> (last placement event, when written)
         clock.on_advance(self.run_until)
 

@@ -325,6 +325,7 @@ def rollover_world(
             new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
         for spec in services if services is not None else default_services():
             sim.add_service(spec)
+        _target_groups(sim)
         sim.run_until(aws.clock.now())
         # The services reach steady state (placed, started, healthy: 40 s by default) before anything happens.
         # Requests are counted from then on, COUNTING_LEAD_SECONDS before the world is handed over: every request in
@@ -366,6 +367,23 @@ def rollover_world(
         yield world
         for check in ON_CLOSE:
             check(world)
+
+
+def _target_groups(sim: EcsSimulator) -> None:
+    """A target group for each load-balanced service, with its deregistration delay, as DescribeServices names it."""
+    load_balanced = [spec for spec in sim.services.values() if spec.load_balanced]
+    if not load_balanced:
+        return
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    vpcs = boto3.client("ec2", region_name=REGION).describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])
+    for spec in load_balanced:
+        group = elbv2.create_target_group(
+            Name=f"{spec.name}-tg", Protocol="HTTP", Port=8080, VpcId=vpcs["Vpcs"][0]["VpcId"]
+        )
+        arn = group["TargetGroups"][0]["TargetGroupArn"]
+        delay = {"Key": "deregistration_delay.timeout_seconds", "Value": str(round(spec.deregistration_delay))}
+        elbv2.modify_target_group_attributes(TargetGroupArn=arn, Attributes=[delay])
+        sim.target_groups[spec.name] = arn
 
 
 STEADY_SECONDS = 120

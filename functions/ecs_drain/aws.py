@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -37,6 +38,7 @@ class Clients:
     ec2: EC2Client
     autoscaling: AutoScalingClient
     budget: CallBudget = field(default_factory=CallBudget)  # paces every call of `ecs`
+    elbv2: ElasticLoadBalancingv2Client | None = None  # the preflight's reading of deregistration delays
 
 
 class AwsThrottled(Exception):
@@ -57,6 +59,7 @@ def drain_clients() -> Clients:
         ec2=boto3.client("ec2", config=CONFIG),
         autoscaling=boto3.client("autoscaling", config=CONFIG),
         budget=budget,
+        elbv2=boto3.client("elbv2", config=CONFIG),
     )
 
 

@@ -55,6 +55,8 @@ def inventory(ecs: ECSClient, instances: Iterable[Instance], services: Sequence[
 # Reads the drain's plan may spend listing the services' tasks to place them task by task (ListTasks and
 # DescribeTasks per service, 100 tasks a page); beyond it the gate compares aggregates, as at 1,000 targets.
 PLACEMENT_LISTING_READS = 40
+# What a container gets between SIGTERM and SIGKILL when its task definition says nothing (ECS_CONTAINER_STOP_TIMEOUT).
+DEFAULT_STOP_TIMEOUT_SECONDS = 30
 # Tasks placed one by one at most, for the same reason: placing costs tasks x instances on every check that waits.
 PLACEMENT_MAX_TASKS = 500
 
@@ -95,6 +97,8 @@ def task_groups(
                 "distinctInstance": distinct,
                 "memberOf": member_of + list(definition.member_of),
                 "heldOn": sorted({h for h in homes if h not in targets}) if distinct else [],
+                "stopTimeout": definition.stop_timeout or DEFAULT_STOP_TIMEOUT_SECONDS,
+                "targetGroups": list(service.target_groups),
             }
         )
     return groups

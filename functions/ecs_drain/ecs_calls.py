@@ -205,6 +205,7 @@ class ServiceView:
     max_percent: int
     placement_constraints: list[str]  # "distinctInstance", "memberOf(attribute:x == y)"
     events: list[tuple[float, str]]  # (createdAt as epoch seconds, message), newest first
+    target_groups: list[str] = field(default_factory=list)  # the load balancers' target groups it registers with
 
     @classmethod
     def from_api(cls, data: ServiceTypeDef) -> ServiceView:
@@ -225,6 +226,7 @@ class ServiceView:
             max_percent=deployment.get("maximumPercent", 200),
             placement_constraints=constraints,
             events=[(e["createdAt"].timestamp(), e.get("message", "")) for e in data.get("events", [])],
+            target_groups=[b["targetGroupArn"] for b in data.get("loadBalancers", []) if b.get("targetGroupArn")],
         )
 
 
@@ -302,6 +304,7 @@ class TaskDefinitionShape:
     memory: int
     host_ports: frozenset[int]  # static host ports (bridge or host network mode; 0 or none is dynamic)
     member_of: tuple[str, ...]  # the definition's own memberOf expressions
+    stop_timeout: int | None = None  # the longest of its containers' stopTimeout, where one is given
 
 
 def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
@@ -332,7 +335,8 @@ def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
     member_of = tuple(
         c["expression"] for c in definition.get("placementConstraints", []) if c.get("type") == "memberOf"
     )
-    return TaskDefinitionShape(cpu, memory, frozenset(ports), member_of)
+    timeouts = [number(c["stopTimeout"]) for c in containers if "stopTimeout" in c]
+    return TaskDefinitionShape(cpu, memory, frozenset(ports), member_of, max(timeouts) if timeouts else None)
 
 
 @in_cluster

@@ -99,6 +99,7 @@ def preflight_data(checked: PreflightState) -> dict[str, str]:
         "InstancesReady": str(instances["daemonsRunning"]),
         "Room": "; ".join(f"{s['service']} {s['placed']} of {s['tasks']}" for s in checked["services"]),
         "Findings": str(len(checked["diagnosis"])),
+        **({"ExpectedDrainSeconds": str(checked["expectedDrainSeconds"])} if "expectedDrainSeconds" in checked else {}),
     }
 
 

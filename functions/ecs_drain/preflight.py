@@ -25,6 +25,7 @@ from . import reason
 from .capacity import place_groups, task_groups
 from .diagnosis import Observation, merge, suspicions
 from .ecs_calls import Instance, ServiceView
+from .load_balancers import deregistration_delays
 from .properties import DrainProperties
 from .state import (
     CANNOT_PLACE,
@@ -39,6 +40,7 @@ from .state import (
     NewInstances,
     PreflightState,
     ServiceRoom,
+    TaskGroup,
     failed_tries_outlasting,
 )
 from .targets import ec2_instance_ids
@@ -100,9 +102,11 @@ def check(
     state["newInstances"], state["waitingFor"] = readiness.instances, readiness.waiting_for
     seen = _configuration_findings(ecs, cluster, services, old_ids, now)
     if readiness.ready and old_ids:
-        rooms, unplaced = _placement(ecs, cluster, services, old_ids)
-        state["services"] = rooms
-        seen += unplaced
+        placed = _placement(clients, cluster, services, old_ids)
+        state["services"] = placed.rooms
+        seen += placed.findings
+        if placed.expected_seconds is not None:
+            state["expectedDrainSeconds"] = placed.expected_seconds
     state["diagnosis"] = merge(state["diagnosis"], seen, now)
     # The last check falls on the deadline; a verdict sets it to 0.
     state["nextCheckInSeconds"] = max(1, min(new.poll_interval_seconds, math.ceil(state["deadline"] - now)))
@@ -117,6 +121,7 @@ class Verdict:
     instances: int  # the target's registered container instances
     services: list[ServiceRoom]
     findings: list[Finding]
+    expected_seconds: int | None  # the longest an old task takes to stop once replaced (see state); None: not known
 
     @property
     def finishes(self) -> bool:
@@ -130,11 +135,8 @@ def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
     services = calls.describe_services(ecs, cluster)
     ids = set(_registered(target, clients))
     seen = _configuration_findings(ecs, cluster, services, ids, now)
-    rooms: list[ServiceRoom] = []
-    if ids:
-        rooms, unplaced = _placement(ecs, cluster, services, ids)
-        seen += unplaced
-    return Verdict(len(ids), rooms, merge([], seen, now))
+    placed = _placement(clients, cluster, services, ids) if ids else Placed([], [], None)
+    return Verdict(len(ids), placed.rooms, merge([], seen + placed.findings, now), placed.expected_seconds)
 
 
 def give_up(state: PreflightState, error: Exception) -> PreflightState:
@@ -162,7 +164,8 @@ def _decide(state: PreflightState, readiness: Readiness, now: float) -> None:
         ready, services = readiness.instances["ready"], len(state["services"])
         warnings = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
         state["phase"] = PASSED
-        state["message"] = reason.preflight_passed(state["newTarget"], ready, services, warnings)
+        expected = state.get("expectedDrainSeconds")
+        state["message"] = reason.preflight_passed(state["newTarget"], ready, services, expected, warnings)
     state["nextCheckInSeconds"] = 0
     state["seconds"] = round(now - state["startedAt"], 1)
 
@@ -229,10 +232,16 @@ def _configuration_findings(
     return found
 
 
-def _placement(
-    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], old_ids: set[str]
-) -> tuple[list[ServiceRoom], list[Observation]]:
+@dataclass(frozen=True)
+class Placed:
+    rooms: list[ServiceRoom]
+    findings: list[Observation]
+    expected_seconds: int | None
+
+
+def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], old_ids: set[str]) -> Placed:
     """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
+    ecs = clients.ecs
     groups = task_groups(ecs, cluster, old_ids, services) or []
     placement = place_groups(groups, _remaining_instances(ecs, cluster, old_ids))
     unplaced = Counter(u.task.service for u in placement.unplaced)
@@ -253,7 +262,17 @@ def _placement(
         for row in rows
         if row["placed"] < row["tasks"]
     ]
-    return rows, findings
+    return Placed(rows, findings, _expected_seconds(clients, groups))
+
+
+def _expected_seconds(clients: Clients, groups: Sequence[TaskGroup]) -> int | None:
+    """The longest deregistration delay plus stop timeout among the groups: the longest an old task spends stopping
+    once its replacement is healthy (placing and starting the replacements comes first, and is not known ahead)."""
+    arns = [arn for g in groups for arn in g["targetGroups"]]
+    delays = deregistration_delays(clients.elbv2, arns) if arns and clients.elbv2 is not None else {}
+    if delays is None or (arns and clients.elbv2 is None):
+        return None
+    return max((max((delays[a] for a in g["targetGroups"]), default=0) + g["stopTimeout"] for g in groups), default=0)
 
 
 def _remaining_instances(ecs: ECSClient, cluster: str, old_ids: set[str]) -> list[Instance]:

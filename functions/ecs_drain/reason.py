@@ -250,11 +250,21 @@ def preflight_waiting(new_target: str, waiting_for: Sequence[str]) -> str:
     return f"Preflight: waiting for {new_target}: " + "; ".join(waiting_for) + "."
 
 
-def preflight_passed(new_target: str, ready: int, services: int, warnings: Sequence[Finding]) -> str:
+def preflight_passed(
+    new_target: str, ready: int, services: int, expected: int | None, warnings: Sequence[Finding]
+) -> str:
     return (
         f"Preflight passed: {ready} instances of {new_target} are registered, ACTIVE and run their daemon tasks, and "
         f"the instances that remain can take every task of the {services} services on the old target."
+        + (f" {expected_drain(expected)}" if expected is not None else "")
         + (f" Warning: {findings(warnings)}" if warnings else "")
+    )
+
+
+def expected_drain(seconds: int) -> str:
+    return (
+        f"Draining it: once its replacements are healthy, an old task takes up to {seconds} s to stop (the longest "
+        "deregistration delay plus stop timeout of its services); placing and starting the replacements comes first."
     )
 
 

@@ -130,6 +130,8 @@ class TaskGroup(TypedDict):
     distinctInstance: bool
     memberOf: list[str]
     heldOn: list[str]  # distinctInstance only: the other instances that run a task of it already
+    stopTimeout: int  # seconds from SIGTERM to SIGKILL: its containers' stopTimeout, or the agent's 30 s default
+    targetGroups: list[str]  # its load balancers' target groups (each has a deregistration delay)
 
 
 class Summary(TypedDict):
@@ -241,6 +243,9 @@ class PreflightState(TypedDict):
     services: list[ServiceRoom]
     diagnosis: list[Finding]
     seconds: NotRequired[float]  # from the request to the verdict
+    # How long an old task takes to stop once its replacement is healthy, at most: the longest deregistration delay
+    # plus stop timeout of the services on the old target (absent when a delay could not be read).
+    expectedDrainSeconds: NotRequired[int]
     message: str
 
 

@@ -91,6 +91,8 @@ def test_it_passes_the_preflight_with_no_finding_once_the_new_fleet_has_register
     assert update is not None and update.body["Status"] == "SUCCESS"
     assert update.body["Reason"].startswith("Preflight passed: 3 instances")
     assert update.body["Data"]["Room"] == "web 6 of 6; worker 3 of 3"
+    # web: a 120 s deregistration delay (its target group, read from ELB) and the 30 s default stop timeout.
+    assert update.body["Data"]["ExpectedDrainSeconds"] == "150"
     (preflight,) = preflights(world)
     summary = json.loads(preflight["output"])
     assert summary["outcome"] == "PREFLIGHT_PASSED" and summary["diagnosis"] == []

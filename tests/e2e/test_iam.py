@@ -15,7 +15,7 @@ import pytest
 from emulation import template as cfn
 from emulation.scenarios import World, pinned_services, rollover_world
 
-IAM_PREFIX = {"stepfunctions": "states", "awslambda": "lambda"}
+IAM_PREFIX = {"stepfunctions": "states", "awslambda": "lambda", "elbv2": "elasticloadbalancing"}
 IAM_ACTION = {("awslambda", "Invoke"): "InvokeFunction"}
 # Delivered by the services themselves, not by calls the emulation can see.
 NOT_OBSERVABLE_OFFLINE = {"logs:", "xray:"}

@@ -65,6 +65,8 @@ def group(service: str, tasks: int, cpu: int, **more: object) -> TaskGroup:
         "distinctInstance": False,
         "memberOf": [],
         "heldOn": [],
+        "stopTimeout": 30,
+        "targetGroups": [],
     }
     return cast(TaskGroup, shaped | more)
 
