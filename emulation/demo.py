@@ -97,10 +97,15 @@ WALL_START = time.monotonic()
 
 
 def picture(
-    world: World, tries: list[tuple[float, Answer | None]], started: float, path: Path, others: dict[str, Traffic]
+    world: World,
+    tries: list[tuple[float, Answer | None]],
+    started: float,
+    path: Path,
+    others: dict[str, Traffic],
+    preflight: Answer | None = None,
 ) -> Path:
-    """Tasks per instance of each fleet (a line ends when its instance is gone), a marker per drain try, and the
-    requests per 10 s of every strategy over the whole time its failures happen."""
+    """Tasks per instance of each fleet (a line ends when its instance is gone), a marker for the preflight's answer
+    and per drain try, and the requests per 10 s of every strategy over the whole time its failures happen."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +133,19 @@ def picture(
         shown = [n for n in names if (n in old) == is_old]
         ends = {n: (world.sim.record.gone_at.get(n, now) - started) / 60 for n in shown}
         _fleet_panel(axis, shown, samples, started, label, ends, set(world.sim.record.gone_at))
-    _try_markers(panels[: len(fleets)], tries, started)
+    _try_markers(panels[: len(fleets)], tries, started, preflight)
+    if fleets and fleets[0][0] and world.cfn.status.startswith("UPDATE_ROLLBACK"):
+        panels[0].annotate(
+            f"rolled back ({world.cfn.status}): the old fleet still serves",
+            (1.0, 0.5),
+            xycoords="axes fraction",
+            fontsize=8,
+            ha="right",
+            va="center",
+            color="tab:green",
+            xytext=(-6, 0),
+            textcoords="offset points",
+        )
     if traffic:
         _requests_panel(panels[-1], world, started, others)
     panels[-1].set_xlabel("simulated minutes since the stack update")
@@ -180,10 +197,20 @@ def _fleet_panel(
     axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
-def _try_markers(axes: list[Any], tries: list[tuple[float, Answer | None]], started: float) -> None:
-    """A marker per drain try: where it set instances DRAINING, and where CloudFormation got its answer; labels at
-    their own heights so none covers another."""
+def _try_markers(
+    axes: list[Any], tries: list[tuple[float, Answer | None]], started: float, preflight: Answer | None = None
+) -> None:
+    """A marker for the preflight's answer to the Update, and per drain try: where it set instances DRAINING, and
+    where CloudFormation got its answer; labels at their own heights so none covers another."""
     marks: list[tuple[float, str, str]] = []
+    if preflight is not None:
+        status = preflight.body["Status"]
+        said = (
+            "preflight answered SUCCESS"
+            if status == "SUCCESS"
+            else "preflight answered FAILED: CloudFormation rolls back"
+        )
+        marks.append((preflight.at, said, "tab:blue" if status == "SUCCESS" else "tab:red"))
     for n, (draining_at, answer) in enumerate(tries, start=1):
         name = f"try {n}: " if len(tries) > 1 else ""
         if draining_at:
@@ -303,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
 def traffic_table(runs: list[strategies.Run]) -> Table:
     """The three strategies side by side, within 80 columns."""
     table = Table(
-        title=f"what users saw: the same rollover and traffic ({max(r.requests for r in runs):,} requests) under "
-        "each strategy",
+        title=f"what users saw: the same update and traffic under each strategy ({runs[0].strategy}: "
+        f"{runs[0].requests:,} requests)",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
@@ -363,7 +390,7 @@ def report(
         console.print(
             Panel(json.dumps({k: summary.get(k) for k in shown}, indent=1), title="execution output (summary)")
         )
-    calls = Table(title="AWS calls made by the drain")
+    calls = Table(title="AWS calls made by the DrainFunction (the preflight and the drain)")
     calls.add_column("API")
     calls.add_column("calls", justify="right")
     for action, n in sorted(world.aws.calls.by_action(caller="DrainFunction").items()):
@@ -388,7 +415,7 @@ def report(
             )
     if answer is None and not world.cfn.status.startswith("UPDATE_ROLLBACK"):
         console.print("[red]CloudFormation got no answer.[/]")
-    path = picture(world, tries, started, args.out / f"demo-{args.scenario}.png", others)
+    path = picture(world, tries, started, args.out / f"demo-{args.scenario}.png", others, update)
     console.print(f"Picture of tasks per instance over time: [bold]{path}[/]")
     for line in verdict(world, answer, run):
         console.print(line)
