@@ -213,12 +213,15 @@ class FakePaginator:
 class FakeEc2:
     """Spot Fleet and EC2 Fleet instance listings, paged."""
 
-    def __init__(self, pages: list[list[str]], requests: int = 1) -> None:
+    def __init__(self, pages: list[list[str]], requests: int = 1, capacity: tuple[float, int] = (1.0, 1)) -> None:
         self.pages, self.requests = pages, requests
+        self.capacity = capacity  # (FulfilledCapacity, TargetCapacity)
         self.tokens: list[str | None] = []
 
     def describe_spot_fleet_requests(self, **_: Any) -> dict[str, Any]:
-        return {"SpotFleetRequestConfigs": [{}] * self.requests}
+        fulfilled, target = self.capacity
+        config = {"FulfilledCapacity": fulfilled, "TargetCapacity": target}
+        return {"SpotFleetRequestConfigs": [{"SpotFleetRequestConfig": config}] * self.requests}
 
     def describe_spot_fleet_instances(self, **kwargs: Any) -> dict[str, Any]:
         self.tokens.append(kwargs.get("NextToken"))

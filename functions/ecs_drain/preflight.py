@@ -41,9 +41,8 @@ from .state import (
     PreflightState,
     ServiceRoom,
     TaskGroup,
-    failed_tries_outlasting,
 )
-from .targets import ec2_instance_ids
+from .targets import capacity_short, ec2_instance_ids
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -69,7 +68,6 @@ def begin(new: DrainProperties, old: DrainProperties, now: float, requested_at: 
         "checks": 0,
         "maxChecks": math.ceil(timeout / new.poll_interval_seconds) + 2,
         "nextCheckInSeconds": 0,
-        "maxFailedTries": failed_tries_outlasting(timeout),
         "newTarget": target_name(new),
         "oldTarget": target_name(old),
         "newInstances": _no_instances(),
@@ -184,11 +182,12 @@ def _readiness(new: DrainProperties, clients: Clients, services: Sequence[Servic
     """How far the new target's instances have come, and what is still missing, in words."""
     target, cluster = target_name(new), new.cluster_name
     ec2_ids = ec2_instance_ids(new, clients) or []
+    short = capacity_short(new, clients)
     if not ec2_ids:
         return Readiness(_no_instances(), [reason.new_target_empty(target)])
     ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
     found, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
-    waiting: list[str] = []
+    waiting = [reason.new_target_filling(target, *short)] if short is not None else []
     unregistered = sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()})
     if unregistered:
         waiting.append(reason.new_not_registered(unregistered, len(ec2_ids), target, cluster))

@@ -217,6 +217,10 @@ def new_target_empty(target: str) -> str:
     return f"{target} has no instances yet"
 
 
+def new_target_filling(target: str, fulfilled: float, wanted: float) -> str:
+    return f"{target} has launched {fulfilled:g} of the {wanted:g} capacity units it asks for"
+
+
 def new_not_registered(ec2_ids: Sequence[str], listed: int, target: str, cluster: str) -> str:
     return (
         f"{len(ec2_ids)} of the {listed} instances of {target} never registered in cluster {cluster} "

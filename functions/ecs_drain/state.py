@@ -235,7 +235,6 @@ class PreflightState(TypedDict):
     checks: int
     maxChecks: int
     nextCheckInSeconds: int
-    maxFailedTries: int
     newTarget: str  # "SpotFleet sfr-..." as the Reason names it
     oldTarget: str
     newInstances: NewInstances

@@ -67,3 +67,34 @@ def _auto_scaling_instances(autoscaling: AutoScalingClient, name: str) -> list[s
     if not groups:
         return None
     return [i["InstanceId"] for i in groups[0].get("Instances", [])]
+
+
+def capacity_short(props: DrainProperties, clients: Clients) -> tuple[float, float] | None:
+    """(fulfilled, target) while the target has not launched all the capacity it asks for (a new Spot Fleet or EC2
+    Fleet fills over minutes; an Auto Scaling group counts its InService instances); None once it has, for instance
+    ids, or when the target cannot be read (then its listed instances are all there is to wait for)."""
+    kind, target = props.target_kind, props.target
+    try:
+        if kind == "SpotFleet":
+            configs = clients.ec2.describe_spot_fleet_requests(SpotFleetRequestIds=[target[0]])[
+                "SpotFleetRequestConfigs"
+            ]
+            config = configs[0]["SpotFleetRequestConfig"] if configs else None
+            have, want = (config.get("FulfilledCapacity", 0.0), config.get("TargetCapacity", 0)) if config else (0, 0)
+        elif kind == "Fleet":
+            fleets = clients.ec2.describe_fleets(FleetIds=[target[0]])["Fleets"]
+            fleet = fleets[0] if fleets else None
+            want = fleet.get("TargetCapacitySpecification", {}).get("TotalTargetCapacity", 0) if fleet else 0
+            have = fleet.get("FulfilledCapacity", 0.0) if fleet else 0
+        elif kind == "AutoScalingGroup":
+            groups = clients.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[target[0]])
+            group = groups["AutoScalingGroups"][0] if groups["AutoScalingGroups"] else None
+            want = group.get("DesiredCapacity", 0) if group else 0
+            have = sum(1 for i in group.get("Instances", []) if i.get("LifecycleState") == "InService") if group else 0
+        else:
+            return None
+    except ClientError as error:
+        if error_code(error) in _GONE_ERRORS:
+            return None
+        raise
+    return (float(have), float(want)) if have < want else None

@@ -72,7 +72,6 @@ def preflight(phase: str, mode: str = "FAIL", error: bool = False) -> ExecutionS
         "checks": 3,
         "maxChecks": 62,
         "nextCheckInSeconds": 0,
-        "maxFailedTries": 51,
         "newTarget": "SpotFleet sfr-new",
         "oldTarget": "SpotFleet sfr-old",
         "newInstances": {"listed": 3, "registered": 3, "ready": 3, "daemonsRunning": 3},
