@@ -67,7 +67,8 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="ecs-drain",
         description="Follow a drain of ECS container instances live, or drain a target by hand, through the "
-        "state machine the ecs-drain provider stack deployed.",
+        "state machine the ecs-drain provider stack deployed; or check, reading only, whether a drain of a target "
+        "would finish.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
