@@ -182,11 +182,11 @@ def _readiness(new: DrainProperties, clients: Clients, services: Sequence[Servic
     """How far the new target's instances have come, and what is still missing, in words."""
     target, cluster = target_name(new), new.cluster_name
     ec2_ids = ec2_instance_ids(new, clients) or []
-    short = capacity_short(new, clients)
     if not ec2_ids:
         return Readiness(_no_instances(), [reason.new_target_empty(target)])
     ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
     found, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
+    short = capacity_short(new, clients)
     waiting = [reason.new_target_filling(target, *short)] if short is not None else []
     unregistered = sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()})
     if unregistered:
@@ -196,12 +196,13 @@ def _readiness(new: DrainProperties, clients: Clients, services: Sequence[Servic
     if not_ready:
         waiting.append(reason.new_not_ready(not_ready, target))
     with_daemons = set(ready)
-    for daemon in (s for s in services if s.daemon):
-        running = {
-            home
-            for home, status in calls.service_tasks(clients.ecs, new.cluster, daemon.name).values()
-            if status == "RUNNING"
-        }
+    # A daemon with placement constraints runs only where they hold, and one that runs nowhere else is not the new
+    # fleet's trouble: neither is waited for (the drain does not depend on daemons; a good fleet is not failed).
+    for daemon in (s for s in services if s.daemon and not s.placement_constraints):
+        tasks = calls.service_tasks(clients.ecs, new.cluster, daemon.name).values()
+        running = {home for home, status in tasks if status == "RUNNING"}
+        if not running - set(ready):
+            continue
         missing = sorted(ready[i].ec2_instance_id for i in ready if i not in running)
         if missing:
             waiting.append(reason.daemon_not_running(daemon.name, missing))
