@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ecs_drain import preflight, reason
 from ecs_drain.diagnosis import BLOCKING_CAUSES
+from ecs_drain.executions import PREFLIGHT_SUFFIX
 
 from . import lookup
 
@@ -65,7 +66,7 @@ def why_lines(drain: dict[str, Any]) -> list[str]:
 
 
 def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) -> int:
-    """Follow the execution until it ends; exit 0 if the drain ended well."""
+    """Follow the execution until it ends; exit 0 if the drain ended well (a preflight: if it passed)."""
     console.print(f"Following {arn}")
     last = ""
     live = None if plain else Live(console=console, refresh_per_second=2)
@@ -74,21 +75,12 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) ->
     try:
         while True:
             execution = sfn.describe_execution(executionArn=arn)
-            drain = lookup.latest_drain(sfn, arn)
+            shown, line = progress(sfn, arn, execution)
             if live:
-                live.update(view(execution, drain))
-            else:
-                line = "\n".join(
-                    [
-                        f"{execution['status']:<9} {drain.get('phase', 'starting'):<21} "
-                        f"{drain.get('pendingCount', '?')} instances, "
-                        f"{(drain.get('summary') or {}).get('tasksRemaining', '?')} tasks left",
-                        *why_lines(drain),
-                    ]
-                )
-                if line != last:
-                    console.print(line)
-                    last = line
+                live.update(shown)
+            elif line != last:
+                console.print(line)
+                last = line
             if execution["status"] != "RUNNING":
                 break
             time.sleep(interval)
@@ -96,6 +88,35 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) ->
         if live:
             live.stop()
     return report(console, execution)
+
+
+def progress(sfn: Any, arn: str, execution: dict[str, Any]) -> tuple[Group, str]:
+    """The live view and the --plain lines of the execution's latest step: a drain's, or a preflight's."""
+    if PREFLIGHT_SUFFIX in execution["name"]:
+        checked = lookup.latest_drain(sfn, arn, "preflight")
+        lines = [preflight_line(execution, checked), *why_lines(checked)]
+        return Group(*lines), "\n".join(lines)
+    drain = lookup.latest_drain(sfn, arn)
+    line = "\n".join(
+        [
+            f"{execution['status']:<9} {drain.get('phase', 'starting'):<21} "
+            f"{drain.get('pendingCount', '?')} instances, "
+            f"{(drain.get('summary') or {}).get('tasksRemaining', '?')} tasks left",
+            *why_lines(drain),
+        ]
+    )
+    return view(execution, drain), line
+
+
+def preflight_line(execution: dict[str, Any], checked: dict[str, Any]) -> str:
+    """A preflight's progress in a line: its phase, how far the new instances have come, what it waits for."""
+    instances = checked.get("newInstances") or {}
+    waiting = "; ".join(checked.get("waitingFor") or [])
+    return (
+        f"{execution['status']:<9} preflight {checked.get('phase', 'starting'):<21} "
+        f"{instances.get('daemonsRunning', 0)} of {instances.get('listed', '?')} new instances ready"
+        + (f": waiting for {waiting}" if waiting else "")
+    )
 
 
 def report(console: Console, execution: dict[str, Any]) -> int:
@@ -106,6 +127,10 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         )
         return 1
     console.print(f"Outcome: {summary.get('outcome')} ({summary.get('status')}). {summary.get('reason', '')}")
+    if summary.get("mode") == "preflight":
+        rooms = ", ".join(f"{r['service']} {r['placed']} of {r['tasks']}" for r in summary.get("services") or [])
+        console.print(f"Room for the old target's tasks: {rooms or 'not checked'}")
+        return 0 if summary.get("status") == "SUCCESS" else 1
     phases = ", ".join(f"{name} {seconds} s" for name, seconds in (summary.get("phaseSeconds") or {}).items())
     console.print(
         f"Instances {summary.get('instances')}, tasks at start {summary.get('tasksAtStart')}, "

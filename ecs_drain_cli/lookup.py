@@ -59,15 +59,16 @@ def target_instances(props: DrainProperties, clients: Clients) -> list[str] | No
     return ec2_instance_ids(props, clients)
 
 
-def latest_drain(sfn: Any, execution_arn: str) -> dict[str, Any]:
-    """The drain state after the most recent step, read from the execution's history."""
+def latest_drain(sfn: Any, execution_arn: str, key: str = "drain") -> dict[str, Any]:
+    """The drain state (or with `key` "preflight", the preflight's) after the most recent step, read from the
+    execution's history."""
     history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=100)
     for event in history["events"]:
         if event["type"] == "TaskSucceeded":
             output = json.loads(event["taskSucceededEventDetails"].get("output") or "{}")
-            drain = (output.get("Payload") or {}).get("drain")
-            if drain:
-                return dict(drain)
+            state = (output.get("Payload") or {}).get(key)
+            if state:
+                return dict(state)
     return {}
 
 

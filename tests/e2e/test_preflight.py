@@ -4,6 +4,8 @@ can still roll back, and the rollback itself is never held up."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -180,3 +182,26 @@ def test_it_ends_the_stack_update_rollback_failed_when_the_reverse_update_fails_
             "UPDATE_ROLLBACK_FAILED",
         ]
         assert not [what for _, what in world.cfn.events if what.startswith("new SpotFleet")]  # not deleted
+
+
+def test_it_waits_for_the_daemon_tasks_of_a_new_fleet_whose_containers_never_start() -> None:
+    with rollover_world(log_level="WARNING", new_fleet_fault="containers") as world:
+        update, _ = world.rollover(PreflightTimeoutSeconds="300")
+        assert update is not None and update.body["Status"] == "FAILED"
+        reason = update.body["Reason"]
+        assert "daemon service log-agent has no RUNNING task on 3 new instances" in reason
+        assert world.cfn.status == "UPDATE_ROLLBACK_COMPLETE"
+
+
+def test_it_follows_a_stacks_preflight_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(log_level="WARNING", **world_options(SCENARIOS["small-fleet"])) as world:
+        sender = threading.Thread(target=world.rollover)
+        sender.start()
+        while not preflights(world):  # the Update's execution has started
+            time.sleep(0.01)
+        follow = ["watch", "--stack", "web-cluster", "--plain", "--interval", "0.05"]
+        code = main(["--state-machine-arn", world.aws.state_machine_arn, *follow])
+        sender.join()
+        out = " ".join(capsys.readouterr().out.split())
+        assert code == 1 and "-preflight-" in out and "preflight FAILED 3 of 3 new instances ready" in out
+        assert "Outcome: PREFLIGHT_FAILED (FAILED)" in out and "Room for the old target's tasks: web" in out
