@@ -23,10 +23,11 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "rollover": Scenario("A new Spot Fleet comes up and registers; the old one is drained, then deleted.", {}, {}),
     "no-capacity": Scenario(
-        "The new fleet never registers: nothing is set DRAINING; at the deadline OnTimeout=FAIL answers FAILED, and "
-        "CloudFormation tries the Delete three times before it skips it and its cleanup goes on.",
-        {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
-        {"new_fleet_registers": (10**9, 10**9)},
+        "The new fleet never registers and the preflight is off, so the drain meets it in the cleanup: nothing is set "
+        "DRAINING; at the deadline OnTimeout=FAIL answers FAILED, and CloudFormation tries the Delete three times "
+        "before it skips it and its cleanup goes on (bad-ami: the same fleet, with the preflight).",
+        {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL", "Preflight": "OFF"},
+        {"new_fleet_fault": "agent"},
     ),
     "standalone-wait": Scenario(
         "A standalone job runs on an old instance; StandaloneTasks=WAIT waits for it to finish (15 min).",

@@ -167,6 +167,7 @@ class CloudFormation:
         self.status = "CREATE_COMPLETE"
         self.statuses: list[tuple[float, str]] = []  # every status the stack went through, with when
         self.resources: dict[str, StackResource] = {}  # logical id -> the resource
+        self.update_answer: Answer | None = None  # the answer to the last update's Update (not a rollback's)
         STACKS[self.stack_id] = self
 
     def set_status(self, status: str) -> None:
@@ -263,7 +264,8 @@ class CloudFormation:
     ) -> tuple[Request, Answer | None]:
         """The Update CloudFormation sends in UPDATE_IN_PROGRESS (after any replaced resource it refers to exists)."""
         request = self.request("Update", logical_id, new, physical_id=physical_id, old_properties=old)
-        return request, self._exchange(request)
+        self.update_answer = self._exchange(request)
+        return request, self.update_answer
 
     def roll_back(
         self, logical_id: str, old: dict[str, Any], new: dict[str, Any], failed: Answer | None, physical_id: str

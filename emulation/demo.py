@@ -399,9 +399,10 @@ def report(
     console.print(calls)
     tries = drain_tries(world)
     answer = tries[-1][1] if tries else None
-    update = next((a for a in world.server.answers if a.body["Reason"].startswith("Preflight")), None)
+    update = world.cfn.update_answer
+    preflight = update if update is not None and update.body["Reason"].startswith("Preflight") else None
     for title, shown in (
-        ("the answer CloudFormation got for the Update (the preflight)", update),
+        ("the answer CloudFormation got for the Update (the preflight)", preflight),
         ("the answer CloudFormation got for the Delete of the old fleet", answer),
     ):
         if shown is not None:
@@ -415,7 +416,7 @@ def report(
             )
     if answer is None and not world.cfn.status.startswith("UPDATE_ROLLBACK"):
         console.print("[red]CloudFormation got no answer.[/]")
-    path = picture(world, tries, started, args.out / f"demo-{args.scenario}.png", others, update)
+    path = picture(world, tries, started, args.out / f"demo-{args.scenario}.png", others, preflight)
     console.print(f"Picture of tasks per instance over time: [bold]{path}[/]")
     for line in verdict(world, answer, run):
         console.print(line)

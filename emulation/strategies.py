@@ -82,10 +82,10 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
             world.delete_fleet(world.old)
         world.cfn.set_status("UPDATE_COMPLETE")
     elif removing:
-        last = world.remove(**policy, **POLICY.get(strategy, {}))
+        last = world.remove(**{**policy, **POLICY.get(strategy, {})})
         answer = last.body["Status"] if last is not None else "-"
     else:
-        _update, last = world.rollover(**policy, **POLICY.get(strategy, {}))
+        _update, last = world.rollover(**{**policy, **POLICY.get(strategy, {})})
         answer = last.body["Status"] if last is not None else "-"
     cleanup = [t for t, status in world.cfn.statuses if status == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"]
     started = cleanup[0] if cleanup else world.aws.clock.now()  # from the Delete (a rollback has none)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
@@ -144,17 +144,14 @@ def spare_capacity(
     """
     spare: Spare = {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
     seen: list[Instance] = []
-    for page in calls.active_instance_pages(ecs, cluster):
-        others = [i for i in page if i not in targets]
-        found, _ = calls.describe_instances(ecs, cluster, others) if others else ({}, set())
-        for instance in found.values():
-            if instance.status == "ACTIVE" and instance.agent_connected:
-                seen.append(instance)
-                spare["instances"] += 1
-                spare["cpu"] += instance.remaining_cpu
-                spare["memory"] += instance.remaining_memory
-                spare["largestCpu"] = max(spare["largestCpu"], instance.remaining_cpu)
-                spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
+    for page in other_instance_pages(ecs, cluster, targets):
+        for instance in page:
+            seen.append(instance)
+            spare["instances"] += 1
+            spare["cpu"] += instance.remaining_cpu
+            spare["memory"] += instance.remaining_memory
+            spare["largestCpu"] = max(spare["largestCpu"], instance.remaining_cpu)
+            spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
         if groups is not None and _sums_allow(need, spare):
             placement = place_groups(groups, seen)
@@ -167,6 +164,15 @@ def spare_capacity(
         if has_room(need, spare):
             break
     return spare
+
+
+def other_instance_pages(ecs: ECSClient, cluster: str, targets: set[str]) -> Iterator[list[Instance]]:
+    """The cluster's ACTIVE, connected instances that are not among the targets, described, a page at a time: where
+    their tasks could go. A caller that has seen enough stops listing."""
+    for page in calls.active_instance_pages(ecs, cluster):
+        others = [i for i in page if i not in targets]
+        found, _ = calls.describe_instances(ecs, cluster, others) if others else ({}, set())
+        yield [i for i in found.values() if i.status == "ACTIVE" and i.agent_connected]
 
 
 def has_room(need: Resources, spare: Spare) -> bool:

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
 from . import reason
-from .capacity import place_groups, task_groups
+from .capacity import other_instance_pages, place_groups, task_groups
 from .diagnosis import Observation, merge, suspicions
-from .ecs_calls import Instance, ServiceView
+from .ecs_calls import ServiceView
 from .load_balancers import deregistration_delays
 from .properties import DrainProperties
 from .state import (
@@ -243,7 +243,7 @@ def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], 
     """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
     ecs = clients.ecs
     groups = task_groups(ecs, cluster, old_ids, services) or []
-    placement = place_groups(groups, _remaining_instances(ecs, cluster, old_ids))
+    placement = place_groups(groups, [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page])
     unplaced = Counter(u.task.service for u in placement.unplaced)
     why = {u.task.service: u.why for u in placement.unplaced}
     constraints = {s.name: s.placement_constraints for s in services}
@@ -269,16 +269,9 @@ def _expected_seconds(clients: Clients, groups: Sequence[TaskGroup]) -> int | No
     """The longest deregistration delay plus stop timeout among the groups: the longest an old task spends stopping
     once its replacement is healthy (placing and starting the replacements comes first, and is not known ahead)."""
     arns = [arn for g in groups for arn in g["targetGroups"]]
-    delays = deregistration_delays(clients.elbv2, arns) if arns and clients.elbv2 is not None else {}
-    if delays is None or (arns and clients.elbv2 is None):
+    delays: dict[str, int] | None = {}
+    if arns:
+        delays = deregistration_delays(clients.elbv2, arns) if clients.elbv2 is not None else None
+    if delays is None:
         return None
     return max((max((delays[a] for a in g["targetGroups"]), default=0) + g["stopTimeout"] for g in groups), default=0)
-
-
-def _remaining_instances(ecs: ECSClient, cluster: str, old_ids: set[str]) -> list[Instance]:
-    remaining: list[Instance] = []
-    for page in calls.active_instance_pages(ecs, cluster):
-        others = [i for i in page if i not in old_ids]
-        found, _ = calls.describe_instances(ecs, cluster, others) if others else ({}, set())
-        remaining += [i for i in found.values() if i.status == "ACTIVE" and i.agent_connected]
-    return remaining

@@ -112,7 +112,7 @@ def test_it_answers_nothing_to_drain_for_a_fleet_without_instances() -> None:
 
 
 def test_it_answers_nothing_to_drain_when_the_instances_never_registered() -> None:
-    with rollover_world(new_instances=3, new_fleet_registers=(10**9, 10**9)) as world:
+    with rollover_world(new_instances=3, new_fleet_fault="agent") as world:
         assert world.new is not None
         world.properties["SpotFleet"] = world.new.request_id
         _, answer = drain(world)
