@@ -375,9 +375,11 @@ def _text_test(value: str, operator: str, values: tuple[str, ...], reading: _Rea
 def _order(subject: str, known: str, operator: str, argument: str) -> bool | None:
     """>, >=, <, <= as ECS orders the subject: dates for registeredAt, versions for agentVersion, numbers for
     runningTasksCount; an attribute by number or version where both sides are one, else not judged."""
+    left: tuple[float, ...] | None
+    right: tuple[float, ...] | None
     if subject == "registeredAt":
         when = _date(argument)
-        left, right = (float(known), when) if when is not None else (None, None)
+        left, right = ((float(known),), (when,)) if when is not None else (None, None)
     else:
         left, right = _version(known), _version(argument)
     if left is None or right is None:
