@@ -14,6 +14,7 @@ check instead of bursting.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -212,10 +213,17 @@ class CallBudget:
     def affords(self, reads: int) -> bool:
         """Whether `reads` more cluster reads fit in what is left of this step's allowance, at the pace this
         step's reads have had so far (slower than the rate when other drains share it)."""
+        return reads * self._read_pace() <= self.seconds_left()
+
+    def affordable_reads(self) -> int:
+        """How many more cluster reads fit in what is left of this step's allowance (as `affords` counts)."""
+        return max(0, math.floor(self.seconds_left() / self._read_pace()))
+
+    def _read_pace(self) -> float:
         pace = self.interval(READ)
         if self.reads:
             pace = max(pace, (clock.now() - self.step_started) / self.reads)
-        return reads * pace <= self.seconds_left()
+        return pace
 
     def attach(self, ecs: ECSClient) -> None:
         """Every call of this client waits its turn first."""

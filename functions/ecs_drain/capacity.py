@@ -17,14 +17,19 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
+from . import instance_types
+from .cluster_query import QueryError, comparisons
 from .ecs_calls import Instance, ServiceView
+from .instance_types import TypeFigures
 from .placement import Placement, Room, TaskShape, place
 from .state import Resources, Spare, TaskGroup, no_resources
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
 
 
@@ -53,12 +58,18 @@ def inventory(ecs: ECSClient, instances: Iterable[Instance], services: Sequence[
 
 
 # Reads the drain's plan may spend listing the services' tasks to place them task by task (ListTasks and
-# DescribeTasks per service, 100 tasks a page); beyond it the gate compares aggregates, as at 1,000 targets.
+# DescribeTasks per service, 100 tasks a page), at the least; a drain of many targets may spend one read for every
+# PLACEMENT_TARGETS_PER_READ targets (its census spends about one per target). Beyond that, or when the schedule
+# cannot afford it, the gate compares aggregates.
 PLACEMENT_LISTING_READS = 40
+PLACEMENT_TARGETS_PER_READ = 2
 # What a container gets between SIGTERM and SIGKILL when its task definition says nothing (ECS_CONTAINER_STOP_TIMEOUT).
 DEFAULT_STOP_TIMEOUT_SECONDS = 30
-# Tasks placed one by one at most, for the same reason: placing costs tasks x instances on every check that waits.
-PLACEMENT_MAX_TASKS = 500
+
+
+def listing_reads(targets: int) -> int:
+    """The reads a drain of this many targets may spend listing its services' tasks once, for placement."""
+    return max(PLACEMENT_LISTING_READS, targets // PLACEMENT_TARGETS_PER_READ)
 
 
 def task_groups(
@@ -68,72 +79,185 @@ def task_groups(
     more than `most_reads` reads."""
     replicas = [s for s in services if not s.daemon and s.running + s.pending]
     reads = sum(2 * math.ceil(max(1, s.running + s.pending) / calls.DESCRIBE_LIMIT) for s in replicas)
-    tasks = sum(s.running + s.pending for s in replicas)
-    if most_reads is not None and (reads > most_reads or tasks > PLACEMENT_MAX_TASKS):
+    if most_reads is not None and reads > most_reads:
         return None
     groups: list[TaskGroup] = []
-    definitions: dict[str, calls.TaskDefinitionShape] = {}
+    definitions = _Definitions(ecs)
     for service in replicas:
         homes = list(calls.service_task_homes(ecs, cluster, service.name).values())
         on_targets = sum(1 for home in homes if home in targets)
-        if not on_targets:
-            continue
-        if service.task_definition not in definitions:
-            definitions[service.task_definition] = calls.task_definition_shape(ecs, service.task_definition)
-        definition = definitions[service.task_definition]
-        distinct = "distinctInstance" in service.placement_constraints
-        member_of = [
-            c.removeprefix("memberOf(").removesuffix(")")
-            for c in service.placement_constraints
-            if c.startswith("memberOf(")
-        ]
-        groups.append(
-            {
-                "service": service.name,
-                "tasks": on_targets,
-                "cpu": definition.cpu,
-                "memory": definition.memory,
-                "hostPorts": sorted(definition.host_ports),
-                "distinctInstance": distinct,
-                "memberOf": member_of + list(definition.member_of),
-                "heldOn": sorted({h for h in homes if h not in targets}) if distinct else [],
-                "stopTimeout": definition.stop_timeout or DEFAULT_STOP_TIMEOUT_SECONDS,
-                "targetGroups": list(service.target_groups),
-            }
-        )
+        if on_targets:
+            groups.append(_group(service, definitions.shape(service.task_definition), homes, on_targets, targets))
     return groups
 
 
-def place_groups(groups: Sequence[TaskGroup], instances: Iterable[Instance]) -> Placement:
+class _Definitions:
+    """DescribeTaskDefinition once per definition."""
+
+    def __init__(self, ecs: ECSClient) -> None:
+        self.ecs = ecs
+        self.known: dict[str, calls.TaskDefinitionShape] = {}
+
+    def shape(self, arn: str) -> calls.TaskDefinitionShape:
+        if arn not in self.known:
+            self.known[arn] = calls.task_definition_shape(self.ecs, arn)
+        return self.known[arn]
+
+
+def _group(
+    service: ServiceView, definition: calls.TaskDefinitionShape, homes: list[str], on_targets: int, targets: set[str]
+) -> TaskGroup:
+    distinct = "distinctInstance" in service.placement_constraints
+    member_of = [
+        c.removeprefix("memberOf(").removesuffix(")")
+        for c in service.placement_constraints
+        if c.startswith("memberOf(")
+    ]
+    group: TaskGroup = {
+        "service": service.name,
+        "tasks": on_targets,
+        "cpu": definition.cpu,
+        "memory": definition.memory,
+        "hostPorts": sorted(definition.host_ports),
+        "distinctInstance": distinct,
+        "memberOf": member_of + list(definition.member_of),
+        "heldOn": sorted({h for h in homes if h not in targets}) if distinct else [],
+        "stopTimeout": definition.stop_timeout or DEFAULT_STOP_TIMEOUT_SECONDS,
+        "targetGroups": list(service.target_groups),
+        "requires": [[name, value] for name, value in definition.requires],
+        "awsvpc": definition.awsvpc,
+        "gpus": definition.gpus,
+        "capacityProviders": list(service.capacity_providers),
+    }
+    if definition.cpu_architecture:
+        group["cpuArchitecture"] = definition.cpu_architecture
+    if definition.os_family:
+        group["osFamily"] = definition.os_family
+    return group
+
+
+def shape_of(group: TaskGroup) -> TaskShape:
+    return TaskShape(
+        service=group["service"],
+        cpu=group["cpu"],
+        memory=group["memory"],
+        host_ports=frozenset(group["hostPorts"]),
+        distinct_instance=group["distinctInstance"],
+        member_of=tuple(group["memberOf"]),
+        requires=tuple((str(name), value) for name, value in group.get("requires", [])),
+        cpu_architecture=group.get("cpuArchitecture"),
+        os_family=group.get("osFamily"),
+        awsvpc=group.get("awsvpc", False),
+        gpus=group.get("gpus", 0),
+        capacity_providers=tuple(group.get("capacityProviders", [])),
+    )
+
+
+@dataclass(frozen=True)
+class RoomFacts:
+    """What placing on the instances needs beyond DescribeContainerInstances: awsvpc tasks per instance and the
+    interfaces its type takes, the task groups the expressions ask about, instance types' GPUs."""
+
+    awsvpc_tasks: Counter[str] = field(default_factory=Counter)  # instance -> awsvpc tasks not STOPPED
+    types: dict[str, TypeFigures | None] = field(default_factory=dict)
+    groups_on: dict[str, set[str]] | None = field(default_factory=dict)  # instance -> groups; None: not read
+
+
+def room_facts(
+    ecs: ECSClient,
+    ec2: EC2Client | None,
+    cluster: str,
+    groups: Sequence[TaskGroup],
+    instances: Sequence[Instance],
+    services: Sequence[ServiceView] | None = None,
+) -> RoomFacts:
+    """Read what the groups' rules need to be judged, and only that: nothing when no group is awsvpc, asks for GPUs
+    or places by task group (then the services are described, unless given)."""
+    shapes = [shape_of(g) for g in groups]
+    awsvpc = Counter[str]()
+    types: dict[str, TypeFigures | None] = {}
+    if any(s.awsvpc or s.gpus for s in shapes) and ec2 is not None:
+        names = {t for i in instances if (t := i.attributes.get("ecs.instance-type"))}
+        types = instance_types.figures(ec2, names)
+    asks_groups = any("task:group" in e for s in shapes for e in s.member_of)
+    if services is None and (asks_groups or any(s.awsvpc for s in shapes)):
+        services = calls.describe_services(ecs, cluster)
+    services = services or []
+    if any(s.awsvpc for s in shapes):
+        definitions = _Definitions(ecs)
+        for service in services:
+            if definitions.shape(service.task_definition).awsvpc:
+                awsvpc.update(calls.service_task_homes(ecs, cluster, service.name).values())
+    return RoomFacts(awsvpc, types, _groups_on(ecs, cluster, services, shapes))
+
+
+def _groups_on(
+    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], shapes: Sequence[TaskShape]
+) -> dict[str, set[str]] | None:
+    """The task groups memberOf expressions ask about, per instance: service groups by ListTasks of the service;
+    a group that is not a service's, or a test on every group (=~, exists), cannot be read cheaply: None."""
+    asked: set[str] = set()
+    for shape in shapes:
+        for _, tree in shape.expressions:
+            if isinstance(tree, QueryError):
+                continue
+            for comparison in comparisons(tree):
+                if comparison.subject != "task:group":
+                    continue
+                if comparison.operator not in ("equals", "in"):
+                    return None
+                asked.update(comparison.values)
+    names = {s.name for s in services}
+    if any(not g.startswith("service:") or g.removeprefix("service:") not in names for g in asked):
+        return None
+    found: dict[str, set[str]] = {}
+    for group in sorted(asked):
+        for home in calls.service_task_homes(ecs, cluster, group.removeprefix("service:")).values():
+            found.setdefault(home, set()).add(group)
+    return found
+
+
+def place_groups(
+    groups: Sequence[TaskGroup], instances: Iterable[Instance], facts: RoomFacts | None = None
+) -> Placement:
     """Place every task of the groups on these instances (ACTIVE, connected, not among the targets), task by task."""
-    tasks = [
-        TaskShape(
-            service=g["service"],
-            cpu=g["cpu"],
-            memory=g["memory"],
-            host_ports=frozenset(g["hostPorts"]),
-            distinct_instance=g["distinctInstance"],
-            member_of=tuple(g["memberOf"]),
-        )
-        for g in groups
-        for _ in range(g["tasks"])
-    ]
-    rooms = [
-        Room(
-            instance=i.id,
-            cpu=i.remaining_cpu,
-            memory=i.remaining_memory,
-            ports_in_use=set(i.ports_in_use),
-            attributes=dict(i.attributes),
-            services=Counter(g["service"] for g in groups if i.id in g["heldOn"]),
-        )
-        for i in instances
-    ]
+    facts = facts if facts is not None else RoomFacts()
+    tasks = [shape_of(g) for g in groups for _ in range(g["tasks"])]
+    rooms = [_room(i, groups, facts) for i in instances]
     return place(tasks, rooms)
 
 
+def _room(instance: Instance, groups: Sequence[TaskGroup], facts: RoomFacts) -> Room:
+    kind = instance.attributes.get("ecs.instance-type")
+    known = facts.types.get(kind) if kind else None
+    takes = instance_types.awsvpc_tasks(kind, instance_types.TRUNK_ATTRIBUTE in instance.attributes, facts.types)
+    gpus = instance.gpus_free if instance.gpus_free is not None else (0 if known and not known.gpus else None)
+    return Room(
+        instance=instance.id,
+        cpu=instance.remaining_cpu,
+        memory=instance.remaining_memory,
+        ports_in_use=set(instance.ports_in_use),
+        attributes=dict(instance.attributes),
+        services=Counter(g["service"] for g in groups if instance.id in g["heldOn"]),
+        ec2_instance_id=instance.ec2_instance_id,
+        agent_connected=instance.agent_connected,
+        agent_version=instance.agent_version,
+        registered_at=instance.registered_at,
+        running_tasks=instance.running_tasks,
+        task_groups=set(facts.groups_on.get(instance.id, set())) if facts.groups_on is not None else None,
+        enis_free=takes - facts.awsvpc_tasks[instance.id] if takes is not None else None,
+        gpus_free=gpus,
+        capacity_provider=instance.capacity_provider,
+    )
+
+
 def spare_capacity(
-    ecs: ECSClient, cluster: str, targets: set[str], need: Resources, groups: Sequence[TaskGroup] | None = None
+    ecs: ECSClient,
+    cluster: str,
+    targets: set[str],
+    need: Resources,
+    groups: Sequence[TaskGroup] | None = None,
+    ec2: EC2Client | None = None,
 ) -> Spare:
     """Room left on ACTIVE, connected instances that are not being drained: page by page, until there is room
     for `need` (then the figures count only the pages read) or the cluster has been read whole. With the targets'
@@ -154,13 +278,16 @@ def spare_capacity(
             spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
         if groups is not None and _sums_allow(need, spare):
-            placement = place_groups(groups, seen)
+            placement = place_groups(groups, seen, room_facts(ecs, ec2, cluster, groups, seen))
             spare["fits"] = placement.fits
+            spare.pop("unplaced", None)
+            spare.pop("unjudged", None)
             if not placement.fits:
                 miss = placement.unplaced[0]
                 spare["unplaced"] = f"service {miss.task.service}: {miss.why}"
-            else:
-                spare.pop("unplaced", None)
+            if placement.unjudged:  # left to ECS: the sums decide for these tasks
+                unjudged = placement.unjudged[0]
+                spare["unjudged"] = f"service {unjudged.task.service}: {unjudged.what}"
         if has_room(need, spare):
             break
     return spare

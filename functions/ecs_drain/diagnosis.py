@@ -28,7 +28,9 @@ from .state import (
     CANNOT_PLACE,
     DEPLOYMENT_CONFIGURATION,
     NOT_ENOUGH_CAPACITY,
+    NOT_JUDGED,
     NOT_READY,
+    ROOM_FROM_SCALING,
     SERVICE_UNAVAILABLE,
     STANDALONE_TASKS,
     WAITING_FOR_CAPACITY,
@@ -52,6 +54,8 @@ _ORDER: Final[tuple[Cause, ...]] = (
     NOT_ENOUGH_CAPACITY,
     STANDALONE_TASKS,
     SERVICE_UNAVAILABLE,
+    ROOM_FROM_SCALING,
+    NOT_JUDGED,
 )
 MAX_FINDINGS = 10  # kept in the state and the Reason
 VERIFY_MAX_INSTANCES = 50  # busy instances whose tasks are listed before answering early

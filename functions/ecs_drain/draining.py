@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from . import ecs_calls as calls
 from . import reason
-from .capacity import PLACEMENT_LISTING_READS, has_room, inventory, spare_capacity, task_groups
+from .capacity import has_room, inventory, listing_reads, spare_capacity, task_groups
 from .census import Census, at_start, count
 from .diagnosis import blocked, diagnose, only_blocked_left, unchanged
 from .ecs_calls import ClusterGone, ServiceView
@@ -89,7 +89,7 @@ def plan(
     if props.wait_for_capacity and need["cpu"] + need["memory"] > 0 and still_active:
         state["phase"] = WAITING_FOR_CAPACITY
         # Task by task where listing the services' tasks is cheap; aggregates otherwise (capacity).
-        most = PLACEMENT_LISTING_READS if clients.budget.affords(PLACEMENT_LISTING_READS) else 0
+        most = min(listing_reads(len(ids)), clients.budget.affordable_reads())
         groups = task_groups(clients.ecs, props.cluster, set(ids), services, most_reads=most)
         if groups is not None:
             state["groups"] = groups
@@ -138,7 +138,7 @@ def _observe(state: DrainState, props: DrainProperties, clients: Clients, now: f
     pending = unpack_ids(state["pending"])
     census = count(ecs, cluster, pending, unpack_ids(state["watched"]), clients.budget)
     if state["phase"] == WAITING_FOR_CAPACITY:
-        state["spare"] = spare_capacity(ecs, cluster, set(pending), state["need"], state.get("groups"))
+        state["spare"] = spare_capacity(ecs, cluster, set(pending), state["need"], state.get("groups"), clients.ec2)
         if has_room(state["need"], state["spare"]) or not census.busy:
             state["phase"] = DRAINING
             state["timeline"]["capacityReadyAt"] = now

@@ -70,7 +70,12 @@ class Instance:
     # Host ports in use (the agent's reserved ones and those of its tasks: remainingResources' PORTS), and the
     # instance's attributes (ECS's and custom ones, e.g. ECS_INSTANCE_ATTRIBUTES), for placement.
     ports_in_use: frozenset[int] = frozenset()
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str | None] = field(default_factory=dict)  # None: an attribute with no value
+    agent_version: str | None = None
+    registered_at: float | None = None  # epoch seconds
+    running_tasks: int = 0  # runningTasksCount, as the cluster query language reads it
+    capacity_provider: str | None = None
+    gpus_free: int | None = None  # remainingResources' GPU ids; None where the instance reports none
 
     @property
     def reserved(self) -> tuple[int, int]:
@@ -100,7 +105,15 @@ class Instance:
             registered_cpu=registered.get("CPU", 0),
             registered_memory=registered.get("MEMORY", 0),
             ports_in_use=frozenset(ports),
-            attributes={a["name"]: a.get("value", "") for a in data.get("attributes", [])},
+            attributes={a["name"]: a.get("value") for a in data.get("attributes", [])},
+            agent_version=data.get("versionInfo", {}).get("agentVersion"),
+            registered_at=data["registeredAt"].timestamp() if "registeredAt" in data else None,
+            running_tasks=data.get("runningTasksCount", 0),
+            capacity_provider=data.get("capacityProviderName"),
+            gpus_free=next(
+                (len(r.get("stringSetValue", [])) for r in data.get("remainingResources", []) if r["name"] == "GPU"),
+                None,
+            ),
         )
 
 
@@ -206,6 +219,7 @@ class ServiceView:
     placement_constraints: list[str]  # "distinctInstance", "memberOf(attribute:x == y)"
     events: list[tuple[float, str]]  # (createdAt as epoch seconds, message), newest first
     target_groups: list[str] = field(default_factory=list)  # the load balancers' target groups it registers with
+    capacity_providers: list[str] = field(default_factory=list)  # its capacityProviderStrategy; empty: none
 
     @classmethod
     def from_api(cls, data: ServiceTypeDef) -> ServiceView:
@@ -227,6 +241,7 @@ class ServiceView:
             placement_constraints=constraints,
             events=[(e["createdAt"].timestamp(), e.get("message", "")) for e in data.get("events", [])],
             target_groups=[b["targetGroupArn"] for b in data.get("loadBalancers", []) if b.get("targetGroupArn")],
+            capacity_providers=[s["capacityProvider"] for s in data.get("capacityProviderStrategy", [])],
         )
 
 
@@ -305,6 +320,11 @@ class TaskDefinitionShape:
     host_ports: frozenset[int]  # static host ports (bridge or host network mode; 0 or none is dynamic)
     member_of: tuple[str, ...]  # the definition's own memberOf expressions
     stop_timeout: int | None = None  # the longest of its containers' stopTimeout, where one is given
+    requires: tuple[tuple[str, str | None], ...] = ()  # requiresAttributes (ECS derives them from its features)
+    cpu_architecture: str | None = None  # runtimePlatform
+    os_family: str | None = None
+    awsvpc: bool = False
+    gpus: int = 0  # its containers' GPU resourceRequirements, together
 
 
 def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
@@ -336,7 +356,24 @@ def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
         c["expression"] for c in definition.get("placementConstraints", []) if c.get("type") == "memberOf"
     )
     timeouts = [number(c["stopTimeout"]) for c in containers if "stopTimeout" in c]
-    return TaskDefinitionShape(cpu, memory, frozenset(ports), member_of, max(timeouts) if timeouts else None)
+    platform = definition.get("runtimePlatform", {})
+    return TaskDefinitionShape(
+        cpu,
+        memory,
+        frozenset(ports),
+        member_of,
+        max(timeouts) if timeouts else None,
+        requires=tuple((a["name"], a.get("value")) for a in definition.get("requiresAttributes", []) if a.get("name")),
+        cpu_architecture=platform.get("cpuArchitecture"),
+        os_family=platform.get("operatingSystemFamily"),
+        awsvpc=mode == "awsvpc",
+        gpus=sum(
+            number(r.get("value", 0))
+            for c in containers
+            for r in c.get("resourceRequirements", [])
+            if r.get("type") == "GPU"
+        ),
+    )
 
 
 @in_cluster

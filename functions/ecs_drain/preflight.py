@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
 from . import reason
-from .capacity import other_instance_pages, place_groups, task_groups
+from .capacity import other_instance_pages, place_groups, room_facts, task_groups
 from .diagnosis import Observation, merge, suspicions
 from .ecs_calls import ServiceView
 from .load_balancers import deregistration_delays
@@ -32,6 +32,7 @@ from .state import (
     DEADLINE,
     DEPLOYMENT_CONFIGURATION,
     FAILED,
+    NOT_JUDGED,
     NOT_READY,
     PASSED,
     SERVICE_UNAVAILABLE,
@@ -243,24 +244,38 @@ def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], 
     """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
     ecs = clients.ecs
     groups = task_groups(ecs, cluster, old_ids, services) or []
-    placement = place_groups(groups, [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page])
+    instances = [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page]
+    facts = room_facts(ecs, clients.ec2, cluster, groups, instances, services)
+    placement = place_groups(groups, instances, facts)
     unplaced = Counter(u.task.service for u in placement.unplaced)
     why = {u.task.service: u.why for u in placement.unplaced}
+    unjudged = Counter(u.task.service for u in placement.unjudged)
+    what = {u.task.service: u.what for u in placement.unjudged}
     constraints = {s.name: s.placement_constraints for s in services}
+    on_old = {g["service"]: g["tasks"] for g in groups}
+
+    def tasks(name: str) -> int:
+        return on_old[name]
+
     rows: list[ServiceRoom] = [
-        {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - unplaced[g["service"]]} for g in groups
+        {
+            "service": g["service"],
+            "tasks": g["tasks"],
+            "placed": g["tasks"] - unplaced[g["service"]] - unjudged[g["service"]],
+        }
+        for g in groups
     ]
     findings = [
         Observation(
             CANNOT_PLACE,
-            f"service {row['service']}",
-            row["tasks"] - row["placed"],
-            reason.tasks_fit_nowhere(
-                row["tasks"], row["tasks"] - row["placed"], why[row["service"]], constraints[row["service"]]
-            ),
+            f"service {name}",
+            count,
+            reason.tasks_fit_nowhere(tasks(name), count, why[name], constraints[name]),
         )
-        for row in rows
-        if row["placed"] < row["tasks"]
+        for name, count in unplaced.items()
+    ] + [
+        Observation(NOT_JUDGED, f"service {name}", count, reason.placement_not_judged(tasks(name), count, what[name]))
+        for name, count in unjudged.items()
     ]
     return Placed(rows, findings, _expected_seconds(clients, groups))
 

@@ -250,6 +250,13 @@ def tasks_fit_nowhere(tasks: int, unplaced: int, why: str, constraints: Sequence
     )
 
 
+def placement_not_judged(tasks: int, unjudged: int, what: str) -> str:
+    return (
+        f"{_tasks(tasks)} on the old target; for {unjudged} of them the placement could not be judged ({what}): "
+        "not a failure; the drain watches ECS place them"
+    )
+
+
 def preflight_waiting(new_target: str, waiting_for: Sequence[str]) -> str:
     return f"Preflight: waiting for {new_target}: " + "; ".join(waiting_for) + "."
 
@@ -408,3 +415,64 @@ def fails_port(ports: Sequence[int]) -> str:
 
 def fails_no_instance() -> str:
     return "no instance remains"
+
+
+def fails_capacity_provider(providers: Sequence[str]) -> str:
+    return f"no remaining instance belongs to the service's capacity providers ({', '.join(providers)})"
+
+
+def fails_required_attribute(name: str, value: str | None) -> str:
+    wanted = f"{name} = {value}" if value is not None else name
+    return (
+        f"no remaining instance has the attribute {wanted} the task definition requires (requiresAttributes; ECS: "
+        "MISSING_ATTRIBUTE): the new instances' ECS agent does not register it"
+    )
+
+
+def fails_architecture(wanted: str, have: str) -> str:
+    return f"runtimePlatform cpuArchitecture {wanted}: the remaining instances are {have} (ecs.cpu-architecture)"
+
+
+def fails_os(wanted: str, have: str) -> str:
+    return f"runtimePlatform operatingSystemFamily {wanted}: the remaining instances run {have}"
+
+
+def fails_eni(instance_type: str | None) -> str:
+    kind = f" ({instance_type})" if instance_type else ""
+    return (
+        f"no remaining instance{kind} has a network interface free for another awsvpc task (ECS: RESOURCE:ENI; each "
+        "takes one, and the primary interface counts)"
+    )
+
+
+def fails_gpu(gpus: int) -> str:
+    return f"no remaining instance has {gpus} GPUs free (ECS: RESOURCE:GPU)"
+
+
+def cannot_parse(expression: str, why: str) -> str:
+    return f"memberOf({expression}) could not be read ({why})"
+
+
+def cannot_judge_member_of(expression: str) -> str:
+    return (
+        f"memberOf({expression}) could not be judged (it reads a fact not known here, or a point ECS does not "
+        "document: whether =~ matches the whole value, whether case counts)"
+    )
+
+
+def cannot_judge_architecture(wanted: str) -> str:
+    return (
+        f"runtimePlatform cpuArchitecture {wanted} could not be judged (an instance registers no ecs.cpu-architecture)"
+    )
+
+
+def cannot_judge_os(wanted: str) -> str:
+    return f"runtimePlatform operatingSystemFamily {wanted} could not be judged (an instance registers no OS attribute)"
+
+
+def cannot_judge_enis(instance_type: str | None) -> str:
+    return f"the network interfaces of instance type {instance_type or '(none registered)'} are not known here"
+
+
+def cannot_judge_gpus(gpus: int) -> str:
+    return f"whether an instance has {gpus} GPUs free could not be read"

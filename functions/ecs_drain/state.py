@@ -32,6 +32,8 @@ Cause = Literal[
     "STANDALONE_TASKS",
     "SERVICE_UNAVAILABLE",
     "NOT_READY",
+    "NOT_JUDGED",
+    "ROOM_FROM_SCALING",
 ]
 DEPLOYMENT_CONFIGURATION: Final = "DEPLOYMENT_CONFIGURATION"
 CANNOT_PLACE: Final = "CANNOT_PLACE"
@@ -39,6 +41,9 @@ NOT_ENOUGH_CAPACITY: Final = "NOT_ENOUGH_CAPACITY"
 STANDALONE_TASKS: Final = "STANDALONE_TASKS"
 SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
 NOT_READY: Final = "NOT_READY"  # the preflight's: the new target's instances never became ready
+# Placement the model could not judge (left to ECS, never a failure), and room a managed-scaling provider adds.
+NOT_JUDGED: Final = "NOT_JUDGED"
+ROOM_FROM_SCALING: Final = "ROOM_FROM_SCALING"
 
 # The preflight of a replacing Update (see preflight): it waits for the new target's instances, then decides.
 PreflightPhase = Literal["WAITING_FOR_INSTANCES", "PASSED", "FAILED", "DEADLINE"]
@@ -117,6 +122,7 @@ class Spare(Resources):
     # instances read, and what stopped the first that did not.
     fits: NotRequired[bool]
     unplaced: NotRequired[str]
+    unjudged: NotRequired[str]  # what the model could not judge for a task no instance took (left to ECS)
 
 
 class TaskGroup(TypedDict):
@@ -132,6 +138,13 @@ class TaskGroup(TypedDict):
     heldOn: list[str]  # distinctInstance only: the other instances that run a task of it already
     stopTimeout: int  # seconds from SIGTERM to SIGKILL: its containers' stopTimeout, or the agent's 30 s default
     targetGroups: list[str]  # its load balancers' target groups (each has a deregistration delay)
+    # What else its task definition and strategy ask of an instance (absent in a drain started by an earlier version).
+    requires: NotRequired[list[list[str | None]]]  # requiresAttributes: [name, value or None]
+    cpuArchitecture: NotRequired[str]
+    osFamily: NotRequired[str]
+    awsvpc: NotRequired[bool]
+    gpus: NotRequired[int]
+    capacityProviders: NotRequired[list[str]]
 
 
 class Summary(TypedDict):

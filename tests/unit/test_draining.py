@@ -6,7 +6,7 @@ import pytest
 
 from ecs_drain import census, draining
 from ecs_drain.budget import CallBudget
-from ecs_drain.capacity import PLACEMENT_MAX_TASKS, has_room
+from ecs_drain.capacity import PLACEMENT_LISTING_READS, has_room
 from ecs_drain.properties import DrainProperties, parse
 from ecs_drain.state import (
     DEADLINE,
@@ -106,7 +106,8 @@ def test_it_places_in_aggregate_where_listing_the_services_tasks_would_cost_too_
     ecs = FakeEcs()
     ecs.add_instance(A)
     ecs.add_instance(B)
-    for n in range(PLACEMENT_MAX_TASKS + 1):
+    # Listing costs two reads a hundred tasks: this many need one read more than a drain of two targets may spend.
+    for n in range(PLACEMENT_LISTING_READS * 50 + 1):
         ecs.add_task(A if n % 2 else B, f"web-{n}")
     drain = planned(ecs)
     assert drain["phase"] == WAITING_FOR_CAPACITY and "groups" not in drain

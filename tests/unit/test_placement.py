@@ -10,7 +10,7 @@ from ecs_drain.placement import Room, TaskShape, place
 from ecs_drain.state import Resources, Spare, TaskGroup
 
 
-def rooms(count: int, cpu: int = 4096, memory: int = 8192, **attributes: str) -> list[Room]:
+def rooms(count: int, cpu: int = 4096, memory: int = 8192, **attributes: str | None) -> list[Room]:
     return [Room(f"c{n}", cpu, memory, attributes=dict(attributes)) for n in range(count)]
 
 
@@ -46,13 +46,79 @@ def test_it_places_largest_first_on_the_emptiest_instance_until_size_runs_out() 
     ]
 
 
-def test_it_never_takes_a_member_of_expression_it_does_not_understand_as_satisfied() -> None:
-    task = TaskShape("web", cpu=1, memory=1, member_of=("attribute:ecs.instance-type =~ t2.*",))
-    assert not place([task], rooms(1)).fits
+def test_it_places_a_regular_expression_member_of_on_the_instances_it_matches() -> None:
+    task = TaskShape("web", cpu=1, memory=1, member_of=("attribute:ecs.instance-type =~ m5.*",))
+    assert place([task], rooms(1, 4096, 8192, **{"ecs.instance-type": "m5.large"})).fits
+    refused = place([task], rooms(1, 4096, 8192, **{"ecs.instance-type": "c5.large"}))
+    assert [u.why for u in refused.unplaced] == [
+        "no remaining instance satisfies memberOf(attribute:ecs.instance-type =~ m5.*)"
+    ]
+
+
+def test_it_leaves_to_ecs_a_task_whose_expression_it_cannot_read_or_judge_and_never_calls_it_unplaced() -> None:
+    unreadable = TaskShape("web", cpu=1, memory=1, member_of=("attribute:tier ~= web",))
+    result = place([unreadable], rooms(2))
+    assert result.fits and not result.placed
+    assert [u.what for u in result.unjudged] == [
+        "memberOf(attribute:tier ~= web) could not be read (unknown operator '~= web' at character 16)"
+    ]
+    # m5 matches a part of cm5.large, not the whole: ECS does not say which it means, so no verdict.
+    partial = TaskShape("web", cpu=1, memory=1, member_of=("attribute:ecs.instance-type =~ m5",))
+    assert [u.task for u in place([partial], rooms(1, 4096, 8192, **{"ecs.instance-type": "cm5.large"})).unjudged] == [partial]
+
+
+def test_it_refuses_a_judged_rule_even_where_another_rule_cannot_be_judged() -> None:
+    task = TaskShape("web", cpu=8192, memory=1, member_of=("attribute:tier ~= web",))
+    result = place([task], rooms(1))  # 4096 CPU free: too small whatever the expression says
+    assert not result.fits and [u.why for u in result.unplaced] == ["no remaining instance has 8192 CPU units free"]
+
+
+def test_it_places_two_awsvpc_tasks_on_a_c5_large_and_three_on_an_m5_xlarge() -> None:
+    # c5.large: 3 interfaces, m5.xlarge: 4; the primary counts, so 2 and 3 awsvpc tasks (ECS's own example).
+    api = [TaskShape("api", cpu=128, memory=128, awsvpc=True)] * 3
+    c5 = [Room("c", 2048, 4096, enis_free=3 - 1)]
+    result = place(api, c5)
+    assert len(result.placed["c"]) == 2 and [u.why for u in result.unplaced] == [
+        "no remaining instance has a network interface free for another awsvpc task (ECS: RESOURCE:ENI; each takes "
+        "one, and the primary interface counts)"
+    ]
+    assert place(api, [Room("m", 4096, 16384, enis_free=4 - 1)]).fits
+    unknown = place(api, [Room("x", 4096, 16384, enis_free=None)])
+    assert unknown.fits and len(unknown.unjudged) == 3
+
+
+def test_it_places_by_cpu_architecture_required_attributes_gpus_and_capacity_provider() -> None:
+    x86 = TaskShape("web", cpu=1, memory=1, cpu_architecture="X86_64")
+    arm = Room("g", 2048, 4096, attributes={"ecs.cpu-architecture": "arm64"})
+    assert [u.why for u in place([x86], [arm]).unplaced] == [
+        "runtimePlatform cpuArchitecture X86_64: the remaining instances are arm64 (ecs.cpu-architecture)"
+    ]
+    assert place([x86], [Room("i", 2048, 4096, attributes={"ecs.cpu-architecture": "x86_64"})]).fits
+    secrets = TaskShape("web", cpu=1, memory=1, requires=(("ecs.capability.secrets.asm.environment-variables", None),))
+    assert "MISSING_ATTRIBUTE" in place([secrets], [Room("old-agent", 2048, 4096)]).unplaced[0].why
+    assert place(
+        [secrets], [Room("n", 2048, 4096, attributes={"ecs.capability.secrets.asm.environment-variables": None})]
+    ).fits
+    gpu = [TaskShape("train", cpu=1, memory=1, gpus=2)] * 2
+    result = place(gpu, [Room("p", 8192, 16384, gpus_free=3)])  # 3 GPUs: one task of 2, not two
+    assert len(result.placed["p"]) == 1 and "RESOURCE:GPU" in result.unplaced[0].why
+    spot = TaskShape("web", cpu=1, memory=1, capacity_providers=("spot",))
+    assert not place([spot], [Room("o", 2048, 4096, capacity_provider="on-demand")]).fits
+    assert place([spot], [Room("s", 2048, 4096, capacity_provider="spot")]).fits
+
+
+def test_it_places_a_task_group_member_of_where_the_group_runs_and_counts_what_it_places() -> None:
+    near = TaskShape("cache", cpu=1, memory=1, member_of=("task:group == service:web",))
+    result = place(
+        [near] * 2, [Room("a", 2048, 4096, task_groups=set()), Room("b", 1024, 4096, task_groups={"service:web"})]
+    )
+    assert result.placed == {"b": [near, near]}
+    unread = place([near], [Room("a", 2048, 4096, task_groups=None)])
+    assert unread.fits and unread.unjudged
 
 
 def instance(name: str, cpu: int, memory: int, **attributes: str) -> Instance:
-    return Instance(name, f"i-{name}", "ACTIVE", True, 0, cpu, memory, cpu, memory, frozenset(), attributes)
+    return Instance(name, f"i-{name}", "ACTIVE", True, 0, cpu, memory, cpu, memory, frozenset(), dict(attributes))
 
 
 def group(service: str, tasks: int, cpu: int, **more: object) -> TaskGroup:
