@@ -64,7 +64,8 @@ def test_it_leaves_to_ecs_a_task_whose_expression_it_cannot_read_or_judge_and_ne
     ]
     # m5 matches a part of cm5.large, not the whole: ECS does not say which it means, so no verdict.
     partial = TaskShape("web", cpu=1, memory=1, member_of=("attribute:ecs.instance-type =~ m5",))
-    assert [u.task for u in place([partial], rooms(1, 4096, 8192, **{"ecs.instance-type": "cm5.large"})).unjudged] == [partial]
+    cm5 = rooms(1, 4096, 8192, **{"ecs.instance-type": "cm5.large"})
+    assert [u.task for u in place([partial], cm5).unjudged] == [partial]
 
 
 def test_it_refuses_a_judged_rule_even_where_another_rule_cannot_be_judged() -> None:
