@@ -10,6 +10,10 @@ from .scenarios import default_services, pinned_services
 from .traffic import Traffic
 
 
+# What an agent registers when it can read Secrets Manager secrets into a container's environment.
+SECRETS_CAPABILITY = "ecs.capability.secrets.asm.environment-variables"
+
+
 @dataclass(frozen=True)
 class Scenario:
     about: str
@@ -71,6 +75,33 @@ SCENARIOS: dict[str, Scenario] = {
         {},
         {"new_instance_size": (1024, 2048)},
     ),
+    "constraints": Scenario(
+        "Services placed by memberOf: `web` on instance types =~ c5.*, `worker` in a list of Availability Zones, "
+        "`cache` only beside `web` (task:group == service:web). The new fleet meets them all: the preflight places "
+        "the old tasks task by task, passes, and the old fleet is drained.",
+        {},
+        {"services": "constraints"},
+    ),
+    "graviton": Scenario(
+        "The new fleet is Graviton (m7g.large, arm64) under task definitions whose runtimePlatform says X86_64: the "
+        "preflight names the services and cpuArchitecture, and CloudFormation rolls back.",
+        {},
+        {"services": "x86", "new_instance_type": "m7g.large"},
+    ),
+    "eni": Scenario(
+        "awsvpc services (each task takes a network interface) move from m5.xlarge (3 tasks each: 4 interfaces, the "
+        "primary counts) to c5.large (2 each), with CPU and memory to spare: the preflight finds 9 tasks for 6 "
+        "interfaces, names them, and CloudFormation rolls back.",
+        {},
+        {"services": "awsvpc", "old_instance_type": "m5.xlarge", "new_instance_type": "c5.large"},
+    ),
+    "missing-attribute": Scenario(
+        "The new AMI's ECS agent does not register ecs.capability.secrets.asm.environment-variables, which `web`'s "
+        "task definition requires (it reads a secret into its environment): the preflight names the attribute, and "
+        "CloudFormation rolls back.",
+        {},
+        {"services": "secrets", "new_missing_capabilities": frozenset({SECRETS_CAPABILITY})},
+    ),
     "remove": Scenario(
         "The Custom::ECSDrain is removed from the template and the fleet kept: its Delete finds the fleet still in "
         "the stack and drains nothing (no other capacity: a drain would wait for it to its deadline).",
@@ -111,6 +142,10 @@ TRAFFIC_SCENARIOS = (
     "small-fleet",
     "blocked",
     "remove",
+    "constraints",
+    "graviton",
+    "eni",
+    "missing-attribute",
 )
 
 
@@ -135,7 +170,42 @@ def long_request_services() -> list[ServiceSpec]:
     return services
 
 
+def constraint_services() -> list[ServiceSpec]:
+    web, worker, daemon = default_services()
+    web.placement_constraints = [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ c5.*"}]
+    zones = "attribute:ecs.availability-zone in [us-east-1a, us-east-1b]"
+    worker.placement_constraints = [{"type": "memberOf", "expression": zones}]
+    cache = ServiceSpec("cache", cpu=128, memory=256, desired=3, min_healthy_percent=50, start_seconds=10)
+    cache.placement_constraints = [{"type": "memberOf", "expression": "task:group == service:web"}]
+    return [web, worker, cache, daemon]
+
+
+def x86_services() -> list[ServiceSpec]:
+    services = default_services()
+    for spec in services:
+        if not spec.daemon:  # the log shipper's image is multi-architecture; the applications' are not
+            spec.cpu_architecture = "X86_64"
+    return services
+
+
+def awsvpc_services() -> list[ServiceSpec]:
+    services = default_services()
+    for spec in services:
+        spec.awsvpc = not spec.daemon
+    return services
+
+
+def secrets_services() -> list[ServiceSpec]:
+    services = default_services()
+    services[0].requires_attributes = [SECRETS_CAPABILITY]
+    return services
+
+
 SERVICES = {
+    "constraints": constraint_services,
+    "x86": x86_services,
+    "awsvpc": awsvpc_services,
+    "secrets": secrets_services,
     "big": big_services,
     "pinned": pinned_services,
     "min-zero": min_zero_services,

@@ -10,17 +10,21 @@ from the start; daemon tasks stop last; standalone tasks run until stopped.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import EC2ContainerServiceBackend, Task
+
+from ecs_drain.cluster_query import Expression, InstanceFacts, QueryError, evaluate, parse
 
 from .sim_clock import SimClock
 from .traffic import KILLED_AT_STOP_TIMEOUT, KILLED_WITH_INSTANCE, Traffic
@@ -30,8 +34,39 @@ DEPROVISION_SECONDS = 2.0
 EVENT_REPEAT_SECONDS = 6 * 3600
 UNABLE_TO_PLACE = "service {name} was unable to place a task because no container instance met all of its requirements."
 CLOSEST = " The closest matching container-instance {instance} {why}."
-_MEMBER_OF = re.compile(r"^attribute:([A-Za-z0-9_.-]+)\s*(==|!=)\s*([A-Za-z0-9_.-]+)$")
 STOP_TIMEOUT_SECONDS = 30.0  # ECS_CONTAINER_STOP_TIMEOUT default
+MISSING_ATTRIBUTE = "is missing an attribute required by your task"
+NO_ENI = 'encountered error "RESOURCE:ENI"'
+NO_GPU = 'encountered error "RESOURCE:GPU"'
+# What a current ECS agent (Linux, Docker) registers besides ECS's own attributes: capability attributes, from which
+# ECS matches task definitions' requiresAttributes (a few of the many, the ones the scenarios' definitions need).
+AGENT_VERSION = "1.89.0"
+AGENT_CAPABILITIES = (
+    "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.24",
+    "com.amazonaws.ecs.capability.logging-driver.awslogs",
+    "com.amazonaws.ecs.capability.task-iam-role",
+    "ecs.capability.execution-role-awslogs",
+    "ecs.capability.secrets.asm.environment-variables",
+    "ecs.capability.secrets.ssm.environment-variables",
+    "ecs.capability.task-eni",
+    "ecs.capability.container-health-check",
+)
+TRUNK_ATTRIBUTE = "ecs.awsvpc-trunk-id"
+# awsvpc tasks an instance with ENI trunking takes (ECS developer guide, the trunking table; the types scenarios use).
+TRUNKED_TASKS = {"c5.large": 10, "c5.xlarge": 20, "m5.large": 10, "m5.xlarge": 20, "m5.2xlarge": 40}
+# ECS runs Java: its `=~` is String.matches (the whole value), case counts. The emulation takes that reading (the
+# product judges both readings, and leaves to ECS what they disagree on). Java's POSIX classes, which Python's
+# regular expressions lack, are translated.
+_JAVA_CLASSES = {
+    r"\p{Lower}": "[a-z]",
+    r"\p{Upper}": "[A-Z]",
+    r"\p{Alpha}": "[A-Za-z]",
+    r"\p{Digit}": "[0-9]",
+    r"\p{Alnum}": "[A-Za-z0-9]",
+}
 
 
 @dataclass
@@ -51,6 +86,17 @@ class ServiceSpec:
     placement_constraints: list[dict[str, str]] = field(default_factory=list)
     host_port: int | None = None  # a static host port (bridge mode): one task of it per instance
     load_balanced: bool = False  # behind a load balancer: it gets requests (emulation/traffic.py)
+    awsvpc: bool = False  # network mode awsvpc: each task takes a network interface of its instance
+    cpu_architecture: str | None = None  # runtimePlatform: X86_64 or ARM64 (ECS requires ecs.cpu-architecture)
+    requires_attributes: list[str] = field(default_factory=list)  # what the definition's features require
+    gpus: int = 0  # GPU resourceRequirements of its container
+    capacity_providers: list[str] = field(default_factory=list)  # capacityProviderStrategy; empty: none
+
+    @property
+    def required(self) -> list[tuple[str, str | None]]:
+        """requiresAttributes as ECS derives them, runtimePlatform's architecture included."""
+        arch = {"X86_64": "x86_64", "ARM64": "arm64"}.get(self.cpu_architecture or "")
+        return [(a, None) for a in self.requires_attributes] + ([("ecs.cpu-architecture", arch)] if arch else [])
 
     @property
     def ceiling(self) -> int:
@@ -120,7 +166,8 @@ class EcsSimulator:
         self._dirty = False
         self._families: dict[str, Any] = {}
         self.watched: set[str] = set()  # instance ids sampled for the picture
-        self.attributes: dict[str, dict[str, str]] = {}  # container instance id -> custom attributes
+        self.eni_capacity: dict[str, int] = {}  # container instance id -> awsvpc tasks it takes
+        self._awsvpc: dict[str, Any] | None = None  # awsvpc tasks' network configuration, made on first use
         # EC2 instances whose containers never start (a broken AMI): tasks placed there stay PENDING.
         self.containers_fail_on: set[str] = set()
         self.traffic: Traffic | None = None  # requests to the load-balanced services, when a scenario has them
@@ -171,8 +218,19 @@ class EcsSimulator:
         return self.backend.container_instances.get(self.cluster, {})
 
     def register_instance(
-        self, ec2_instance_id: str, cpu: int = 2048, memory: int = 3840, attributes: dict[str, str] | None = None
+        self,
+        ec2_instance_id: str,
+        cpu: int = 2048,
+        memory: int = 3840,
+        attributes: dict[str, str] | None = None,
+        *,
+        missing_capabilities: frozenset[str] = frozenset(),
+        trunked: bool = False,
+        capacity_provider: str | None = None,
     ) -> str:
+        """The agent registers: CPU and memory, GPUs where the type has them, ECS's attributes (moto's, with the CPU
+        architecture from the instance type), the capabilities a current agent has (less `missing_capabilities`:
+        an older or misconfigured agent), custom attributes (ECS_INSTANCE_ATTRIBUTES), the trunk interface."""
         instance = self.backend.register_container_instance(self.cluster, ec2_instance_id)
         for resources in (instance.registered_resources, instance.remaining_resources):
             for resource in resources:
@@ -183,8 +241,23 @@ class EcsSimulator:
         instance.running_tasks_count = instance.pending_tasks_count = 0
         instance_id = str(instance.container_instance_arn).rsplit("/", 1)[-1]
         self.ec2_ids[instance_id] = ec2_instance_id
-        self.attributes[instance_id] = dict(attributes or {})
+        kind = INSTANCE_TYPES.get(str(instance.attributes.get("ecs.instance-type")), {})
+        architectures = kind.get("ProcessorInfo", {}).get("SupportedArchitectures", ["x86_64"])
+        instance.attributes["ecs.cpu-architecture"] = "arm64" if "arm64" in architectures else "x86_64"
+        instance.attributes.update(dict.fromkeys(c for c in AGENT_CAPABILITIES if c not in missing_capabilities))
+        interfaces = kind.get("NetworkInfo", {}).get("MaximumNetworkInterfaces", 2)
+        self.eni_capacity[instance_id] = max(0, interfaces - 1)
+        if trunked:
+            instance.attributes[TRUNK_ATTRIBUTE] = f"eni-trunk-{instance_id[:8]}"
+            self.eni_capacity[instance_id] = TRUNKED_TASKS.get(str(instance.attributes["ecs.instance-type"]), 0)
+        gpus = sum(g.get("Count", 0) for g in kind.get("GpuInfo", {}).get("Gpus", []))
+        if gpus:
+            ids = [f"GPU-{instance_id[:8]}-{n}" for n in range(gpus)]
+            for resources in (instance.registered_resources, instance.remaining_resources):
+                resources.append({"name": "GPU", "type": "STRINGSET", "stringSetValue": list(ids)})
         instance.attributes.update(attributes or {})  # custom attributes, as ECS_INSTANCE_ATTRIBUTES registers them
+        instance.version_info["agentVersion"] = AGENT_VERSION
+        instance.capacity_provider_name = capacity_provider
         self.by_instance.setdefault(instance_id, set())
         self._offer(instance_id)
         self.log(f"{ec2_instance_id} registered in {self.cluster}")
@@ -234,16 +307,22 @@ class EcsSimulator:
                     "cpu": spec.cpu,
                     "memory": spec.memory,
                     "portMappings": [{"containerPort": 8080, "hostPort": spec.host_port}] if spec.host_port else [],
+                    "resourceRequirements": [{"type": "GPU", "value": str(spec.gpus)}] if spec.gpus else [],
                 }
             ],
             volumes=None,
-            network_mode="bridge",
+            network_mode="awsvpc" if spec.awsvpc else "bridge",
             tags=None,
             placement_constraints=None,
             requires_compatibilities=["EC2"],
             cpu=str(spec.cpu),
             memory=str(spec.memory),
+            runtime_platform={"cpuArchitecture": spec.cpu_architecture} if spec.cpu_architecture else None,
         )
+        # moto keeps no requiresAttributes; ECS derives them from the definition (DescribeTaskDefinition shows them).
+        family.requires_attributes = [
+            {"name": name, **({"value": value} if value else {})} for name, value in spec.required
+        ]
         self._families[spec.name] = family
         self.backend.create_service(
             self.cluster,
@@ -341,15 +420,17 @@ class EcsSimulator:
         self, instance_id: str, name: str, service: str | None, cpu: int, memory: int, group: str, started_by: str
     ) -> SimTask:
         instance = self.instances[instance_id]
+        family = self._families[name]
         moto_task = Task(
             self.backend.clusters[self.cluster],
-            self._families[name],
+            family,
             instance.container_instance_arn,
             {"CPU": cpu, "MEMORY": memory, "PORTS": [], "PORTS_UDP": []},
             backend=self.backend,
             group=group,
             launch_type="EC2",
             started_by=started_by,
+            networking_configuration=self._network() if family.network_mode == "awsvpc" else None,
         )
         moto_task.cpu, moto_task.memory = str(cpu), str(memory)
         moto_task.last_status = "PENDING"
@@ -364,6 +445,17 @@ class EcsSimulator:
         self._offer(instance_id)
         self._count(instance_id)
         return task
+
+    def _network(self) -> dict[str, Any]:
+        """An awsvpc task's network configuration: the default VPC's first subnet and security group (moto gives
+        each task an interface there)."""
+        if self._awsvpc is None:
+            ec2 = ec2_backends[self.backend.account_id][self.backend.region_name]
+            vpc = next(v for v in ec2.vpcs.values() if v.is_default)
+            subnet = next(s for s in ec2.describe_subnets() if s.vpc_id == vpc.id)
+            group = next(g for g in ec2.describe_security_groups() if g.vpc_id == vpc.id)
+            self._awsvpc = {"awsvpcConfiguration": {"subnets": [subnet.id], "securityGroups": [group.id]}}
+        return self._awsvpc
 
     def _start_service_task(self, spec: ServiceSpec, instance_id: str) -> None:
         task = self._launch(
@@ -472,36 +564,57 @@ class EcsSimulator:
         otherwise the requirement it misses, worded as ECS words it in service events."""
         if not self._meets_constraints(spec, instance_id):
             return ""
+        instance = self.instances[instance_id]
+        if any(
+            name not in instance.attributes or (value is not None and instance.attributes[name] != value)
+            for name, value in spec.required
+        ):
+            return MISSING_ATTRIBUTE
         if cpu < spec.cpu:
             return "has insufficient CPU units available"
         if memory < spec.memory:
             return "has insufficient memory available"
-        if spec.host_port is not None and any(
-            self.tasks[a].last != "STOPPED" and self._port(self.tasks[a]) == spec.host_port
-            for a in self.by_instance.get(instance_id, ())
-        ):
+        alive = [self.tasks[a] for a in self.by_instance.get(instance_id, ()) if self.tasks[a].last != "STOPPED"]
+        if spec.host_port is not None and any(self._port(t) == spec.host_port for t in alive):
             return "is already using a port required by your task"
+        if spec.awsvpc and sum(1 for t in alive if self._spec(t).awsvpc) >= self.eni_capacity.get(instance_id, 0):
+            return NO_ENI
+        if spec.gpus and self._gpus_free(instance_id, alive) < spec.gpus:
+            return NO_GPU
         return None
+
+    def _spec(self, task: SimTask) -> ServiceSpec:
+        return self.services.get(task.service or "") or ServiceSpec("", 0, 0)
+
+    def _gpus_free(self, instance_id: str, alive: list[SimTask]) -> int:
+        registered = next((r for r in self.instances[instance_id].registered_resources if r["name"] == "GPU"), None)
+        total = len(registered["stringSetValue"]) if registered else 0
+        return total - sum(self._spec(t).gpus for t in alive)
 
     def _port(self, task: SimTask) -> int | None:
         spec = self.services.get(task.service or "")
         return spec.host_port if spec else None
 
     def _meets_constraints(self, spec: ServiceSpec, instance_id: str) -> bool:
+        instance = self.instances[instance_id]
+        if spec.capacity_providers and getattr(instance, "capacity_provider_name", None) not in spec.capacity_providers:
+            return False
+        alive = [self.tasks[a] for a in self.by_instance.get(instance_id, ()) if self.tasks[a].last != "STOPPED"]
         for constraint in spec.placement_constraints:
             if constraint["type"] == "distinctInstance":
-                if any(
-                    self.tasks[a].service == spec.name and self.tasks[a].last != "STOPPED"
-                    for a in self.by_instance.get(instance_id, ())
-                ):
+                if any(t.service == spec.name for t in alive):
                     return False
             elif constraint["type"] == "memberOf":
-                match = _MEMBER_OF.match(constraint["expression"])
-                if match is None:
-                    raise ValueError(f"The emulation supports 'attribute:k == v' or '!=' only: {constraint}")
-                name, op, value = match.groups()
-                has = self.attributes.get(instance_id, {}).get(name) == value
-                if has != (op == "=="):
+                facts = InstanceFacts(
+                    attributes=instance.attributes,
+                    ec2_instance_id=instance.ec2_instance_id,
+                    agent_connected=instance.agent_connected,
+                    agent_version=instance.version_info["agentVersion"],
+                    registered_at=instance.registered_at.replace(tzinfo=UTC).timestamp(),
+                    running_tasks_count=instance.running_tasks_count,
+                    task_groups=frozenset(str(t.moto.group) for t in alive),
+                )
+                if evaluate(_java(constraint["expression"]), facts, whole_match=True, case_sensitive=True) is not True:
                     return False
         return True
 
@@ -569,10 +682,12 @@ class EcsSimulator:
         alive = self.service_tasks(spec.name)
         covered = {t.instance_id for t in alive}
         for instance_id, instance in self.instances.items():
-            if instance.status == "ACTIVE" and instance_id not in covered:
-                cpu, memory = self._remaining(instance)
-                if cpu >= spec.cpu and memory >= spec.memory:
-                    self._start_service_task(spec, instance_id)
+            if (
+                instance.status == "ACTIVE"
+                and instance_id not in covered
+                and self._shortfall(spec, instance_id, *self._remaining(instance)) is None
+            ):
+                self._start_service_task(spec, instance_id)
         for task in alive:
             if not self._on_draining(task):
                 continue
@@ -613,3 +728,14 @@ class EcsSimulator:
                     }
                 )
             return {"now": self.now, "instances": rows}
+
+
+@functools.cache
+def _java(expression: str) -> Expression:
+    """The expression as ECS reads it: Java's POSIX classes in Python's words. One ECS would reject raises."""
+    for java, python in _JAVA_CLASSES.items():
+        expression = expression.replace(java, python)
+    try:
+        return parse(expression)
+    except QueryError as error:
+        raise ValueError(f"ECS would refuse this expression: {expression!r} ({error})") from error

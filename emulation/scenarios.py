@@ -80,6 +80,7 @@ class Fleet:
     ec2_ids: list[str]
     container_ids: list[str] = field(default_factory=list)
     kind: str = "SpotFleet"
+    deleted: bool = False  # its instances are terminated: those not registered yet never will
 
 
 @dataclass
@@ -191,6 +192,7 @@ class World:
                 AutoScalingGroupName=fleet.request_id, ForceDelete=True
             )
         with self.sim.clock.lock:
+            fleet.deleted = True
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
         which = "old" if fleet is self.old else "new"
@@ -293,6 +295,10 @@ def rollover_world(
     old_attributes: dict[str, str] | None = None,  # custom attributes of the old fleet's instances (memberOf)
     new_attributes: dict[str, str] | None = None,  # the new fleet's (by default: none)
     new_instance_size: tuple[int, int] | None = None,  # CPU units and MiB of the new fleet's instances
+    old_instance_type: str = "c5.large",
+    new_instance_type: str | None = None,  # by default the old fleet's
+    # A new AMI whose agent does not register these capability attributes (older, or misconfigured).
+    new_missing_capabilities: frozenset[str] = frozenset(),
     # A broken new fleet: "agent" (its instances run in EC2 but never register: the agent does not start) or
     # "containers" (they register, but no container starts on them: tasks there stay PENDING).
     new_fleet_fault: str | None = None,
@@ -309,7 +315,7 @@ def rollover_world(
         account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))
         api = stack.enter_context(enforced(sim, aws.calls, faults, account))
         stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
-        old = make_fleet(kind, old_instances)
+        old = make_fleet(kind, old_instances, old_instance_type)
         old.container_ids = [
             sim.register_instance(i, instance_cpu, instance_memory, old_attributes) for i in old.ec2_ids
         ]
@@ -318,9 +324,9 @@ def rollover_world(
             fleet.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in fleet.ec2_ids]
         new = None
         if new_instances and new_fleet_registers is None:  # other capacity, there from the start
-            new = plain_instances(new_instances)
+            new = plain_instances(new_instances, new_instance_type or old_instance_type)
         elif new_instances:
-            new = make_fleet(kind, new_instances)
+            new = make_fleet(kind, new_instances, new_instance_type or old_instance_type)
         if new is not None and new_fleet_registers is None:
             new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
         for spec in services if services is not None else default_services():
@@ -346,7 +352,7 @@ def rollover_world(
             for n, ec2_id in enumerate(new.ec2_ids):
                 sim.at(
                     aws.clock.now() + first + n * step,
-                    lambda e=ec2_id, f=new: _register(sim, f, e, size, new_attributes),
+                    lambda e=ec2_id, f=new: _register(sim, f, e, size, new_attributes, new_missing_capabilities),
                 )
         if old_instances + new_instances <= 100:  # the picture: per-instance samples
             sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
@@ -391,9 +397,16 @@ COUNTING_LEAD_SECONDS = 30
 
 
 def _register(
-    sim: EcsSimulator, fleet: Fleet, ec2_id: str, size: tuple[int, int], attributes: dict[str, str] | None
+    sim: EcsSimulator,
+    fleet: Fleet,
+    ec2_id: str,
+    size: tuple[int, int],
+    attributes: dict[str, str] | None,
+    missing_capabilities: frozenset[str],
 ) -> None:
-    instance_id = sim.register_instance(ec2_id, *size, attributes)
+    if fleet.deleted:
+        return  # terminated before its agent started
+    instance_id = sim.register_instance(ec2_id, *size, attributes, missing_capabilities=missing_capabilities)
     fleet.container_ids.append(instance_id)
     if sim.watched:
         sim.watched.add(instance_id)

@@ -10,6 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from . import instance_types
 from .budget import CallBudget
 from .errors import error_code
 
@@ -94,3 +95,4 @@ def reset() -> None:
     """Forget the clients (the emulation starts a fresh AWS for each run)."""
     for factory in (drain_clients, ecs_client, cloudformation_client, dynamodb_client, ssm_client, sfn_client):
         factory.cache_clear()
+    instance_types.forget()

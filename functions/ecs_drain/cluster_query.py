@@ -127,6 +127,12 @@ def judge(expression: Expression, facts: InstanceFacts) -> bool | None:
     return answers.pop() if len(answers) == 1 else None
 
 
+def evaluate(expression: Expression, facts: InstanceFacts, *, whole_match: bool, case_sensitive: bool) -> bool | None:
+    """One reading of the undocumented points, as one implementation has one (the emulation's ECS); None only where a
+    fact is unknown or a regular expression cannot be compiled."""
+    return _evaluate(expression, facts, _Reading(whole_match, case_sensitive))
+
+
 # ---- parsing -------------------------------------------------------------------------------------------------------
 
 

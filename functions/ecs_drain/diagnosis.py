@@ -34,6 +34,7 @@ from .state import (
     SERVICE_UNAVAILABLE,
     STANDALONE_TASKS,
     WAITING_FOR_CAPACITY,
+    WARNING_CAUSES,
     Cause,
     DrainState,
     Finding,
@@ -99,6 +100,8 @@ def diagnose(
     # Within the grace, a new fleet's instances are still booting and registering: waiting then is normal.
     if waiting and now - state["startedAt"] >= CAPACITY_GRACE_SECONDS and not has_room(state["need"], state["spare"]):
         seen.append(_capacity_finding(state))
+    if "unjudged" in state.get("spare", {}):  # the gate's last verdict, also once it opened
+        seen.append(Observation(NOT_JUDGED, "placement", 0, reason.gate_not_judged(state["spare"]["unjudged"])))
     if standalone_wait and state["phase"] != WAITING_FOR_CAPACITY:
         daemons = sum(1 for s in services if s.daemon)
         draining_for = now - state["timeline"].get("drainingSetAt", now)
@@ -125,7 +128,7 @@ def merge(previous: Iterable[Finding], seen: Iterable[Observation], now: float) 
             "detail": obs.detail,
         }
     for key, old in before.items():
-        if key not in found and old["cause"] == SERVICE_UNAVAILABLE:
+        if key not in found and old["cause"] in WARNING_CAUSES:
             found[key] = old
     ordered = sorted(found.values(), key=lambda f: (_ORDER.index(f["cause"]), f["since"], f["subject"]))
     return ordered[:MAX_FINDINGS]

@@ -24,8 +24,8 @@ from .state import (
     DRAINED,
     DRAINING,
     NOTHING_TO_DRAIN,
-    SERVICE_UNAVAILABLE,
     WAITING_FOR_CAPACITY,
+    WARNING_CAUSES,
     DrainState,
     Phase,
     PreviousDrain,
@@ -165,7 +165,7 @@ def _decide(
 ) -> Ending | None:
     """Whether this check ends the drain, and how."""
     if not census.busy:
-        state["diagnosis"] = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
+        state["diagnosis"] = [f for f in state["diagnosis"] if f["cause"] in WARNING_CAUSES]
         return Ending(DRAINED, reason.drained(state["summary"]["instances"], state["diagnosis"]))
 
     def nothing_else_left() -> bool:

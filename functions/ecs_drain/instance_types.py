@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Final, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .errors import error_code
+
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.literals import InstanceTypeType
@@ -50,18 +52,31 @@ def figures(ec2: EC2Client, types: set[str]) -> dict[str, TypeFigures | None]:
     """Each type's figures; None for a type EC2 does not describe or that could not be read (not judged)."""
     wanted = sorted(t for t in types if t not in _known)
     for start in range(0, len(wanted), DESCRIBE_LIMIT):
-        chunk = wanted[start : start + DESCRIBE_LIMIT]
         try:
-            reply = ec2.describe_instance_types(InstanceTypes=cast("list[InstanceTypeType]", chunk))
+            _describe(ec2, wanted[start : start + DESCRIBE_LIMIT])
         except (ClientError, BotoCoreError):
-            return {t: _known.get(t) for t in types}  # unreadable now: not judged, asked again next time
-        for item in reply.get("InstanceTypes", []):
-            gpus = sum(g.get("Count", 0) for g in item.get("GpuInfo", {}).get("Gpus", []))
-            interfaces = item.get("NetworkInfo", {}).get("MaximumNetworkInterfaces", 0)
-            _known[item["InstanceType"]] = TypeFigures(interfaces, gpus)
-        for name in chunk:
-            _known.setdefault(name, None)
+            break  # unreadable now: not judged, asked again next time
     return {t: _known.get(t) for t in types}
+
+
+def _describe(ec2: EC2Client, names: list[str]) -> None:
+    try:
+        reply = ec2.describe_instance_types(InstanceTypes=cast("list[InstanceTypeType]", names))
+    except ClientError as error:
+        if error_code(error) != "InvalidInstanceType":
+            raise
+        if len(names) == 1:  # EC2 does not know it (a type this Region or SDK does not describe)
+            _known[names[0]] = None
+            return
+        for name in names:  # one unknown type fails the whole call: ask for each alone
+            _describe(ec2, [name])
+        return
+    for item in reply.get("InstanceTypes", []):
+        gpus = sum(g.get("Count", 0) for g in item.get("GpuInfo", {}).get("Gpus", []))
+        interfaces = item.get("NetworkInfo", {}).get("MaximumNetworkInterfaces", 0)
+        _known[item["InstanceType"]] = TypeFigures(interfaces, gpus)
+    for name in names:
+        _known.setdefault(name, None)
 
 
 def awsvpc_tasks(instance_type: str | None, trunked: bool, known: dict[str, TypeFigures | None]) -> int | None:

@@ -51,6 +51,9 @@ class TaskShape:
     def group(self) -> str:
         return f"service:{self.service}"
 
+    def parsed(self) -> list[Expression]:
+        return [tree for _, tree in self.expressions if not isinstance(tree, QueryError)]
+
     @cached_property
     def expressions(self) -> tuple[tuple[str, Expression | QueryError], ...]:
         parsed: list[tuple[str, Expression | QueryError]] = []
@@ -228,7 +231,9 @@ def place(tasks: Sequence[TaskShape], rooms: Sequence[Room]) -> Placement:
     result = Placement()
     rank = {room.instance: n for n, room in enumerate(sorted(rooms, key=lambda r: r.instance))}
     shapes = Counter(tasks)
-    for shape in sorted(shapes, key=lambda t: (-t.cpu, -t.memory, t.service)):
+    # Tasks whose memberOf reads task groups come last: the groups they ask for may be among those placed here.
+    order = sorted(shapes, key=lambda t: (any(_moves(e) for e in t.parsed()), -t.cpu, -t.memory, t.service))
+    for shape in order:
         _place_shape(shape, shapes[shape], rooms, rank, result)
     return result
 

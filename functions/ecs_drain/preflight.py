@@ -37,6 +37,7 @@ from .state import (
     PASSED,
     SERVICE_UNAVAILABLE,
     WAITING_FOR_INSTANCES,
+    WARNING_CAUSES,
     Finding,
     NewInstances,
     PreflightState,
@@ -161,7 +162,7 @@ def _decide(state: PreflightState, readiness: Readiness, now: float) -> None:
             return
     else:
         ready, services = readiness.instances["ready"], len(state["services"])
-        warnings = [f for f in state["diagnosis"] if f["cause"] == SERVICE_UNAVAILABLE]
+        warnings = [f for f in state["diagnosis"] if f["cause"] in WARNING_CAUSES]
         state["phase"] = PASSED
         expected = state.get("expectedDrainSeconds")
         state["message"] = reason.preflight_passed(state["newTarget"], ready, services, expected, warnings)

@@ -257,6 +257,13 @@ def placement_not_judged(tasks: int, unjudged: int, what: str) -> str:
     )
 
 
+def gate_not_judged(what: str) -> str:
+    return (
+        f"placement could not be judged for {what}; the drain does not wait on it: CPU and memory in aggregate "
+        "decide, and ECS places the replacements"
+    )
+
+
 def preflight_waiting(new_target: str, waiting_for: Sequence[str]) -> str:
     return f"Preflight: waiting for {new_target}: " + "; ".join(waiting_for) + "."
 

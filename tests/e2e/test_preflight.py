@@ -61,6 +61,9 @@ def test_it_rolls_a_new_fleet_whose_agent_never_registers_back_at_the_preflight_
     [
         ("small-fleet", ["service web", "CPU units free"]),
         ("blocked", ["service pinned", "maximumPercent 100"]),
+        ("graviton", ["service web", "service worker", "cpuArchitecture X86_64", "arm64"]),
+        ("eni", ["service web", "network interface free for another awsvpc task", "RESOURCE:ENI"]),
+        ("missing-attribute", ["service web", "ecs.capability.secrets.asm.environment-variables", "MISSING_ATTRIBUTE"]),
     ],
 )
 def test_it_rolls_back_a_new_fleet_the_old_tasks_cannot_move_to_within_two_polls(
