@@ -9,7 +9,6 @@ from .ecs_simulator import ServiceSpec
 from .scenarios import default_services, pinned_services
 from .traffic import Traffic
 
-
 # What an agent registers when it can read Secrets Manager secrets into a container's environment.
 SECRETS_CAPABILITY = "ecs.capability.secrets.asm.environment-variables"
 

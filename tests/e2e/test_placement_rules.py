@@ -46,7 +46,8 @@ def test_it_neither_fails_the_preflight_nor_holds_the_drain_on_a_constraint_it_c
     )
     with rollover_world(log_level="WARNING", services=[*default_services(), odd]) as world:
         update, answer = world.rollover()
-        assert update is not None and update.body["Status"] == "SUCCESS", update.body["Reason"]
+        assert update is not None
+        assert update.body["Status"] == "SUCCESS", update.body["Reason"]
         assert "Warning" in update.body["Reason"] and "could not be judged" in update.body["Reason"]
         assert "service odd" in update.body["Reason"]
         assert answer is not None and answer.body["Status"] == "SUCCESS"
