@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ecs_simulator import ServiceSpec
-from .scenarios import default_services, pinned_services
+from .scenarios import NEW_PROVIDER, OLD_PROVIDER, default_services, pinned_services
 from .traffic import Traffic
 
 # What an agent registers when it can read Secrets Manager secrets into a container's environment.
@@ -101,6 +101,20 @@ SCENARIOS: dict[str, Scenario] = {
         {},
         {"services": "secrets", "new_missing_capabilities": frozenset({SECRETS_CAPABILITY})},
     ),
+    "scaling": Scenario(
+        "The services place through capacity providers; the new Auto Scaling group starts with one instance, too few "
+        "for the old tasks, and managed scaling grows it (up to three) while they wait. The preflight finds the room that scaling out "
+        "brings (a finding, not a failure), passes, and the drain waits while ECS scales the group out.",
+        {},
+        {
+            "services": "providers",
+            "kind": "AutoScalingGroup",
+            "new_instances": 1,
+            "new_fleet_max": 3,
+            "new_fleet_registers": (45.0, 45.0),
+            "capacity_providers": True,
+        },
+    ),
     "remove": Scenario(
         "The Custom::ECSDrain is removed from the template and the fleet kept: its Delete finds the fleet still in "
         "the stack and drains nothing (no other capacity: a drain would wait for it to its deadline).",
@@ -145,6 +159,7 @@ TRAFFIC_SCENARIOS = (
     "graviton",
     "eni",
     "missing-attribute",
+    "scaling",
 )
 
 
@@ -200,7 +215,16 @@ def secrets_services() -> list[ServiceSpec]:
     return services
 
 
+def provider_services() -> list[ServiceSpec]:
+    services = default_services()
+    for spec in services:
+        if not spec.daemon:  # a daemon runs on every instance, whatever its provider
+            spec.capacity_providers = [OLD_PROVIDER, NEW_PROVIDER]
+    return services
+
+
 SERVICES = {
+    "providers": provider_services,
     "constraints": constraint_services,
     "x86": x86_services,
     "awsvpc": awsvpc_services,

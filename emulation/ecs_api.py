@@ -250,6 +250,7 @@ class EcsApi:
                         "maximumPercent": spec.max_percent,
                     },
                     "placementConstraints": [dict(c) for c in spec.placement_constraints],
+                    "capacityProviderStrategy": [{"capacityProvider": p, "weight": 1} for p in spec.capacity_providers],
                     "loadBalancers": [
                         {"targetGroupArn": self.sim.target_groups[name], "containerName": name, "containerPort": 8080}
                     ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.autoscaling.models import autoscaling_backends
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import EC2ContainerServiceBackend, Task
@@ -110,6 +111,19 @@ class ServiceSpec:
 
 
 @dataclass
+class CapacityProviderSpec:
+    """An Auto Scaling group capacity provider: with managed scaling, ECS grows the group when tasks of a service
+    whose strategy names it cannot be placed (one instance at a time here, up to the group's maximum), and the new
+    instance registers once it has booted."""
+
+    name: str
+    group: str  # the Auto Scaling group's name
+    managed_scaling: bool = True
+    instance_size: tuple[int, int] = (2048, 3840)
+    boot_seconds: float = 90.0
+
+
+@dataclass
 class SimTask:
     moto: Task
     instance_id: str
@@ -168,6 +182,9 @@ class EcsSimulator:
         self.watched: set[str] = set()  # instance ids sampled for the picture
         self.eni_capacity: dict[str, int] = {}  # container instance id -> awsvpc tasks it takes
         self._awsvpc: dict[str, Any] | None = None  # awsvpc tasks' network configuration, made on first use
+        self.providers: dict[str, CapacityProviderSpec] = {}
+        self._scaling: set[str] = set()  # providers whose group is launching an instance now
+        self.scaled_out: dict[str, list[str]] = {}  # Auto Scaling group -> container instances it grew by
         # EC2 instances whose containers never start (a broken AMI): tasks placed there stay PENDING.
         self.containers_fail_on: set[str] = set()
         self.traffic: Traffic | None = None  # requests to the load-balanced services, when a scenario has them
@@ -293,6 +310,40 @@ class EcsSimulator:
 
     def ec2_id(self, instance_id: str) -> str:
         return self.ec2_ids.get(instance_id, instance_id)
+
+    def add_capacity_provider(self, spec: CapacityProviderSpec) -> None:
+        ec2 = ec2_backends[self.backend.account_id][self.backend.region_name]
+        arn = f"arn:aws:autoscaling:{ec2.region_name}:{ec2.account_id}:autoScalingGroup:0:autoScalingGroupName/"
+        status = "ENABLED" if spec.managed_scaling else "DISABLED"
+        details = {"autoScalingGroupArn": arn + spec.group, "managedScaling": {"status": status}}
+        self.backend.create_capacity_provider(spec.name, details, None)
+        self.providers[spec.name] = spec
+
+    def _scale_out(self, service: ServiceSpec) -> None:
+        """A task of `service` could not be placed: its managed-scaling providers' groups grow by one instance."""
+        groups = autoscaling_backends[self.backend.account_id][self.backend.region_name]
+        for name in service.capacity_providers:
+            provider = self.providers.get(name)
+            if provider is None or not provider.managed_scaling or name in self._scaling:
+                continue
+            group = groups.autoscaling_groups[provider.group]
+            if group.desired_capacity >= group.max_size:
+                continue
+            before = {state.instance.id for state in group.instance_states}
+            groups.set_desired_capacity(provider.group, group.desired_capacity + 1)
+            launched = sorted({state.instance.id for state in group.instance_states} - before)
+            self._scaling.add(name)
+            self.log(f"capacity provider {name} scales {provider.group} out: {', '.join(launched)}")
+
+            def registered(ids: list[str] = launched, spec: CapacityProviderSpec = provider) -> None:
+                self._scaling.discard(spec.name)
+                for ec2_id in ids:
+                    instance_id = self.register_instance(ec2_id, *spec.instance_size, capacity_provider=spec.name)
+                    self.scaled_out.setdefault(spec.group, []).append(instance_id)
+                    if self.watched:
+                        self.watched.add(instance_id)
+
+            self.at(self.now + provider.boot_seconds, registered)
 
     # ---- services and tasks -------------------------------------------------------------------------
     def add_service(self, spec: ServiceSpec) -> None:
@@ -555,6 +606,7 @@ class EcsSimulator:
             heapq.heappush(self._room, entry)
         if chosen is None:
             self._placement_event(spec, closest)
+            self._scale_out(spec)
         else:
             self._unresolved.pop(spec.name, None)
         return chosen

@@ -15,13 +15,14 @@ from moto.ecs.models import ecs_backends
 from . import moto_patches
 from .cloudformation import Answer, CloudFormation, Request, ResponseServer, StackResource, response_server, stack_api
 from .ecs_api import Account, EcsApi, Faults, enforced
-from .ecs_simulator import EcsSimulator, ServiceSpec
+from .ecs_simulator import CapacityProviderSpec, EcsSimulator, ServiceSpec
 from .offline_aws import ACCOUNT, REGION, OfflineAws
 from .sim_clock import SimClock
 from .throttling import EcsBuckets, Neighbour
 from .traffic import Traffic
 
 CLUSTER = "web"
+OLD_PROVIDER, NEW_PROVIDER = "old-capacity", "new-capacity"  # capacity providers (rollover_world's capacity_providers)
 CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
 NEIGHBOUR_READS_PER_SECOND = 5.0
 FLEET = "Fleet"  # the capacity's logical id in the stack
@@ -193,6 +194,7 @@ class World:
             )
         with self.sim.clock.lock:
             fleet.deleted = True
+            fleet.container_ids += self.sim.scaled_out.pop(fleet.request_id, [])  # what managed scaling added
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
         which = "old" if fleet is self.old else "new"
@@ -217,7 +219,7 @@ def services(cluster: int, tasks_per_instance: int, deregistration_delay: float 
     ]
 
 
-def make_fleet(kind: str, count: int, instance_type: str = "c5.large") -> Fleet:
+def make_fleet(kind: str, count: int, instance_type: str = "c5.large", max_size: int | None = None) -> Fleet:
     """Capacity of one kind a Custom::ECSDrain can target: SpotFleet, Fleet (EC2 Fleet) or AutoScalingGroup."""
     ec2 = boto3.client("ec2", region_name=REGION)
     image = _any_ami()
@@ -248,7 +250,7 @@ def make_fleet(kind: str, count: int, instance_type: str = "c5.large") -> Fleet:
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName=name,
         MinSize=count,
-        MaxSize=count,
+        MaxSize=max(count, max_size or count),
         DesiredCapacity=count,
         LaunchTemplate={"LaunchTemplateId": template, "Version": "1"},
         AvailabilityZones=[f"{REGION}a"],
@@ -299,6 +301,10 @@ def rollover_world(
     new_instance_type: str | None = None,  # by default the old fleet's
     # A new AMI whose agent does not register these capability attributes (older, or misconfigured).
     new_missing_capabilities: frozenset[str] = frozenset(),
+    # Capacity providers: the old fleet's instances in OLD_PROVIDER, the new fleet's in NEW_PROVIDER, whose managed
+    # scaling grows the new group (an Auto Scaling group: kind="AutoScalingGroup") up to `new_fleet_max`.
+    capacity_providers: bool = False,
+    new_fleet_max: int | None = None,
     # A broken new fleet: "agent" (its instances run in EC2 but never register: the agent does not start) or
     # "containers" (they register, but no container starts on them: tasks there stay PENDING).
     new_fleet_fault: str | None = None,
@@ -316,8 +322,10 @@ def rollover_world(
         api = stack.enter_context(enforced(sim, aws.calls, faults, account))
         stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
         old = make_fleet(kind, old_instances, old_instance_type)
+        old_provider = OLD_PROVIDER if capacity_providers else None
         old.container_ids = [
-            sim.register_instance(i, instance_cpu, instance_memory, old_attributes) for i in old.ec2_ids
+            sim.register_instance(i, instance_cpu, instance_memory, old_attributes, capacity_provider=old_provider)
+            for i in old.ec2_ids
         ]
         others = [make_fleet(kind, old_instances) for _ in range(other_old_fleets)]
         for fleet in others:
@@ -326,7 +334,10 @@ def rollover_world(
         if new_instances and new_fleet_registers is None:  # other capacity, there from the start
             new = plain_instances(new_instances, new_instance_type or old_instance_type)
         elif new_instances:
-            new = make_fleet(kind, new_instances, new_instance_type or old_instance_type)
+            new = make_fleet(kind, new_instances, new_instance_type or old_instance_type, new_fleet_max)
+        if capacity_providers and new is not None:
+            size = new_instance_size or (instance_cpu, instance_memory)
+            sim.add_capacity_provider(CapacityProviderSpec(NEW_PROVIDER, new.request_id, instance_size=size))
         if new is not None and new_fleet_registers is None:
             new.container_ids = [sim.register_instance(i, instance_cpu, instance_memory) for i in new.ec2_ids]
         for spec in services if services is not None else default_services():
@@ -352,7 +363,15 @@ def rollover_world(
             for n, ec2_id in enumerate(new.ec2_ids):
                 sim.at(
                     aws.clock.now() + first + n * step,
-                    lambda e=ec2_id, f=new: _register(sim, f, e, size, new_attributes, new_missing_capabilities),
+                    lambda e=ec2_id, f=new: _register(
+                        sim,
+                        f,
+                        e,
+                        size,
+                        new_attributes,
+                        new_missing_capabilities,
+                        NEW_PROVIDER if capacity_providers else None,
+                    ),
                 )
         if old_instances + new_instances <= 100:  # the picture: per-instance samples
             sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
@@ -403,10 +422,13 @@ def _register(
     size: tuple[int, int],
     attributes: dict[str, str] | None,
     missing_capabilities: frozenset[str],
+    capacity_provider: str | None,
 ) -> None:
     if fleet.deleted:
         return  # terminated before its agent started
-    instance_id = sim.register_instance(ec2_id, *size, attributes, missing_capabilities=missing_capabilities)
+    instance_id = sim.register_instance(
+        ec2_id, *size, attributes, missing_capabilities=missing_capabilities, capacity_provider=capacity_provider
+    )
     fleet.container_ids.append(instance_id)
     if sim.watched:
         sim.watched.add(instance_id)

@@ -20,17 +20,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from . import ecs_calls as calls
-from . import instance_types
+from . import instance_types, reason
 from .cluster_query import QueryError, comparisons
 from .ecs_calls import Instance, ServiceView
 from .instance_types import TypeFigures
-from .placement import Placement, Room, TaskShape, place
+from .placement import Placement, Room, TaskShape, Unjudged, place
 from .state import Resources, Spare, TaskGroup, no_resources
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
+
+    from .aws import Clients
 
 
 def inventory(ecs: ECSClient, instances: Iterable[Instance], services: Sequence[ServiceView]) -> tuple[int, Resources]:
@@ -251,13 +255,59 @@ def _room(instance: Instance, groups: Sequence[TaskGroup], facts: RoomFacts) -> 
     )
 
 
+def judged_placement(
+    clients: Clients,
+    cluster: str,
+    groups: Sequence[TaskGroup],
+    instances: Sequence[Instance],
+    services: Sequence[ServiceView] | None = None,
+) -> Placement:
+    """The groups placed on these instances with every rule the model knows (what the rules need is read first), and
+    the tasks that fit nowhere now but whose capacity provider scales out told apart."""
+    placement = place_groups(
+        groups, instances, room_facts(clients.ecs, clients.ec2, cluster, groups, instances, services)
+    )
+    providers = sorted({p for u in placement.unplaced for p in u.task.capacity_providers})
+    if providers:
+        growing = scaling_providers(clients, providers)
+        stay = [u for u in placement.unplaced if growing is not None and not set(u.task.capacity_providers) & growing]
+        moved = [u for u in placement.unplaced if u not in stay]
+        placement.unplaced = stay
+        if growing is None:  # what the providers do could not be read: not judged
+            placement.unjudged += [Unjudged(u.task, reason.cannot_read_providers(providers)) for u in moved]
+        else:
+            placement.scaling += moved
+    return placement
+
+
+def scaling_providers(clients: Clients, names: Sequence[str]) -> set[str] | None:
+    """The capacity providers among `names` that ECS scales out for tasks it cannot place (managed scaling on, the
+    group below its maximum size); None when that cannot be read."""
+    try:
+        providers = clients.ecs.describe_capacity_providers(capacityProviders=list(names))["capacityProviders"]
+        groups: dict[str, str] = {}  # group name -> provider
+        for provider in providers:
+            scaling = provider.get("autoScalingGroupProvider", {})
+            if scaling.get("managedScaling", {}).get("status") == "ENABLED":
+                groups[scaling["autoScalingGroupArn"].rsplit("autoScalingGroupName/", 1)[-1]] = provider["name"]
+        if not groups:
+            return set()
+        described = clients.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=sorted(groups))
+    except (ClientError, BotoCoreError, KeyError):
+        return None
+    return {
+        groups[g["AutoScalingGroupName"]]
+        for g in described.get("AutoScalingGroups", [])
+        if g["DesiredCapacity"] < g["MaxSize"] and g["AutoScalingGroupName"] in groups
+    }
+
+
 def spare_capacity(
-    ecs: ECSClient,
+    clients: Clients,
     cluster: str,
     targets: set[str],
     need: Resources,
     groups: Sequence[TaskGroup] | None = None,
-    ec2: EC2Client | None = None,
 ) -> Spare:
     """Room left on ACTIVE, connected instances that are not being drained: page by page, until there is room
     for `need` (then the figures count only the pages read) or the cluster has been read whole. With the targets'
@@ -268,7 +318,7 @@ def spare_capacity(
     """
     spare: Spare = {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
     seen: list[Instance] = []
-    for page in other_instance_pages(ecs, cluster, targets):
+    for page in other_instance_pages(clients.ecs, cluster, targets):
         for instance in page:
             seen.append(instance)
             spare["instances"] += 1
@@ -277,17 +327,21 @@ def spare_capacity(
             spare["largestCpu"] = max(spare["largestCpu"], instance.remaining_cpu)
             spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
-        if groups is not None and _sums_allow(need, spare):
-            placement = place_groups(groups, seen, room_facts(ecs, ec2, cluster, groups, seen))
+        # (A capacity provider that scales out adds room the sums cannot see: those groups are placed anyway.)
+        if groups is not None and (_sums_allow(need, spare) or any(g.get("capacityProviders") for g in groups)):
+            placement = judged_placement(clients, cluster, groups, seen)
             spare["fits"] = placement.fits
             spare.pop("unplaced", None)
             spare.pop("unjudged", None)
+            spare.pop("scaling", None)
             if not placement.fits:
                 miss = placement.unplaced[0]
                 spare["unplaced"] = f"service {miss.task.service}: {miss.why}"
             if placement.unjudged:  # left to ECS: the sums decide for these tasks
                 unjudged = placement.unjudged[0]
                 spare["unjudged"] = f"service {unjudged.task.service}: {unjudged.what}"
+            if placement.scaling:  # ECS scales the group out only once the tasks wait to be placed: never held
+                spare["scaling"] = reason.scales_out(sorted({u.task.service for u in placement.scaling}))
         if has_room(need, spare):
             break
     return spare
@@ -306,7 +360,8 @@ def has_room(need: Resources, spare: Spare) -> bool:
     if not need["cpu"] and not need["memory"]:
         return True
     if "fits" in spare:  # placed task by task (only tried once the sums allowed it)
-        return spare["fits"] and _sums_allow(need, spare)
+        # Room a scaling provider adds comes only once the drain begins: the sums cannot count it yet.
+        return spare["fits"] and (_sums_allow(need, spare) or "scaling" in spare)
     return _sums_allow(need, spare)
 
 

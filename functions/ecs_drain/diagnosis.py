@@ -100,8 +100,11 @@ def diagnose(
     # Within the grace, a new fleet's instances are still booting and registering: waiting then is normal.
     if waiting and now - state["startedAt"] >= CAPACITY_GRACE_SECONDS and not has_room(state["need"], state["spare"]):
         seen.append(_capacity_finding(state))
-    if "unjudged" in state.get("spare", {}):  # the gate's last verdict, also once it opened
-        seen.append(Observation(NOT_JUDGED, "placement", 0, reason.gate_not_judged(state["spare"]["unjudged"])))
+    spare = state.get("spare")  # the gate's last verdict, also once it opened
+    if spare is not None and "unjudged" in spare:
+        seen.append(Observation(NOT_JUDGED, "placement", 0, reason.gate_not_judged(spare["unjudged"])))
+    if spare is not None and "scaling" in spare:
+        seen.append(Observation(ROOM_FROM_SCALING, "placement", 0, spare["scaling"]))
     if standalone_wait and state["phase"] != WAITING_FOR_CAPACITY:
         daemons = sum(1 for s in services if s.daemon)
         draining_for = now - state["timeline"].get("drainingSetAt", now)

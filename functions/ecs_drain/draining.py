@@ -138,7 +138,7 @@ def _observe(state: DrainState, props: DrainProperties, clients: Clients, now: f
     pending = unpack_ids(state["pending"])
     census = count(ecs, cluster, pending, unpack_ids(state["watched"]), clients.budget)
     if state["phase"] == WAITING_FOR_CAPACITY:
-        state["spare"] = spare_capacity(ecs, cluster, set(pending), state["need"], state.get("groups"), clients.ec2)
+        state["spare"] = spare_capacity(clients, cluster, set(pending), state["need"], state.get("groups"))
         if has_room(state["need"], state["spare"]) or not census.busy:
             state["phase"] = DRAINING
             state["timeline"]["capacityReadyAt"] = now

@@ -216,6 +216,7 @@ class Placement:
     placed: dict[str, list[TaskShape]] = field(default_factory=dict)  # instance -> the tasks it took
     unplaced: list[Unplaced] = field(default_factory=list)
     unjudged: list[Unjudged] = field(default_factory=list)
+    scaling: list[Unplaced] = field(default_factory=list)  # fit nowhere now; their capacity provider scales out
 
     @property
     def fits(self) -> bool:

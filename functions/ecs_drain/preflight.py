@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
 from . import reason
-from .capacity import other_instance_pages, place_groups, room_facts, task_groups
+from .capacity import judged_placement, other_instance_pages, task_groups
 from .diagnosis import Observation, merge, suspicions
 from .ecs_calls import ServiceView
 from .load_balancers import deregistration_delays
+from .placement import Placement
 from .properties import DrainProperties
 from .state import (
     CANNOT_PLACE,
@@ -35,6 +36,7 @@ from .state import (
     NOT_JUDGED,
     NOT_READY,
     PASSED,
+    ROOM_FROM_SCALING,
     SERVICE_UNAVAILABLE,
     WAITING_FOR_INSTANCES,
     WARNING_CAUSES,
@@ -246,39 +248,33 @@ def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], 
     ecs = clients.ecs
     groups = task_groups(ecs, cluster, old_ids, services) or []
     instances = [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page]
-    facts = room_facts(ecs, clients.ec2, cluster, groups, instances, services)
-    placement = place_groups(groups, instances, facts)
-    unplaced = Counter(u.task.service for u in placement.unplaced)
-    why = {u.task.service: u.why for u in placement.unplaced}
-    unjudged = Counter(u.task.service for u in placement.unjudged)
-    what = {u.task.service: u.what for u in placement.unjudged}
-    constraints = {s.name: s.placement_constraints for s in services}
-    on_old = {g["service"]: g["tasks"] for g in groups}
-
-    def tasks(name: str) -> int:
-        return on_old[name]
-
+    placement = judged_placement(clients, cluster, groups, instances, services)
+    tasks = [u.task for u in placement.unplaced] + [u.task for u in placement.unjudged + placement.scaling]
+    left = Counter(task.service for task in tasks)
     rows: list[ServiceRoom] = [
-        {
-            "service": g["service"],
-            "tasks": g["tasks"],
-            "placed": g["tasks"] - unplaced[g["service"]] - unjudged[g["service"]],
-        }
-        for g in groups
+        {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - left[g["service"]]} for g in groups
     ]
-    findings = [
-        Observation(
-            CANNOT_PLACE,
-            f"service {name}",
-            count,
-            reason.tasks_fit_nowhere(tasks(name), count, why[name], constraints[name]),
-        )
-        for name, count in unplaced.items()
-    ] + [
-        Observation(NOT_JUDGED, f"service {name}", count, reason.placement_not_judged(tasks(name), count, what[name]))
-        for name, count in unjudged.items()
-    ]
-    return Placed(rows, findings, _expected_seconds(clients, groups))
+    return Placed(rows, _placement_findings(placement, groups, services), _expected_seconds(clients, groups))
+
+
+def _placement_findings(
+    placement: Placement, groups: Sequence[TaskGroup], services: Sequence[ServiceView]
+) -> list[Observation]:
+    """Per service: tasks that fit nowhere (a failure), that could not be judged, that wait for the group to grow."""
+    on_old = {g["service"]: g["tasks"] for g in groups}
+    constraints = {s.name: s.placement_constraints for s in services}
+    found: list[Observation] = []
+    for name, count in Counter(u.task.service for u in placement.unplaced).items():
+        why = next(u.why for u in placement.unplaced if u.task.service == name)
+        detail = reason.tasks_fit_nowhere(on_old[name], count, why, constraints[name])
+        found.append(Observation(CANNOT_PLACE, f"service {name}", count, detail))
+    for name, count in Counter(u.task.service for u in placement.unjudged).items():
+        what = next(u.what for u in placement.unjudged if u.task.service == name)
+        detail = reason.placement_not_judged(on_old[name], count, what)
+        found.append(Observation(NOT_JUDGED, f"service {name}", count, detail))
+    for name, count in Counter(u.task.service for u in placement.scaling).items():
+        found.append(Observation(ROOM_FROM_SCALING, f"service {name}", count, reason.scales_out([name])))
+    return found
 
 
 def _expected_seconds(clients: Clients, groups: Sequence[TaskGroup]) -> int | None:

@@ -257,6 +257,18 @@ def placement_not_judged(tasks: int, unjudged: int, what: str) -> str:
     )
 
 
+def scales_out(services: Sequence[str]) -> str:
+    return (
+        f"room comes from scaling out: the tasks of {', '.join(f'service {s}' for s in services)} fit on no instance "
+        "now, and their capacity provider's Auto Scaling group (managed scaling, below its maximum size) grows once "
+        "they wait to be placed"
+    )
+
+
+def cannot_read_providers(providers: Sequence[str]) -> str:
+    return f"whether capacity providers {', '.join(providers)} scale out could not be read"
+
+
 def gate_not_judged(what: str) -> str:
     return (
         f"placement could not be judged for {what}; the drain does not wait on it: CPU and memory in aggregate "

@@ -125,6 +125,7 @@ class Spare(Resources):
     fits: NotRequired[bool]
     unplaced: NotRequired[str]
     unjudged: NotRequired[str]  # what the model could not judge for a task no instance took (left to ECS)
+    scaling: NotRequired[str]  # tasks that fit nowhere now, whose capacity provider's group scales out
 
 
 class TaskGroup(TypedDict):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from emulation import template as cfn
+from emulation.catalog import SCENARIOS, world_options
 from emulation.scenarios import World, pinned_services, rollover_world
 
 IAM_PREFIX = {"stepfunctions": "states", "awslambda": "lambda", "elbv2": "elasticloadbalancing"}
@@ -65,6 +66,10 @@ def scenarios(used: dict[str, set[str]]) -> None:
         world.rollover(BlockedTimeoutSeconds="60", OnTimeout="FAIL", Preflight="OFF")
         assert len(world.cfn.delete_tries) == 3
         record(world, used)
+    for scenario in ("eni", "scaling"):  # awsvpc tasks: instance types read; capacity providers read
+        with rollover_world(**world_options(SCENARIOS[scenario])) as world:
+            world.rollover()
+            record(world, used)
     with rollover_world() as world:  # the resource removed from the template, the fleet kept: nothing drained
         assert world.remove() is not None
         record(world, used)

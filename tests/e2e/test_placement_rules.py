@@ -32,6 +32,19 @@ def test_it_passes_and_drains_services_placed_by_regex_list_and_task_group_const
             assert "web" in beside
 
 
+def test_it_passes_and_drains_where_room_comes_from_a_capacity_provider_scaling_out() -> None:
+    with rollover_world(log_level="WARNING", **world_options(SCENARIOS["scaling"])) as world:
+        update, answer = world.rollover()
+        assert update is not None
+        assert update.body["Status"] == "SUCCESS", update.body["Reason"]
+        assert "room comes from scaling out" in update.body["Reason"] and "service web" in update.body["Reason"]
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert world.sim.record.killed == []
+        # 9 tasks (3,072 CPU units) need two instances of 1,920 free: the group grew from one to two.
+        assert len(world.sim.scaled_out[world.new.request_id if world.new else ""]) == 1
+        assert any("scales" in what and "out" in what for _, what in world.sim.record.events)
+
+
 JAVA_ONLY = r"attribute:ecs.instance-type =~ \p{Lower}\d\.large"  # Java's POSIX class: Python cannot read it
 
 
@@ -67,8 +80,9 @@ TARGETS = 1000
 def test_it_gives_the_preflights_verdict_in_the_drains_room_gate_at_1000_targets(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """1,000 old instances with tier=old, 1,000 others without: `tiered` can go nowhere, by its constraint, though
-    CPU and memory abound. The preflight's check says so; the drain's gate holds, placing task by task."""
+    """1,000 old instances with tier=old, 200 others without: `tiered` can go nowhere, by its constraint, though
+    CPU and memory abound. The preflight's check says so; the drain's gate holds, placing task by task, until its
+    deadline (the gate's verdict is a wait for room, not a block: a fleet may still be registering)."""
     tiered = ServiceSpec(
         "tiered",
         cpu=128,
@@ -77,10 +91,10 @@ def test_it_gives_the_preflights_verdict_in_the_drains_room_gate_at_1000_targets
         min_healthy_percent=50,
         placement_constraints=[{"type": "memberOf", "expression": "attribute:tier == old"}],
     )
-    plain = ServiceSpec("plain", cpu=128, memory=128, desired=2 * TARGETS, min_healthy_percent=50)
+    plain = ServiceSpec("plain", cpu=128, memory=128, desired=TARGETS, min_healthy_percent=50)
     with rollover_world(
         old_instances=TARGETS,
-        new_instances=TARGETS,
+        new_instances=200,
         new_fleet_registers=None,
         services=[plain, tiered],
         old_attributes={"tier": "old"},
@@ -89,10 +103,14 @@ def test_it_gives_the_preflights_verdict_in_the_drains_room_gate_at_1000_targets
         code = main(["check", "--cluster", "web", "--spot-fleet", world.old.request_id])
         out = " ".join(capsys.readouterr().out.split())
         assert code == 1 and "service tiered" in out and "memberOf(attribute:tier == old)" in out
-        props = {"BlockedTimeoutSeconds": "60", "OnTimeout": "FAIL", "DrainTimeoutSeconds": "900"}
-        _, answer = world.drain_old(wall_seconds=900, **props)
+        # The drain's gate, placing its 1,000 targets' tasks one by one, holds for the same service and rule (it says
+        # so once the 300 s a new fleet may take to register have passed).
+        _, answer = world.drain_old(wall_seconds=600, OnTimeout="FAIL", DrainTimeoutSeconds="330")
         assert answer is not None and answer.body["Status"] == "FAILED"
         reason = answer.body["Reason"]
-        assert "service tiered" in reason and "memberOf(attribute:tier == old)" in reason
+        assert (
+            "placed task by task, service tiered: no remaining instance satisfies memberOf(attribute:tier == old)"
+            in reason
+        )
         assert world.sim.record.draining_set_at == {}  # the gate never opened
         assert world.sim.record.killed == []
