@@ -271,7 +271,7 @@ class EcsSimulator:
         if gpus:
             ids = [f"GPU-{instance_id[:8]}-{n}" for n in range(gpus)]
             for resources in (instance.registered_resources, instance.remaining_resources):
-                resources.append({"name": "GPU", "type": "STRINGSET", "stringSetValue": list(ids)})
+                resources.append({"name": "GPU", "type": "STRINGSET", "integerValue": 0, "stringSetValue": list(ids)})
         instance.attributes.update(attributes or {})  # custom attributes, as ECS_INSTANCE_ATTRIBUTES registers them
         instance.version_info["agentVersion"] = AGENT_VERSION
         instance.capacity_provider_name = capacity_provider
@@ -573,7 +573,7 @@ class EcsSimulator:
 
     @staticmethod
     def _remaining(instance: Any) -> tuple[int, int]:
-        values = {r["name"]: r["integerValue"] for r in instance.remaining_resources}
+        values = {r["name"]: r.get("integerValue", 0) for r in instance.remaining_resources}
         return values["CPU"], values["MEMORY"]
 
     def _place(self, spec: ServiceSpec) -> str | None:

@@ -1,14 +1,17 @@
-"""The emulation's placement model on small hand-computed cases: constraints, static host ports, and the service
-events ECS writes when nothing can take a task."""
+"""The emulation's placement model on small hand-computed cases: constraints, static host ports, interfaces,
+architectures, required attributes, GPUs, capacity providers, and the service events ECS writes when nothing can take
+a task."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from moto.ec2.models import ec2_backends
 
-from emulation.ecs_simulator import EVENT_REPEAT_SECONDS, EcsSimulator, ServiceSpec
-from tests.emulation.simulated import simulator
+from emulation.ecs_simulator import AGENT_VERSION, EVENT_REPEAT_SECONDS, CapacityProviderSpec, EcsSimulator, ServiceSpec
+from tests.emulation.simulated import ACCOUNT, REGION, simulator
 
 POOL: list[str] = []  # the EC2 instances the fixture launched
 
@@ -103,3 +106,99 @@ def test_it_leaves_tasks_pending_on_an_instance_whose_containers_never_start(sim
     register(sim, 0)
     sim.clock.advance(600)
     assert [t.last for t in sim.service_tasks("agent")] == ["PENDING"]
+
+
+def launch(instance_type: str) -> str:
+    """An EC2 instance of that type, for the simulator to register."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
+    reply = ec2.run_instances(ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1)
+    return str(reply["Instances"][0]["InstanceId"])
+
+
+def test_it_registers_what_a_current_agent_registers(sim: EcsSimulator) -> None:
+    arm = sim.register_instance(launch("m7g.large"))
+    graviton = sim.instances[arm]
+    assert graviton.attributes["ecs.cpu-architecture"] == "arm64"
+    assert graviton.attributes["ecs.instance-type"] == "m7g.large"
+    assert "ecs.capability.secrets.asm.environment-variables" in graviton.attributes
+    assert graviton.version_info["agentVersion"] == AGENT_VERSION
+    old = sim.instances[
+        sim.register_instance(launch("c5.large"), missing_capabilities=frozenset({"ecs.capability.task-eni"}))
+    ]
+    assert old.attributes["ecs.cpu-architecture"] == "x86_64" and "ecs.capability.task-eni" not in old.attributes
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "trunked", "tasks"), [("c5.large", False, 2), ("m5.xlarge", False, 3), ("m5.large", True, 10)]
+)
+def test_it_gives_awsvpc_tasks_the_interfaces_of_the_instance_type_less_the_primary(
+    sim: EcsSimulator, instance_type: str, trunked: bool, tasks: int
+) -> None:
+    """c5.large has 3 interfaces, m5.xlarge 4 (ECS's own examples: 2 and 3 awsvpc tasks); trunked m5.large, 10."""
+    a = sim.register_instance(launch(instance_type), cpu=8192, memory=16384, trunked=trunked)
+    sim.add_service(ServiceSpec("api", 128, 128, desired=tasks + 1, awsvpc=True))
+    assert homes(sim, "api") == [a] * tasks
+    ((_, message),) = sim.record.service_events["api"]
+    assert message.endswith(f'The closest matching container-instance {a} encountered error "RESOURCE:ENI".')
+
+
+def test_it_places_by_architecture_and_required_attributes_as_missing_attributes(sim: EcsSimulator) -> None:
+    arm = sim.register_instance(launch("m7g.large"))
+    sim.add_service(ServiceSpec("x86", 128, 128, desired=1, cpu_architecture="X86_64"))
+    assert homes(sim, "x86") == []
+    assert sim.record.service_events["x86"][0][1].endswith(
+        f"The closest matching container-instance {arm} is missing an attribute required by your task."
+    )
+    sim.add_service(ServiceSpec("arm", 128, 128, desired=1, cpu_architecture="ARM64"))
+    assert homes(sim, "arm") == [arm]
+
+
+def test_it_places_gpu_tasks_on_the_gpus_of_the_type(sim: EcsSimulator) -> None:
+    g4 = sim.register_instance(launch("g4dn.xlarge"), cpu=4096, memory=16384)  # one GPU
+    sim.add_service(ServiceSpec("train", 128, 128, desired=2, gpus=1))
+    assert homes(sim, "train") == [g4]
+    assert 'encountered error "RESOURCE:GPU"' in sim.record.service_events["train"][0][1]
+
+
+def test_it_reads_memberof_as_java_does_the_whole_value_with_its_case(sim: EcsSimulator) -> None:
+    c5 = sim.register_instance(launch("c5.large"))
+    sim.register_instance(launch("m5.large"))
+    for name, expression in [
+        ("whole", "attribute:ecs.instance-type =~ c5.*"),
+        ("part", "attribute:ecs.instance-type =~ c5"),
+        ("posix", r"attribute:ecs.instance-type =~ \p{Lower}\d\.large and task:group != service:x"),
+    ]:
+        sim.add_service(
+            ServiceSpec(
+                name, 128, 128, desired=1, placement_constraints=[{"type": "memberOf", "expression": expression}]
+            )
+        )
+    assert homes(sim, "whole") == [c5] and homes(sim, "part") == []
+    assert len(homes(sim, "posix")) == 1
+
+
+def test_it_scales_a_managed_capacity_provider_out_for_tasks_it_cannot_place(sim: EcsSimulator) -> None:
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
+    template = ec2.create_launch_template(
+        LaunchTemplateName="t", LaunchTemplateData={"ImageId": image, "InstanceType": "c5.large"}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="g",
+        MinSize=1,
+        MaxSize=2,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{REGION}a"],
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"], "Version": "1"},
+    )
+    (first,) = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]
+    sim.add_capacity_provider(CapacityProviderSpec("cp", "g", instance_size=(1024, 2048), boot_seconds=60))
+    sim.register_instance(first["InstanceId"], cpu=1024, memory=2048, capacity_provider="cp")
+    sim.add_service(ServiceSpec("app", 1024, 1024, desired=3, capacity_providers=["cp"]))
+    assert len(homes(sim, "app")) == 1  # one instance of room; the group grows by one (its maximum is 2)
+    sim.clock.advance(61)
+    assert len(homes(sim, "app")) == 2 and len(sim.scaled_out["g"]) == 1
+    sim.clock.advance(600)
+    assert len(homes(sim, "app")) == 2  # at its maximum: the third waits
