@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -174,19 +174,22 @@ def room_facts(
     groups: Sequence[TaskGroup],
     instances: Sequence[Instance],
     services: Sequence[ServiceView] | None = None,
+    read: RoomFacts | None = None,
 ) -> RoomFacts:
     """Read what the groups' rules need to be judged, and only that: nothing when no group is awsvpc, asks for GPUs
-    or places by task group (then the services are described, unless given)."""
+    or places by task group (then the services are described, unless given). With what an earlier page `read`, only
+    the instance types are looked up (each once per Lambda container)."""
     shapes = [shape_of(g) for g in groups]
-    awsvpc = Counter[str]()
     types: dict[str, TypeFigures | None] = {}
     if any(s.awsvpc or s.gpus for s in shapes) and ec2 is not None:
-        names = {t for i in instances if (t := i.attributes.get("ecs.instance-type"))}
-        types = instance_types.figures(ec2, names)
+        types = instance_types.figures(ec2, {t for i in instances if (t := i.attributes.get("ecs.instance-type"))})
+    if read is not None:
+        return replace(read, types=types)
     asks_groups = any("task:group" in e for s in shapes for e in s.member_of)
     if services is None and (asks_groups or any(s.awsvpc for s in shapes)):
         services = calls.describe_services(ecs, cluster)
     services = services or []
+    awsvpc = Counter[str]()
     if any(s.awsvpc for s in shapes):
         definitions = _Definitions(ecs)
         for service in services:
@@ -255,21 +258,32 @@ def _room(instance: Instance, groups: Sequence[TaskGroup], facts: RoomFacts) -> 
     )
 
 
+@dataclass
+class PlacementReads:
+    """What one judgement of the room read, kept for the next page of the same listing."""
+
+    facts: RoomFacts | None = None
+    growing: dict[tuple[str, ...], set[str] | None] = field(default_factory=dict)  # providers -> scaling ones
+
+
 def judged_placement(
     clients: Clients,
     cluster: str,
     groups: Sequence[TaskGroup],
     instances: Sequence[Instance],
     services: Sequence[ServiceView] | None = None,
+    reads: PlacementReads | None = None,
 ) -> Placement:
     """The groups placed on these instances with every rule the model knows (what the rules need is read first), and
     the tasks that fit nowhere now but whose capacity provider scales out told apart."""
-    placement = place_groups(
-        groups, instances, room_facts(clients.ecs, clients.ec2, cluster, groups, instances, services)
-    )
-    providers = sorted({p for u in placement.unplaced for p in u.task.capacity_providers})
+    reads = reads if reads is not None else PlacementReads()
+    reads.facts = room_facts(clients.ecs, clients.ec2, cluster, groups, instances, services, reads.facts)
+    placement = place_groups(groups, instances, reads.facts)
+    providers = tuple(sorted({p for u in placement.unplaced for p in u.task.capacity_providers}))
     if providers:
-        growing = scaling_providers(clients, providers)
+        if providers not in reads.growing:
+            reads.growing[providers] = scaling_providers(clients, providers)
+        growing = reads.growing[providers]
         stay = [u for u in placement.unplaced if growing is not None and not set(u.task.capacity_providers) & growing]
         moved = [u for u in placement.unplaced if u not in stay]
         placement.unplaced = stay
@@ -318,6 +332,7 @@ def spare_capacity(
     """
     spare: Spare = {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
     seen: list[Instance] = []
+    reads = PlacementReads()
     for page in other_instance_pages(clients.ecs, cluster, targets):
         for instance in page:
             seen.append(instance)
@@ -329,7 +344,7 @@ def spare_capacity(
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
         # (A capacity provider that scales out adds room the sums cannot see: those groups are placed anyway.)
         if groups is not None and (_sums_allow(need, spare) or any(g.get("capacityProviders") for g in groups)):
-            placement = judged_placement(clients, cluster, groups, seen)
+            placement = judged_placement(clients, cluster, groups, seen, reads=reads)
             spare["fits"] = placement.fits
             spare.pop("unplaced", None)
             spare.pop("unjudged", None)

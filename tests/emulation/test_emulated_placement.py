@@ -5,6 +5,7 @@ a task."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, cast
 
 import boto3
 import pytest
@@ -12,6 +13,9 @@ from moto.ec2.models import ec2_backends
 
 from emulation.ecs_simulator import AGENT_VERSION, EVENT_REPEAT_SECONDS, CapacityProviderSpec, EcsSimulator, ServiceSpec
 from tests.emulation.simulated import ACCOUNT, REGION, simulator
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import InstanceTypeType
 
 POOL: list[str] = []  # the EC2 instances the fixture launched
 
@@ -112,7 +116,8 @@ def launch(instance_type: str) -> str:
     """An EC2 instance of that type, for the simulator to register."""
     ec2 = boto3.client("ec2", region_name=REGION)
     image = sorted(ec2_backends[ACCOUNT][REGION].amis)[0]
-    reply = ec2.run_instances(ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1)
+    kind = cast("InstanceTypeType", instance_type)
+    reply = ec2.run_instances(ImageId=image, InstanceType=kind, MinCount=1, MaxCount=1)
     return str(reply["Instances"][0]["InstanceId"])
 
 
