@@ -351,7 +351,8 @@ def spare_capacity(
             spare.pop("scaling", None)
             if not placement.fits:
                 miss = placement.unplaced[0]
-                spare["unplaced"] = f"service {miss.task.service}: {miss.why}"
+                closest = f" (closest: {miss.closest})" if miss.closest else ""
+                spare["unplaced"] = f"service {miss.task.service}: {miss.why}{closest}"
             if placement.unjudged:  # left to ECS: the sums decide for these tasks
                 unjudged = placement.unjudged[0]
                 spare["unjudged"] = f"service {unjudged.task.service}: {unjudged.what}"

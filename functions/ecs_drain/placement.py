@@ -203,6 +203,7 @@ class Room:
 class Unplaced:
     task: TaskShape
     why: str  # what stopped it on the instance that came closest
+    closest: str | None = None  # that instance (its EC2 id where known)
 
 
 @dataclass(frozen=True)
@@ -274,15 +275,12 @@ def _not_placed(shape: TaskShape, misses: Sequence[tuple[Room, Refusal]], result
     if unjudged:
         result.unjudged.append(Unjudged(shape, unjudged[0].why))
         return
-    result.unplaced.append(Unplaced(shape, _closest_miss(misses)))
-
-
-def _closest_miss(misses: Sequence[tuple[Room, Refusal]]) -> str:
-    """What stopped the task on the emptiest instance (as ECS names "the closest matching container-instance")."""
     if not misses:
-        return reason.fails_no_instance()
-    _, refusal = max(misses, key=lambda m: (m[0].cpu, m[0].memory, m[0].instance))
-    return refusal.why
+        result.unplaced.append(Unplaced(shape, reason.fails_no_instance()))
+        return
+    # What stopped it on the emptiest instance, as ECS names "the closest matching container-instance".
+    room, refusal = max(misses, key=lambda m: (m[0].cpu, m[0].memory, m[0].instance))
+    result.unplaced.append(Unplaced(shape, refusal.why, room.ec2_instance_id or room.instance))
 
 
 def _first(refusals: Sequence[Refusal]) -> Refusal | None:

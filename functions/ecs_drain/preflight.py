@@ -265,8 +265,8 @@ def _placement_findings(
     constraints = {s.name: s.placement_constraints for s in services}
     found: list[Observation] = []
     for name, count in Counter(u.task.service for u in placement.unplaced).items():
-        why = next(u.why for u in placement.unplaced if u.task.service == name)
-        detail = reason.tasks_fit_nowhere(on_old[name], count, why, constraints[name])
+        miss = next(u for u in placement.unplaced if u.task.service == name)
+        detail = reason.tasks_fit_nowhere(on_old[name], count, miss.why, constraints[name], miss.closest)
         found.append(Observation(CANNOT_PLACE, f"service {name}", count, detail))
     for name, count in Counter(u.task.service for u in placement.unjudged).items():
         what = next(u.what for u in placement.unjudged if u.task.service == name)

@@ -242,10 +242,13 @@ def daemon_not_running(service: str, ec2_ids: Sequence[str]) -> str:
     )
 
 
-def tasks_fit_nowhere(tasks: int, unplaced: int, why: str, constraints: Sequence[str]) -> str:
+def tasks_fit_nowhere(
+    tasks: int, unplaced: int, why: str, constraints: Sequence[str], closest: str | None = None
+) -> str:
     placement = f"; placement constraints: {', '.join(constraints)}" if constraints else ""
+    nearest = f"closest, {closest}" if closest else "closest"
     return (
-        f"{_tasks(tasks)} on the old target; {unplaced} of them fit on no instance that remains (closest: {why}"
+        f"{_tasks(tasks)} on the old target; {unplaced} of them fit on no instance that remains ({nearest}: {why}"
         f"{placement}); give the new fleet larger instances, more of them, or the attributes the service needs"
     )
 
