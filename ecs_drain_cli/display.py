@@ -65,11 +65,18 @@ def why_lines(drain: dict[str, Any]) -> list[str]:
     return lines
 
 
-def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) -> int:
-    """Follow the execution until it ends; exit 0 if the drain ended well (a preflight: if it passed)."""
+def emit(output: str, document: dict[str, Any]) -> None:
+    """--output json: the one document a script reads, on stdout."""
+    if output == "json":
+        print(json.dumps(document, indent=1, default=str))
+
+
+def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool, output: str = "text") -> int:
+    """Follow the execution until it ends; exit 0 if the drain ended well (a preflight: if it passed). With json
+    output, nothing is shown until the end, then the execution's output (its outcome, reason and summary)."""
     console.print(f"Following {arn}")
     last = ""
-    live = None if plain else Live(console=console, refresh_per_second=2)
+    live = None if plain or console.quiet else Live(console=console, refresh_per_second=2)
     if live:
         live.start()
     try:
@@ -87,7 +94,10 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool) ->
     finally:
         if live:
             live.stop()
-    return report(console, execution)
+    code = report(console, execution)
+    summary = json.loads(execution.get("output") or "{}")
+    emit(output, {"executionArn": arn, "status": execution["status"], "exitStatus": code, **summary})
+    return code
 
 
 def progress(sfn: Any, arn: str, execution: dict[str, Any]) -> tuple[Group, str]:
@@ -137,6 +147,19 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         f"seconds {summary.get('seconds')}" + (f" ({phases})" if phases else "")
     )
     return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
+
+
+def verdict_document(props: Any, found: preflight.Verdict) -> dict[str, Any]:
+    """`ecs-drain check --output json`."""
+    return {
+        "target": preflight.target_name(props),
+        "cluster": props.cluster_name,
+        "instances": found.instances,
+        "finishes": found.finishes,
+        "services": found.services,
+        "findings": found.findings,
+        "expectedDrainSeconds": found.expected_seconds,
+    }
 
 
 def verdict(console: Console, props: Any, found: preflight.Verdict) -> None:

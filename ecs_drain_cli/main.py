@@ -4,6 +4,7 @@ drain of a target would finish."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -14,7 +15,7 @@ from rich.console import Console
 from ecs_drain import clock, preflight
 from ecs_drain.aws import Clients
 from ecs_drain.executions import drain_input
-from ecs_drain.properties import InvalidProperties, parse
+from ecs_drain.properties import DrainProperties, InvalidProperties, parse
 
 from . import display, lookup
 from .options import parser
@@ -37,33 +38,52 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_OR_AWS_ERROR
 
 
+def region(args: argparse.Namespace) -> str | None:
+    """As the AWS CLI reads it: --region, then AWS_REGION, then AWS_DEFAULT_REGION, then the profile's (boto3)."""
+    return args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+
+
 def run(args: argparse.Namespace) -> int:
-    console = Console(soft_wrap=True)
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    console = Console(soft_wrap=True, quiet=args.output == "json")  # json: only the document, on stdout
     if args.command == "check":
-        return check(console, session, target_properties(args))
-    sfn = session.client("stepfunctions")
-    machine = args.state_machine_arn or lookup.state_machine_arn(session.client("cloudformation"), args.provider_stack)
+        props = parse(target_properties(args), from_cloudformation=False)  # checked before any AWS call
+        return check(console, _session(args), props, args.output)
     if args.command == "start":
         properties = start_properties(args)
-        props = parse(properties, from_cloudformation=False)  # checked before anything starts
+        props = parse(properties, from_cloudformation=False)  # checked before any AWS call
+        session = _session(args)
+        machine = _state_machine(args, session)
         _require_target(session, props)
-        arn = lookup.start(
-            sfn, machine, lookup.manual_name(props.cluster_name), drain_input(properties, props, clock.now())
-        )
+        sfn = session.client("stepfunctions")
+        name = lookup.manual_name(props.cluster_name)
+        arn = lookup.start(sfn, machine, name, drain_input(properties, props, clock.now()))
         console.print(f"Started {arn}")
-        return display.watch(console, sfn, arn, args.interval, args.plain) if args.watch else 0
-    arn = args.execution_arn or lookup.find_execution(sfn, machine, args.stack)
-    return display.watch(console, sfn, arn, args.interval, args.plain)
+        if args.watch:
+            return display.watch(console, sfn, arn, args.interval, args.plain, args.output)
+        display.emit(args.output, {"executionArn": arn})
+        return 0
+    session = _session(args)
+    sfn = session.client("stepfunctions")
+    # An execution named by its ARN needs no provider stack: only --stack looks the state machine up.
+    arn = args.execution_arn or lookup.find_execution(sfn, _state_machine(args, session), args.stack)
+    return display.watch(console, sfn, arn, args.interval, args.plain, args.output)
 
 
-def check(console: Console, session: boto3.Session, properties: dict[str, Any]) -> int:
+def _session(args: argparse.Namespace) -> boto3.Session:
+    return boto3.Session(profile_name=args.profile, region_name=region(args))
+
+
+def _state_machine(args: argparse.Namespace, session: boto3.Session) -> str:
+    return args.state_machine_arn or lookup.state_machine_arn(session.client("cloudformation"), args.provider_stack)
+
+
+def check(console: Console, session: boto3.Session, props: DrainProperties, output: str) -> int:
     """The preflight's verdict for draining the target now; reads only. 0: it would finish, 1: it would not."""
-    props = parse(properties, from_cloudformation=False)
     clients = _require_target(session, props)
     clients.budget.attach(clients.ecs)  # paced as the drain paces itself: other tools keep their share
     verdict = preflight.assess(props, clients, clock.now())
     display.verdict(console, props, verdict)
+    display.emit(output, display.verdict_document(props, verdict))
     return 0 if verdict.finishes else 1
 
 
@@ -73,7 +93,7 @@ def target_properties(args: argparse.Namespace) -> dict[str, Any]:
         "SpotFleet": args.spot_fleet,
         "Fleet": args.fleet,
         "AutoScalingGroup": args.auto_scaling_group,
-        "InstanceIds": args.instance_ids.split(",") if args.instance_ids else None,
+        "InstanceIds": [i for given in args.instance_ids for i in given] if args.instance_ids else None,
     }
     return {k: v for k, v in given.items() if v is not None}
 

@@ -4,19 +4,91 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
 
 STATE_MACHINE_VARIABLE = "ECS_DRAIN_STATE_MACHINE_ARN"
-
-EXIT_CODES = """exit status:
-  0  the drain ended DRAINED, or there was nothing to drain (check: a drain would finish)
-  1  the drain did not finish (deadline, blocked, failed, stopped) (check: a drain would be blocked)
-  2  a usage, input or AWS error (nothing was started)
-
+_ENVIRONMENT = """
 environment:
-  AWS_PROFILE, AWS_REGION    as for the AWS CLI (--profile and --region override them)
-  ECS_DRAIN_STATE_MACHINE_ARN   the drain state machine, instead of reading the provider stack's outputs
+  AWS_PROFILE                  as for the AWS CLI (--profile overrides it)
+  AWS_REGION, AWS_DEFAULT_REGION  as for the AWS CLI, in that order (--region overrides them)
+  ECS_DRAIN_STATE_MACHINE_ARN  the drain state machine, instead of reading the provider stack's outputs
 """
+_USAGE_EXIT = "  2  a usage, input or AWS error (nothing was started, nothing was changed)\n"
+# Each command's own exit codes.
+EXIT_CODES = {
+    "ecs-drain": "exit status: as each command says (ecs-drain COMMAND --help)\n" + _USAGE_EXIT + _ENVIRONMENT,
+    "watch": "exit status:\n"
+    "  0  the drain ended DRAINED, or there was nothing to drain; a preflight passed\n"
+    "  1  the drain did not finish (deadline, blocked, failed, stopped); a preflight failed\n"
+    + _USAGE_EXIT
+    + _ENVIRONMENT,
+    "start": "exit status:\n"
+    "  0  the drain was started (with --watch: it ended DRAINED, or there was nothing to drain)\n"
+    "  1  with --watch: the drain did not finish (deadline, blocked, failed, stopped)\n" + _USAGE_EXIT + _ENVIRONMENT,
+    "check": "exit status:\n"
+    "  0  a drain of the target would finish\n"
+    "  1  a drain of the target would be blocked (the findings say why)\n" + _USAGE_EXIT + _ENVIRONMENT,
+}
+_STATES_ARN = r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:"
+_NAME = r"[A-Za-z0-9_.-]{1,80}"
+_EC2_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error in one line, naming the option, with where to read more; exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _matching(what: str, pattern: str) -> Callable[[str], str]:
+    compiled = re.compile(pattern)
+
+    def checked(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise argparse.ArgumentTypeError(f"not {what}: {value!r}")
+        return value
+
+    checked.__name__ = what  # argparse names the type in its message
+    return checked
+
+
+execution_arn = _matching("a Step Functions execution ARN", _STATES_ARN + "execution:" + _NAME + ":" + _NAME)
+state_machine_arn = _matching("a Step Functions state machine ARN", _STATES_ARN + "stateMachine:" + _NAME)
+
+
+def instance_ids(value: str) -> list[str]:
+    """One or more EC2 instance ids: space-separated as the AWS CLI takes them, commas accepted too."""
+    ids = [i for i in value.replace(",", " ").split() if i]
+    wrong = [i for i in ids if not _EC2_ID.fullmatch(i)]
+    if wrong or not ids:
+        raise argparse.ArgumentTypeError(
+            f"not an EC2 instance id (i- and 8 or 17 hexadecimal digits): {wrong or value!r}"
+        )
+    return ids
+
+
+def seconds(value: str) -> float:
+    """A positive number of seconds."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {value!r}")
+    return number
+
+
+def whole_seconds(value: str) -> int:
+    """A whole number of seconds, 0 or more (the property's own range is checked with the properties)."""
+    if not value.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}")
+    return int(value)
 
 
 def _version() -> str:
@@ -33,7 +105,11 @@ def _aws_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         return value if defaults else argparse.SUPPRESS
 
     parser.add_argument("--profile", default=default(None), help="AWS profile to use (default: AWS_PROFILE, as boto3)")
-    parser.add_argument("--region", default=default(None), help="AWS Region (default: AWS_REGION or the profile's)")
+    parser.add_argument(
+        "--region",
+        default=default(None),
+        help="AWS Region (default: AWS_REGION, AWS_DEFAULT_REGION, or the profile's)",
+    )
     parser.add_argument(
         "--provider-stack",
         default=default("ecs-drain"),
@@ -41,6 +117,7 @@ def _aws_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
     parser.add_argument(
         "--state-machine-arn",
+        type=state_machine_arn,
         default=default(os.environ.get(STATE_MACHINE_VARIABLE)),
         help=f"the drain state machine, instead of the provider stack's outputs (default: ${STATE_MACHINE_VARIABLE})",
     )
@@ -50,8 +127,17 @@ def _aws_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between refreshes (default: 5)")
+    parser.add_argument("--interval", type=seconds, default=5.0, help="seconds between refreshes (default: 5)")
     parser.add_argument("--plain", action="store_true", help="print a line per change instead of a live table")
+
+
+def _output_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), or json: one JSON document on stdout when the command ends, for scripts",
+    )
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
@@ -60,16 +146,21 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--spot-fleet", help="a Spot Fleet request id (sfr-...)")
     target.add_argument("--fleet", help="an EC2 Fleet id (fleet-...)")
     target.add_argument("--auto-scaling-group", help="an Auto Scaling group name or ARN")
-    target.add_argument("--instance-ids", help="comma-separated EC2 instance ids (i-...), at most 1000")
+    target.add_argument(
+        "--instance-ids",
+        type=instance_ids,
+        nargs="+",
+        help="EC2 instance ids (i-...), space- or comma-separated, at most 1000",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(
+    root = OneLineParser(
         prog="ecs-drain",
         description="Follow a drain of ECS container instances live, or drain a target by hand, through the "
         "state machine the ecs-drain provider stack deployed; or check, reading only, whether a drain of a target "
         "would finish.",
-        epilog=EXIT_CODES,
+        epilog=EXIT_CODES["ecs-drain"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     root.add_argument("--version", action="version", version=f"ecs-drain {_version()}")
@@ -77,11 +168,14 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
-    watch = commands.add_parser("watch", help="follow a drain until it ends", epilog=EXIT_CODES, formatter_class=raw)
+    watch = commands.add_parser(
+        "watch", help="follow a drain until it ends", epilog=EXIT_CODES["watch"], formatter_class=raw
+    )
     which = watch.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", help="the consumer stack (its exact name) whose Custom::ECSDrain is draining")
-    which.add_argument("--execution-arn", help="the drain's Step Functions execution")
+    which.add_argument("--execution-arn", type=execution_arn, help="the drain's Step Functions execution")
     _follow_options(watch)
+    _output_option(watch)
     _aws_options(watch, defaults=False)
 
     start = commands.add_parser(
@@ -89,12 +183,14 @@ def parser() -> argparse.ArgumentParser:
         help="drain a target by hand, without CloudFormation",
         description="Drain a target by hand: the same properties and checks as Custom::ECSDrain, validated before "
         "anything starts.",
-        epilog=EXIT_CODES,
+        epilog=EXIT_CODES["start"],
         formatter_class=raw,
     )
     _target_options(start)
-    start.add_argument("--timeout", type=int, help="DrainTimeoutSeconds: the deadline (default: none)")
-    start.add_argument("--poll", type=int, help="PollIntervalSeconds: time between checks, 5 to 300 (default: 15)")
+    start.add_argument("--timeout", type=whole_seconds, help="DrainTimeoutSeconds: the deadline (default: none)")
+    start.add_argument(
+        "--poll", type=whole_seconds, help="PollIntervalSeconds: time between checks, 5 to 300 (default: 15)"
+    )
     start.add_argument(
         "--on-timeout", choices=("CONTINUE", "FAIL"), help="OnTimeout: the outcome at the deadline (default: CONTINUE)"
     )
@@ -105,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
     )
     start.add_argument(
         "--blocked-timeout",
-        type=int,
+        type=whole_seconds,
         help="BlockedTimeoutSeconds: end early once blocked this long by a cause ECS cannot resolve (default: none)",
     )
     start.add_argument(
@@ -115,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--watch", action="store_true", help="then follow the drain until it ends")
     _follow_options(start)
+    _output_option(start)
     _aws_options(start, defaults=False)
 
     check = commands.add_parser(
@@ -122,10 +219,11 @@ def parser() -> argparse.ArgumentParser:
         help="would a drain of this target finish now? (reads only)",
         description="The preflight's verdict for draining a target now: whether any service's deployment "
         "configuration would block it, and whether every other ACTIVE instance can take the target's service tasks, "
-        "task by task (CPU, memory, static host ports, distinctInstance, memberOf). Changes nothing in the account.",
-        epilog=EXIT_CODES,
+        "task by task, by every rule ECS places by. Changes nothing in the account.",
+        epilog=EXIT_CODES["check"],
         formatter_class=raw,
     )
     _target_options(check)
+    _output_option(check)
     _aws_options(check, defaults=False)
     return root

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -23,6 +24,23 @@ def test_it_starts_a_drain_by_hand_and_follows_it_to_the_end(capsys: pytest.Capt
         assert "Outcome: DRAINED" in out
         assert len(world.server.answers) == 1  # only the Create: a drain by hand answers nobody
         assert all(world.sim.not_stopped(i) == 0 for i in world.old.container_ids)
+
+
+def test_it_gives_scripts_one_json_document_per_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(new_fleet_registers=None) as world:
+        target = ["--cluster", "web", "--spot-fleet", world.old.request_id, "--output", "json"]
+        assert main(["check", *target]) == 0
+        verdict = json.loads(capsys.readouterr().out)
+        assert verdict["finishes"] is True and verdict["instances"] == 3
+        assert {r["service"] for r in verdict["services"]} == {"web", "worker"}
+        assert run(world, "start", *target) == 0
+        started = json.loads(capsys.readouterr().out)
+        assert (
+            main(["watch", "--execution-arn", started["executionArn"], "--interval", "0.05", "--output", "json"]) == 0
+        )
+        ended = json.loads(capsys.readouterr().out)
+        assert ended["executionArn"] == started["executionArn"] and ended["outcome"] == "DRAINED"
+        assert ended["exitStatus"] == 0 and ended["instances"] == 3
 
 
 def test_it_watches_the_drain_of_a_stack_by_its_name(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ecs_drain_cli.main import main
+from ecs_drain_cli import display, lookup
+from ecs_drain_cli.main import main, region, target_properties
 from ecs_drain_cli.options import parser
 
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:ecs-drain-drain:web-cluster-ECSDrain-0123456789ab"
@@ -92,6 +93,83 @@ def test_it_documents_every_option_and_the_exit_codes(capsys: pytest.CaptureFixt
                 assert action.help, (name, action.dest)
         assert "exit status:" in (command.epilog or ""), name
         assert "2  a usage, input or AWS error" in (command.epilog or ""), name
+    # Each command says its own exit codes, not another's.
+    assert "would be blocked" in commands.choices["check"].epilog and "would" not in commands.choices["watch"].epilog
+    assert "--watch" in commands.choices["start"].epilog and "a preflight failed" in commands.choices["watch"].epilog
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.startswith("ecs-drain ")
+
+
+@pytest.mark.usefixtures("no_aws")
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_it_reads_the_region_from_the_environment_as_the_aws_cli_does(
+    command: list[str], variable: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, "us-east-1")
+    assert "no AWS credentials were found" in failed(capsys, *command)  # past the Region, at the credentials
+
+
+def test_it_prefers_the_option_then_aws_region_then_aws_default_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert region(parser().parse_args(["watch", "--stack", "w"])) == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert region(parser().parse_args(["watch", "--stack", "w"])) == "eu-central-1"
+    assert region(parser().parse_args(["watch", "--stack", "w", "--region", "us-west-2"])) == "us-west-2"
+
+
+def test_it_follows_an_execution_by_its_arn_without_looking_for_the_provider_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    followed: list[str] = []
+
+    def no_lookup(*_args: object) -> str:
+        raise AssertionError("the provider stack was looked up")
+
+    def watch(_console: object, _sfn: object, arn: str, *_args: object) -> int:
+        followed.append(arn)
+        return 0
+
+    monkeypatch.setattr(lookup, "state_machine_arn", no_lookup)
+    monkeypatch.setattr(display, "watch", watch)
+    assert main(["--region", "us-east-1", "watch", "--execution-arn", EXECUTION]) == 0
+    assert followed == [EXECUTION]
+
+
+@pytest.mark.usefixtures("no_aws")
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["watch", "--execution-arn", "nonsense"], "argument --execution-arn: not a Step Functions execution ARN"),
+        (["--state-machine-arn", "nonsense", "watch", "--stack", "w"], "not a Step Functions state machine ARN"),
+        (["watch", "--stack", "w", "--interval", "-5"], "argument --interval: must be more than 0 seconds"),
+        (["watch", "--stack", "w", "--interval", "soon"], "argument --interval: not a number of seconds"),
+        (["check", "--cluster", "web", "--instance-ids", "i-1"], "argument --instance-ids: not an EC2 instance id"),
+        (["start", "--cluster", "web", "--fleet", "fleet-1", "--timeout", "ten"], "not a whole number of seconds"),
+        (["watch"], "one of the arguments --stack --execution-arn is required"),
+        (["drain"], "argument COMMAND: invalid choice: 'drain'"),
+    ],
+)
+def test_it_refuses_a_bad_value_in_one_line_before_any_aws_call(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1, err
+    assert said in err and "(see ecs-drain" in err, err
+
+
+@pytest.mark.usefixtures("no_aws")
+def test_it_checks_the_properties_before_any_aws_call(capsys: pytest.CaptureFixture[str]) -> None:
+    err = failed(capsys, "start", "--cluster", "web", "--fleet", "fleet-1", "--timeout", "5")
+    assert "DrainTimeoutSeconds" in err and "Region" not in err
+
+
+def test_it_takes_instance_ids_as_the_aws_cli_does_or_comma_separated() -> None:
+    first, second, third = "i-0123456789abcdef0", "i-0123456789abcdef1", "i-01234567"
+    spaced = parser().parse_args(["check", "--cluster", "w", "--instance-ids", first, second, f"{third},"])
+    assert target_properties(spaced)["InstanceIds"] == [first, second, third]
+    commas = parser().parse_args(["check", "--cluster", "w", "--instance-ids", f"{first},{second}"])
+    assert target_properties(commas)["InstanceIds"] == [first, second]
