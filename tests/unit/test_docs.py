@@ -60,9 +60,9 @@ def test_it_keeps_the_readme_short_with_what_an_adopter_looks_for() -> None:
         assert section in readme, section
 
 
-def test_it_names_every_module_of_the_package_in_the_readme_layout() -> None:
-    readme = (ROOT / "README.md").read_text()
-    layout = readme[readme.index("Layout: `functions/ecs_drain/`") :].split("\n\n", 1)[0]
+def test_it_names_every_module_of_the_package_in_the_contributors_layout() -> None:
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    layout = contributing[contributing.index("Layout: `functions/ecs_drain/`") :].split("\n\n", 1)[0]
     modules = {p.stem for p in (ROOT / "functions" / "ecs_drain").glob("*.py") if p.stem != "__init__"}
     named = set(re.findall(r"`(\w+)`", layout))
     assert modules <= named, sorted(modules - named)
