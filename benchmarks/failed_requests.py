@@ -19,19 +19,28 @@ from emulation.strategies import STRATEGIES, measure
 HERE = Path(__file__).resolve().parent
 
 
+def _failed(r: dict[str, Any]) -> str:
+    """Failed requests; a star where the strategy was still failing when the window ended (a lasting outage)."""
+    return f"**{r['failed']:,}**" + ("\\*" if r.get("failing_at_end") else "")
+
+
+def _kept(r: dict[str, Any]) -> str:
+    return "kept" if r.get("old_fleet") == "kept" else f"{r['cleanup_seconds']:,.0f}"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """The table the README opens its results with."""
+    """Every row: what the README's short table shows, and the causes, the window and the old capacity."""
     lines = [
-        "| scenario | strategy | requests | failed | no healthy target (503) | killed with instance (502) "
-        "| killed at stop timeout | tasks killed | old set DRAINING | cleanup s | old capacity instance-s "
-        "| stack status |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| scenario | strategy | window, min | requests | failed | no healthy target (503) "
+        "| killed with instance (502) | killed at stop timeout | tasks killed | old set DRAINING | old fleet kept, s "
+        "| old capacity instance-s | stack status |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['scenario']} | {r['strategy']} | {r['requests']:,} | **{r['failed']:,}** "
+            f"| {r['scenario']} | {r['strategy']} | {r['window_seconds'] / 60:,.0f} | {r['requests']:,} | {_failed(r)} "
             f"| {r['no_healthy_target']:,} | {r['killed_with_instance']:,} | {r['killed_at_stop_timeout']:,} "
-            f"| {r['tasks_killed']:,} | {r['old_set_draining']} | {r['cleanup_seconds']:,.0f} "
+            f"| {r['tasks_killed']:,} | {r['old_set_draining']} | {_kept(r)} "
             f"| {r['old_capacity_seconds']:,.0f} | {r['stack_status']} |"
         )
     return "\n".join(lines)
@@ -61,8 +70,8 @@ def short_markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if (r["scenario"], r["strategy"]) in README_ROWS:
             lines.append(
-                f"| {r['scenario']} | {r['strategy']} | **{r['failed']:,}** | {r['requests']:,} "
-                f"| {r['tasks_killed']:,} | {r['cleanup_seconds']:,.0f} | {r['stack_status']} |"
+                f"| {r['scenario']} | {r['strategy']} | {_failed(r)} | {r['requests']:,} "
+                f"| {r['tasks_killed']:,} | {_kept(r)} | {r['stack_status']} |"
             )
     return "\n".join(lines)
 
@@ -83,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"({time.perf_counter() - started:.1f} s)",
                 flush=True,
             )
+            if not row["ended_in_window"]:
+                print(f"  warning: {scenario} {strategy} had not ended 5 minutes before the window did", flush=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     print(markdown(rows))
     return 0

@@ -13,6 +13,9 @@ from .traffic import Traffic
 SECRETS_CAPABILITY = "ecs.capability.secrets.asm.environment-variables"
 
 
+LONG_WINDOW = 190.0  # minutes: 3 x 60 minutes of CloudFormation waiting for a Delete, then 10 more
+
+
 @dataclass(frozen=True)
 class Scenario:
     about: str
@@ -21,6 +24,10 @@ class Scenario:
     throttle_share: float = 0.0  # a named fault: this share of the drain's ECS calls throttled
     traffic: dict[str, Any] = field(default_factory=dict)  # Traffic's, beyond its defaults
     operation: str = "rollover"  # what the stack update does: "rollover" (a new fleet), "remove" (the resource goes)
+    # How long requests are counted, from the stack update, the same for every strategy: long enough for every
+    # strategy's end and 5 minutes after. LONG_WINDOW where one of them waits out CloudFormation's three hour-long
+    # tries of the Delete (seed, whose Lambda dies without answering, or a drain that cannot finish).
+    window_minutes: float = 15.0
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -31,27 +38,32 @@ SCENARIOS: dict[str, Scenario] = {
         "before it skips it and its cleanup goes on (bad-ami: the same fleet, with the preflight).",
         {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL", "Preflight": "OFF"},
         {"new_fleet_fault": "agent"},
+        window_minutes=LONG_WINDOW,
     ),
     "standalone-wait": Scenario(
         "A standalone job runs on an old instance; StandaloneTasks=WAIT waits for it to finish (15 min).",
         {"StandaloneTasks": "WAIT"},
         {"standalone": [(0, 900.0)]},
+        window_minutes=LONG_WINDOW,
     ),
     "standalone-stop": Scenario(
         "A standalone job that never ends; StandaloneTasks=STOP stops it once draining begins.",
         {"StandaloneTasks": "STOP"},
         {"standalone": [(0, None)]},
+        window_minutes=LONG_WINDOW,
     ),
     "deadline-continue": Scenario(
         "A job outlives the 10-minute deadline; OnTimeout=CONTINUE answers SUCCESS and names what still runs.",
         {"DrainTimeoutSeconds": "600", "OnTimeout": "CONTINUE"},
         {"standalone": [(1, None)]},
+        window_minutes=LONG_WINDOW,
     ),
     "deadline-fail": Scenario(
         "A job outlives the 10-minute deadline; OnTimeout=FAIL answers FAILED; CloudFormation tries the Delete three "
         "times (three drains), then skips it and its cleanup goes on.",
         {"DrainTimeoutSeconds": "600", "OnTimeout": "FAIL"},
         {"standalone": [(1, None)]},
+        window_minutes=LONG_WINDOW,
     ),
     "blocked": Scenario(
         "Service `pinned` has minimumHealthyPercent 100 and maximumPercent 100: ECS can never move its tasks. The "
@@ -60,12 +72,14 @@ SCENARIOS: dict[str, Scenario] = {
         " and answers CloudFormation's two retries at once.",
         {"BlockedTimeoutSeconds": "60", "OnTimeout": "FAIL"},
         {"services": "pinned"},
+        window_minutes=LONG_WINDOW,
     ),
     "bad-ami": Scenario(
         "The new fleet's AMI breaks the ECS agent: its instances run but never register. The preflight waits out its "
         "15 minutes, fails the Update naming the instances, and CloudFormation rolls back to the old fleet.",
         {},
         {"new_fleet_fault": "agent"},
+        window_minutes=LONG_WINDOW,
     ),
     "small-fleet": Scenario(
         "The new fleet's instances are too small (1024 CPU units, 2048 MiB) for the old fleet's tasks: the preflight "
@@ -73,6 +87,7 @@ SCENARIOS: dict[str, Scenario] = {
         "back.",
         {},
         {"new_instance_size": (1024, 2048)},
+        window_minutes=LONG_WINDOW,
     ),
     "constraints": Scenario(
         "Services placed by memberOf: `web` on instance types =~ c5.*, `worker` in a list of Availability Zones, "
@@ -86,6 +101,7 @@ SCENARIOS: dict[str, Scenario] = {
         "preflight names the services and cpuArchitecture, and CloudFormation rolls back.",
         {},
         {"services": "x86", "new_instance_type": "m7g.large"},
+        window_minutes=LONG_WINDOW,
     ),
     "eni": Scenario(
         "awsvpc services (each task takes a network interface) move from m5.xlarge (3 tasks each: 4 interfaces, the "
@@ -93,6 +109,7 @@ SCENARIOS: dict[str, Scenario] = {
         "interfaces, names them, and CloudFormation rolls back.",
         {},
         {"services": "awsvpc", "old_instance_type": "m5.xlarge", "new_instance_type": "c5.large"},
+        window_minutes=LONG_WINDOW,
     ),
     "missing-attribute": Scenario(
         "The new AMI's ECS agent does not register ecs.capability.secrets.asm.environment-variables, which `web`'s "
@@ -100,11 +117,12 @@ SCENARIOS: dict[str, Scenario] = {
         "CloudFormation rolls back.",
         {},
         {"services": "secrets", "new_missing_capabilities": frozenset({SECRETS_CAPABILITY})},
+        window_minutes=LONG_WINDOW,
     ),
     "scaling": Scenario(
         "The services place through capacity providers; the new Auto Scaling group starts with one instance, too few "
-        "for the old tasks, and managed scaling grows it (up to three) while they wait. The preflight finds the room that scaling out "
-        "brings (a finding, not a failure), passes, and the drain waits while ECS scales the group out.",
+        "for the old tasks, and managed scaling grows it (up to three) while they wait. The preflight finds the room "
+        "that scaling out brings (a finding, not a failure), passes, and the drain waits while ECS scales it out.",
         {},
         {
             "services": "providers",

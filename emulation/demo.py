@@ -328,26 +328,28 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def traffic_table(runs: list[strategies.Run]) -> Table:
-    """The three strategies side by side, within 80 columns."""
+    """The strategies side by side, over one window, within 80 columns."""
+    window = runs[0].window_seconds / 60
     table = Table(
-        title=f"what users saw: the same update and traffic under each strategy ({runs[0].strategy}: "
-        f"{runs[0].requests:,} requests)",
+        title=f"what users saw: the same update and traffic under each strategy, {window:.0f} minutes from the "
+        f"update ({runs[0].requests:,} requests each)",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        caption="503: no healthy target; 502: its instance was terminated; kill: cut at the stop timeout",
+        caption="503: no healthy target; 502: its instance was terminated; kill: cut at the stop timeout; "
+        "*: still failing when the window ends",
     )
     headers = {"no_healthy_target": "503", "killed_with_instance": "502", "killed_at_stop_timeout": "kill"}
-    for column in ("strategy", "failed", *(headers[c] for c in CAUSES), "tasks\nkilled", "cleanup\ns"):
+    for column in ("strategy", "failed", *(headers[c] for c in CAUSES), "tasks\nkilled", "old fleet\nkept s"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("answer", no_wrap=True)
     for run in runs:
         table.add_row(
             run.strategy.replace("-no-preflight", "\nno preflight"),
-            f"{run.failed:,}",
+            f"{run.failed:,}" + ("*" if run.failing_at_end else ""),
             *(f"{run.causes.get(cause, 0):,}" for cause in CAUSES),
             str(run.tasks_killed),
-            f"{run.cleanup_seconds:,.0f}",
+            "kept" if run.old_fleet == "kept" else f"{run.cleanup_seconds:,.0f}",
             "rollback" if run.stack_status.startswith("UPDATE_ROLLBACK") else run.answer,
         )
     return table

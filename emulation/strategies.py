@@ -31,7 +31,7 @@ STRATEGIES = ("ecs-drain", "ecs-drain-no-preflight", "seed", "none")
 POLICY = {"ecs-drain-no-preflight": {"Preflight": "OFF"}}  # what a strategy adds to the scenario's properties
 SEED_POLL_SECONDS = 10
 SEED_LAMBDA_TIMEOUT_SECONDS = 900
-RECOVERY_SECONDS = 300  # traffic is counted until this long after the old fleet is gone
+RECOVERY_SECONDS = 300  # a window ends at least this long after the old fleet is gone (or the rollback ended)
 
 
 @dataclass
@@ -51,6 +51,10 @@ class Run:
     old_set_draining: int  # old instances ever set DRAINING (by the strategy; a rollback or a removal should set none)
     stack_status: str  # the stack's status at the end
     traffic: Traffic  # the requests themselves, per second (for pictures)
+    window_seconds: float  # requests counted from COUNTING_LEAD_SECONDS before the update, for this long after it
+    failing_at_end: int  # requests failed in the window's last minute: an outage still going on when it ends
+    ended_in_window: bool  # the strategy ended (and RECOVERY_SECONDS passed) within the window
+    old_fleet: str  # "deleted" or "kept" (a rollback, or a removal that keeps the fleet)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -66,33 +70,28 @@ class Run:
             "old_tasks_killed": self.old_tasks_killed,
             "old_set_draining": self.old_set_draining,
             "stack_status": self.stack_status,
+            "window_seconds": round(self.window_seconds),
+            "failing_at_end": self.failing_at_end,
+            "ended_in_window": self.ended_in_window,
+            "old_fleet": self.old_fleet,
         }
 
 
 def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> Run:
-    """Roll the world over with `strategy`, then let traffic run until RECOVERY_SECONDS after the old fleet went (or
-    after the rollback ended, when it stays)."""
+    """Roll the world over with `strategy`, counting requests over the scenario's window: the same for every
+    strategy, from the update (and the requests in flight then) to `window_minutes` after it."""
     traffic = world.sim.traffic
     assert traffic is not None, "a world with traffic"
-    answer, removing = "-", SCENARIOS[scenario].operation == "remove"
-    if strategy == "seed":
-        world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
-    if strategy == "none":  # no drain: the old fleet goes at once (and a removed resource changes nothing)
-        if not removing:
-            world.delete_fleet(world.old)
-        world.cfn.set_status("UPDATE_COMPLETE")
-    elif removing:
-        last = world.remove(**{**policy, **POLICY.get(strategy, {})})
-        answer = last.body["Status"] if last is not None else "-"
-    else:
-        _update, last = world.rollover(**{**policy, **POLICY.get(strategy, {})})
-        answer = last.body["Status"] if last is not None else "-"
+    begun = world.aws.clock.now()
+    window_end = begun + SCENARIOS[scenario].window_minutes * 60
+    traffic.count_until(window_end)
+    answer = _roll_over(world, scenario, strategy, policy)
     cleanup = [t for t, status in world.cfn.statuses if status == "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"]
     started = cleanup[0] if cleanup else world.aws.clock.now()  # from the Delete (a rollback has none)
     gone = world.old_fleet_gone_at
     world.aws.clock.pace = 0  # what follows is only counted: nobody needs to watch it
     settled = gone if gone is not None else world.aws.clock.now()
-    world.aws.clock.sleep(max(0.0, settled + RECOVERY_SECONDS - world.aws.clock.now()))
+    world.aws.clock.sleep(max(0.0, window_end - world.aws.clock.now()))
     ended = gone if gone is not None else started
     killed = world.sim.record.killed
     return Run(
@@ -109,7 +108,29 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
         old_set_draining=len(set(world.sim.record.draining_set_at) & set(world.old.container_ids)),
         stack_status=world.cfn.status,
         traffic=traffic,
+        window_seconds=window_end - begun,
+        failing_at_end=traffic.failing_at(window_end),
+        ended_in_window=settled + RECOVERY_SECONDS <= window_end,
+        old_fleet="deleted" if gone is not None else "kept",
     )
+
+
+def _roll_over(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> str:
+    """The stack update under `strategy`; the last answer CloudFormation got for the Delete ("-": none)."""
+    answer, removing = "-", SCENARIOS[scenario].operation == "remove"
+    if strategy == "seed":
+        world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
+    if strategy == "none":  # no drain: the old fleet goes at once (and a removed resource changes nothing)
+        if not removing:
+            world.delete_fleet(world.old)
+        world.cfn.set_status("UPDATE_COMPLETE")
+    elif removing:
+        last = world.remove(**{**policy, **POLICY.get(strategy, {})})
+        answer = last.body["Status"] if last is not None else "-"
+    else:
+        _update, last = world.rollover(**{**policy, **POLICY.get(strategy, {})})
+        answer = last.body["Status"] if last is not None else "-"
+    return answer
 
 
 def measure(name: str, strategy: str) -> Run:

@@ -69,6 +69,7 @@ class Traffic:
     arrived_at: Counter[int] = field(default_factory=Counter)
     failed_at: Counter[int] = field(default_factory=Counter)
     counting_from: float = -math.inf  # requests before this are not counted (the steady state before a rollover)
+    counting_until: float = math.inf  # nor those from this on (the end of the measuring window)
     _targets: dict[str, Target] = field(default_factory=dict)  # task ARN -> its target
     _next: dict[str, int] = field(default_factory=dict)  # service -> index of its next arrival
     _phase: dict[str, float] = field(default_factory=dict)
@@ -99,8 +100,16 @@ class Traffic:
         self.arrived_at.clear()
         self.failed_at.clear()
 
+    def count_until(self, t: float) -> None:
+        """The measuring window ends at `t`: what arrives or fails from then on is not counted."""
+        self.counting_until = t
+
     def count(self, t: float) -> bool:
-        return t >= self.counting_from
+        return self.counting_from <= t < self.counting_until
+
+    def failing_at(self, t: float, seconds: float = 60) -> int:
+        """Failures in the `seconds` before `t` (a strategy still failing at the window's end shows here)."""
+        return sum(n for second, n in self.failed_at.items() if t - seconds <= second < t)
 
     def _fail(self, cause: str, t: float, n: int = 1) -> None:
         if n and self.count(t):

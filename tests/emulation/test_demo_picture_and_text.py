@@ -42,10 +42,29 @@ def legend(axis: Any) -> list[str]:
     return [t.get_text() for t in axis.get_legend().get_texts()]
 
 
-def run(strategy: str, failed: int, killed: int, answer: str, stack_status: str = "UPDATE_COMPLETE") -> strategies.Run:
+def run(
+    strategy: str, failed: int, killed: int, answer: str, stack_status: str = "UPDATE_COMPLETE", failing: int = 0
+) -> strategies.Run:
     causes = {"no_healthy_target": failed}
+    kept = "kept" if stack_status.startswith("UPDATE_ROLLBACK") else "deleted"
     return strategies.Run(
-        "s", strategy, 555_000, failed, causes, 10_800.0, 0.0, answer, killed, killed, 3, stack_status, Traffic()
+        "s",
+        strategy,
+        555_000,
+        failed,
+        causes,
+        10_800.0,
+        0.0,
+        answer,
+        killed,
+        killed,
+        3,
+        stack_status,
+        Traffic(),
+        window_seconds=11_400,
+        failing_at_end=failing,
+        ended_in_window=True,
+        old_fleet=kept,
     )
 
 
@@ -53,12 +72,13 @@ def test_it_fits_the_comparison_in_80_columns_with_the_tasks_killed() -> None:
     console = Console(width=80, record=True)
     rows = [
         run("ecs-drain", 0, 3, "-", "UPDATE_ROLLBACK_COMPLETE"),
-        run("ecs-drain-no-preflight", 15_011, 12, "FAILED"),
+        run("ecs-drain-no-preflight", 404_916, 12, "SUCCESS", failing=2_952),
         run("seed", 15_013, 11, "-"),
     ]
     console.print(traffic_table(rows))
     text = console.export_text()
     assert "…" not in text and "killed" in text and "rollback" in text
+    assert "kept" in text and "404,916*" in text  # the rolled-back fleet stays; an outage still on at the end
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
