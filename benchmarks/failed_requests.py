@@ -20,8 +20,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def _failed(r: dict[str, Any]) -> str:
-    """Failed requests; a star where the strategy was still failing when the window ended (a lasting outage)."""
-    return f"**{r['failed']:,}**" + ("\\*" if r.get("failing_at_end") else "")
+    """Failed requests; a star where, when the window ended, requests still failed or a service ran no task (an
+    outage that lasts; the service is named)."""
+    down = r.get("down_at_end") or []
+    star = "\\*" if r.get("failing_at_end") or down else ""
+    return f"**{r['failed']:,}**{star}" + (f" ({', '.join(down)} down)" if down else "")
 
 
 def _kept(r: dict[str, Any]) -> str:

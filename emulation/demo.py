@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from . import strategies
 from .catalog import SCENARIOS, world_options
 from .cloudformation import Answer
 from .scenarios import World, rollover_world
-from .traffic import CAUSES, Traffic
+from .traffic import CAUSES
 
 MAX_ROWS = 24  # instances shown live; the rest are summed up in one line
 
@@ -46,6 +47,8 @@ def render(world: World, name: str, started: float, done: bool, at_start: dict[s
     snapshot = world.sim.snapshot()
     drain = (world.aws.last_result.get("DrainFunction") or {}).get("drain") or {}
     phase = drain.get("phase", "waiting for CloudFormation")
+    if done:
+        phase = world.cfn.status  # how the stack update ended, whatever the drain's last phase was
     old, new = set(world.old.container_ids), set(world.new.container_ids if world.new else [])
     table = Table(expand=False, title=f"cluster {world.sim.cluster}: container instances")
     for column in ("fleet", "EC2 instance", "status", "running", "stopping", "pending", "tasks gone"):
@@ -101,11 +104,12 @@ def picture(
     tries: list[tuple[float, Answer | None]],
     started: float,
     path: Path,
-    others: dict[str, Traffic],
+    others: dict[str, strategies.Run],
     preflight: Answer | None = None,
 ) -> Path:
-    """Tasks per instance of each fleet (a line ends when its instance is gone), a marker for the preflight's answer
-    and per drain try, and the requests per 10 s of every strategy over the whole time its failures happen."""
+    """Tasks per instance of each fleet (a line ends when its instance is gone; an instance that never registered is
+    drawn as such), a marker for the preflight's answer and per drain try, and the requests per 10 s. The time axis
+    is ecs-drain's run and 5 minutes after; another strategy's failures that go on past it are said at its edge."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,8 +118,14 @@ def picture(
     samples = world.sim.record.samples
     old = {world.sim.ec2_id(i) for i in world.old.container_ids} | set(world.old.ec2_ids)
     names = sorted({name for _, counts in samples for name in counts})
+    registered = set(world.sim.ec2_ids.values())
+    never = sorted(set(world.new.ec2_ids) - registered) if world.new is not None and world.sim.watched else []
     fleets = [(True, "old fleet: tasks\nnot yet STOPPED"), (False, "new fleet: tasks")]
-    fleets = [(is_old, label) for is_old, label in fleets if any((n in old) == is_old for n in names)]
+    fleets = [
+        (is_old, label)
+        for is_old, label in fleets
+        if any((n in old) == is_old for n in names) or (not is_old and never)
+    ]
     traffic = world.sim.traffic is not None
     heights = [3] * len(fleets) + ([2] if traffic else [])
     fig, axes = plt.subplots(
@@ -128,37 +138,60 @@ def picture(
         gridspec_kw={"height_ratios": heights},
     )
     panels = [a[0] for a in axes]
-    now = world.aws.clock.now()
+    end = run_end(world, started)
     for axis, (is_old, label) in zip(panels, fleets, strict=False):
         shown = [n for n in names if (n in old) == is_old]
-        ends = {n: (world.sim.record.gone_at.get(n, now) - started) / 60 for n in shown}
+        ends = {n: min(end, (world.sim.record.gone_at.get(n, started + end * 60) - started) / 60) for n in shown}
         _fleet_panel(axis, shown, samples, started, label, ends, set(world.sim.record.gone_at))
-    _try_markers(panels[: len(fleets)], tries, started, preflight)
-    if fleets and fleets[0][0] and world.cfn.status.startswith("UPDATE_ROLLBACK"):
-        panels[0].annotate(
-            f"rolled back ({world.cfn.status}): the old fleet still serves",
-            (1.0, 0.5),
-            xycoords="axes fraction",
-            fontsize=8,
-            ha="right",
-            va="center",
-            color="tab:green",
-            xytext=(-6, 0),
-            textcoords="offset points",
-        )
+        if not is_old:
+            deleted = world.new is not None and world.new.deleted
+            _never_registered(axis, never, end, "deleted before it registered" if deleted else "never registered")
+    _try_markers(panels[: len(fleets)], tries, started, preflight, end)
     if traffic:
-        _requests_panel(panels[-1], world, started, others)
+        _requests_panel(panels[-1], world, started, others, end)
+    panels[-1].set_xlim(0, end)
     panels[-1].set_xlabel("simulated minutes since the stack update")
-    panels[0].set_title(
-        "ecs-drain: tasks per container instance during the rollover"
-        if fleets
-        else "ecs-drain: requests during the rollover (too many instances to draw a line for each)"
-    )
+    panels[0].set_title(title(world, tries, bool(fleets)))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def run_end(world: World, started: float) -> float:
+    """Minutes from the update to 5 minutes after ecs-drain's run settled: the old fleet gone, or the stack's last
+    status (a rollback, a removal); never past the measuring window."""
+    settled = world.old_fleet_gone_at or max((t for t, _ in world.cfn.statuses), default=started)
+    window = world.sim.traffic.counting_until if world.sim.traffic is not None else math.inf
+    return (min(window, settled + strategies.RECOVERY_SECONDS) - started) / 60
+
+
+def title(world: World, tries: list[tuple[float, Answer | None]], lines: bool) -> str:
+    """What happened, in the picture's words."""
+    answer = tries[-1][1] if tries else None
+    if world.cfn.status.startswith("UPDATE_ROLLBACK"):
+        happened = "the preflight failed the update: rolled back, the old fleet kept"
+    elif answer is None:
+        happened = "no drain ran" if world.old_fleet_gone_at is None else "no answer: the old fleet deleted"
+    elif "Drained" in answer.body["Reason"] or "nothing" in answer.body["Reason"]:
+        happened = "drained, then the old fleet deleted" if world.old_fleet_gone_at else "nothing to drain"
+    elif "blocked" in answer.body["Reason"].lower():
+        happened = f"blocked ({answer.body['Status']}), then the old fleet deleted"
+    else:
+        happened = f"deadline ({answer.body['Status']}), then the old fleet deleted"
+    what = "tasks per container instance" if lines else "requests (too many instances to draw a line for each)"
+    return f"ecs-drain: {what}: {happened}"
+
+
+def _never_registered(axis: Any, never: list[str], end: float, why: str) -> None:
+    """The new fleet's instances that ran in EC2 but never registered in the cluster (their agent never started, or
+    a rollback deleted them first)."""
+    for name in never:
+        axis.plot([0, end], [0, 0], linestyle="--", color="tab:gray", linewidth=1.2, label=f"{name}: {why}")
+    if never:
+        axis.set_ylim(bottom=-0.2, top=max(1.0, axis.get_ylim()[1]))
+        axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _fleet_panel(
@@ -190,7 +223,8 @@ def _fleet_panel(
     if killed:
         axis.plot([], [], marker="x", linestyle="", color="black", label="terminated with tasks on it")
     axis.grid(alpha=0.3)
-    axis.set_ylim(bottom=0)
+    highest = max((count for _, counts in samples for n, count in counts.items() if n in names), default=1)
+    axis.set_ylim(bottom=0, top=highest * 1.6 + 0.5)  # room above the lines for the markers' labels
     axis.yaxis.get_major_locator().set_params(integer=True)
     axis.set_ylabel(label)
     # Outside the plot: a legend inside covers the lines it names.
@@ -198,7 +232,11 @@ def _fleet_panel(
 
 
 def _try_markers(
-    axes: list[Any], tries: list[tuple[float, Answer | None]], started: float, preflight: Answer | None = None
+    axes: list[Any],
+    tries: list[tuple[float, Answer | None]],
+    started: float,
+    preflight: Answer | None = None,
+    end: float = math.inf,
 ) -> None:
     """A marker for the preflight's answer to the Update, and per drain try: where it set instances DRAINING, and
     where CloudFormation got its answer; labels at their own heights so none covers another."""
@@ -224,15 +262,16 @@ def _try_markers(
         x = (at - started) / 60
         for axis in axes:
             axis.axvline(x, color=color, linestyle=":", linewidth=1)
+        right = x > 0.6 * end  # a label near the right edge reads leftwards, so the edge does not cut it
         top.annotate(
             label,
-            (x, 0.97 - 0.15 * (k % 6)),
+            (x, 0.97 - 0.11 * (k % 3)),
             xycoords=("data", "axes fraction"),
             fontsize=7,
-            ha="left",
+            ha="right" if right else "left",
             va="top",
             color=color,
-            xytext=(3, -2),
+            xytext=(-3 if right else 3, -2),
             textcoords="offset points",
             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},  # readable over lines
         )
@@ -241,30 +280,53 @@ def _try_markers(
 STYLES = {"seed": ("tab:orange", "--"), "none": ("tab:purple", ":")}
 
 
-def _requests_panel(axis: Any, world: World, started: float, others: dict[str, Traffic]) -> None:
-    """Requests served and failed per 10 s under ecs-drain, and the failures of the other strategies, each plotted
-    until its last failure (or the end of the run)."""
+def _requests_panel(axis: Any, world: World, started: float, others: dict[str, strategies.Run], end: float) -> None:
+    """Requests served and failed per 10 s under ecs-drain, and the failures of the other strategies, up to `end`
+    minutes; where another's failures go on past it, the right edge says how many more, and until when."""
     traffic = world.sim.traffic
     assert traffic is not None
+    last = int(started + end * 60)
 
-    def per_10s(counts: dict[int, int], end: int) -> tuple[list[float], list[int]]:
-        buckets = range(int(started), end - 9, 10)  # whole buckets only
+    def per_10s(counts: dict[int, int]) -> tuple[list[float], list[int]]:
+        buckets = range(int(started), last - 9, 10)  # whole buckets only
         return [(b - started) / 60 for b in buckets], [sum(counts.get(b + i, 0) for i in range(10)) for b in buckets]
 
-    end = int(world.aws.clock.now())
-    xs, arrived = per_10s(traffic.arrived_at, end)
-    _, failed = per_10s(traffic.failed_at, end)
+    xs, arrived = per_10s(traffic.arrived_at)
+    _, failed = per_10s(traffic.failed_at)
     served = [a - f for a, f in zip(arrived, failed, strict=True)]
     # Served as a pale area, failures as lines over it: a failure line at the served height stays visible.
     axis.fill_between(xs, served, step="post", color="tab:blue", alpha=0.15, label="ecs-drain: served")
     label = f"ecs-drain: failed ({traffic.total_failed:,})"
     axis.step(xs, failed, where="post", label=label, color="tab:red", linewidth=1.8)
+    tails = []
     for name, other in others.items():
-        until = max([end, *(t + 20 for t in other.failed_at)])  # its failures, all of them, even after this run
-        xs_other, failed_other = per_10s(other.failed_at, until)
+        xs_other, failed_other = per_10s(other.traffic.failed_at)
         color, style = STYLES.get(name, ("tab:green", "-."))
-        label = f"{name}: failed ({other.total_failed:,})"
+        label = f"{name}: failed ({other.failed:,}" + (", still at the end)" if other.failing_at_end else ")")
         axis.step(xs_other, failed_other, where="post", label=label, color=color, linestyle=style, linewidth=1.8)
+        later = sum(n for t, n in other.traffic.failed_at.items() if t >= last)
+        if later:
+            until = (
+                f"failing when the window ends ({other.window_seconds / 60:.0f} min)"
+                if other.failing_at_end
+                else f"the last at {(max(other.traffic.failed_at) - started) / 60:.0f} min"
+            )
+            tails.append((f"{name}: {later:,} more failed after this, {until} \u2192", color))
+    for k, (text, color) in enumerate(tails):
+        axis.annotate(
+            text,
+            (1.0, 0.93 - 0.12 * k),
+            xycoords="axes fraction",
+            fontsize=7,
+            ha="right",
+            va="top",
+            color=color,
+            xytext=(-4, 0),
+            textcoords="offset points",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
+        )
+    top = max([*served, *failed, 1])
+    axis.set_ylim(bottom=0, top=top * 1.35)  # room for the tails' notes above the lines
     axis.set_ylabel("requests per 10 s")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
@@ -316,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
                 live.update(render(world, args.scenario, started, True, at_start))
         runner.join()
         runs = [result["run"], *others.values()]
-        clean = report(console, world, args, started, {n: r.traffic for n, r in others.items()}, runs[0])
+        console.print()  # the live table ends its line: what follows starts on its own
+        clean = report(console, world, args, started, others, runs[0])
     console.print(traffic_table(runs))
     summary = args.out / f"demo-{args.scenario}.json"
     summary.write_text(
@@ -337,7 +400,7 @@ def traffic_table(runs: list[strategies.Run]) -> Table:
         show_edge=False,
         pad_edge=False,
         caption="503: no healthy target; 502: its instance was terminated; kill: cut at the stop timeout; "
-        "*: still failing when the window ends",
+        "*: still failing, or a service without a task, when the window ends",
     )
     headers = {"no_healthy_target": "503", "killed_with_instance": "502", "killed_at_stop_timeout": "kill"}
     for column in ("strategy", "failed", *(headers[c] for c in CAUSES), "tasks\nkilled", "old fleet\nkept s"):
@@ -346,7 +409,7 @@ def traffic_table(runs: list[strategies.Run]) -> Table:
     for run in runs:
         table.add_row(
             run.strategy.replace("-no-preflight", "\nno preflight"),
-            f"{run.failed:,}" + ("*" if run.failing_at_end else ""),
+            f"{run.failed:,}" + ("*" if run.failing_at_end or run.down_at_end else ""),
             *(f"{run.causes.get(cause, 0):,}" for cause in CAUSES),
             str(run.tasks_killed),
             "kept" if run.old_fleet == "kept" else f"{run.cleanup_seconds:,.0f}",
@@ -375,7 +438,7 @@ def report(
     world: World,
     args: argparse.Namespace,
     started: float,
-    others: dict[str, Traffic],
+    others: dict[str, strategies.Run],
     run: strategies.Run,
 ) -> bool:
     """The timeline, the calls, the answer and the picture; then whether the rollover was clean, and if not, what

@@ -197,6 +197,7 @@ class World:
             fleet.container_ids += self.sim.scaled_out.pop(fleet.request_id, [])  # what managed scaling added
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
+            self.sim.instances_changed()  # ECS replaces what was lost at once, not at the clock's next step
         which = "old" if fleet is self.old else "new"
         self.cfn.events.append((self.sim.clock.now(), f"{which} {fleet.kind} {fleet.request_id} deleted"))
         if fleet is self.old:

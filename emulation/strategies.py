@@ -53,6 +53,7 @@ class Run:
     traffic: Traffic  # the requests themselves, per second (for pictures)
     window_seconds: float  # requests counted from COUNTING_LEAD_SECONDS before the update, for this long after it
     failing_at_end: int  # requests failed in the window's last minute: an outage still going on when it ends
+    down_at_end: list[str]  # services (not daemons) that run no task when the window ends: an outage of their own
     ended_in_window: bool  # the strategy ended (and RECOVERY_SECONDS passed) within the window
     old_fleet: str  # "deleted" or "kept" (a rollback, or a removal that keeps the fleet)
 
@@ -72,6 +73,7 @@ class Run:
             "stack_status": self.stack_status,
             "window_seconds": round(self.window_seconds),
             "failing_at_end": self.failing_at_end,
+            "down_at_end": self.down_at_end,
             "ended_in_window": self.ended_in_window,
             "old_fleet": self.old_fleet,
         }
@@ -110,6 +112,13 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
         traffic=traffic,
         window_seconds=window_end - begun,
         failing_at_end=traffic.failing_at(window_end),
+        down_at_end=sorted(
+            spec.name
+            for spec in world.sim.services.values()
+            if not spec.daemon
+            and spec.desired
+            and not any(t.last == "RUNNING" for t in world.sim.service_tasks(spec.name))
+        ),
         ended_in_window=settled + RECOVERY_SECONDS <= window_end,
         old_fleet="deleted" if gone is not None else "kept",
     )

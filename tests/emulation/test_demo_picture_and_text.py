@@ -63,6 +63,7 @@ def run(
         Traffic(),
         window_seconds=11_400,
         failing_at_end=failing,
+        down_at_end=[],
         ended_in_window=True,
         old_fleet=kept,
     )
