@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,9 @@ def test_it_drains_the_example_through_a_replacement_update(path: Path) -> None:
 def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
     template = cfn.load(path)
     parameters, resources = template["Parameters"], template["Resources"]
-    assert "NAT gateway or VPC endpoints" in parameters["SubnetIds"]["Description"]  # or the agent never registers
+    said = " ".join(parameters["InstanceSubnetIds"]["Description"].split())
+    assert "NAT gateway or VPC endpoints" in said  # or the agent never registers
+    assert resources["LoadBalancer"]["Properties"]["Subnets"] == {"Ref": "LoadBalancerSubnetIds"}  # public ones
     assert parameters["ContainerInsights"]["Default"] == "disabled"
     user_data = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
     assert "${RolloverToken}" in user_data  # a new value replaces the fleet: a drain to watch without a new AMI
@@ -58,3 +61,27 @@ def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
     else:
         assert resources["AutoScalingGroup"]["CreationPolicy"]["ResourceSignal"]["Count"] == {"Ref": "Capacity"}
         assert "cfn-signal" in user_data
+
+
+ECS_ENDPOINTS = ("ecs", "ecs-agent", "ecs-telemetry")
+ECR_ENDPOINTS = ("ecr.api", "ecr.dkr", "s3")
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_it_lists_every_vpc_endpoint_the_examples_instances_need(path: Path) -> None:
+    """What the user data and the image need, read from the template: the endpoint list must name each, and an
+    image no endpoint serves (public.ecr.aws) must be said to need the internet."""
+    template = cfn.load(path)
+    said = " ".join(template["Parameters"]["InstanceSubnetIds"]["Description"].split())
+    listed = set(re.findall(r"[a-z][a-z0-9.-]*", said[said.index("VPC endpoints (") : said.index("The default Image")]))
+    user_data = template["Resources"]["LaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"]
+    needed = {*ECS_ENDPOINTS, *ECR_ENDPOINTS}  # the agent; images and packages (ECR, S3)
+    if "cfn-signal" in user_data["Fn::Base64"]["Fn::Sub"]:
+        needed.add("cloudformation")
+    assert needed <= listed, sorted(needed - listed)
+    image = template["Parameters"]["Image"]["Default"]
+    if image.startswith("public.ecr.aws/"):
+        assert "public.ecr.aws, which no VPC endpoint serves" in said
+    readme = (path.parent / "README.md").read_text()
+    assert f"--template-file examples/{path.name}" in readme or path.name in readme
+    assert "--capabilities CAPABILITY_IAM" in readme and "LoadBalancerSubnetIds=" in readme
