@@ -324,13 +324,18 @@ STACKS: dict[str, CloudFormation] = {}
 
 class StackApi:
     """DescribeStacks, ListStackResources and GetTemplate for the drivers' stacks, as CloudFormation answers them
-    (a stack no driver plays is refused, as CloudFormation refuses an unknown one). Every call is counted in `log`."""
+    (a stack no driver plays is refused, as CloudFormation refuses an unknown one), and ListExports for the account.
+    Every call is counted in `log`."""
 
-    def __init__(self, log: CallLog) -> None:
+    def __init__(self, log: CallLog, exports: dict[str, str]) -> None:
         self.log = log
+        self.exports = exports  # the account's exports, by name
 
     def __call__(self, action: str, parameters: dict[str, str]) -> tuple[int, dict[str, str], str]:
         self.log.calls[(self.log.caller("cloudformation", action), "cloudformation", action)] += 1
+        if action == "ListExports":  # the account's, one page
+            exported = [{"ExportingStackId": "", "Name": k, "Value": v} for k, v in sorted(self.exports.items())]
+            return moto_patches.serialized("cloudformation", action, {"Exports": exported})
         name = parameters.get("StackName", "")
         stack = next((s for s in STACKS.values() if name in (s.stack_id, s.stack_name)), None)
         answer = getattr(self, action, None)
@@ -382,8 +387,8 @@ def _refused(message: str) -> tuple[int, dict[str, str], str]:
 
 
 @contextmanager
-def stack_api(log: CallLog) -> Iterator[None]:
-    with moto_patches.service_intercept("cloudformation.", StackApi(log)):
+def stack_api(log: CallLog, exports: dict[str, str]) -> Iterator[None]:
+    with moto_patches.service_intercept("cloudformation.", StackApi(log, exports)):
         try:
             yield
         finally:

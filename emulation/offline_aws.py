@@ -106,7 +106,9 @@ class _RoutedStdout(io.TextIOBase):
 class OfflineAws:
     """`with OfflineAws() as aws:` gives a fresh offline AWS with ecs-drain deployed in it."""
 
-    def __init__(self, clock: SimClock | None = None, log_level: str = "INFO") -> None:
+    def __init__(
+        self, clock: SimClock | None = None, log_level: str = "INFO", parameters: dict[str, str] | None = None
+    ) -> None:
         self.clock = clock or SimClock()
         self.calls = CallLog()
         self.invocations: list[Invocation] = []
@@ -117,6 +119,8 @@ class OfflineAws:
         self.held_back: dict[str, Callable[[float], bool]] = {}
         self.log_level = log_level
         self.template = cfn_template.load()
+        self.parameters: dict[str, str] = dict(parameters or {})  # the provider stack's parameter overrides
+        self.exports: dict[str, str] = {}  # the account's CloudFormation exports (this provider's, after deploying)
         self.functions = {f.logical_id: f for f in cfn_template.functions(self.template)}
         self.function_arns: dict[str, str] = {}
         self.state_machine_arn = ""
@@ -222,7 +226,9 @@ class OfflineAws:
             stack.refs[name] = str(parameter.get("Default", ""))
         stack.refs["LogLevel"] = self.log_level
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for logical_id, props in cfn_template.tables(self.template):
+        for name, value in self.parameters.items():  # what a deployment overrides
+            stack.refs[name] = value
+        for logical_id, props in cfn_template.tables(self.template, stack):
             table = dynamodb.create_table(
                 TableName=f"{STACK}-{logical_id}",
                 KeySchema=props["KeySchema"],
@@ -257,6 +263,7 @@ class OfflineAws:
             name=sm_name, definition=cfn_template.substitute(definition, substitutions), roleArn=role, type="STANDARD"
         )["stateMachineArn"]
         assert created == self.state_machine_arn, (created, self.state_machine_arn)
+        self.exports.update(cfn_template.exports(self.template, stack))
         self.ended_rules = [
             (fid, stack.resolve(pattern)) for fid, pattern in cfn_template.execution_ended_patterns(self.template)
         ]

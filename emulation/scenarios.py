@@ -310,10 +310,11 @@ def rollover_world(
     # "containers" (they register, but no container starts on them: tasks there stay PENDING).
     new_fleet_fault: str | None = None,
     traffic: Traffic | None = None,  # requests to the load-balanced services, counted from the steady state on
+    provider_parameters: dict[str, str] | None = None,  # the ecs-drain provider stack's parameter overrides
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
-        aws = stack.enter_context(OfflineAws(SimClock(), log_level=log_level))
+        aws = stack.enter_context(OfflineAws(SimClock(), log_level=log_level, parameters=provider_parameters))
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
         sim.traffic = traffic
@@ -377,7 +378,7 @@ def rollover_world(
         if old_instances + new_instances <= 100:  # the picture: per-instance samples
             sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
         server = stack.enter_context(response_server(aws))
-        stack.enter_context(stack_api(aws.calls))
+        stack.enter_context(stack_api(aws.calls, aws.exports))
         cfn = CloudFormation(aws, server)
         cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[kind])
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}

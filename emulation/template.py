@@ -122,9 +122,22 @@ def functions(template: dict[str, Any]) -> list[Function]:
     return out
 
 
-def tables(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(logical id, properties) of every DynamoDB table."""
-    return [(k, r["Properties"]) for k, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
+def tables(template: dict[str, Any], stack: Stack) -> list[tuple[str, dict[str, Any]]]:
+    """(logical id, properties) of every DynamoDB table the stack creates (its Condition, if any, holding)."""
+    return [
+        (k, r["Properties"])
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::DynamoDB::Table" and ("Condition" not in r or stack.holds(r["Condition"]))
+    ]
+
+
+def exports(template: dict[str, Any], stack: Stack) -> dict[str, str]:
+    """Export name -> value of the stack's outputs."""
+    return {
+        str(stack.resolve(o["Export"]["Name"])): str(stack.resolve(o["Value"]))
+        for o in template.get("Outputs", {}).values()
+        if "Export" in o
+    }
 
 
 def state_machine(template: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:

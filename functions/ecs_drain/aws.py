@@ -40,6 +40,7 @@ class Clients:
     autoscaling: AutoScalingClient
     budget: CallBudget = field(default_factory=CallBudget)  # paces every call of `ecs`
     elbv2: ElasticLoadBalancingv2Client | None = None  # the preflight's reading of deregistration delays
+    cloudformation: CloudFormationClient | None = None  # the other providers' schedules (their exports)
 
 
 class AwsThrottled(Exception):
@@ -61,6 +62,7 @@ def drain_clients() -> Clients:
         autoscaling=boto3.client("autoscaling", config=CONFIG),
         budget=budget,
         elbv2=boto3.client("elbv2", config=CONFIG),
+        cloudformation=cloudformation_client(),
     )
 
 

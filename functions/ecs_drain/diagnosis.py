@@ -31,6 +31,7 @@ from .state import (
     NOT_JUDGED,
     NOT_READY,
     ROOM_FROM_SCALING,
+    SEPARATE_SCHEDULES,
     SERVICE_UNAVAILABLE,
     STANDALONE_TASKS,
     WAITING_FOR_CAPACITY,
@@ -57,6 +58,7 @@ _ORDER: Final[tuple[Cause, ...]] = (
     SERVICE_UNAVAILABLE,
     ROOM_FROM_SCALING,
     NOT_JUDGED,
+    SEPARATE_SCHEDULES,
 )
 MAX_FINDINGS = 10  # kept in the state and the Reason
 VERIFY_MAX_INSTANCES = 50  # busy instances whose tasks are listed before answering early

@@ -15,15 +15,17 @@ from . import ecs_calls as calls
 from . import reason
 from .capacity import has_room, inventory, listing_reads, spare_capacity, task_groups
 from .census import Census, at_start, count
-from .diagnosis import blocked, diagnose, only_blocked_left, unchanged
+from .diagnosis import Observation, blocked, diagnose, merge, only_blocked_left, unchanged
 from .ecs_calls import ClusterGone, ServiceView
 from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
+from .schedules import call_budget_tables
 from .state import (
     BLOCKED,
     DEADLINE,
     DRAINED,
     DRAINING,
     NOTHING_TO_DRAIN,
+    SEPARATE_SCHEDULES,
     WAITING_FOR_CAPACITY,
     WARNING_CAUSES,
     DrainState,
@@ -95,6 +97,10 @@ def plan(
             state["groups"] = groups
     census = at_start(list(found.values()))
     state["diagnosis"] = diagnose(state, clients.ecs, services, census, clients.budget, now, standalone_wait=False)
+    tables = call_budget_tables(clients.cloudformation) if clients.cloudformation is not None else None
+    if tables is not None and len(tables) > 1:  # once per drain: who else books is read at its start
+        warned = Observation(SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
+        state["diagnosis"] = merge(state["diagnosis"], [warned], now)
     return state
 
 

@@ -498,3 +498,11 @@ def cannot_judge_enis(instance_type: str | None) -> str:
 
 def cannot_judge_gpus(gpus: int) -> str:
     return f"whether an instance has {gpus} GPUs free could not be read"
+
+
+def separate_schedules(tables: Sequence[str]) -> str:
+    return (
+        f"{len(tables)} ecs-drain providers in this account and Region book their ECS calls in schedules of their own "
+        f"({', '.join(tables)}): together their drains may take {len(tables)} times EcsReadCallsPerSecond of the "
+        "account's shared ECS read rate; set SharedCallBudgetTable on every provider but one"
+    )

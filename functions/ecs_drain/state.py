@@ -34,6 +34,7 @@ Cause = Literal[
     "NOT_READY",
     "NOT_JUDGED",
     "ROOM_FROM_SCALING",
+    "SEPARATE_SCHEDULES",
 ]
 DEPLOYMENT_CONFIGURATION: Final = "DEPLOYMENT_CONFIGURATION"
 CANNOT_PLACE: Final = "CANNOT_PLACE"
@@ -44,8 +45,9 @@ NOT_READY: Final = "NOT_READY"  # the preflight's: the new target's instances ne
 # Placement the model could not judge (left to ECS, never a failure), and room a managed-scaling provider adds.
 NOT_JUDGED: Final = "NOT_JUDGED"
 ROOM_FROM_SCALING: Final = "ROOM_FROM_SCALING"
+SEPARATE_SCHEDULES: Final = "SEPARATE_SCHEDULES"  # other ecs-drain providers book in schedules of their own
 # Findings that are said but hold nothing up, kept once seen and given in every ending's Reason.
-WARNING_CAUSES: Final[tuple[Cause, ...]] = (SERVICE_UNAVAILABLE, NOT_JUDGED, ROOM_FROM_SCALING)
+WARNING_CAUSES: Final[tuple[Cause, ...]] = (SERVICE_UNAVAILABLE, NOT_JUDGED, ROOM_FROM_SCALING, SEPARATE_SCHEDULES)
 
 # The preflight of a replacing Update (see preflight): it waits for the new target's instances, then decides.
 PreflightPhase = Literal["WAITING_FOR_INSTANCES", "PASSED", "FAILED", "DEADLINE"]

@@ -13,6 +13,7 @@ from ..diagnosis import blocking
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, parse
 from ..state import (
+    SEPARATE_SCHEDULES,
     DrainState,
     ExecutionState,
     PreflightState,
@@ -51,6 +52,9 @@ def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
     metrics.add_metric(name="TasksRemaining", unit="Count", value=drain["summary"]["tasksRemaining"])
     # The alarm's metric: findings ECS cannot resolve by itself (a deployment configuration, unplaceable tasks).
     metrics.add_metric(name="BlockingProblems", unit="Count", value=len(blocking(drain["diagnosis"])))
+    # The alarm's metric: 1 where the account's providers keep more than one schedule (a warning in the Reason).
+    separate = any(f["cause"] == SEPARATE_SCHEDULES for f in drain["diagnosis"])
+    metrics.add_metric(name="SeparateSchedules", unit="Count", value=int(separate))
     logger.info(
         "Drain %s: %s",
         action,
