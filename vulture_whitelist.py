@@ -39,3 +39,6 @@ _.stopped_reason
 _.started_at
 _.list_container_instances
 _.list_tasks
+
+# Type-only imports that a typing.cast names in a string (instance_types, the emulation's placement tests).
+InstanceTypeType

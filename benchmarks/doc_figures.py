@@ -40,8 +40,8 @@ deletes the old fleet at once). A failed request is an error a user of the servi
 one window per scenario, the same for every strategy: from the steady state, 30 s before the update, to `window`
 minutes after it, long enough for every strategy's end and 5 minutes more (190 minutes where one of them waits out
 CloudFormation's three hour-long tries of the Delete). A star marks a strategy still failing when its window ends,
-or a service it left with no task then (named): an outage that lasts (`make bench-traffic`; `make demo` runs a scenario's rows again and ends with the same
-numbers).
+or a service it left with no task then (named): an outage that lasts (`make bench-traffic`; `make demo` runs a
+scenario's rows again and ends with the same numbers).
 
 {markdown(rows)}
 
