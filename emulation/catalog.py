@@ -139,6 +139,7 @@ SCENARIOS: dict[str, Scenario] = {
         {},
         {"new_instances": 0},
         operation="remove",
+        window_minutes=LONG_WINDOW,
     ),
     "throttling": Scenario(
         "Half of all ECS calls are throttled; the SDK and the state machine retry.", {}, {}, throttle_share=0.5
