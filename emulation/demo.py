@@ -227,8 +227,9 @@ def _fleet_panel(
     axis.set_ylim(bottom=0, top=highest * 1.6 + 0.5)  # room above the lines for the markers' labels
     axis.yaxis.get_major_locator().set_params(integer=True)
     axis.set_ylabel(label)
-    # Outside the plot: a legend inside covers the lines it names.
-    axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    # Outside the plot: a legend inside covers the lines it names (none for a panel of no line yet).
+    if axis.get_legend_handles_labels()[0]:
+        axis.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _try_markers(
