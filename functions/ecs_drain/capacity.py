@@ -7,9 +7,9 @@ their own); and never more than all the replica services' tasks in the cluster t
 runningCount and pendingCount times their task definitions' size). The largest task is the largest of the replica
 services' task definitions, but no larger than what any one target holds. Standalone tasks never move; where they
 cannot be told apart from service tasks they are counted in: the need errs on the side of waiting.
-Where listing the targets' tasks is cheap (services' tasks, at most PLACEMENT_LISTING_READS reads), they are placed
-task by task instead (placement: CPU, memory, static host ports, distinctInstance, memberOf), the model the preflight
-uses too; otherwise the check is in aggregate (CPU, memory, and the largest task against the largest free instance).
+Where the drain's step affords listing the services' tasks (listing_reads), they are placed task by task instead, by
+every rule of `placement` (the model the preflight uses too), with what those rules need read first (room_facts);
+otherwise the check is in aggregate (CPU, memory, and the largest task against the largest free instance).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import ecs_calls as calls
 from . import instance_types, reason
-from .cluster_query import QueryError, comparisons
+from .cluster_query import comparisons
 from .ecs_calls import Instance, ServiceView
 from .instance_types import TypeFigures
 from .placement import Placement, Room, TaskShape, Unjudged, place
@@ -185,8 +185,8 @@ def room_facts(
         types = instance_types.figures(ec2, {t for i in instances if (t := i.attributes.get("ecs.instance-type"))})
     if read is not None:
         return replace(read, types=types)
-    asks_groups = any("task:group" in e for s in shapes for e in s.member_of)
-    if services is None and (asks_groups or any(s.awsvpc for s in shapes)):
+    asked = _asked_groups(shapes)
+    if services is None and (asked != set() or any(s.awsvpc for s in shapes)):
         services = calls.describe_services(ecs, cluster)
     services = services or []
     awsvpc = Counter[str]()
@@ -195,27 +195,30 @@ def room_facts(
         for service in services:
             if definitions.shape(service.task_definition).awsvpc:
                 awsvpc.update(calls.service_task_homes(ecs, cluster, service.name).values())
-    return RoomFacts(awsvpc, types, _groups_on(ecs, cluster, services, shapes))
+    return RoomFacts(awsvpc, types, _groups_on(ecs, cluster, services, asked))
+
+
+def _asked_groups(shapes: Sequence[TaskShape]) -> set[str] | None:
+    """The task groups the memberOf expressions ask about by name (`==`, `in`); None where one tests every group
+    (`=~`, `exists`): those cannot be read cheaply."""
+    asked: set[str] = set()
+    for shape in shapes:
+        for comparison in (c for tree in shape.parsed() for c in comparisons(tree)):
+            if comparison.subject != "task:group":
+                continue
+            if comparison.operator not in ("equals", "in"):
+                return None
+            asked.update(comparison.values)
+    return asked
 
 
 def _groups_on(
-    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], shapes: Sequence[TaskShape]
+    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], asked: set[str] | None
 ) -> dict[str, set[str]] | None:
-    """The task groups memberOf expressions ask about, per instance: service groups by ListTasks of the service;
-    a group that is not a service's, or a test on every group (=~, exists), cannot be read cheaply: None."""
-    asked: set[str] = set()
-    for shape in shapes:
-        for _, tree in shape.expressions:
-            if isinstance(tree, QueryError):
-                continue
-            for comparison in comparisons(tree):
-                if comparison.subject != "task:group":
-                    continue
-                if comparison.operator not in ("equals", "in"):
-                    return None
-                asked.update(comparison.values)
+    """The asked task groups per instance: service groups by ListTasks of the service; a group that is not a
+    service's, or one not asked by name, cannot be read cheaply: None."""
     names = {s.name for s in services}
-    if any(not g.startswith("service:") or g.removeprefix("service:") not in names for g in asked):
+    if asked is None or any(not g.startswith("service:") or g.removeprefix("service:") not in names for g in asked):
         return None
     found: dict[str, set[str]] = {}
     for group in sorted(asked):

@@ -249,8 +249,8 @@ def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], 
     groups = task_groups(ecs, cluster, old_ids, services) or []
     instances = [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page]
     placement = judged_placement(clients, cluster, groups, instances, services)
-    tasks = [u.task for u in placement.unplaced] + [u.task for u in placement.unjudged + placement.scaling]
-    left = Counter(task.service for task in tasks)
+    left = Counter(u.task.service for u in placement.unplaced + placement.scaling)
+    left.update(u.task.service for u in placement.unjudged)
     rows: list[ServiceRoom] = [
         {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - left[g["service"]]} for g in groups
     ]
