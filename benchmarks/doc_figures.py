@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ecs_drain import budget, census, cfn_answer, diagnosis, draining, properties
+from ecs_drain import budget, census, cfn_answer, diagnosis, draining, findings, properties
 from emulation import template as cfn_template
 
 from .failed_requests import markdown, short_markdown
@@ -170,7 +170,7 @@ def limits() -> str:
             "with more, a blocked drain waits to its deadline",
         ),
         ("instances named in a Reason", f"{draining.REPORTED_INSTANCES}", "the busiest; the rest are counted"),
-        ("findings kept", f"{diagnosis.MAX_FINDINGS}", "most important first"),
+        ("findings kept", f"{findings.MAX_FINDINGS}", "most important first"),
         (
             "the answer's body",
             f"{cfn_answer.MAX_BODY_BYTES:,} bytes",

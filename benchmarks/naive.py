@@ -17,8 +17,8 @@ from ecs_drain import clock
 def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     state = dict(event["State"])
     ecs, ec2 = boto3.client("ecs"), boto3.client("ec2")
-    cluster, fleet = state["Cluster"], state["SpotFleet"]
-    drain = state.get("drain") or {
+    cluster, fleet = state["Properties"]["Cluster"], state["Properties"]["SpotFleet"]
+    drain = state["step"].get("drain") or {
         "checks": 0,
         "maxChecks": 400,
         "startedAt": clock.now(),
@@ -49,5 +49,4 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
     if drain["phase"] == "DRAINED":
         drain["message"] = "Drained (runningTasksCount is 0)."
         drain["timeline"] |= {"startedAt": drain["startedAt"], "endedAt": clock.now()}
-    state["drain"] = drain
-    return state
+    return {"drain": drain, "maxFailedTries": 1000}  # the step's result, as the DrainFunction's

@@ -5,19 +5,25 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
 from ecs_drain import preflight, reason
-from ecs_drain.diagnosis import BLOCKING_CAUSES
 from ecs_drain.executions import PREFLIGHT_SUFFIX
+from ecs_drain.findings import BLOCKING_CAUSES
+from ecs_drain.state import PREFLIGHT_MODE, ExecutionOutput
 
 from . import lookup
 
 GOOD_OUTCOMES = ("DRAINED", "NOTHING_TO_DRAIN")
+
+
+def output_of(execution: dict[str, Any]) -> ExecutionOutput:
+    """The execution's output, as the answering step wrote it (empty while it runs, or if it never answered)."""
+    return cast("ExecutionOutput", json.loads(execution.get("output") or "{}"))
 
 
 def view(execution: dict[str, Any], drain: dict[str, Any]) -> Group:
@@ -95,7 +101,7 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool, ou
         if live:
             live.stop()
     code = report(console, execution)
-    summary = json.loads(execution.get("output") or "{}")
+    summary = output_of(execution)
     emit(output, {"executionArn": arn, "status": execution["status"], "exitStatus": code, **summary})
     return code
 
@@ -130,14 +136,14 @@ def preflight_line(execution: dict[str, Any], checked: dict[str, Any]) -> str:
 
 
 def report(console: Console, execution: dict[str, Any]) -> int:
-    summary = json.loads(execution.get("output") or "{}")
+    summary = output_of(execution)
     if not summary:
         console.print(
             f"The drain ended {execution['status']}: {execution.get('error', '')} {execution.get('cause', '')}"
         )
         return 1
     console.print(f"Outcome: {summary.get('outcome')} ({summary.get('status')}). {summary.get('reason', '')}")
-    if summary.get("mode") == "preflight":
+    if summary.get("mode") == PREFLIGHT_MODE:
         rooms = ", ".join(f"{r['service']} {r['placed']} of {r['tasks']}" for r in summary.get("services") or [])
         console.print(f"Room for the old target's tasks: {rooms or 'not checked'}")
         return 0 if summary.get("status") == "SUCCESS" else 1
@@ -152,7 +158,7 @@ def report(console: Console, execution: dict[str, Any]) -> int:
 def verdict_document(props: Any, found: preflight.Verdict) -> dict[str, Any]:
     """`ecs-drain check --output json`."""
     return {
-        "target": preflight.target_name(props),
+        "target": props.target_name,
         "cluster": props.cluster_name,
         "instances": found.instances,
         "finishes": found.finishes,
@@ -164,7 +170,7 @@ def verdict_document(props: Any, found: preflight.Verdict) -> dict[str, Any]:
 
 def verdict(console: Console, props: Any, found: preflight.Verdict) -> None:
     """`ecs-drain check`: would a drain of the target finish, and what each service's tasks would need."""
-    target = preflight.target_name(props)
+    target = props.target_name
     if not found.instances:
         console.print(f"{target}: no container instance of it is registered in {props.cluster_name}: nothing to drain.")
         return

@@ -10,7 +10,7 @@ from typing import Any
 from ecs_drain.aws import Clients
 from ecs_drain.executions import stack_prefix
 from ecs_drain.properties import DrainProperties
-from ecs_drain.state import REQUEST_KEY
+from ecs_drain.state import REQUEST_KEY, ExecutionInput
 from ecs_drain.targets import ec2_instance_ids
 
 STATE_MACHINE_OUTPUT = "StateMachineArn"
@@ -61,7 +61,7 @@ def target_instances(props: DrainProperties, clients: Clients) -> list[str] | No
 
 def latest_drain(sfn: Any, execution_arn: str, key: str = "drain") -> dict[str, Any]:
     """The drain state (or with `key` "preflight", the preflight's) after the most recent step, read from the
-    execution's history."""
+    execution's history (the step's result, StepResult, as its function returned it)."""
     history = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=100)
     for event in history["events"]:
         if event["type"] == "TaskSucceeded":
@@ -72,7 +72,6 @@ def latest_drain(sfn: Any, execution_arn: str, key: str = "drain") -> dict[str, 
     return {}
 
 
-def start(sfn: Any, machine_arn: str, name: str, properties: dict[str, Any]) -> str:
-    return str(
-        sfn.start_execution(stateMachineArn=machine_arn, name=name, input=json.dumps(properties))["executionArn"]
-    )
+def start(sfn: Any, machine_arn: str, name: str, execution_input: ExecutionInput) -> str:
+    document = json.dumps(execution_input)
+    return str(sfn.start_execution(stateMachineArn=machine_arn, name=name, input=document)["executionArn"])

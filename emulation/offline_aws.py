@@ -210,6 +210,7 @@ class OfflineAws:
         moto_patches.lambda_invocations(self._stack, invoke)
         moto_patches.execution_endings(self._stack, self._execution_ended)
         moto_patches.execution_history_order(self._stack)
+        moto_patches.memoized_attribute_keys(self._stack)
 
     def _deploy(self) -> None:
         iam = boto3.client("iam", region_name=REGION)

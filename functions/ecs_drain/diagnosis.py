@@ -5,9 +5,7 @@ constraints, counts and the service's own events), the service's tasks (ListTask
 the few services a finding is about, and the running tasks of instances that still hold some (ListTasks,
 DescribeTasks). No finding is guessed from names.
 
-Two causes are ones ECS cannot resolve by itself (BLOCKING_CAUSES): a deployment configuration that lets ECS neither
-start a replacement nor stop a task, and replacements no instance can take. BlockedTimeoutSeconds answers early on
-those, once one has held that many seconds with no task of it moving.
+Findings, and which of them block, are kept and merged in `findings`.
 """
 
 from __future__ import annotations
@@ -17,28 +15,25 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
 from . import reason
 from .arns import last_part
 from .capacity import has_room
 from .ecs_calls import ServiceView
+from .findings import Observation, blocking, merge
 from .state import (
     CANNOT_PLACE,
     DEPLOYMENT_CONFIGURATION,
     NOT_ENOUGH_CAPACITY,
     NOT_JUDGED,
-    NOT_READY,
     ROOM_FROM_SCALING,
-    SEPARATE_SCHEDULES,
     SERVICE_UNAVAILABLE,
     STANDALONE_TASKS,
-    WAITING_FOR_CAPACITY,
-    WARNING_CAUSES,
-    Cause,
     DrainState,
     Finding,
+    Spare,
 )
 
 if TYPE_CHECKING:
@@ -47,20 +42,6 @@ if TYPE_CHECKING:
     from .budget import CallBudget
     from .census import Census
 
-BLOCKING_CAUSES: Final[tuple[Cause, ...]] = (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE)
-# Most important first: what ECS cannot resolve, then what the drain waits for, then warnings.
-_ORDER: Final[tuple[Cause, ...]] = (
-    NOT_READY,
-    DEPLOYMENT_CONFIGURATION,
-    CANNOT_PLACE,
-    NOT_ENOUGH_CAPACITY,
-    STANDALONE_TASKS,
-    SERVICE_UNAVAILABLE,
-    ROOM_FROM_SCALING,
-    NOT_JUDGED,
-    SEPARATE_SCHEDULES,
-)
-MAX_FINDINGS = 10  # kept in the state and the Reason
 VERIFY_MAX_INSTANCES = 50  # busy instances whose tasks are listed before answering early
 # Instances whose running tasks are listed per check to find standalone tasks, when the drain is not progressing
 # or few instances are left with running tasks (two reads each).
@@ -74,18 +55,18 @@ _CLOSEST = re.compile(r"The closest matching container-instance \S+ (?P<why>[^.]
 
 
 @dataclass(frozen=True)
-class Observation:
-    """One finding as this step saw it; merged with the previous step's to carry `since` over."""
+class Gate:
+    """The capacity gate as this check left it: still waiting for room, its last reading (also once it opened),
+    and since when the targets have been DRAINING (None: not yet)."""
 
-    cause: Cause
-    subject: str
-    tasks: int
-    detail: str
-    since: float | None = None  # when ECS says it began (an event's time), if it says
+    waiting: bool
+    spare: Spare | None
+    draining_since: float | None
 
 
 def diagnose(
     state: DrainState,
+    gate: Gate,
     ecs: ECSClient,
     services: Sequence[ServiceView],
     census: Census,
@@ -98,53 +79,21 @@ def diagnose(
     targets = {b.instance.id for b in census.busy}
     seen: list[Observation] = []
     seen += _service_findings(ecs, state, services, targets, budget)
-    waiting = state["phase"] == WAITING_FOR_CAPACITY and "spare" in state
+    spare = gate.spare
     # Within the grace, a new fleet's instances are still booting and registering: waiting then is normal.
-    if waiting and now - state["startedAt"] >= CAPACITY_GRACE_SECONDS and not has_room(state["need"], state["spare"]):
-        seen.append(_capacity_finding(state))
-    spare = state.get("spare")  # the gate's last verdict, also once it opened
+    late = now - state["startedAt"] >= CAPACITY_GRACE_SECONDS
+    if gate.waiting and spare is not None and late and not has_room(state["need"], spare):
+        seen.append(_capacity_finding(state, spare))
     if spare is not None and "unjudged" in spare:
         seen.append(Observation(NOT_JUDGED, "placement", 0, reason.gate_not_judged(spare["unjudged"])))
     if spare is not None and "scaling" in spare:
         seen.append(Observation(ROOM_FROM_SCALING, "placement", 0, spare["scaling"]))
-    if standalone_wait and state["phase"] != WAITING_FOR_CAPACITY:
+    if standalone_wait and not gate.waiting:
         daemons = sum(1 for s in services if s.daemon)
-        draining_for = now - state["timeline"].get("drainingSetAt", now)
+        draining_for = now - (gate.draining_since if gate.draining_since is not None else now)
         quiet = not progressed and draining_for >= REPLACEMENT_GRACE_SECONDS
         seen += _standalone_findings(ecs, state["cluster"], census, budget, now, daemons, quiet)
     return merge(state.get("diagnosis", []), seen, now)
-
-
-def merge(previous: Iterable[Finding], seen: Iterable[Observation], now: float) -> list[Finding]:
-    """Keep when each finding was first seen, and since when its tasks have not dropped; warnings stay once seen
-    (a service that went to zero healthy tasks did, even after it recovers)."""
-    before = {(f["cause"], f["subject"]): f for f in previous}
-    found: dict[tuple[str, str], Finding] = {}
-    for obs in seen:
-        old = before.get((obs.cause, obs.subject))
-        since = old["since"] if old else (obs.since if obs.since is not None else now)
-        stuck = old["stuckSince"] if old and obs.tasks >= old["tasks"] else (since if old is None else now)
-        found[(obs.cause, obs.subject)] = {
-            "cause": obs.cause,
-            "subject": obs.subject,
-            "tasks": obs.tasks,
-            "since": since,
-            "stuckSince": stuck,
-            "detail": obs.detail,
-        }
-    for key, old in before.items():
-        if key not in found and old["cause"] in WARNING_CAUSES:
-            found[key] = old
-    ordered = sorted(found.values(), key=lambda f: (_ORDER.index(f["cause"]), f["since"], f["subject"]))
-    return ordered[:MAX_FINDINGS]
-
-
-def blocked(findings: Iterable[Finding], now: float, after_seconds: int) -> Finding | None:
-    """The first finding ECS cannot resolve whose tasks have not moved for `after_seconds`."""
-    for finding in findings:
-        if finding["cause"] in BLOCKING_CAUSES and finding["tasks"] and now - finding["stuckSince"] >= after_seconds:
-            return finding
-    return None
 
 
 def only_blocked_left(
@@ -175,17 +124,6 @@ def only_blocked_left(
         if any(t.get("lastStatus") != "STOPPED" for t in calls.describe_tasks(ecs, cluster, stopping)):
             return False
     return True
-
-
-def blocking(findings: Iterable[Finding]) -> list[Finding]:
-    return [f for f in findings if f["cause"] in BLOCKING_CAUSES and f["tasks"]]
-
-
-def unchanged(previous: Iterable[Finding], findings: Iterable[Finding]) -> bool:
-    """True when every blocking finding of a previous attempt holds now with no fewer tasks."""
-    earlier = blocking(previous)
-    now = {(f["cause"], f["subject"]): f["tasks"] for f in blocking(findings)}
-    return bool(earlier) and all(now.get((f["cause"], f["subject"]), 0) >= f["tasks"] for f in earlier)
 
 
 def _service_findings(
@@ -231,8 +169,8 @@ def suspicions(service: ServiceView, events_since: float) -> list[Observation]:
     return found
 
 
-def _capacity_finding(state: DrainState) -> Observation:
-    detail = reason.not_enough_capacity(state["need"], state["spare"])
+def _capacity_finding(state: DrainState, spare: Spare) -> Observation:
+    detail = reason.not_enough_capacity(state["need"], spare)
     cluster = last_part(state["cluster"])
     return Observation(NOT_ENOUGH_CAPACITY, f"cluster {cluster}", 0, detail, since=state["startedAt"])
 

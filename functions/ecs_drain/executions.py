@@ -7,19 +7,18 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import clock
-from .diagnosis import blocking
-from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
+from .findings import blocking
+from .properties import DrainProperties
+from .rule import drain_seconds
 from .state import (
     DRAIN_MODE,
-    MAX_FAILED_TRIES_KEY,
-    MODE_KEY,
-    OLD_PROPERTIES_KEY,
     PREFLIGHT_MODE,
     REQUEST_KEY,
-    REQUESTED_AT_KEY,
+    ExecutionInput,
+    ExecutionOutput,
     PreviousDrain,
     failed_tries_outlasting,
 )
@@ -54,29 +53,24 @@ def stack_prefix(stack_name: str) -> str:
     return _UNSAFE.sub("-", f"{stack_name}-").lstrip("-")[: MAX_NAME - DIGEST - 1]
 
 
-def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) -> dict[str, Any]:
+def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) -> ExecutionInput:
     """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
     row outlast its deadline (until a step has run and set its own bound)."""
-    seconds = props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
-    return {
-        **given,
-        MODE_KEY: DRAIN_MODE,
-        REQUESTED_AT_KEY: now,
-        MAX_FAILED_TRIES_KEY: failed_tries_outlasting(seconds),
-    }
+    bound = failed_tries_outlasting(drain_seconds(props))
+    return {"Properties": dict(given), "Mode": DRAIN_MODE, "RequestedAt": now, "step": {"maxFailedTries": bound}}
 
 
 def preflight_input(
     given: Mapping[str, Any], old_given: Mapping[str, Any], props: DrainProperties, now: float
-) -> dict[str, Any]:
+) -> ExecutionInput:
     """A preflight's input: the new properties as given, the old ones, when it was asked for, and how many failed
     steps in a row outlast its deadline."""
     return {
-        **given,
-        MODE_KEY: PREFLIGHT_MODE,
-        OLD_PROPERTIES_KEY: dict(old_given),
-        REQUESTED_AT_KEY: now,
-        MAX_FAILED_TRIES_KEY: failed_tries_outlasting(props.preflight_timeout_seconds),
+        "Properties": dict(given),
+        "Mode": PREFLIGHT_MODE,
+        "OldProperties": dict(old_given),
+        "RequestedAt": now,
+        "step": {"maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds)},
     }
 
 
@@ -86,7 +80,7 @@ class Started:
     closed: bool  # the execution of this name had ended already: the request was answered, nothing was started
 
 
-def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: dict[str, Any]) -> Started:
+def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: ExecutionInput) -> Started:
     """Start the drain, or find the one a previous delivery of the same request started.
 
     The name is the request's (execution_name), so an execution of that name is this request's drain. Step
@@ -131,7 +125,7 @@ def previous_blocked(
             if any(earlier.get(k) != request.get(k) for k in ("StackId", "LogicalResourceId", "PhysicalResourceId")):
                 continue
             described = _settled(sfn, described)
-            summary = json.loads(described.get("output") or "{}")
+            summary = cast("ExecutionOutput", json.loads(described.get("output") or "{}"))
             findings = blocking(summary.get("diagnosis") or [])
             since = float(summary.get("eventsSince") or 0)
             if summary.get("status") != "FAILED" or not findings or now - since > PREVIOUS_WINDOW_SECONDS:

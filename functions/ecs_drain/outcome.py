@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import reason
 from .properties import on_timeout_policy, preflight_policy
 from .state import (
     BLOCKED,
     DEADLINE,
+    DRAIN_MODE,
     DRAINED,
+    ERROR_KEY,
+    FAILED,
+    INVALID_PROPERTIES,
     MODE_KEY,
     NOTHING_TO_DRAIN,
     PASSED,
     PREFLIGHT_MODE,
+    REQUEST_KEY,
+    DrainOutput,
     DrainState,
-    ExecutionState,
+    ExecutionInput,
+    ExecutionOutput,
+    OutputCommon,
+    PreflightOutput,
     PreflightState,
+    StepError,
     empty_summary,
     properties_of,
+    step_of,
 )
 
 
@@ -34,32 +44,36 @@ class Outcome:
     data: dict[str, str] = field(default_factory=dict)
 
 
-def is_preflight(state: ExecutionState) -> bool:
+def is_preflight(state: ExecutionInput) -> bool:
     return state.get(MODE_KEY) == PREFLIGHT_MODE
+
+
+def _failure(error: StepError) -> str:
+    return reason.failure_of(error.get("Error", "error"), str(error.get("Cause", "")))
 
 
 def _unfinished(policy: str) -> str:
     return "SUCCESS" if policy == "CONTINUE" else "FAILED"
 
 
-def of_state(state: ExecutionState) -> Outcome:
+def of_state(state: ExecutionInput) -> Outcome:
     """The outcome of an execution that reached its answering step, normally or through a Catch."""
     if is_preflight(state):
         return of_preflight(state)
-    drain = state.get("drain")
+    step = step_of(state)
+    drain, error = step.get("drain"), step.get(ERROR_KEY)
     policy = on_timeout_policy(properties_of(state))
-    error = state.get("error")
     if error:
-        failure = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:600]}"
-        if error.get("Error") == "InvalidProperties":
+        failure = _failure(error)
+        if error.get("Error") == INVALID_PROPERTIES:
             return Outcome(
-                "FAILED", _unfinished(policy), reason.could_not_go_on(failure, drain) + reason.policy_note(policy)
+                FAILED, _unfinished(policy), reason.could_not_go_on(failure, drain) + reason.policy_note(policy)
             )
         # The state machine gave up only after failed tries in a row that outlast the deadline.
         said = reason.deadline_while_failing(failure, drain)
         return Outcome(DEADLINE, _unfinished(policy), said + reason.policy_note(policy))
     if drain is None:
-        return Outcome("FAILED", _unfinished(policy), reason.never_started() + reason.policy_note(policy))
+        return Outcome(FAILED, _unfinished(policy), reason.never_started() + reason.policy_note(policy))
     phase = drain["phase"]
     if phase in (DRAINED, NOTHING_TO_DRAIN):
         return Outcome(phase, "SUCCESS", drain["message"])
@@ -69,21 +83,21 @@ def of_state(state: ExecutionState) -> Outcome:
     return Outcome(DEADLINE, _unfinished(policy), f"{message}{reason.policy_note(policy)}")
 
 
-def of_preflight(state: ExecutionState) -> Outcome:
+def of_preflight(state: ExecutionInput) -> Outcome:
     """A preflight's answer: SUCCESS with the new id when it passed (or only reports), else FAILED with the old id,
     so CloudFormation rolls the update back."""
-    checked, error = state.get("preflight"), state.get("error")
-    if error and error.get("Error") == "InvalidProperties":
-        failure = f"{error.get('Error')}: {str(error.get('Cause', ''))[:600]}"
-        return Outcome("FAILED", "FAILED", reason.could_not_go_on(failure, None))
+    step = step_of(state)
+    checked, error = step.get("preflight"), step.get(ERROR_KEY)
+    if error and error.get("Error") == INVALID_PROPERTIES:
+        return Outcome(FAILED, "FAILED", reason.could_not_go_on(_failure(error), None))
     data = preflight_data(checked) if checked else {}
     if error or checked is None:
-        failure = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:300]}" if error else "never ran"
-        outcome, said = "PREFLIGHT_DEADLINE", reason.preflight_could_not_run(failure)
+        outcome = "PREFLIGHT_DEADLINE"
+        said = reason.preflight_could_not_run(_failure(error) if error else "never ran")
     elif checked["phase"] == PASSED:
         return Outcome("PREFLIGHT_PASSED", "SUCCESS", checked["message"], _new_id(state), data)
     else:
-        outcome = "PREFLIGHT_FAILED" if checked["phase"] == "FAILED" else "PREFLIGHT_DEADLINE"
+        outcome = "PREFLIGHT_FAILED" if checked["phase"] == FAILED else "PREFLIGHT_DEADLINE"
         said = checked["message"]
     if preflight_policy(properties_of(state)) == "REPORT":
         return Outcome("PREFLIGHT_REPORTED", "SUCCESS", reason.preflight_report_only(said), _new_id(state), data)
@@ -103,11 +117,11 @@ def preflight_data(checked: PreflightState) -> dict[str, str]:
     }
 
 
-def _new_id(state: ExecutionState) -> str:
-    return (state.get("CloudFormation") or {}).get("NewPhysicalResourceId", "")
+def _new_id(state: ExecutionInput) -> str:
+    return (state.get(REQUEST_KEY) or {}).get("NewPhysicalResourceId", "")
 
 
-def of_ended_execution(status: str, name: str, state: ExecutionState) -> Outcome:
+def of_ended_execution(status: str, name: str, state: ExecutionInput) -> Outcome:
     """The outcome of an execution that ended without answering (failed, timed out or stopped)."""
     if is_preflight(state):
         said = reason.ended_without_answer(name, status)
@@ -118,29 +132,48 @@ def of_ended_execution(status: str, name: str, state: ExecutionState) -> Outcome
     return Outcome(status, _unfinished(policy), reason.ended_without_answer(name, status) + reason.policy_note(policy))
 
 
-def summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str, Any]:
-    """The execution's output: what an operator reads in the console."""
-    if is_preflight(state):
-        return preflight_summary(state, outcome, answered)
-    drain = state.get("drain")
-    totals = drain["summary"] if drain else empty_summary()
-    return {
+def summary(state: ExecutionInput, outcome: Outcome, answered: bool) -> ExecutionOutput:
+    """The execution's output: what an operator reads in the console, and what a retried Delete reads."""
+    step = step_of(state)
+    preflight = is_preflight(state)
+    drain = None if preflight else step.get("drain")
+    checked = step.get("preflight") if preflight else None
+    seconds = checked.get("seconds") if checked else drain["summary"].get("seconds") if drain else None
+    common: OutputCommon = {
+        "mode": PREFLIGHT_MODE if preflight else DRAIN_MODE,
         "outcome": outcome.outcome,
         "status": outcome.status,
         "reason": outcome.reason,
         "cluster": drain["cluster"] if drain else properties_of(state).get("Cluster"),
+        "checks": checked["checks"] if checked else drain["checks"] if drain else 0,
+        "seconds": seconds,
+        "diagnosis": checked["diagnosis"] if checked else drain.get("diagnosis", []) if drain else [],
+        "answeredCloudFormation": answered,
+        "startedBy": "CloudFormation" if state.get(REQUEST_KEY) else "hand",
+    }
+    return ExecutionOutput(**common, **_drain_output(drain, outcome), **_preflight_output(checked))
+
+
+def _drain_output(drain: DrainState | None, outcome: Outcome) -> DrainOutput:
+    totals = drain["summary"] if drain else empty_summary()
+    return {
         "instances": totals.get("instances", 0),
         "tasksAtStart": totals.get("tasksAtStart", 0),
         "tasksRemaining": totals.get("tasksRemaining", 0),
         "standaloneTasksStopped": totals.get("standaloneStopped", 0),
-        "checks": drain["checks"] if drain else 0,
-        "seconds": totals.get("seconds"),
         "phaseSeconds": _phase_seconds(drain) if drain else {},
         "stillRunning": drain["remaining"] if drain and outcome.outcome != DRAINED else [],
-        "diagnosis": drain.get("diagnosis", []) if drain else [],
         "eventsSince": drain.get("eventsSince", drain["startedAt"]) if drain else None,
-        "answeredCloudFormation": answered,
-        "startedBy": "CloudFormation" if state.get("CloudFormation") else "hand",
+    }
+
+
+def _preflight_output(checked: PreflightState | None) -> PreflightOutput:
+    return {
+        "newTarget": checked["newTarget"] if checked else None,
+        "oldTarget": checked["oldTarget"] if checked else None,
+        "newInstances": checked["newInstances"] if checked else None,
+        "services": checked["services"] if checked else [],
+        "waitingFor": checked["waitingFor"] if checked else [],
     }
 
 
@@ -159,24 +192,3 @@ def _phase_seconds(drain: DrainState) -> dict[str, float]:
     elif capacity is None and drain["need"]["cpu"] + drain["need"]["memory"] > 0:
         phases["waitingForCapacity"] = round(ended - started, 1)
     return phases
-
-
-def preflight_summary(state: ExecutionState, outcome: Outcome, answered: bool) -> dict[str, Any]:
-    checked = state.get("preflight")
-    return {
-        "mode": PREFLIGHT_MODE,
-        "outcome": outcome.outcome,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "cluster": properties_of(state).get("Cluster"),
-        "newTarget": checked["newTarget"] if checked else None,
-        "oldTarget": checked["oldTarget"] if checked else None,
-        "newInstances": checked["newInstances"] if checked else {},
-        "services": checked["services"] if checked else [],
-        "waitingFor": checked["waitingFor"] if checked else [],
-        "diagnosis": checked["diagnosis"] if checked else [],
-        "checks": checked["checks"] if checked else 0,
-        "seconds": checked.get("seconds") if checked else None,
-        "answeredCloudFormation": answered,
-        "startedBy": "CloudFormation" if state.get("CloudFormation") else "hand",
-    }

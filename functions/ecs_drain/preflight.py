@@ -14,37 +14,32 @@ the account: the preflight only reads.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import ecs_calls as calls
-from . import reason
+from . import reason, rule
 from .capacity import judged_placement, other_instance_pages, task_groups
-from .diagnosis import Observation, merge, suspicions
+from .diagnosis import suspicions
 from .ecs_calls import ServiceView
+from .findings import Observation, blocking, merge
 from .load_balancers import deregistration_delays
 from .placement import Placement
 from .properties import DrainProperties
 from .state import (
     CANNOT_PLACE,
-    DEADLINE,
     DEPLOYMENT_CONFIGURATION,
-    FAILED,
     NOT_JUDGED,
-    NOT_READY,
-    PASSED,
     ROOM_FROM_SCALING,
     SERVICE_UNAVAILABLE,
-    WAITING_FOR_INSTANCES,
-    WARNING_CAUSES,
     Finding,
     NewInstances,
     PreflightState,
     ServiceRoom,
     TaskGroup,
+    no_instances,
 )
 from .targets import capacity_short, ec2_instance_ids
 
@@ -54,66 +49,26 @@ if TYPE_CHECKING:
     from .aws import Clients
 
 
-def _no_instances() -> NewInstances:
-    return {"listed": 0, "registered": 0, "ready": 0, "daemonsRunning": 0}
-
-
-def target_name(props: DrainProperties) -> str:
-    return f"{props.target_kind} {props.target[0]}" if len(props.target) == 1 else props.target_kind
-
-
-def begin(new: DrainProperties, old: DrainProperties, now: float, requested_at: float | None) -> PreflightState:
-    started = min(now, requested_at) if requested_at is not None else now
-    timeout = new.preflight_timeout_seconds
-    return {
-        "phase": WAITING_FOR_INSTANCES,
-        "startedAt": started,
-        "deadline": started + timeout,
-        "checks": 0,
-        "maxChecks": math.ceil(timeout / new.poll_interval_seconds) + 2,
-        "nextCheckInSeconds": 0,
-        "newTarget": target_name(new),
-        "oldTarget": target_name(old),
-        "newInstances": _no_instances(),
-        "waitingFor": [],
-        "services": [],
-        "diagnosis": [],
-        "message": "",
-    }
-
-
-@dataclass(frozen=True)
-class Readiness:
-    instances: NewInstances
-    waiting_for: list[str]
-
-    @property
-    def ready(self) -> bool:
-        return not self.waiting_for
-
-
 def check(
     state: PreflightState, new: DrainProperties, old: DrainProperties, clients: Clients, now: float
 ) -> PreflightState:
-    """One look: the new instances, what blocks a drain, and (once the new instances are ready) the placement."""
-    state["checks"] += 1
+    """One look, then the verdict (rule.decide_preflight)."""
+    return rule.decide_preflight(state, observe(new, old, clients, now), new)
+
+
+def observe(new: DrainProperties, old: DrainProperties, clients: Clients, now: float) -> rule.PreflightSnapshot:
+    """The new instances, what would block a drain of the old target, and (once the new instances are ready) the
+    placement of the old target's service tasks. Every ECS call of a look is made here; none changes anything."""
     ecs, cluster = clients.ecs, new.cluster
     services = calls.describe_services(ecs, cluster)
     old_ids = set(_registered(old, clients))
-    readiness = _readiness(new, clients, services)
-    state["newInstances"], state["waitingFor"] = readiness.instances, readiness.waiting_for
+    instances, waiting_for = _readiness(new, clients, services)
     seen = _configuration_findings(ecs, cluster, services, old_ids, now)
-    if readiness.ready and old_ids:
-        placed = _placement(clients, cluster, services, old_ids)
-        state["services"] = placed.rooms
-        seen += placed.findings
-        if placed.expected_seconds is not None:
-            state["expectedDrainSeconds"] = placed.expected_seconds
-    state["diagnosis"] = merge(state["diagnosis"], seen, now)
-    # The last check falls on the deadline; a verdict sets it to 0.
-    state["nextCheckInSeconds"] = max(1, min(new.poll_interval_seconds, math.ceil(state["deadline"] - now)))
-    _decide(state, readiness, now)
-    return state
+    if waiting_for or not old_ids:
+        return rule.PreflightSnapshot(now, instances, tuple(waiting_for), tuple(seen))
+    placed = _placement(clients, cluster, services, old_ids)
+    seen += placed.findings
+    return rule.PreflightSnapshot(now, instances, (), tuple(seen), tuple(placed.rooms), placed.expected_seconds)
 
 
 @dataclass(frozen=True)
@@ -127,7 +82,7 @@ class Verdict:
 
     @property
     def finishes(self) -> bool:
-        return not [f for f in self.findings if f["cause"] in (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE) and f["tasks"]]
+        return not blocking(self.findings)
 
 
 def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
@@ -141,53 +96,19 @@ def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
     return Verdict(len(ids), placed.rooms, merge([], seen + placed.findings, now), placed.expected_seconds)
 
 
-def give_up(state: PreflightState, error: Exception) -> PreflightState:
-    """The deadline has come while the step kept failing: nothing was checked, so the preflight fails."""
-    state["phase"], state["nextCheckInSeconds"] = DEADLINE, 0
-    state["seconds"] = round(state["deadline"] - state["startedAt"], 1)
-    state["message"] = reason.preflight_could_not_run(f"{type(error).__name__}: {str(error)[:300]}")
-    return state
-
-
-def _decide(state: PreflightState, readiness: Readiness, now: float) -> None:
-    blocking = [f for f in state["diagnosis"] if f["cause"] in (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE) and f["tasks"]]
-    if blocking:
-        state["phase"], state["message"] = FAILED, reason.preflight_failed(state["oldTarget"], state["diagnosis"])
-    elif not readiness.ready:
-        if now >= state["deadline"] or state["checks"] >= state["maxChecks"]:
-            timeout = round(state["deadline"] - state["startedAt"])
-            state["phase"] = DEADLINE
-            state["message"] = reason.preflight_deadline(timeout, state["newTarget"], readiness.waiting_for)
-            state["diagnosis"] = merge(state["diagnosis"], _not_ready(state, readiness), now)
-        else:
-            state["message"] = reason.preflight_waiting(state["newTarget"], readiness.waiting_for)
-            return
-    else:
-        ready, services = readiness.instances["ready"], len(state["services"])
-        warnings = [f for f in state["diagnosis"] if f["cause"] in WARNING_CAUSES]
-        state["phase"] = PASSED
-        expected = state.get("expectedDrainSeconds")
-        state["message"] = reason.preflight_passed(state["newTarget"], ready, services, expected, warnings)
-    state["nextCheckInSeconds"] = 0
-    state["seconds"] = round(now - state["startedAt"], 1)
-
-
-def _not_ready(state: PreflightState, readiness: Readiness) -> list[Observation]:
-    detail = "; ".join(readiness.waiting_for)
-    return [Observation(NOT_READY, state["newTarget"], readiness.instances["listed"], detail)]
-
-
 def _registered(props: DrainProperties, clients: Clients) -> list[str]:
     ec2_ids = ec2_instance_ids(props, clients)
     return calls.container_instance_ids(clients.ecs, props.cluster, ec2_ids) if ec2_ids else []
 
 
-def _readiness(new: DrainProperties, clients: Clients, services: Sequence[ServiceView]) -> Readiness:
+def _readiness(
+    new: DrainProperties, clients: Clients, services: Sequence[ServiceView]
+) -> tuple[NewInstances, list[str]]:
     """How far the new target's instances have come, and what is still missing, in words."""
-    target, cluster = target_name(new), new.cluster_name
+    target, cluster = new.target_name, new.cluster_name
     ec2_ids = ec2_instance_ids(new, clients) or []
     if not ec2_ids:
-        return Readiness(_no_instances(), [reason.new_target_empty(target)])
+        return no_instances(), [reason.new_target_empty(target)]
     ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
     found, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
     short = capacity_short(new, clients)
@@ -217,7 +138,7 @@ def _readiness(new: DrainProperties, clients: Clients, services: Sequence[Servic
         "ready": len(ready),
         "daemonsRunning": len(with_daemons),
     }
-    return Readiness(instances, waiting)
+    return instances, waiting
 
 
 def _configuration_findings(

@@ -87,6 +87,11 @@ class DrainProperties:
     preflight_timeout_seconds: int = DEFAULT_PREFLIGHT_TIMEOUT_SECONDS
 
     @property
+    def target_name(self) -> str:
+        """The target as a Reason names it: "SpotFleet sfr-...", or the kind alone for several instance ids."""
+        return f"{self.target_kind} {self.target[0]}" if len(self.target) == 1 else self.target_kind
+
+    @property
     def cluster_name(self) -> str:
         return last_part(self.cluster)
 

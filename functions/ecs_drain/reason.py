@@ -21,6 +21,19 @@ def _tasks(count: int) -> str:
 
 
 # ---- the drain's end ---------------------------------------------------------------------------------------------
+FAILURE_CAUSE_LENGTH = 600  # of an error's text, as a Reason quotes it
+
+
+def failure(error: BaseException) -> str:
+    """An error as a Reason names it: its type, and the start of its text."""
+    return failure_of(type(error).__name__, str(error))
+
+
+def failure_of(name: str, cause: str) -> str:
+    """A failure a Catch recorded ($.step.error: its Error and Cause), as a Reason names it."""
+    return f"{name}: {cause[:FAILURE_CAUSE_LENGTH]}"
+
+
 def target_gone(target: str) -> str:
     return f"{target} no longer exists: nothing to drain."
 

@@ -1,8 +1,10 @@
 """The drain state: the one definition of what travels between the state machine's steps.
 
-The execution's state is the input (the properties, as a person or CloudFormation gave them, and the request
-to answer) with `drain` added by the first step and brought up to date by every check. The state machine
-reads a few fields of `drain` itself; they are named in ASL_FIELDS and checked against the ASL by a test.
+The execution's state is its input (ExecutionInput: the properties as a person or CloudFormation gave them, under
+a key of their own, and the request to answer) with `step` brought up to date by every step: the drain's state
+(DrainState) or the preflight's (PreflightState). The state machine reads a few fields of them itself; they are
+named in ASL_FIELDS, PREFLIGHT_ASL_FIELDS and STEP_ASL_FIELDS and checked against the ASL by a test. The execution's
+output is ExecutionOutput.
 """
 
 from __future__ import annotations
@@ -56,19 +58,17 @@ PASSED: Final = "PASSED"
 FAILED: Final = "FAILED"
 PREFLIGHT_FINAL_PHASES: Final[tuple[PreflightPhase, ...]] = (PASSED, FAILED, DEADLINE)
 
-# What the state machine reads of `drain` (as $.drain.<field>); nothing else of it is the ASL's business.
-ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds", "maxFailedTries")
-
-# What the state machine reads of `preflight` (as $.preflight.<field>).
-PREFLIGHT_ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
-
-# Keys of the execution state that are not properties.
+# The execution state: what the execution was started with (ExecutionInput: the properties under PROPERTIES_KEY,
+# as a person or CloudFormation gave them, and the request) and, under STEP_KEY, what the last step of the drain
+# or the preflight returned (StepState), where the state machine also counts the steps failed in a row.
+PROPERTIES_KEY: Final = "Properties"
 REQUEST_KEY: Final = "CloudFormation"
-# The execution's mode: "preflight" for the Update of a replacement, "drain" for a Delete (absent, as in an input
-# written by hand or by an earlier version: a drain).
+STEP_KEY: Final = "step"
+# The execution's mode: "preflight" for the Update of a replacement, "drain" for a Delete.
 MODE_KEY: Final = "Mode"
 PREFLIGHT_MODE: Final = "preflight"
 DRAIN_MODE: Final = "drain"
+Mode = Literal["preflight", "drain"]
 # The old target's properties (OldResourceProperties, ServiceToken left out): what the preflight checks the new
 # target against.
 OLD_PROPERTIES_KEY: Final = "OldProperties"
@@ -76,39 +76,29 @@ PREVIOUS_ATTEMPT_KEY: Final = "PreviousAttempt"
 # When the drain was asked for (epoch seconds, set by whoever starts the execution): the deadline counts from here,
 # so a first step that keeps failing still ends at the deadline.
 REQUESTED_AT_KEY: Final = "RequestedAt"
+
+# What the state machine reads of the step's result: $.step.drain.<field>, $.step.preflight.<field> and
+# $.step.<field>; nothing else of them is the ASL's business (a test holds these to the ASL).
+ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+PREFLIGHT_ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+STEP_ASL_FIELDS: Final = ("drain", "preflight", "maxFailedTries", "failedTries", "error")
+
 # A step that fails past its quick retries (QUICK_RETRY_SECONDS of them, no jitter) is tried again after
-# RETRY_WAIT_SECONDS; the state machine counts the failures in a row ($.failedTries) and answers once there have been
-# MaxFailedTries of them: each lasted at least FAILED_TRY_SECONDS, so together they outlast the deadline. These bound
-# the loop even when the function cannot run at all. (A test holds them to the ASL.)
+# RETRY_WAIT_SECONDS; the state machine counts the failures in a row ($.step.failedTries.count) and answers once
+# there have been $.step.maxFailedTries of them: each lasted at least FAILED_TRY_SECONDS, so together they outlast
+# the deadline. These bound the loop even when the function cannot run at all. (A test holds them to the ASL.)
 RETRY_WAIT_SECONDS: Final = 15
 QUICK_RETRY_SECONDS: Final = 3  # 1 s, then 2 s
 FAILED_TRY_SECONDS: Final = RETRY_WAIT_SECONDS + QUICK_RETRY_SECONDS
-MAX_FAILED_TRIES_KEY: Final = "MaxFailedTries"
+MAX_FAILED_TRIES_KEY: Final = "maxFailedTries"
 FAILED_TRIES_KEY: Final = "failedTries"
+ERROR_KEY: Final = "error"
+INVALID_PROPERTIES: Final = "InvalidProperties"  # the error a Catch answers at once: retrying cannot fix it
 
 
 def failed_tries_outlasting(seconds: float) -> int:
     """Failed tries in a row that take at least `seconds` (each lasts at least FAILED_TRY_SECONDS)."""
     return math.ceil(max(0.0, seconds) / FAILED_TRY_SECONDS) + 1
-
-
-DRAIN_KEY: Final = "drain"
-PREFLIGHT_KEY: Final = "preflight"
-ERROR_KEY: Final = "error"
-ANSWER_ERROR_KEY: Final = "answerError"
-_NOT_PROPERTIES = {
-    REQUEST_KEY,
-    PREVIOUS_ATTEMPT_KEY,
-    REQUESTED_AT_KEY,
-    MAX_FAILED_TRIES_KEY,
-    FAILED_TRIES_KEY,
-    DRAIN_KEY,
-    MODE_KEY,
-    OLD_PROPERTIES_KEY,
-    PREFLIGHT_KEY,
-    ERROR_KEY,
-    ANSWER_ERROR_KEY,
-}
 
 
 class Resources(TypedDict):
@@ -207,7 +197,6 @@ class DrainState(TypedDict):
     maxChecks: int
     checks: int
     nextCheckInSeconds: int
-    maxFailedTries: int  # failed steps in a row, from the last step that ran, that outlast the deadline
     checkedAt: NotRequired[float]
     eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
     # Only the instances not drained yet are kept, packed (see pack_ids), so the state stays small.
@@ -266,52 +255,120 @@ class PreflightState(TypedDict):
     message: str
 
 
+class StepError(TypedDict):
+    """What a Catch puts at $.step.error: the step's last failure (the next try's result replaces it)."""
+
+    Error: str
+    Cause: str
+
+
+class FailedTries(TypedDict):
+    count: int
+
+
+class StepState(TypedDict, total=False):
+    """$.step: what the last step returned (StepResult), and what the state machine added since (a failure, the
+    failed tries in a row). Before the first step: only the bound."""
+
+    drain: DrainState
+    preflight: PreflightState
+    maxFailedTries: int  # failed tries in a row that outlast the deadline, from the last step that ran
+    failedTries: FailedTries
+    error: StepError
+
+
+class ExecutionInput(TypedDict):
+    """What an execution is started with (executions.drain_input, preflight_input)."""
+
+    Properties: dict[str, Any]  # as given: a Custom::ECSDrain's ResourceProperties, or `ecs-drain start`'s
+    Mode: Mode
+    RequestedAt: float
+    step: StepState
+    CloudFormation: NotRequired[dict[str, str]]  # the request to answer (absent: started by hand)
+    OldProperties: NotRequired[dict[str, Any]]  # the preflight's: the old target's properties
+    PreviousAttempt: NotRequired[PreviousDrain]
+
+
+class ExecutionState(ExecutionInput):
+    """The whole execution state, as every task receives it."""
+
+
 class StepEvent(TypedDict):
     """What a drain task of the state machine sends the DrainFunction (its Payload; a test holds them equal)."""
 
     Action: Literal["plan", "check", "preflight"]
-    State: dict[str, Any]  # the execution state (ExecutionState), as JSON
+    State: ExecutionState
     ExecutionName: str
 
 
 class AnswerStepEvent(TypedDict):
     """What the answering task sends the AnswerFunction (its Payload)."""
 
-    State: dict[str, Any]
+    State: ExecutionState
     ExecutionName: str
 
 
-class StepError(TypedDict):
-    """What a Catch puts at $.error: the step's last failure (the next try of the step clears it)."""
+class StepResult(TypedDict, total=False):
+    """What a drain task returns: the state machine puts it at $.step (a test holds its ResultSelector to it)."""
 
-    Error: str
-    Cause: str
-
-
-class ExecutionState(TypedDict, total=False):
-    """The whole execution state; the properties sit beside these keys under their own names (Cluster, ...)."""
-
-    CloudFormation: dict[str, str]
-    Mode: str
-    OldProperties: dict[str, Any]
-    PreviousAttempt: PreviousDrain
-    RequestedAt: float
-    MaxFailedTries: int
-    failedTries: dict[str, int]
     drain: DrainState
     preflight: PreflightState
-    error: StepError
+    maxFailedTries: int
+
+
+class OutputCommon(TypedDict):
+    mode: Mode
+    outcome: str
+    status: str  # SUCCESS | FAILED, as CloudFormation was (or would have been) answered
+    reason: str
+    cluster: str | None
+    checks: int
+    seconds: float | None
+    diagnosis: list[Finding]
+    answeredCloudFormation: bool
+    startedBy: Literal["CloudFormation", "hand"]
+
+
+class DrainOutput(TypedDict):
+    """A drain's part of the output (empty in a preflight's)."""
+
+    instances: int
+    tasksAtStart: int
+    tasksRemaining: int
+    standaloneTasksStopped: int
+    phaseSeconds: dict[str, float]
+    stillRunning: list[RemainingInstance]
+    eventsSince: float | None
+
+
+class PreflightOutput(TypedDict):
+    """A preflight's part of the output (empty in a drain's)."""
+
+    newTarget: str | None
+    oldTarget: str | None
+    newInstances: NewInstances | None
+    services: list[ServiceRoom]
+    waitingFor: list[str]
+
+
+class ExecutionOutput(OutputCommon, DrainOutput, PreflightOutput):
+    """The execution's output, what the answering step returns: read in the console, by a retried Delete
+    (executions.previous_blocked) and by `ecs-drain watch`. One shape for a drain and a preflight."""
 
 
 def no_resources() -> Resources:
     return {"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
 
 
+def no_instances() -> NewInstances:
+    return {"listed": 0, "registered": 0, "ready": 0, "daemonsRunning": 0}
+
+
 def empty_summary() -> Summary:
     return {"instances": 0, "tasksAtStart": 0, "drained": 0, "tasksRemaining": 0}
 
 
-def new_state(cluster: str, now: float, deadline: float | None, max_checks: int, retry_until: float) -> DrainState:
+def new_state(cluster: str, now: float, deadline: float | None, max_checks: int) -> DrainState:
     return {
         "phase": DRAINING,
         "cluster": cluster,
@@ -320,7 +377,6 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int,
         "maxChecks": max_checks,
         "checks": 0,
         "nextCheckInSeconds": 0,
-        "maxFailedTries": failed_tries_outlasting(retry_until - now),
         "pending": "",
         "pendingCount": 0,
         "watched": "",
@@ -340,9 +396,13 @@ def execution_state(data: Mapping[str, Any]) -> ExecutionState:
     return cast(ExecutionState, dict(data))
 
 
-def properties_of(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The properties as given: the execution state without what the request and the steps added."""
-    return {k: v for k, v in state.items() if k not in _NOT_PROPERTIES}
+def properties_of(state: ExecutionInput) -> dict[str, Any]:
+    """The properties as given."""
+    return dict(state.get(PROPERTIES_KEY) or {})
+
+
+def step_of(state: ExecutionInput) -> StepState:
+    return state.get(STEP_KEY) or {}
 
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ecs_drain import diagnosis, draining
+from ecs_drain import diagnosis, draining, findings
 from ecs_drain.budget import CallBudget
 from ecs_drain.census import count
-from ecs_drain.diagnosis import Observation
+from ecs_drain.diagnosis import Gate
 from ecs_drain.ecs_calls import describe_services
+from ecs_drain.findings import Observation
 from ecs_drain.properties import parse
 from ecs_drain.state import Finding
 from tests.fakes import FakeEcs, clients
@@ -35,8 +36,9 @@ def findings_of(ecs: FakeEcs, started: float = T0, now: float = T0 + 30) -> list
     state = draining.plan(parse({"Cluster": "web", "InstanceIds": [f"i-{A}", f"i-{B}"]}), clients(ecs), now=started)
     census = count(ecs.client, "web", [A, B], [], CallBudget())
     services = describe_services(ecs.client, "web")
+    gate = Gate(waiting=False, spare=None, draining_since=started)
     return diagnosis.diagnose(
-        state, ecs.client, services, census, CallBudget(), now, standalone_wait=False, progressed=True
+        state, gate, ecs.client, services, census, CallBudget(), now, standalone_wait=False, progressed=True
     )
 
 
@@ -94,36 +96,36 @@ def observed(tasks: int) -> Observation:
 
 
 def test_it_keeps_when_a_finding_was_first_seen_and_restarts_the_stuck_clock_when_its_tasks_drop() -> None:
-    first = diagnosis.merge([], [observed(3)], now=100.0)
+    first = findings.merge([], [observed(3)], now=100.0)
     assert (first[0]["since"], first[0]["stuckSince"]) == (100.0, 100.0)
-    same = diagnosis.merge(first, [observed(3)], now=160.0)
+    same = findings.merge(first, [observed(3)], now=160.0)
     assert (same[0]["since"], same[0]["stuckSince"]) == (100.0, 100.0)
-    fewer = diagnosis.merge(same, [observed(2)], now=220.0)
+    fewer = findings.merge(same, [observed(2)], now=220.0)
     assert (fewer[0]["since"], fewer[0]["stuckSince"]) == (100.0, 220.0)
-    assert diagnosis.merge(fewer, [], now=280.0) == []  # gone when no longer seen
+    assert findings.merge(fewer, [], now=280.0) == []  # gone when no longer seen
 
 
 def test_it_keeps_a_warning_once_seen_and_orders_what_ecs_cannot_resolve_first() -> None:
     warning = Observation("SERVICE_UNAVAILABLE", "service solo", 1, "detail")
     standalone = Observation("STANDALONE_TASKS", "task group family:job", 1, "detail")
-    found = diagnosis.merge([], [warning, standalone, observed(1)], now=100.0)
+    found = findings.merge([], [warning, standalone, observed(1)], now=100.0)
     assert [f["cause"] for f in found] == ["DEPLOYMENT_CONFIGURATION", "STANDALONE_TASKS", "SERVICE_UNAVAILABLE"]
-    assert [f["cause"] for f in diagnosis.merge(found, [], now=200.0)] == ["SERVICE_UNAVAILABLE"]
+    assert [f["cause"] for f in findings.merge(found, [], now=200.0)] == ["SERVICE_UNAVAILABLE"]
 
 
 def test_it_calls_a_drain_blocked_only_after_the_timeout_with_no_task_moving() -> None:
-    found = diagnosis.merge([], [observed(3)], now=100.0)
-    assert diagnosis.blocked(found, now=159.0, after_seconds=60) is None
-    assert diagnosis.blocked(found, now=160.0, after_seconds=60) is not None
-    standalone = diagnosis.merge([], [Observation("STANDALONE_TASKS", "task group x", 1, "d")], now=0.0)
-    assert diagnosis.blocked(standalone, now=10_000.0, after_seconds=60) is None  # it ends by itself
+    found = findings.merge([], [observed(3)], now=100.0)
+    assert findings.blocked(found, now=159.0, after_seconds=60) is None
+    assert findings.blocked(found, now=160.0, after_seconds=60) is not None
+    standalone = findings.merge([], [Observation("STANDALONE_TASKS", "task group x", 1, "d")], now=0.0)
+    assert findings.blocked(standalone, now=10_000.0, after_seconds=60) is None  # it ends by itself
 
 
 def test_it_sees_a_previous_attempts_block_unchanged_only_with_at_least_as_many_tasks() -> None:
-    earlier = diagnosis.merge([], [observed(3)], now=100.0)
-    assert diagnosis.unchanged(earlier, diagnosis.merge([], [observed(3)], now=500.0))
-    assert not diagnosis.unchanged(earlier, diagnosis.merge([], [observed(2)], now=500.0))
-    assert not diagnosis.unchanged(earlier, [])
+    earlier = findings.merge([], [observed(3)], now=100.0)
+    assert findings.unchanged(earlier, findings.merge([], [observed(3)], now=500.0))
+    assert not findings.unchanged(earlier, findings.merge([], [observed(2)], now=500.0))
+    assert not findings.unchanged(earlier, [])
 
 
 def test_it_answers_early_only_when_nothing_but_the_blocked_and_daemon_tasks_is_left() -> None:
@@ -134,7 +136,7 @@ def test_it_answers_early_only_when_nothing_but_the_blocked_and_daemon_tasks_is_
     ecs.instances[A]["status"] = ecs.instances[B]["status"] = "DRAINING"
     census = count(ecs.client, "web", [A, B], [], CallBudget())
     services = describe_services(ecs.client, "web")
-    found = diagnosis.merge([], [observed(1)], now=100.0)
+    found = findings.merge([], [observed(1)], now=100.0)
     assert not diagnosis.only_blocked_left(ecs.client, "web", census, found, services, CallBudget())
     ecs.set_task("web-a", "STOPPED")
     assert diagnosis.only_blocked_left(ecs.client, "web", census, found, services, CallBudget())

@@ -37,10 +37,12 @@ def test_it_finds_a_stacks_drains_by_the_same_prefix_even_for_long_stack_names()
 def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -> None:
     given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600"}
     started = drain_input(given, parse(given), 1000.0)
-    assert started["RequestedAt"] == 1000.0 and started["Cluster"] == "web"
+    assert started["RequestedAt"] == 1000.0 and started["Properties"] == given
     # Each failed try lasts at least 18 s (1 s and 2 s of quick retries, a 15 s wait): 35 of them in a row (630 s at
     # least) outlast 600 s; 34 (612 s) would too, and 33 (594 s) might not: ceil(600 / 18) + 1.
-    assert started["MaxFailedTries"] == 35 and (started["MaxFailedTries"] - 2) * FAILED_TRY_SECONDS == 594
+    assert (
+        started["step"]["maxFailedTries"] == 35 and (started["step"]["maxFailedTries"] - 2) * FAILED_TRY_SECONDS == 594
+    )
     by_hand = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}
     manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0)
-    assert manual["MaxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / FAILED_TRY_SECONDS) + 1
+    assert manual["step"]["maxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / FAILED_TRY_SECONDS) + 1

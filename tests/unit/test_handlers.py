@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from ecs_drain import cfn_answer, clock
 from ecs_drain.aws import AwsThrottled
 from ecs_drain.handlers import answer, custom_resource, drain
-from ecs_drain.state import ExecutionState
+from ecs_drain.state import ExecutionState, StepState, execution_state
 from tests.conftest import load_event
 from tests.fakes import FakeCloudFormation, FakeEcs, FakeSfn, FakeSsm, LambdaContext, clients
 
@@ -94,7 +94,7 @@ def test_it_starts_a_preflight_for_a_replacing_update_without_answering(world: W
     assert "-preflight-" in name and result is not None and result["executionArn"].endswith(name)
     execution_input = json.loads(document)
     assert execution_input["Mode"] == "preflight"
-    assert execution_input["SpotFleet"] == "sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321"
+    assert execution_input["Properties"]["SpotFleet"] == "sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321"
     assert execution_input["OldProperties"]["SpotFleet"] == "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
     assert "ServiceToken" not in execution_input["OldProperties"]
     request = execution_input["CloudFormation"]
@@ -158,7 +158,7 @@ def test_it_starts_a_drain_on_delete_without_answering_and_keeps_the_url_out_of_
     [(document, closed)] = world.sfn.executions.values()
     assert not closed
     assert "ResponseURL" not in document and "SECRETSIGNATURE" not in document
-    assert json.loads(document)["Cluster"] == "web"
+    assert json.loads(document)["Properties"]["Cluster"] == "web"
     [(name, url)] = world.ssm.parameters.items()
     assert name.startswith(PREFIX) and url == event["ResponseURL"]
     assert result == {
@@ -196,9 +196,15 @@ def test_it_answers_a_delete_of_an_id_it_never_gave_out_at_once(world: World) ->
     assert world.sfn.executions == {}
 
 
-def step(action: str, state: dict[str, Any]) -> ExecutionState:
-    result: ExecutionState = drain.handler({"Action": action, "State": state, "ExecutionName": "x"}, LambdaContext())
-    return result
+def drain_input(given: dict[str, Any], requested_at: float = 0.0) -> ExecutionState:
+    """An execution's input for a drain started by hand, as `ecs-drain start` gives it."""
+    return execution_state({"Properties": given, "Mode": "drain", "RequestedAt": requested_at, "step": {}})
+
+
+def step(action: str, state: ExecutionState) -> ExecutionState:
+    """One task of the state machine: the handler's result put at $.step, as the ASL's ResultPath puts it."""
+    result = drain.handler({"Action": action, "State": state, "ExecutionName": "x"}, LambdaContext())
+    return {**state, "step": cast("StepState", result)}
 
 
 def test_it_plans_then_checks_through_the_drain_handler_carrying_the_properties_once(
@@ -206,27 +212,28 @@ def test_it_plans_then_checks_through_the_drain_handler_carrying_the_properties_
 ) -> None:
     ids = [f"i-{n:08x}" for n in range(1000)]
     given = {"Cluster": "web", "InstanceIds": ids, "PollIntervalSeconds": "30"}
-    state = step("plan", dict(given))
-    assert state["drain"]["pendingCount"] == 0  # none of these is registered
+    state = step("plan", drain_input(given))
+    assert state["step"]["drain"]["pendingCount"] == 0  # none of these is registered
     world.ecs.add_instance("00000001")
-    state = step("plan", dict(given))
-    assert state["drain"]["pendingCount"] == 1
-    state = step("check", dict(state))
-    assert state["drain"]["nextCheckInSeconds"] == 30  # the properties are read from the input at every step
+    state = step("plan", drain_input(given))
+    assert state["step"]["drain"]["pendingCount"] == 1
+    state = step("check", state)
+    assert state["step"]["drain"]["nextCheckInSeconds"] == 30  # the properties are read from the input at every step
     assert json.dumps(state).count("i-00000002") == 1  # the 1,000 ids travel once
     assert "TasksRemaining" in published(capsys)
 
 
 def test_it_refuses_an_unknown_drain_action(world: World) -> None:
     with pytest.raises(ValueError, match="Action 'wait'"):
-        step("wait", {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]})
+        step("wait", drain_input({"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}))
 
 
 def test_it_answers_the_drain_once_and_forgets_the_url(world: World) -> None:
     custom_resource.handler(load_event("delete"), LambdaContext())
     [(document, _)] = world.sfn.executions.values()
-    state = dict(step("plan", json.loads(document)))  # the fleet lists no instances: nothing to drain
+    state = step("plan", execution_state(json.loads(document)))  # the fleet lists no instances: nothing to drain
     summary = answer.handler({"State": state, "ExecutionName": "x"}, LambdaContext())
+    assert summary is not None
     [body] = world.answers
     assert (body["Status"], summary["outcome"], summary["answeredCloudFormation"]) == (
         "SUCCESS",
@@ -235,7 +242,7 @@ def test_it_answers_the_drain_once_and_forgets_the_url(world: World) -> None:
     )
     assert world.ssm.parameters == {}
     again = answer.handler({"State": state, "ExecutionName": "x"}, LambdaContext())
-    assert again["answeredCloudFormation"] is False
+    assert again is not None and again["answeredCloudFormation"] is False
     assert len(world.answers) == 1
 
 
@@ -247,14 +254,14 @@ def test_it_answers_an_aborted_execution_as_on_timeout_says(world: World) -> Non
     [body] = world.answers
     assert body["Status"] == "FAILED"  # the input says OnTimeout FAIL
     assert "ended ABORTED" in body["Reason"]
-    assert summary["outcome"] == "ABORTED"
+    assert summary is not None and summary["outcome"] == "ABORTED"
     assert world.ssm.parameters == {}
 
 
 def test_it_publishes_nothing_rather_than_an_empty_metric_set() -> None:
     # pyproject.toml turns Powertools' "No application metrics" warning into an error in every test.
     summary = answer.handler({"detail": {"status": "SUCCEEDED", "name": "x"}}, LambdaContext())
-    assert summary["answeredCloudFormation"] is False
+    assert summary is None  # a status that needs no answer: nothing answered, nothing published
 
 
 def test_it_finds_the_running_drain_for_a_delete_delivered_again_while_it_drains(world: World) -> None:
@@ -271,19 +278,24 @@ def test_it_finds_the_running_drain_for_a_delete_delivered_again_while_it_drains
 
 def test_it_tries_a_failing_step_again_before_the_deadline_and_ends_it_there(world: World) -> None:
     world.ecs.add_task("aaaaaaaa", "t1")
-    given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600", "RequestedAt": 1000.0}
+    given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600"}
     now = [1000.0]
     clock.use(lambda: now[0], lambda seconds: now.__setitem__(0, now[0] + seconds))
     try:
-        planned = step("plan", dict(given))
-        assert planned["drain"]["deadline"] == 1600.0  # from the request, not from the step
+        planned = step("plan", drain_input(given, requested_at=1000.0))
+        assert planned["step"]["drain"]["deadline"] == 1600.0  # from the request, not from the step
         world.ecs.fail, now[0] = "ThrottlingException", 1599.0
         with pytest.raises(AwsThrottled):  # a second before the deadline: the state machine tries again
-            step("check", dict(planned))
+            step("check", planned)
         world.ecs.fail, now[0] = "ServerException", 1600.0
-        ended = step("check", {**planned, "error": {"Error": "AwsThrottled", "Cause": "Rate exceeded"}})
+        failed: ExecutionState = {
+            **planned,
+            "step": {**planned["step"], "error": {"Error": "AwsThrottled", "Cause": "x"}},
+        }
+        ended = step("check", failed)
     finally:
         clock.reset()
-    assert ended["drain"]["phase"] == "DEADLINE"  # answered as OnTimeout says, never before the deadline
-    assert ended["drain"]["message"].startswith("Deadline reached while the drain step kept failing (ClientError")
-    assert ended["drain"]["summary"]["failedSteps"] == 1 and "error" not in ended
+    drained = ended["step"]["drain"]
+    assert drained["phase"] == "DEADLINE"  # answered as OnTimeout says, never before the deadline
+    assert drained["message"].startswith("Deadline reached while the drain step kept failing (ClientError")
+    assert drained["summary"]["failedSteps"] == 1 and "error" not in ended["step"]

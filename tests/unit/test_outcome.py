@@ -5,7 +5,7 @@ from ecs_drain.state import ExecutionState, Phase, execution_state, new_state
 
 
 def state(phase: Phase, on_timeout: str = "CONTINUE") -> ExecutionState:
-    drain = new_state("web", 0.0, 3300.0, 222, 3300.0)
+    drain = new_state("web", 0.0, 3300.0, 222)
     drain["phase"] = phase
     drain["message"] = "Drained 2 container instances." if phase == "DRAINED" else "Deadline reached."
     drain["pendingCount"] = 1
@@ -15,7 +15,9 @@ def state(phase: Phase, on_timeout: str = "CONTINUE") -> ExecutionState:
     ]
     drain["summary"] = {"instances": 2, "tasksAtStart": 5, "drained": 1, "tasksRemaining": 2, "seconds": 60}
     drain["timeline"] = {"startedAt": 0, "drainingSetAt": 10, "endedAt": 60}
-    return execution_state({"Cluster": "web", "OnTimeout": on_timeout, "drain": drain})
+    return execution_state(
+        {"Properties": {"Cluster": "web", "OnTimeout": on_timeout}, "Mode": "drain", "step": {"drain": drain}}
+    )
 
 
 def test_it_answers_success_when_drained() -> None:
@@ -38,7 +40,7 @@ def test_it_treats_the_bound_on_checks_as_the_deadline_and_names_what_still_runs
 
 def test_it_answers_a_failed_step_as_on_timeout_says_with_the_error() -> None:
     failed = state("DRAINING", "FAIL")
-    failed["error"] = {"Error": "Runtime.ExitError", "Cause": "boom"}
+    failed["step"]["error"] = {"Error": "Runtime.ExitError", "Cause": "boom"}
     result = outcome.of_state(failed)
     assert result.status == "FAILED"
     assert "Runtime.ExitError" in result.reason
@@ -46,13 +48,17 @@ def test_it_answers_a_failed_step_as_on_timeout_says_with_the_error() -> None:
 
 def test_it_answers_a_failure_before_planning_from_the_input_policy() -> None:
     result = outcome.of_state(
-        execution_state({"Cluster": "web", "OnTimeout": "fail", "error": {"Error": "X", "Cause": "y"}})
+        execution_state(
+            {"Properties": {"Cluster": "web", "OnTimeout": "fail"}, "step": {"error": {"Error": "X", "Cause": "y"}}}
+        )
     )
     assert result.status == "FAILED"
 
 
 def test_it_reports_an_aborted_execution_by_name() -> None:
-    result = outcome.of_ended_execution("ABORTED", "web-ECSDrain-1", execution_state({"OnTimeout": "CONTINUE"}))
+    result = outcome.of_ended_execution(
+        "ABORTED", "web-ECSDrain-1", execution_state({"Properties": {"OnTimeout": "CONTINUE"}})
+    )
     assert result.status == "SUCCESS"
     assert "web-ECSDrain-1 ended ABORTED" in result.reason
 
@@ -80,15 +86,15 @@ def preflight(phase: str, mode: str = "FAIL", error: bool = False) -> ExecutionS
         "diagnosis": [],
         "message": f"Preflight {phase.lower()}.",
     }
+    step: dict[str, object] = {"preflight": checked}
+    if error:
+        step["error"] = {"Error": "States.Timeout", "Cause": "the step timed out"}
     data: dict[str, object] = {
-        "Cluster": "web",
-        "Preflight": mode,
+        "Properties": {"Cluster": "web", "Preflight": mode},
         "Mode": "preflight",
         "CloudFormation": {"PhysicalResourceId": "ecs-drain:web:SpotFleet:sfr-old", "NewPhysicalResourceId": "new"},
-        "preflight": checked,
+        "step": step,
     }
-    if error:
-        data["error"] = {"Error": "States.Timeout", "Cause": "the step timed out"}
     return execution_state(data)
 
 

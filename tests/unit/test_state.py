@@ -24,12 +24,15 @@ def test_it_packs_ecs_ids_raw_and_anything_else_compressed() -> None:
     assert len(state.pack_ids([uuid.uuid4().hex for _ in range(1000)])) < 22_000
 
 
-def test_it_separates_the_properties_from_what_the_steps_added() -> None:
-    execution = {"Cluster": "web", "OnTimeout": "FAIL", "CloudFormation": {}, "drain": {}, "error": {}}
+def test_it_keeps_the_properties_apart_from_what_the_steps_added() -> None:
+    execution = state.execution_state(
+        {"Properties": {"Cluster": "web", "OnTimeout": "FAIL"}, "CloudFormation": {}, "step": {"drain": {}}}
+    )
     assert state.properties_of(execution) == {"Cluster": "web", "OnTimeout": "FAIL"}
+    assert dict(state.step_of(execution)) == {"drain": {}}
 
 
 def test_it_gives_a_new_drain_every_field_the_state_machine_reads() -> None:
-    drain = state.new_state("web", 0.0, None, 10, 600.0)
+    drain = state.new_state("web", 0.0, None, 10)
     assert set(state.ASL_FIELDS) <= set(drain)
     assert set(drain) <= set(state.DrainState.__annotations__)

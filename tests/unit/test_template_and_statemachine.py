@@ -77,36 +77,40 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
         assert set(catches) == {"InvalidProperties", "States.ALL"}
         assert catches["InvalidProperties"]["Next"] in ANSWER_STATES
         again = STATES[catches["States.ALL"]["Next"]]
-        assert again["Type"] == "Wait" and catches["States.ALL"]["ResultPath"] == "$.error"
+        assert again["Type"] == "Wait" and catches["States.ALL"]["ResultPath"] == "$.step.error"
         assert again["Seconds"] == drain_state.RETRY_WAIT_SECONDS
         # Every retrier of what is tried again lasts the same known time (no jitter): the count's unit.
         for retrier in STATES[name]["Retry"][1:]:
             waits = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
             assert "JitterStrategy" not in retrier and sum(waits) == drain_state.QUICK_RETRY_SECONDS
-        # Counted ($.failedTries), then answered only past MaxFailedTries in a row; else back to the step.
+        # Counted ($.step.failedTries), then answered only past $.step.maxFailedTries in a row; else back to the step.
         bound_state = "Have the failed tries outlasted the deadline?"
         deadline = STATES[bound_state]
         assert reachable(again["Next"]) >= {"First failed try", "Add a failed try", bound_state}
-        bounds = deadline["Choices"]
-        assert all(b["Next"] in ANSWER_STATES for b in bounds)
-        compared = [c for b in bounds for c in b["And"] if "NumericGreaterThanEqualsPath" in c]
-        assert {c["Variable"] for c in compared} == {"$.failedTries.count"}
-        assert {c["NumericGreaterThanEqualsPath"] for c in compared} == {"$.drain.maxFailedTries", "$.MaxFailedTries"}
+        failed_tries = f"$.{drain_state.STEP_KEY}.{drain_state.FAILED_TRIES_KEY}"
+        for counting in ("First failed try", "Add a failed try"):
+            assert STATES[counting]["ResultPath"] == failed_tries
+        [bound] = deadline["Choices"]
+        assert bound == {
+            "Variable": f"{failed_tries}.count",
+            "NumericGreaterThanEqualsPath": f"$.{drain_state.STEP_KEY}.{drain_state.MAX_FAILED_TRIES_KEY}",
+            "Next": bound["Next"],
+        }
+        assert bound["Next"] in ANSWER_STATES
         which = STATES[deadline["Default"]]
         assert which["Choices"] == [
-            {"Variable": "$.preflight", "IsPresent": True, "Next": PREFLIGHT},
-            {"Variable": "$.drain", "IsPresent": True, "Next": CHECK},
+            {"Variable": "$.step.preflight", "IsPresent": True, "Next": PREFLIGHT},
+            {"Variable": "$.step.drain", "IsPresent": True, "Next": CHECK},
         ]
         assert which["Default"] == ASL["StartAt"]
 
 
 def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
     start = STATES[ASL["StartAt"]]
-    absent, preflight = start["Choices"]
-    # Tried in order: Mode is compared only where it is present (a drain's input has none).
-    assert absent == {"Variable": "$.Mode", "IsPresent": False, "Next": PLAN}
+    [preflight] = start["Choices"]
     assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.PREFLIGHT_MODE, "Next": PREFLIGHT}
     assert start["Default"] == PLAN and drain_state.MODE_KEY == "Mode"
+    assert set(get_args(drain_state.Mode)) == {drain_state.PREFLIGHT_MODE, drain_state.DRAIN_MODE}
 
 
 def test_it_times_each_task_out_with_its_function() -> None:
@@ -125,8 +129,8 @@ def test_it_outlives_the_longest_manual_drain() -> None:
 
 def test_it_bounds_the_loop_by_the_checks_counter() -> None:
     choice = STATES["Is the drain over?"]
-    bound = [c for c in choice["Choices"] if c.get("NumericGreaterThanEqualsPath") == "$.drain.maxChecks"]
-    assert bound and bound[0]["Variable"] == "$.drain.checks"
+    bound = [c for c in choice["Choices"] if c.get("NumericGreaterThanEqualsPath") == "$.step.drain.maxChecks"]
+    assert bound and bound[0]["Variable"] == "$.step.drain.checks"
     assert bound[0]["Next"] in ANSWER_STATES
     # The only way back into the loop goes through that choice.
     assert STATES["Wait before the next check"]["Next"] == "Set instances DRAINING and count the tasks left"
@@ -142,19 +146,38 @@ def test_it_reaches_an_answer_from_every_state_before_it() -> None:
 
 
 def test_it_reads_only_the_drain_fields_the_state_names() -> None:
-    read = set(re.findall(r"\$\.drain\.(\w+)", json.dumps(ASL)))
+    document = json.dumps(ASL)
+    read = set(re.findall(r"\$\.step\.drain\.(\w+)", document))
     assert read == set(drain_state.ASL_FIELDS)
     assert read <= set(drain_state.DrainState.__annotations__)
-    read = set(re.findall(r"\$\.preflight\.(\w+)", json.dumps(ASL)))
+    read = set(re.findall(r"\$\.step\.preflight\.(\w+)", document))
     assert read == set(drain_state.PREFLIGHT_ASL_FIELDS)
     assert read <= set(drain_state.PreflightState.__annotations__)
+    read = set(re.findall(r"\$\.step\.(\w+)", document))
+    assert read == set(drain_state.STEP_ASL_FIELDS) <= set(get_type_hints(drain_state.StepState))
+    # Nothing else of the execution state is read or written but the mode, the answer's own output ($.outcome) and
+    # its failure ($.answerError); $$.Execution is the context's.
+    assert set(re.findall(r"(?<!\$)\$\.(\w+)", document)) == {"Mode", "step", "Payload", "outcome", "answerError"}
+
+
+def test_it_puts_each_drain_tasks_result_under_step_as_its_handler_returns_it() -> None:
+    for name, key in ((PLAN, "drain"), (CHECK, "drain"), (PREFLIGHT, "preflight")):
+        task = STATES[name]
+        assert task["ResultPath"] == f"$.{drain_state.STEP_KEY}" and "OutputPath" not in task
+        selected = {k.removesuffix(".$"): v for k, v in task["ResultSelector"].items()}
+        assert selected == {key: f"$.Payload.{key}", "maxFailedTries": "$.Payload.maxFailedTries"}
+        assert set(selected) <= set(get_type_hints(drain_state.StepResult))
+        assert all(c["ResultPath"] == f"$.{drain_state.STEP_KEY}.{drain_state.ERROR_KEY}" for c in task["Catch"])
 
 
 def test_it_ends_the_preflight_loop_on_its_final_phases_or_its_bound() -> None:
     over, bound = STATES["Is the preflight over?"]["Choices"]
     assert {c["StringEquals"] for c in over["Or"]} == set(drain_state.PREFLIGHT_FINAL_PHASES)
     assert set(drain_state.PREFLIGHT_FINAL_PHASES) <= set(get_args(drain_state.PreflightPhase))
-    assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"]) == ("$.preflight.checks", "$.preflight.maxChecks")
+    assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"]) == (
+        "$.step.preflight.checks",
+        "$.step.preflight.maxChecks",
+    )
     assert over["Next"] in ANSWER_STATES and bound["Next"] in ANSWER_STATES
     assert STATES["Wait before checking the new capacity again"]["Next"] == PREFLIGHT
     assert STATES[PREFLIGHT]["Next"] == "Is the preflight over?"

@@ -10,7 +10,7 @@ from .. import cfn_answer, outcome
 from ..aws import ssm_client
 from ..events import ExecutionEnded, ExecutionStatusChange
 from ..observability import log_metrics, logger, metrics, tracer
-from ..state import AnswerStepEvent, ExecutionState, execution_state
+from ..state import REQUEST_KEY, AnswerStepEvent, ExecutionOutput, ExecutionState, execution_state, step_of
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -18,7 +18,7 @@ ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> dict[str, Any]:  # noqa: ARG001
+def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> ExecutionOutput | None:  # noqa: ARG001
     """The state machine's last step (AnswerStepEvent), or EventBridge's word that an execution ended without it."""
     if "detail" in event:
         ended = cast("ExecutionEnded", event)["detail"]
@@ -33,11 +33,13 @@ def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> dict[str, 
     return outcome.summary(state, result, answered)
 
 
-def on_execution_ended(detail: ExecutionStatusChange) -> dict[str, Any]:
-    """EventBridge: an execution failed, timed out or was stopped. Answer if nobody has yet."""
+def on_execution_ended(detail: ExecutionStatusChange) -> ExecutionOutput | None:
+    """EventBridge: an execution failed, timed out or was stopped. Answer if nobody has yet (None: its status
+    needs no answer)."""
     status, name = detail.get("status", ""), detail.get("name", "")
     if status not in ENDED_STATUSES:
-        return {"answeredCloudFormation": False, "reason": f"status {status} needs no answer"}
+        logger.info("Status %s needs no answer", status)
+        return None
     # The event carries the execution's input (a few hundred bytes here: properties and the request's ids).
     state = execution_state(json.loads(detail.get("input") or "{}"))
     result = outcome.of_ended_execution(status, name, state)
@@ -46,7 +48,7 @@ def on_execution_ended(detail: ExecutionStatusChange) -> dict[str, Any]:
         answered = deliver(state, result)
     finally:
         # The last chance to answer: the parameter must not outlive it.
-        request = state.get("CloudFormation")
+        request = state.get(REQUEST_KEY)
         if request:
             cfn_answer.forget_response_url(ssm_client(), request["ResponseParameter"])
     return outcome.summary(state, result, answered)
@@ -54,7 +56,7 @@ def on_execution_ended(detail: ExecutionStatusChange) -> dict[str, Any]:
 
 def deliver(state: ExecutionState, result: outcome.Outcome) -> bool:
     """Answer the request behind this execution; False when it was started by hand or answered already."""
-    data = state.get("CloudFormation")
+    data = state.get(REQUEST_KEY)
     if not data:
         logger.info("Started by hand: no CloudFormation request to answer")
         return False
@@ -85,7 +87,7 @@ def deliver(state: ExecutionState, result: outcome.Outcome) -> bool:
 
 
 def _record(state: ExecutionState, result: outcome.Outcome) -> None:
-    drain = state.get("drain")
+    drain = step_of(state).get("drain")
     if drain is not None:
         seconds = drain["summary"].get("seconds")
         if seconds is not None:

@@ -14,7 +14,7 @@ from ..aws import cloudformation_client, ecs_client, sfn_client, ssm_client
 from ..events import CustomResourceRequest
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
-from ..state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY
+from ..state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY, ExecutionInput
 
 STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
 PARAMETER_PREFIX_VARIABLE = "RESPONSE_PARAMETER_PREFIX"
@@ -113,15 +113,13 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     ):
         # The resource was removed from the template and its target kept: the target is not going away.
         logger.info("The target stays in the stack: nothing drained", extra={"target": props.target[0]})
-        _answer_event(event, "SUCCESS", reason.target_stays(f"{props.target_kind} {props.target[0]}"))
+        _answer_event(event, "SUCCESS", reason.target_stays(props.target_name))
         return None
     name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"])
     logger.append_keys(execution_name=name)
     request = _request(event, name)
-    execution_input = {
-        **executions.drain_input(_properties_input(event, "ResourceProperties"), props, clock.now()),
-        REQUEST_KEY: request.to_json(),
-    }
+    execution_input = executions.drain_input(_properties_input(event, "ResourceProperties"), props, clock.now())
+    execution_input[REQUEST_KEY] = request.to_json()
     sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
     previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
     if previous is not None:
@@ -155,10 +153,8 @@ def start_preflight(event: CustomResourceRequest, props: DrainProperties, new_id
     logger.append_keys(execution_name=name)
     request = _request(event, name, new_id)
     given, old_given = _properties_input(event, "ResourceProperties"), _properties_input(event, "OldResourceProperties")
-    execution_input = {
-        **executions.preflight_input(given, old_given, props, clock.now()),
-        REQUEST_KEY: request.to_json(),
-    }
+    execution_input = executions.preflight_input(given, old_given, props, clock.now())
+    execution_input[REQUEST_KEY] = request.to_json()
     return _start(request, name, execution_input, f"Preflight of {props.target_kind}")
 
 
@@ -181,7 +177,7 @@ def _request(event: CustomResourceRequest, name: str, new_id: str = "") -> cfn_a
 def _start(
     request: cfn_answer.CloudFormationRequest,
     name: str,
-    execution_input: dict[str, Any],
+    execution_input: ExecutionInput,
     what: str,
 ) -> dict[str, Any] | None:
     sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]

@@ -1,26 +1,35 @@
-"""The state machine's drain steps: plan once, then check until drained or the deadline."""
+"""The state machine's steps of the DrainFunction: the drain's plan and checks, and the preflight's looks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import clock, draining, preflight
-from ..aws import AwsThrottled, drain_clients, is_throttling
+from .. import clock, draining, preflight, rule
+from ..aws import AwsThrottled, Clients, drain_clients, is_throttling
 from ..budget import BudgetUnavailable
-from ..diagnosis import blocking
+from ..findings import blocking
 from ..observability import log_metrics, logger, metrics, tracer
 from ..properties import DrainProperties, parse
 from ..state import (
+    ERROR_KEY,
+    MAX_FAILED_TRIES_KEY,
+    OLD_PROPERTIES_KEY,
+    PREVIOUS_ATTEMPT_KEY,
+    REQUEST_KEY,
+    REQUESTED_AT_KEY,
     SEPARATE_SCHEDULES,
     DrainState,
     ExecutionState,
     PreflightState,
     StepEvent,
+    StepResult,
     execution_state,
     failed_tries_outlasting,
     properties_of,
+    step_of,
 )
 
 ACTIONS = ("plan", "check", "preflight")
@@ -29,10 +38,10 @@ ACTIONS = ("plan", "check", "preflight")
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
-    """Takes the execution's state and returns it with `drain` brought up to date."""
+def handler(event: StepEvent, context: Any) -> StepResult:  # noqa: ARG001
+    """Takes the execution's state and returns the step's result (the state machine keeps it at $.step)."""
     action, state = event["Action"], execution_state(event["State"])
-    request = state.get("CloudFormation") or {}
+    request = state.get(REQUEST_KEY) or {}
     logger.append_keys(
         execution_name=event.get("ExecutionName"),
         stack_id=request.get("StackId"),
@@ -42,13 +51,74 @@ def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
     if action not in ACTIONS:
         raise ValueError(f"Action {action!r} is not one of {ACTIONS}")
     # The properties travel once, as given; each step reads them again (the same input gives the same result).
-    props = parse(properties_of(state), from_cloudformation="CloudFormation" in state)
+    props = parse(properties_of(state), from_cloudformation=REQUEST_KEY in state)
     if action == "preflight":
-        return _preflight_step(state, props)
-    drain = _run_step(action, state, props)
-    # If the next steps fail without running at all, the state machine answers after this many in a row.
-    drain["maxFailedTries"] = failed_tries_outlasting(draining.retry_until(props, drain["startedAt"]) - clock.now())
-    state["drain"] = drain
+        checked = _preflight_step(state, props)
+        # If the next steps fail without running at all, the state machine answers after this many in a row.
+        return {"preflight": checked, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(checked["deadline"] - clock.now())}
+    drain = _drain_step(action, state, props)
+    _report(action, drain)
+    until = rule.retry_until(props, drain["startedAt"])
+    return {"drain": drain, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(until - clock.now())}
+
+
+def _drain_step(action: str, state: ExecutionState, props: DrainProperties) -> DrainState:
+    step, now, requested_at = step_of(state), clock.now(), state.get(REQUESTED_AT_KEY)
+    current = step.get("drain")
+    if step.get(ERROR_KEY) is not None and current is not None:  # the previous try of this step failed
+        current["summary"]["failedSteps"] = current["summary"].get("failedSteps", 0) + 1
+    if current is None:
+        current = rule.new_drain(props, now, requested_at)
+    clients = _clients()
+    previous = state.get(PREVIOUS_ATTEMPT_KEY)
+    if action == "plan":
+        work = lambda: draining.plan(props, clients, now, previous, requested_at)  # noqa: E731
+    else:
+        work = lambda: draining.check(current, props, clients, now, previous)  # noqa: E731
+    give_up = lambda error: rule.give_up_drain(current, clock.now(), error)  # noqa: E731
+    return _run_step(work, rule.retry_until(props, current["startedAt"]), give_up)
+
+
+def _preflight_step(state: ExecutionState, props: DrainProperties) -> PreflightState:
+    old = parse(state.get(OLD_PROPERTIES_KEY), from_cloudformation=REQUEST_KEY in state)
+    now = clock.now()
+    current = step_of(state).get("preflight") or rule.new_preflight(props, old, now, state.get(REQUESTED_AT_KEY))
+    clients = _clients()
+    checked = _run_step(
+        lambda: preflight.check(current, props, old, clients, now),
+        current["deadline"],
+        lambda error: rule.give_up_preflight(current, error),
+    )
+    logger.info(
+        "Preflight: %s",
+        checked["phase"],
+        extra={"new_instances": checked["newInstances"], "waiting_for": checked["waitingFor"]},
+    )
+    return checked
+
+
+def _clients() -> Clients:
+    clients = drain_clients()
+    clients.budget.begin_step()
+    return clients
+
+
+def _run_step[T: (DrainState, PreflightState)](
+    step: Callable[[], T], retry_until: float, give_up: Callable[[Exception], T]
+) -> T:
+    """One step of either workflow. Our own trouble (throttling, the budget's table, a crash) is raised for the state
+    machine to try again until the deadline, never answered early; at the deadline the step ends the workflow as
+    any step there does (a drain as OnTimeout says; a preflight failed, nothing having been checked)."""
+    try:
+        return step()
+    except Exception as error:
+        if clock.now() < retry_until:
+            raise _retryable(error) from error
+        logger.warning("Deadline reached while the step kept failing", extra={"error": repr(error)})
+        return give_up(error)
+
+
+def _report(action: str, drain: DrainState) -> None:
     metrics.add_metric(name="TasksRemaining", unit="Count", value=drain["summary"]["tasksRemaining"])
     # The alarm's metric: findings ECS cannot resolve by itself (a deployment configuration, unplaceable tasks).
     metrics.add_metric(name="BlockingProblems", unit="Count", value=len(blocking(drain["diagnosis"])))
@@ -65,57 +135,6 @@ def handler(event: StepEvent, context: Any) -> ExecutionState:  # noqa: ARG001
             "diagnosis": [f"{f['subject']}: {f['cause']}" for f in drain["diagnosis"]],
         },
     )
-    return state
-
-
-def _run_step(action: str, state: ExecutionState, props: DrainProperties) -> DrainState:
-    """Plan or check. Our own trouble (throttling, the budget's table, a crash) is raised for the state machine to
-    try again until the deadline, never answered early; at the deadline the drain ends as any drain does there."""
-    if state.pop("error", None) is not None and "drain" in state:  # the previous try of this step failed
-        summary = state["drain"]["summary"]
-        summary["failedSteps"] = summary.get("failedSteps", 0) + 1
-    state.pop("failedTries", None)
-    clients = drain_clients()
-    clients.budget.begin_step()
-    now, requested_at, current = clock.now(), state.get("RequestedAt"), state.get("drain")
-    try:
-        if action == "plan":
-            return draining.plan(props, clients, now, state.get("PreviousAttempt"), requested_at)
-        assert current is not None, "a check follows the plan"
-        return draining.check(current, props, clients, now, state.get("PreviousAttempt"))
-    except Exception as error:
-        started = current["startedAt"] if current is not None else requested_at if requested_at is not None else now
-        if clock.now() < draining.retry_until(props, started):
-            raise _retryable(error) from error
-        logger.warning("Deadline reached while the drain step kept failing", extra={"error": repr(error)})
-        return draining.give_up(current, props, clock.now(), requested_at, error)
-
-
-def _preflight_step(state: ExecutionState, props: DrainProperties) -> ExecutionState:
-    """One look of the preflight; our own trouble is tried again until its deadline, as a drain step's is."""
-    state.pop("error", None)
-    state.pop("failedTries", None)
-    old = parse(state.get("OldProperties"), from_cloudformation="CloudFormation" in state)
-    clients = drain_clients()
-    clients.budget.begin_step()
-    now = clock.now()
-    current: PreflightState = state.get("preflight") or preflight.begin(props, old, now, state.get("RequestedAt"))
-    try:
-        checked = preflight.check(current, props, old, clients, now)
-    except Exception as error:
-        if clock.now() < current["deadline"]:
-            raise _retryable(error) from error
-        logger.warning("Preflight deadline reached while its step kept failing", extra={"error": repr(error)})
-        checked = preflight.give_up(current, error)
-    state["preflight"] = checked
-    # If the next steps fail without running at all, the state machine answers after this many in a row.
-    state["MaxFailedTries"] = failed_tries_outlasting(checked["deadline"] - clock.now())
-    logger.info(
-        "Preflight: %s",
-        checked["phase"],
-        extra={"new_instances": checked["newInstances"], "waiting_for": checked["waitingFor"]},
-    )
-    return state
 
 
 def _retryable(error: Exception) -> Exception:
