@@ -40,6 +40,13 @@ $(SAM_VENV)/.synced: requirements/sam.lock .tools/python313
 	$(UV) pip sync --quiet -p $(SAM_VENV)/bin/python requirements/sam.lock
 	touch $@
 
+# Node tools (asl-validator), from their pinned, hashed lock, installed apart from the sources.
+NPM_TOOLS := .tools/npm
+$(NPM_TOOLS)/.synced: requirements/npm/package.json requirements/npm/package-lock.json
+	mkdir -p $(NPM_TOOLS) && cp requirements/npm/package.json requirements/npm/package-lock.json $(NPM_TOOLS)/
+	npm ci --prefix $(NPM_TOOLS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 $(CHECKOV_VENV)/.synced: requirements/checkov.lock .tools/python313
 	$(UV) venv --quiet --allow-existing -p .tools/python313 $(CHECKOV_VENV)
 	$(UV) pip sync --quiet -p $(CHECKOV_VENV)/bin/python requirements/checkov.lock
@@ -59,7 +66,7 @@ test: ## Everything CI runs: lint, types, template checks, unit and end-to-end t
 tests: $(VENV)/.synced ## Unit and end-to-end tests in one run, on two workers (the longest first)
 	$(VENV)/bin/pytest -q -n 2 tests/unit tests/emulation tests/e2e
 
-check: $(VENV)/.synced ## ruff, mypy --strict, import layers, dead code, cfn-lint
+check: $(VENV)/.synced $(NPM_TOOLS)/.synced ## ruff, mypy --strict, import layers, dead code, cfn-lint, asl-validator
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -68,6 +75,7 @@ check: $(VENV)/.synced ## ruff, mypy --strict, import layers, dead code, cfn-lin
 	$(VENV)/bin/vulture functions/ecs_drain ecs_drain_cli emulation benchmarks tests vulture_whitelist.py \
 		.pycache/typeddict_keys.py --min-confidence 60
 	$(VENV)/bin/cfn-lint template.yaml $(wildcard examples/*.yaml)
+	for definition in statemachine/*.asl.json; do $(NPM_TOOLS)/node_modules/.bin/asl-validator --json-path "$$definition" || exit 1; done
 
 validate: $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## sam validate --lint, sam build (no Docker), checkov
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from moto import mock_aws
+from mypy_boto3_dynamodb import DynamoDBClient
 
 from ecs_drain.budget import (
     BOOKING_LEAD_SECONDS,
@@ -30,7 +31,7 @@ def now(sim_time: list[float]) -> list[float]:
 
 
 @pytest.fixture
-def table() -> Iterator[tuple[object, str]]:
+def table() -> Iterator[tuple[DynamoDBClient, str]]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(
@@ -43,9 +44,9 @@ def table() -> Iterator[tuple[object, str]]:
 
 
 def test_it_interleaves_two_drains_call_by_call_first_come_first_served(
-    now: list[float], table: tuple[object, str]
+    now: list[float], table: tuple[DynamoDBClient, str]
 ) -> None:
-    first, second = SharedSlots(*table), SharedSlots(*table)  # type: ignore[arg-type]
+    first, second = SharedSlots(*table), SharedSlots(*table)
     booked = [(drain.take(READ, INTERVAL), name) for _ in range(3) for drain, name in ((first, "a"), (second, "b"))]
     # Nobody slept: all six booked at t=1000, the first a booking's round trip on, each 0.1001 s after the one
     # before, alternating.
@@ -53,8 +54,10 @@ def test_it_interleaves_two_drains_call_by_call_first_come_first_served(
     assert [slot for slot, _ in booked] == pytest.approx([1000.0 + LEAD + n * INTERVAL for n in range(6)])
 
 
-def test_it_starts_again_from_now_once_the_schedule_has_been_idle(now: list[float], table: tuple[object, str]) -> None:
-    slots = SharedSlots(*table)  # type: ignore[arg-type]
+def test_it_starts_again_from_now_once_the_schedule_has_been_idle(
+    now: list[float], table: tuple[DynamoDBClient, str]
+) -> None:
+    slots = SharedSlots(*table)
     assert slots.take(READ, INTERVAL) == pytest.approx(1000.0 + LEAD)
     assert slots.take(READ, INTERVAL) == pytest.approx(1000.0 + LEAD + INTERVAL)
     now[0] = 1060.0  # a minute with no call: the unused slots are gone, not saved up for a burst
@@ -62,15 +65,15 @@ def test_it_starts_again_from_now_once_the_schedule_has_been_idle(now: list[floa
     assert slots.take(READ, INTERVAL) == pytest.approx(1060.0 + LEAD + INTERVAL)
 
 
-def test_it_keeps_a_schedule_per_category(now: list[float], table: tuple[object, str]) -> None:
-    slots = SharedSlots(*table)  # type: ignore[arg-type]
+def test_it_keeps_a_schedule_per_category(now: list[float], table: tuple[DynamoDBClient, str]) -> None:
+    slots = SharedSlots(*table)
     for _ in range(5):
         slots.take(READ, INTERVAL)
     assert slots.take(MODIFY, 0.05) == pytest.approx(1000.0 + LEAD)  # reads booked ahead do not hold up modify calls
 
 
-def test_it_waits_instead_of_booking_past_the_horizon(now: list[float], table: tuple[object, str]) -> None:
-    slots = SharedSlots(*table)  # type: ignore[arg-type]
+def test_it_waits_instead_of_booking_past_the_horizon(now: list[float], table: tuple[DynamoDBClient, str]) -> None:
+    slots = SharedSlots(*table)
     queue = int(HORIZON_SECONDS / INTERVAL) + 1  # 100 slots booked at t=1000 reach 1000.05 + 10.01: past the horizon
     booked = [slots.take(READ, INTERVAL) for _ in range(queue)]
     assert now[0] == 1000.0 and booked[-1] == pytest.approx(1000.0 + LEAD + (queue - 1) * INTERVAL)
@@ -82,21 +85,21 @@ def test_it_waits_instead_of_booking_past_the_horizon(now: list[float], table: t
 
 
 def test_it_refuses_to_call_ecs_without_a_slot_when_the_table_cannot_be_used(
-    now: list[float], table: tuple[object, str]
+    now: list[float], table: tuple[DynamoDBClient, str]
 ) -> None:
     dynamodb, _ = table
-    slots = SharedSlots(dynamodb, "no-such-table")  # type: ignore[arg-type]
+    slots = SharedSlots(dynamodb, "no-such-table")
     with pytest.raises(BudgetUnavailable, match="refused the booking"):
         slots.take(READ, INTERVAL)
 
 
 def test_it_paces_an_ecs_client_from_the_table_the_environment_names(
-    now: list[float], table: tuple[object, str], monkeypatch: pytest.MonkeyPatch
+    now: list[float], table: tuple[DynamoDBClient, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb, name = table
     monkeypatch.setenv(TABLE_VARIABLE, name)
     monkeypatch.setenv("ECS_READS_PER_SECOND", "10")
-    one, other = CallBudget.from_environment(dynamodb), CallBudget.from_environment(dynamodb)  # type: ignore[arg-type]
+    one, other = CallBudget.from_environment(dynamodb), CallBudget.from_environment(dynamodb)
     assert isinstance(one.slots, SharedSlots)
     times = []
     for budget in (one, other, one, other):

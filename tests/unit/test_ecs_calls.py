@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from ecs_drain import ecs_calls
@@ -59,4 +61,4 @@ def test_it_holds_the_fakes_to_what_ecs_accepts() -> None:
     with pytest.raises(AssertionError, match='Unknown parameter in input: "maxResult"'):
         ecs.get_paginator("list_tasks").paginate(cluster="web", desiredStatus="RUNNING", maxResult=5)
     with pytest.raises(AssertionError, match="Invalid type for parameter tasks"):
-        ecs.describe_tasks(cluster="web", tasks="t1")  # type: ignore[arg-type]
+        ecs.describe_tasks(**cast("dict[str, Any]", {"cluster": "web", "tasks": "t1"}))  # a str where a list goes
