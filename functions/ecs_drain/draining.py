@@ -178,13 +178,6 @@ def _why(
     return findings, only_blocked_left(ecs, cluster, census, findings, services, clients.budget)
 
 
-def give_up(
-    drain: DrainState | None, props: DrainProperties, now: float, requested_at: float | None, error: Exception
-) -> DrainState:
-    """The deadline has come while the step kept failing: end as at any deadline (OnTimeout applies), saying so."""
-    return rule.give_up_drain(drain if drain is not None else rule.new_drain(props, now, requested_at), now, error)
-
-
 def _stop_standalone_tasks(cluster: str, census: Census, clients: Clients, done: set[str]) -> tuple[int, set[str]]:
     """Stop the tasks of no service on the busy targets: how many, and on which instances it is done. One ListTasks
     and DescribeTasks per instance: what the allowance does not afford waits for the next check."""

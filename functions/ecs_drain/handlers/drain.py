@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -72,10 +73,13 @@ def _drain_step(action: str, state: ExecutionState, props: DrainProperties) -> D
     clients = _clients()
     previous = state.get(PREVIOUS_ATTEMPT_KEY)
     if action == "plan":
-        work = lambda: draining.plan(props, clients, now, previous, requested_at)  # noqa: E731
+        work = partial(draining.plan, props, clients, now, previous, requested_at)
     else:
-        work = lambda: draining.check(current, props, clients, now, previous)  # noqa: E731
-    give_up = lambda error: rule.give_up_drain(current, clock.now(), error)  # noqa: E731
+        work = partial(draining.check, current, props, clients, now, previous)
+
+    def give_up(error: Exception) -> DrainState:
+        return rule.give_up_drain(current, clock.now(), error)
+
     return _run_step(work, rule.retry_until(props, current["startedAt"]), give_up)
 
 
