@@ -13,6 +13,8 @@ SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 # Bytecode is cached outside the source folders: every test process then starts without compiling moto again.
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
+# Written, not only read, even where the environment says otherwise.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help demo test tests check unit e2e validate bench bench-traffic build clean
 

@@ -217,8 +217,8 @@ class CloudFormation:
         """Wait until the request is answered, or until no execution that could answer it is running."""
         deadline = time.monotonic() + wall_seconds
         while time.monotonic() < deadline:
-            # Woken by the answer itself; between answers, whether anything could still answer is asked now and
-            # then (a ListExecutions takes the interpreter from the executions it asks about).
+            # Woken by the answer itself; between answers, whether an execution still runs is asked of the
+            # emulation's own count (every execution is counted from its StartExecution to its thread's end).
             answers = self.server.wait_for(request.request_id, 0.1)
             if answers:
                 self.events.append(
@@ -229,16 +229,10 @@ class CloudFormation:
                     )
                 )
                 return answers[0]
-            if not self._running():
-                time.sleep(0.05)
+            if not self.aws.executions_running():
                 answers = self.server.answers_for(request.request_id)
                 return answers[0] if answers else None
         return None
-
-    def _running(self) -> bool:
-        sfn = self.aws.sfn()
-        running = sfn.list_executions(stateMachineArn=self.aws.state_machine_arn, statusFilter="RUNNING")
-        return bool(running["executions"])
 
     def _exchange(self, request: Request) -> Answer | None:
         """Send a request and wait for its answer; one nobody answers fails when CloudFormation's wait ends."""

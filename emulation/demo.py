@@ -349,15 +349,22 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=Path("out"), help="where to write demo-<scenario>.png and demo-<scenario>.json"
     )
     parser.add_argument("--no-live", action="store_true", help="no live display (for logs and CI)")
+    parser.add_argument(
+        "--compare",
+        type=_strategy_list,
+        default=strategies.STRATEGIES[1:],
+        help="the strategies shown beside ecs-drain, comma-separated (default: all of "
+        f"{','.join(strategies.STRATEGIES[1:])}; '' for none)",
+    )
     args = parser.parse_args(argv)
     scenario = SCENARIOS[args.scenario]
     console = Console()
     console.print(f"[bold]ecs-drain demo[/]: {scenario.about}")
     console.print("Everything runs offline: moto with the real template.yaml, statemachine/ and functions/.")
-    console.print(
-        "First the same rollover, same traffic: ecs-drain with its preflight off, the seed rule, and no drain at all..."
-    )
-    others = {name: strategies.measure(args.scenario, name) for name in strategies.STRATEGIES[1:]}
+    if args.compare:
+        console.print(f"Meanwhile the same rollover, same traffic, is measured with {_named(args.compare)}...")
+    # Started first, before any world or thread, so that it can run in a process of its own.
+    comparison = strategies.Comparison(args.scenario, args.compare)
     with rollover_world(pace=args.pace, log_level="WARNING", **world_options(scenario)) as world:
         world.faults.ecs_throttle_share = scenario.throttle_share
         started = world.aws.clock.now()
@@ -378,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.125)
                 live.update(render(world, args.scenario, started, True, at_start))
         runner.join()
+        others = comparison.runs()
         runs = [result["run"], *others.values()]
         console.print()  # the live table ends its line: what follows starts on its own
         clean = report(console, world, args, started, others, runs[0])
@@ -389,6 +397,22 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"Summary: {summary}")
     console.print("failed requests: " + ", ".join(f"{r.strategy} {r.failed}" for r in runs))
     return 0 if clean else NOT_CLEAN
+
+
+def _strategy_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in strategies.STRATEGIES[1:]]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown strategy {', '.join(unknown)}: choose from {', '.join(strategies.STRATEGIES[1:])}"
+        )
+    return names
+
+
+def _named(compared: tuple[str, ...]) -> str:
+    about = {"ecs-drain-no-preflight": "ecs-drain's preflight off", "seed": "the seed rule", "none": "no drain at all"}
+    said = [about[name] for name in compared]
+    return said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
 
 
 def traffic_table(runs: list[strategies.Run]) -> Table:

@@ -38,6 +38,7 @@ from moto.moto_api import state_manager  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 from moto.stepfunctions.parser.asl.component.program import program as program_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state as execute_state_module  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
 from moto.stepfunctions.parser.backend import execution_worker as execution_worker_module  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution  # noqa: E402
@@ -150,6 +151,22 @@ def memoized_attribute_keys(stack: ExitStack) -> None:
         return iter(names)
 
     stack.enter_context(mock.patch.object(XFormedAttributePicker, "get_possible_keys", get_possible_keys))
+
+
+def one_lambda_client_per_world(stack: ExitStack) -> None:
+    """moto's interpreter makes a new boto3 client for every Lambda task it runs (tens of milliseconds each, a tenth
+    of a rollover's CPU); one per region does the same calls (its config: no retries, no parameter validation)."""
+    original = lambda_eval_utils.boto_client_for
+    made: dict[tuple[str, str], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        with lock:
+            if (region, service) not in made:
+                made[region, service] = original(region=region, service=service, state_credentials=state_credentials)
+            return made[region, service]
+
+    stack.enter_context(mock.patch.object(lambda_eval_utils, "boto_client_for", boto_client_for))
 
 
 def execution_history_order(stack: ExitStack) -> None:

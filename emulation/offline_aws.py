@@ -133,6 +133,8 @@ class OfflineAws:
         self.in_flight: Counter[str] = Counter()  # function logical id -> invocations running now
         self.refused: Counter[str] = Counter()  # function logical id -> invocations refused (reserved concurrency)
         self._in_flight_lock = threading.Lock()
+        self._executions = 0  # executions whose thread has not ended (announced at StartExecution)
+        self._executions_changed = threading.Condition(threading.Lock())
 
     # ---- setup -------------------------------------------------------------------------------------
     def __enter__(self) -> OfflineAws:
@@ -180,7 +182,7 @@ class OfflineAws:
     def _patch_time(self) -> None:
         clock = self.clock
         moto_patches.simulated_time(self._stack, clock.sleep, clock.now, clock.taking_part)
-        moto_patches.execution_threads(self._stack, clock.expect_participant, clock.participant_ended)
+        moto_patches.execution_threads(self._stack, self._execution_started, self._execution_thread_ended)
         clock.counted = moto_patches.in_execution
 
     def _patch_lambda_and_events(self) -> None:
@@ -211,6 +213,7 @@ class OfflineAws:
         moto_patches.execution_endings(self._stack, self._execution_ended)
         moto_patches.execution_history_order(self._stack)
         moto_patches.memoized_attribute_keys(self._stack)
+        moto_patches.one_lambda_client_per_world(self._stack)
 
     def _deploy(self) -> None:
         iam = boto3.client("iam", region_name=REGION)
@@ -331,6 +334,26 @@ class OfflineAws:
         )
         self.last_result[logical_id] = result
         return result
+
+    def _execution_started(self) -> None:
+        self.clock.expect_participant()
+        with self._executions_changed:
+            self._executions += 1
+
+    def _execution_thread_ended(self) -> None:
+        with self._executions_changed:
+            self._executions -= 1
+            self._executions_changed.notify_all()
+        self.clock.participant_ended()
+
+    def executions_running(self) -> int:
+        """Executions still running: started, and their thread (with what their end set off) not yet ended."""
+        return self._executions
+
+    def wait_for_executions(self, wall_seconds: float) -> bool:
+        """Wait until no execution runs (True), or `wall_seconds` have passed (False); woken as each one ends."""
+        with self._executions_changed:
+            return self._executions_changed.wait_for(lambda: self._executions == 0, timeout=wall_seconds)
 
     def _execution_ended(self, execution: Any) -> None:
         status = str(execution.exec_status)

@@ -13,7 +13,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import boto3
@@ -148,6 +152,47 @@ def measure(name: str, strategy: str) -> Run:
     with rollover_world(log_level="ERROR", **world_options(scenario)) as world:
         world.faults.ecs_throttle_share = scenario.throttle_share
         return run(world, name, strategy, scenario.policy)
+
+
+def measure_all(name: str, strategies: Sequence[str]) -> dict[str, Run]:
+    return {strategy: measure(name, strategy) for strategy in strategies}
+
+
+class Comparison:
+    """Other strategies' runs of a scenario, measured beside what this process does meanwhile (the demo's live run,
+    which mostly waits on its pace): in a child process forked while this one has no thread and no world yet, so it
+    starts at once with everything imported. The same runs, the same figures (the emulation is deterministic); where
+    a fork is not safe (other threads running: a test runner's), they are measured here when asked for."""
+
+    def __init__(self, name: str, strategies: Sequence[str]) -> None:
+        self.name, self.strategies = name, tuple(strategies)
+        self._child: Any = None
+        self._results: Connection | None = None
+        if self.strategies and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+            self._results, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+            self._child = multiprocessing.get_context("fork").Process(
+                target=_measure_into, args=(sending, name, self.strategies), daemon=True
+            )
+            self._child.start()
+            sending.close()
+
+    def runs(self) -> dict[str, Run]:
+        if self._results is None:
+            return measure_all(self.name, self.strategies)
+        try:
+            runs: dict[str, Run] = self._results.recv()
+        except EOFError as error:
+            ended = f"exit status {self._child.exitcode}"
+            raise RuntimeError(f"the comparison's process ended without its runs ({ended})") from error
+        finally:
+            self._results.close()
+            self._child.join()
+        return runs
+
+
+def _measure_into(results: Connection, name: str, strategies: Sequence[str]) -> None:
+    results.send(measure_all(name, strategies))
+    results.close()
 
 
 def seed_handler(event: dict[str, Any], _context: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from emulation.scenarios import World
@@ -11,14 +10,10 @@ from emulation.scenarios import World
 
 def executions(world: World, settle_seconds: float = 30.0) -> list[dict[str, Any]]:
     """The executions, once none is running (an answer can come a moment before its execution ends)."""
+    world.aws.wait_for_executions(settle_seconds)
     sfn = world.aws.sfn()
-    deadline = time.monotonic() + settle_seconds
-    while True:
-        listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
-        if all(e["status"] != "RUNNING" for e in listed) or time.monotonic() > deadline:
-            described: list[dict[str, Any]] = [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
-            return described
-        time.sleep(0.02)
+    listed = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]
+    return [sfn.describe_execution(executionArn=e["executionArn"]) for e in listed]
 
 
 def drains(world: World) -> list[dict[str, Any]]:

@@ -36,13 +36,18 @@ def test_it_runs_the_default_demo_to_a_clean_rollover_draws_it_and_ends_with_the
 
 
 def test_it_exits_non_zero_when_cloudformation_is_not_told_success(tmp_path: Path) -> None:
-    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail"]) == NOT_CLEAN
+    # The exit status is ecs-drain's run alone: no other strategy is measured.
+    argv = ["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "deadline-fail", "--compare", ""]
+    assert main(argv) == NOT_CLEAN
+    runs = json.loads((tmp_path / "demo-deadline-fail.json").read_text())["runs"]
+    assert [r["strategy"] for r in runs] == ["ecs-drain"] and runs[0]["answer"] == "FAILED"
 
 
 def test_it_shows_the_blocked_scenario_rolled_back_at_once_naming_pinned(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "blocked"]) == NOT_CLEAN
+    argv = ["--no-live", "--pace", "0", "--out", str(tmp_path), "--scenario", "blocked"]
+    assert main([*argv, "--compare", "ecs-drain-no-preflight"]) == NOT_CLEAN
     out = " ".join(capsys.readouterr().out.split())
     answer = re.search(r"(\d+\.\d) min │ answer FAILED to Update ECSDrain", out)
     assert answer is not None and float(answer.group(1)) <= 0.5
@@ -51,6 +56,12 @@ def test_it_shows_the_blocked_scenario_rolled_back_at_once_naming_pinned(
     runs = {r["strategy"]: r for r in json.loads((tmp_path / "demo-blocked.json").read_text())["runs"]}
     assert runs["ecs-drain"]["stack_status"] == "UPDATE_ROLLBACK_COMPLETE"
     assert runs["ecs-drain-no-preflight"]["stack_status"] == "UPDATE_COMPLETE"  # the cleanup went on
+
+
+def test_it_refuses_a_strategy_it_does_not_know_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--compare", "seed,drain-all"])
+    assert "unknown strategy drain-all: choose from ecs-drain-no-preflight, seed, none" in capsys.readouterr().err
 
 
 def test_it_reads_the_tasks_gone_bar_the_same_way_throughout() -> None:
