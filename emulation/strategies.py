@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -161,33 +161,44 @@ def measure_all(name: str, strategies: Sequence[str]) -> dict[str, Run]:
 class Comparison:
     """Other strategies' runs of a scenario, measured beside what this process does meanwhile (the demo's live run,
     which mostly waits on its pace): in a child process forked while this one has no thread and no world yet, so it
-    starts at once with everything imported. The same runs, the same figures (the emulation is deterministic); where
-    a fork is not safe (other threads running: a test runner's), they are measured here when asked for."""
+    starts at once with everything imported. The same runs, the same figures (the emulation is deterministic). Where
+    a fork is not safe (other threads running: a test runner's) or not known to be, they are measured here and now,
+    before any other world exists (one offline AWS at a time per process)."""
 
     def __init__(self, name: str, strategies: Sequence[str]) -> None:
-        self.name, self.strategies = name, tuple(strategies)
         self._child: Any = None
         self._results: Connection | None = None
-        if self.strategies and threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-            self._results, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
-            self._child = multiprocessing.get_context("fork").Process(
-                target=_measure_into, args=(sending, name, self.strategies), daemon=True
-            )
-            self._child.start()
-            sending.close()
+        self._measured: dict[str, Run] | None = None
+        if not strategies or not _single_threaded() or "fork" not in multiprocessing.get_all_start_methods():
+            self._measured = measure_all(name, strategies)
+            return
+        context = multiprocessing.get_context("fork")
+        self._results, sending = context.Pipe(duplex=False)
+        self._child = context.Process(target=_measure_into, args=(sending, name, tuple(strategies)), daemon=True)
+        self._child.start()
+        sending.close()
 
     def runs(self) -> dict[str, Run]:
-        if self._results is None:
-            return measure_all(self.name, self.strategies)
+        if self._measured is not None:
+            return self._measured
+        assert self._results is not None
         try:
-            runs: dict[str, Run] = self._results.recv()
+            self._measured = self._results.recv()
         except EOFError as error:
             ended = f"exit status {self._child.exitcode}"
             raise RuntimeError(f"the comparison's process ended without its runs ({ended})") from error
         finally:
             self._results.close()
             self._child.join()
-        return runs
+        return self._measured
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs one thread, as the OS counts them (a test runner's own threads included)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _measure_into(results: Connection, name: str, strategies: Sequence[str]) -> None:

@@ -1,4 +1,5 @@
-"""The fault and bad-input matrix (docs/reliability.md): each case a named end-to-end test on the emulation.
+"""The fault and bad-input matrix (docs/reliability.md): each case a named end-to-end test on the emulation (those
+the custom resource's handler answers alone, with no execution, are unit tests in tests/unit/test_handlers.py).
 
 Whatever happens, CloudFormation gets exactly one answer per request, and never a wrong SUCCESS.
 """
@@ -24,70 +25,6 @@ def drain(world: World, **policy: Any) -> tuple[Request, Answer | None]:
 
 def answers(world: World, request: Any) -> list[Any]:
     return world.server.answers_for(request.request_id)
-
-
-# 1 -------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("bad", "named"),
-    # Two cases end to end (a missing property, a value out of range); every rule is pinned in test_properties.py.
-    [
-        ({"Cluster": None}, "Cluster is required"),
-        ({"DrainTimeoutSeconds": "7200"}, "DrainTimeoutSeconds"),
-    ],
-)
-def test_it_fails_create_and_update_with_invalid_properties_naming_the_property(
-    bad: dict[str, Any], named: str
-) -> None:
-    with rollover_world(create=False, new_instances=0) as world:
-        properties = {k: v for k, v in {**world.properties, **bad}.items() if v is not None}
-        _, created = world.cfn.create("ECSDrain", properties)
-        assert created is not None and created.body["Status"] == "FAILED"
-        assert named in created.body["Reason"]
-        update = world.cfn.request(
-            "Update",
-            "ECSDrain",
-            properties,
-            physical_id="ecs-drain:web:SpotFleet:sfr-1",
-            old_properties=world.properties,
-        )
-        world.cfn.send(update)
-        updated = world.cfn.wait_for_answer(update)
-        assert updated is not None and updated.body["Status"] == "FAILED" and named in updated.body["Reason"]
-        assert executions(world) == []
-
-
-def test_it_fails_create_for_a_cluster_that_does_not_exist() -> None:
-    with rollover_world(create=False, new_instances=0) as world:
-        _, answer = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
-        assert answer is not None and answer.body["Status"] == "FAILED"
-        assert "Cluster 'nope' does not exist" in answer.body["Reason"]
-
-
-# 2 -------------------------------------------------------------------------------------------------------
-def test_it_fails_an_unknown_request_type_with_a_clear_reason() -> None:
-    with rollover_world(create=False, new_instances=0) as world:
-        request = world.cfn.request("Replace", "ECSDrain", world.properties, physical_id="x")
-        world.cfn.send(request)
-        (answer,) = answers(world, request)
-        assert answer.body["Status"] == "FAILED"
-        assert "RequestType 'Replace' is not one of" in answer.body["Reason"]
-
-
-# 3 -------------------------------------------------------------------------------------------------------
-def test_it_answers_success_at_once_to_the_delete_after_a_failed_create() -> None:
-    with rollover_world(create=False, new_instances=0) as world:
-        _, failed = world.cfn.create("ECSDrain", {**world.properties, "SpotFleet": "sfr-bad!"})
-        assert failed is not None and failed.body["Status"] == "FAILED"
-        rollback = world.cfn.request(
-            "Delete",
-            "ECSDrain",
-            {**world.properties, "SpotFleet": "sfr-bad!"},
-            physical_id=failed.body["PhysicalResourceId"],
-        )
-        world.cfn.send(rollback)
-        (answer,) = answers(world, rollback)  # answered before send() returned: no drain
-        assert answer.body["Status"] == "SUCCESS"
-        assert executions(world) == []
 
 
 # 4 -------------------------------------------------------------------------------------------------------
@@ -409,33 +346,3 @@ def test_it_answers_at_the_deadline_as_on_timeout_says_when_lambda_refuses_every
         assert 300 <= answer.at - asked <= 300 + 2 * 15 + 60  # after the deadline, within a try or two of it
         assert "Deadline reached before the drain could start: Lambda.TooManyRequestsException" in answer.body["Reason"]
         assert len(answers(world, request)) == 1
-
-
-def test_it_finds_the_running_drain_for_a_delete_delivered_again_a_minute_later() -> None:
-    with rollover_world() as world:
-        request = world.cfn.request("Delete", "ECSDrain", world.properties, physical_id=world.physical_id)
-        first = world.cfn.send(request)
-        world.aws.clock.advance(60)  # CloudFormation's redelivery comes later: its RequestedAt differs
-        again = world.cfn.send(request)
-        assert first == again
-        answer = world.cfn.wait_for_answer(request)
-        assert answer is not None and answer.body["Status"] == "SUCCESS"
-        assert len(executions(world)) == 1 and len(answers(world, request)) == 1
-
-
-# 30 ------------------------------------------------------------------------------------------------------
-def test_it_answers_the_reverse_update_of_a_rollback_at_once_with_no_execution() -> None:
-    """A rollback sends Update back to the old properties with the old PhysicalResourceId: nothing changes hands,
-    so it is answered SUCCESS at once, keeping that id, and nothing is drained (UPDATE_ROLLBACK_FAILED must never
-    come from here)."""
-    with rollover_world() as world:
-        assert world.new is not None
-        new_properties = {**world.properties, "SpotFleet": world.new.request_id}
-        reverse = world.cfn.request(
-            "Update", "ECSDrain", world.properties, physical_id=world.physical_id, old_properties=new_properties
-        )
-        world.cfn.send(reverse)
-        (answer,) = answers(world, reverse)  # answered before send() returned
-        assert answer.body["Status"] == "SUCCESS" and answer.body["PhysicalResourceId"] == world.physical_id
-        assert executions(world) == []
-        assert all(world.sim.instances[i].status == "ACTIVE" for i in world.old.container_ids)

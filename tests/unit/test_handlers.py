@@ -189,11 +189,60 @@ def test_it_leaves_nothing_behind_for_a_delete_delivered_again_after_its_drain_a
     assert world.answers == []
 
 
-def test_it_answers_a_delete_of_an_id_it_never_gave_out_at_once(world: World) -> None:
+def test_it_answers_success_at_once_to_the_delete_after_a_failed_create(world: World) -> None:
     custom_resource.handler(load_event("delete_after_failed_create"), LambdaContext())
     [body] = world.answers
     assert body["Status"] == "SUCCESS"
     assert world.sfn.executions == {}
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    # A missing property and a value out of range, on Create and on Update; every rule is pinned in test_properties.py.
+    [({"Cluster": None}, "Cluster is required"), ({"DrainTimeoutSeconds": "7200"}, "DrainTimeoutSeconds")],
+)
+def test_it_fails_create_and_update_with_invalid_properties_naming_the_property(
+    world: World, bad: dict[str, Any], named: str
+) -> None:
+    for name in ("create", "update_replacement"):
+        event = load_event(name)
+        given = {**event["ResourceProperties"], **bad}
+        event["ResourceProperties"] = {k: v for k, v in given.items() if v is not None}
+        custom_resource.handler(event, LambdaContext())
+    assert [(b["Status"], named in b["Reason"]) for b in world.answers] == [("FAILED", True), ("FAILED", True)]
+    assert world.sfn.executions == {}
+
+
+def test_it_fails_create_for_a_cluster_that_does_not_exist(world: World) -> None:
+    event = load_event("create")
+    event["ResourceProperties"]["Cluster"] = "nope"
+    custom_resource.handler(event, LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "FAILED" and "Cluster 'nope' does not exist" in body["Reason"]
+
+
+def test_it_fails_an_unknown_request_type_with_a_clear_reason(world: World) -> None:
+    event = {**load_event("delete"), "RequestType": "Replace"}
+    custom_resource.handler(event, LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "FAILED" and "RequestType 'Replace' is not one of" in body["Reason"]
+    assert world.sfn.executions == {}
+
+
+def test_it_answers_the_reverse_update_of_a_rollback_at_once_with_no_execution(world: World) -> None:
+    """A rollback sends Update back to the old properties with the old PhysicalResourceId: nothing changes hands, so
+    it is answered SUCCESS at once with that id, and nothing is drained (UPDATE_ROLLBACK_FAILED must never come from
+    here)."""
+    event = load_event("update_replacement")
+    event["ResourceProperties"], event["OldResourceProperties"] = (
+        event["OldResourceProperties"],
+        event["ResourceProperties"],
+    )
+    custom_resource.handler(event, LambdaContext())
+    [body] = world.answers
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == event["PhysicalResourceId"]
+    assert world.sfn.executions == {}
+    assert world.ecs.calls["UpdateContainerInstancesState"] == 0
 
 
 def drain_input(given: dict[str, Any], requested_at: float = 0.0) -> ExecutionState:
