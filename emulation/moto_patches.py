@@ -32,6 +32,7 @@ from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
 from moto.core.responses import ActionResult, BaseResponse  # noqa: E402
 from moto.core.serialize import AttributePickerContext, XFormedAttributePicker, get_serializer_class  # noqa: E402
 from moto.core.utils import get_service_model  # noqa: E402
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # noqa: E402
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
@@ -151,6 +152,21 @@ def memoized_attribute_keys(stack: ExitStack) -> None:
         return iter(names)
 
     stack.enter_context(mock.patch.object(XFormedAttributePicker, "get_possible_keys", get_possible_keys))
+
+
+def memoized_update_expressions(stack: ExitStack) -> None:
+    """moto parses an UpdateItem's expression twice per call (the call budget books a slot with one per ECS call).
+    The tree is only read (find_clauses), or deep-copied before it is changed (the validator), so one parse per
+    expression serves every call; an expression that fails to parse fails every time, as before."""
+    original = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    known: dict[str, Any] = {}
+
+    def make(cls: type, expression: str) -> Any:
+        if expression not in known:
+            known[expression] = original(cls, expression)
+        return known[expression]
+
+    stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(make)))
 
 
 def one_lambda_client_per_world(stack: ExitStack) -> None:

@@ -214,6 +214,7 @@ class OfflineAws:
         moto_patches.execution_history_order(self._stack)
         moto_patches.memoized_attribute_keys(self._stack)
         moto_patches.one_lambda_client_per_world(self._stack)
+        moto_patches.memoized_update_expressions(self._stack)
 
     def _deploy(self) -> None:
         iam = boto3.client("iam", region_name=REGION)
