@@ -133,6 +133,8 @@ class SimTask:
     healthy_at: float | None = None
     stop_requested_at: float | None = None
     stopped_at: float | None = None
+    created_at: float = 0.0
+    version: int = 0  # as ECS counts a task's changes: up by one at each (DescribeTasks and its events carry it)
 
     @property
     def arn(self) -> str:
@@ -190,6 +192,8 @@ class EcsSimulator:
         self.traffic: Traffic | None = None  # requests to the load-balanced services, when a scenario has them
         self.target_groups: dict[str, str] = {}  # load-balanced service -> its target group's ARN
         self._unresolved: dict[str, tuple[str, float]] = {}  # service -> (last placement event, when written)
+        # Told of every change of a task's lastStatus or desiredStatus, as ECS sends a Task State Change event.
+        self.on_task_change: list[Callable[[SimTask], None]] = []
         clock.on_advance(self.run_until)
 
     # ---- time -------------------------------------------------------------------------------------
@@ -297,6 +301,7 @@ class EcsSimulator:
                 self.by_service[task.service or ""].discard(arn)
                 task.moto.desired_status = "STOPPED"
                 task.moto.stopped_reason = "Host EC2 instance terminated"
+                self._changed(task)
                 self._stopped(task)
         instance.status = "INACTIVE"
         del self.backend.container_instances[self.cluster][instance_id]
@@ -403,8 +408,8 @@ class EcsSimulator:
                 memory=str(memory),
             )
         task = self._launch(instance_id, name, None, cpu, memory, group=f"family:{name}", started_by="batch-job")
-        self._set(task, "RUNNING")
         task.moto.started_at = datetime.fromtimestamp(self.now, UTC)
+        self._set(task, "RUNNING")  # its event says when it started
         if seconds is not None:
             self.at(self.now + seconds, lambda: self.stop(task.arn, "Essential container in task exited"))
         return task.arn
@@ -417,6 +422,7 @@ class EcsSimulator:
         task.moto.desired_status = "STOPPED"
         task.moto.stopped_reason = reason
         task.stop_requested_at = self.now
+        self._changed(task)
         self.by_service[task.service or ""].discard(arn)
         spec = self.services.get(task.service or "")
         if task.last in ("PROVISIONING", "PENDING"):
@@ -457,8 +463,8 @@ class EcsSimulator:
     def _stopped(self, task: SimTask) -> None:
         if task.last == "STOPPED":
             return
-        self._set(task, "STOPPED")
         task.stopped_at = self.now
+        self._set(task, "STOPPED")  # its event says when it stopped
         instance = self.instances.get(task.instance_id)
         if instance is not None:
             self._reserve(instance, -task.cpu, -task.memory)
@@ -486,7 +492,7 @@ class EcsSimulator:
         moto_task.cpu, moto_task.memory = str(cpu), str(memory)
         moto_task.last_status = "PENDING"
         self.backend.tasks.setdefault(self.cluster, {})[moto_task.task_arn] = moto_task
-        task = SimTask(moto_task, instance_id, cpu, memory, service)
+        task = SimTask(moto_task, instance_id, cpu, memory, service, created_at=self.now)
         self._hold_port(instance, task, hold=True)
         self.tasks[task.arn] = task
         self.task_ids[task.arn.rsplit("/", 1)[-1]] = task
@@ -495,6 +501,7 @@ class EcsSimulator:
         self._reserve(instance, cpu, memory)
         self._offer(instance_id)
         self._count(instance_id)
+        self._changed(task)
         return task
 
     def _network(self) -> dict[str, Any]:
@@ -523,8 +530,8 @@ class EcsSimulator:
             if self.ec2_id(instance_id) in self.containers_fail_on:
                 return  # the container never starts: the task stays PENDING
             if task.desired == "RUNNING":
-                self._set(task, "RUNNING")
                 task.moto.started_at = datetime.fromtimestamp(self.now, UTC)
+                self._set(task, "RUNNING")
                 task.healthy_at = self.now + spec.health_check_seconds
                 self.at(task.healthy_at, self._touch)
 
@@ -536,6 +543,13 @@ class EcsSimulator:
     def _set(self, task: SimTask, status: str) -> None:
         task.moto.last_status = status
         self._count(task.instance_id)
+        self._changed(task)
+
+    def _changed(self, task: SimTask) -> None:
+        task.version += 1
+        task.moto.version = task.version  # DescribeTasks reports it, as ECS does
+        for listener in self.on_task_change:
+            listener(task)
 
     def _count(self, instance_id: str) -> None:
         # runningTasksCount and pendingTasksCount follow desiredStatus, as ECS reports them.

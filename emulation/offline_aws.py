@@ -33,6 +33,7 @@ from moto.core.exceptions import JsonRESTError
 from . import moto_patches
 from . import template as cfn_template
 from .ecs_api import CallLog
+from .ecs_events import matches
 from .sim_clock import SimClock
 
 REGION = "us-east-1"
@@ -379,7 +380,7 @@ class OfflineAws:
         for listener in self.on_execution_ended:
             listener(detail)
         for logical_id, pattern in self.ended_rules:
-            if _matches(pattern, event):
+            if matches(pattern, event):
                 for _ in range(3):  # the rule's RetryPolicy: 2 retries
                     try:
                         self.invoke(logical_id, event)
@@ -395,14 +396,6 @@ class OfflineAws:
 
     def sfn(self) -> Any:
         return self.client("stepfunctions")
-
-
-def _matches(pattern: Any, event: Any) -> bool:
-    if isinstance(pattern, dict):
-        return isinstance(event, dict) and all(k in event and _matches(v, event[k]) for k, v in pattern.items())
-    if isinstance(pattern, list):
-        return event in pattern
-    return bool(pattern == event)
 
 
 def _empty_zip() -> bytes:
