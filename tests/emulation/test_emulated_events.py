@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from emulation.ecs_events import SOURCE, TASK_STATE_CHANGE, Delivery, EventBus
@@ -57,11 +58,12 @@ def test_it_sends_one_event_per_change_of_a_task_with_its_version_up_by_one(sim:
     start = sim.clock.start
     assert [round(at - start, 3) for at, _ in received] == [1.0, 1.0, 101.0, 101.0, 106.0, 108.0]
     (_, stopped) = received[-1]
+    task_arn = stopped["detail"]["taskArn"]
     assert stopped["detail"]["stoppedReason"] == "Stopped by user" and stopped["detail"]["stoppedAt"].endswith("Z")
     assert stopped["detail"]["group"] == "family:job" and stopped["resources"] == [stopped["detail"]["taskArn"]]
     assert (counts.matched, counts.delivered, counts.duplicated, counts.lost) == (6, 6, 0, 0)
-    (task,) = sim.tasks.values()
-    assert task.moto.version == 6  # DescribeTasks reports the version of the last event
+    (described,) = boto3.client("ecs", region_name=REGION).describe_tasks(cluster="web", tasks=[task_arn])["tasks"]
+    assert described["version"] == 6  # DescribeTasks reports the version of the last event
 
 
 def test_it_delivers_a_duplicate_with_the_same_version_a_minute_later(sim: EcsSimulator) -> None:
