@@ -141,6 +141,17 @@ class FakeEcs:
         by_id = {a.rsplit("/", 1)[-1]: t for a, t in self.tasks.items()}
         return {"tasks": [by_id[t.rsplit("/", 1)[-1]] for t in tasks if t.rsplit("/", 1)[-1] in by_id]}
 
+    def list_tasks(self, cluster: str, desiredStatus: str, maxResults: int, nextToken: str = "0") -> dict[str, Any]:
+        """The cluster's tasks of one desired status, a page at a time (the token is the offset)."""
+        self._call("ListTasks", cluster=cluster, desiredStatus=desiredStatus, maxResults=maxResults)
+        assert 1 <= maxResults <= 100
+        arns = sorted(a for a, t in self.tasks.items() if t["desiredStatus"] == desiredStatus)
+        start = int(nextToken)
+        page: dict[str, Any] = {"taskArns": arns[start : start + maxResults]}
+        if start + maxResults < len(arns):
+            page["nextToken"] = str(start + maxResults)
+        return page
+
     def stop_task(self, cluster: str, task: str, reason: str) -> dict[str, Any]:
         self._call("StopTask", cluster=cluster, task=task, reason=reason)
         self.set_task(task, self.tasks[task]["lastStatus"], "STOPPED")

@@ -2,12 +2,18 @@
 
 An instance is drained when ECS no longer knows it, or when it is DRAINING with no task meant to run and every task
 told to stop on it, as listed once its running tasks were gone, is STOPPED. Those tasks are *watched* (kept as ids
-in the state) until they are, so no instance is listed twice.
+in the state) until they are, and the instance is *listed*: no instance is listed twice.
+
+The reads do not grow with the fleet (docs/how-it-works.md, "What a drain reads"): an instance is described while
+tasks are meant to run on it and once more at its end, not while only its watched tasks are left. Instances whose
+running tasks are gone are listed together once the emptying pauses (no instance emptied since the last check, or
+none left to empty), by one sweep of the cluster's tasks told to stop where that costs less than a ListTasks per
+instance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +30,9 @@ if TYPE_CHECKING:
 # Tasks watched at once (16 bytes each in the state): every stopping task of an instance whose running tasks are
 # gone, so its last one stopping is seen without listing it again. 5,000 keep the state under ~110 KB of 256 KB.
 WATCH_MAX = 5000
+# A sweep reads its pages and then describes what they list (100 a call each): about two reads a page. It is
+# tried where that is cheaper than a ListTasks per instance, and given up past the per-instance cost.
+SWEEP_READS_PER_PAGE = 2
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Busy:
     active: int
     watched: list[str] = field(default_factory=list)  # ids of its watched tasks not STOPPED yet
     unlisted: bool = False  # nothing runs, but its stopping tasks are still to be listed (carried over)
+    listed: bool = False  # its stopping tasks were listed once its running tasks were gone
 
     @property
     def tasks(self) -> int:
@@ -55,7 +65,7 @@ class Census:
 
     busy: list[Busy] = field(default_factory=list)
     drained: list[str] = field(default_factory=list)
-    views: dict[str, Instance] = field(default_factory=dict)
+    views: dict[str, Instance] = field(default_factory=dict)  # the instances described in this count
     out_of_time: bool = False  # listings were left for the next check because the step's allowance ran out
 
     @property
@@ -70,26 +80,53 @@ class Census:
     def watched(self) -> list[str]:
         return [task for b in self.busy for task in b.watched]
 
+    sweep_pages: int = 0  # the pages the cluster's tasks told to stop took at the last sweep (0: not swept)
+
+    @property
+    def listed(self) -> list[str]:
+        return [b.instance.id for b in self.busy if b.listed]
+
+    @property
+    def emptying(self) -> int:
+        """Instances with tasks meant to run: their emptying is not over."""
+        return sum(1 for b in self.busy if b.active)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What earlier checks left to count: the instances not drained, which of them were listed, the watched
+    tasks, the EC2 ids the last Reason named (an instance not described this check keeps its name), and what the
+    last check saw of the emptying (None: nothing yet) and of the sweep."""
+
+    ids: Sequence[str]
+    watched: Sequence[str] = ()
+    listed: Iterable[str] = ()
+    names: Mapping[str, str] = field(default_factory=dict)
+    emptying: int | None = None
+    sweep_pages: int = 0
+
 
 def at_start(instances: Sequence[Instance]) -> Census:
     """The plan's view: every target ECS still knows, with the tasks meant to run on it."""
     return Census(busy=[Busy(i, i.active_tasks) for i in instances if i.status not in calls.GONE_STATUSES])
 
 
-def count(ecs: ECSClient, cluster: str, ids: Sequence[str], watched: Sequence[str], budget: CallBudget) -> Census:
+def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget) -> Census:
     """One pass over the instances not drained yet.
 
-    Calls: DescribeTasks for the watched tasks (100 a call), DescribeContainerInstances (100 a call), and one
-    ListTasks for each instance whose running tasks just went, as many as the step's allowance affords; the rest
-    wait for the next check.
+    Calls: DescribeTasks for the watched tasks (100 a call); DescribeContainerInstances (100 a call) for the
+    instances not listed yet and for the listed ones whose watched tasks are all STOPPED; and, for the instances
+    whose running tasks just went, a sweep or one ListTasks each, as far as the step's allowance affords (the rest
+    wait for the next check).
     """
     census = Census()
-    still: dict[str, list[str]] = {}  # instance -> its watched tasks not STOPPED (listed instances only)
-    for task_id, (instance_id, status) in calls.task_states(ecs, cluster, watched).items():
-        stopping = still.setdefault(instance_id, [])
-        if status != "STOPPED":
-            stopping.append(task_id)
-    found, missing = calls.describe_instances(ecs, cluster, ids)
+    listed = set(pending.listed) & set(pending.ids)
+    stopping = _still_stopping(ecs, cluster, pending.watched)
+    on: dict[str, list[str]] = {}  # instance -> its watched tasks not STOPPED
+    for task_id, (instance_id, _) in stopping.items():
+        on.setdefault(instance_id, []).append(task_id)
+    waiting = {i: on[i] for i in sorted(listed) if on.get(i)}
+    found, missing = calls.describe_instances(ecs, cluster, [i for i in pending.ids if i not in waiting])
     census.views = found
     census.drained.extend(sorted(missing))  # deregistered or terminated: nothing runs there any more
     to_list: list[Instance] = []
@@ -98,38 +135,122 @@ def count(ecs: ECSClient, cluster: str, ids: Sequence[str], watched: Sequence[st
         if instance.status in calls.GONE_STATUSES:
             census.drained.append(instance_id)
         elif instance.active_tasks or instance.status == "ACTIVE":
-            # Still ACTIVE, ECS may place tasks on it: drained only once it is DRAINING and empty.
-            census.busy.append(Busy(instance, instance.active_tasks))
-        elif still.get(instance_id):
-            census.busy.append(Busy(instance, 0, still[instance_id]))
-        elif instance_id in still:
-            census.drained.append(instance_id)  # every task it was stopping is STOPPED
+            # Still ACTIVE, ECS may place tasks on it: drained only once it is DRAINING and empty. Listed before
+            # and busy again (set ACTIVE by someone), it is listed again once empty.
+            census.busy.append(Busy(instance, instance.active_tasks, on.get(instance_id, [])))
+        elif instance_id in listed:
+            census.drained.append(instance_id)  # every task it was stopping is STOPPED, and nothing came since
         else:
             to_list.append(instance)
-    _list_stopping(ecs, cluster, to_list, census, budget)
+    for instance_id, tasks in waiting.items():
+        census.busy.append(Busy(_draining(instance_id, pending.names), 0, tasks, listed=True))
+    census.sweep_pages = pending.sweep_pages
+    if _emptying_goes_on(census.emptying, pending.emptying):
+        census.busy.extend(Busy(i, 0, unlisted=True) for i in to_list)  # listed together once it pauses
+    else:
+        _list_stopping(ecs, cluster, to_list, stopping, census, budget)
     return census
 
 
-def _list_stopping(ecs: ECSClient, cluster: str, instances: list[Instance], census: Census, budget: CallBudget) -> None:
-    """List the tasks told to stop on instances whose running tasks are gone, while the allowance lasts."""
+def _emptying_goes_on(now: int, before: int | None) -> bool:
+    """Whether instances are still emptying as the last check saw them: some have tasks meant to run, and fewer
+    than at the last check. Listing waits for it to pause, so that one listing serves them all."""
+    return before is not None and 0 < now < before
+
+
+def _still_stopping(ecs: ECSClient, cluster: str, watched: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """The watched tasks not STOPPED: id -> (instance id, lastStatus). A task ECS no longer returns is left out."""
+    states = calls.task_states(ecs, cluster, watched)
+    return {task: state for task, state in states.items() if state[1] != "STOPPED"}
+
+
+def _draining(instance_id: str, names: Mapping[str, str]) -> Instance:
+    """A listed instance not described this check: DRAINING with nothing meant to run when last described (its
+    end is described before it counts as drained)."""
+    return Instance(instance_id, names.get(instance_id, "?"), "DRAINING", True, 0, 0, 0)
+
+
+Homes = dict[str, tuple[str, str]]  # task id -> (its container instance id, its lastStatus)
+
+
+def _list_stopping(
+    ecs: ECSClient, cluster: str, instances: list[Instance], known: Homes, census: Census, budget: CallBudget
+) -> None:
+    """List the tasks told to stop on instances whose running tasks are gone: by one sweep of the cluster where
+    that is cheaper, else one ListTasks each while the allowance lasts."""
     room = WATCH_MAX - len(census.watched)
-    home: dict[str, str] = {}
+    if not instances or room <= 0:
+        census.busy.extend(Busy(i, 0, unlisted=True) for i in instances)
+        return
+    homes = _sweep(ecs, cluster, len(instances), known, census, budget)
+    listed = instances
+    if homes is None:
+        listed, homes = _list_each(ecs, cluster, instances, known, census, budget, room)
+    _record_listing(listed, homes, census, room)
+
+
+def _list_each(
+    ecs: ECSClient,
+    cluster: str,
+    instances: list[Instance],
+    known: Homes,
+    census: Census,
+    budget: CallBudget,
+    room: int,
+) -> tuple[list[Instance], Homes]:
+    """One ListTasks per instance, then DescribeTasks for the tasks not known: the instances listed, and where
+    each task is and how far it has come."""
     listed: list[Instance] = []
+    arns: list[str] = []
     for instance in instances:
         if room <= 0 or not budget.affords(2):  # its ListTasks, and a share of the DescribeTasks after
             census.busy.append(Busy(instance, 0, unlisted=True))
             census.out_of_time |= room > 0
             continue
-        arns = calls.stopping_tasks(ecs, cluster, instance.id)
-        home.update((last_part(arn), instance.id) for arn in arns)
-        room -= len(arns)
+        found = calls.stopping_tasks(ecs, cluster, instance.id)
+        room -= len(found)
+        arns.extend(found)
         listed.append(instance)
+    unknown = sorted({last_part(a) for a in arns} - set(known))
+    return listed, {**known, **calls.task_states(ecs, cluster, unknown)}
+
+
+def _record_listing(listed: list[Instance], homes: Homes, census: Census, room: int) -> None:
+    """Each listed instance is drained when none of its stopping tasks is left, or busy with them watched (as
+    many as the watch has room for: the others wait to be listed again)."""
     stopping: dict[str, list[str]] = {i.id: [] for i in listed}
-    for task_id, (_, status) in calls.task_states(ecs, cluster, sorted(home)).items():
-        if status != "STOPPED":
-            stopping[home[task_id]].append(task_id)
+    for task_id, (instance_id, status) in homes.items():
+        if instance_id in stopping and status != "STOPPED":
+            stopping[instance_id].append(task_id)
     for instance in listed:
-        if stopping[instance.id]:
-            census.busy.append(Busy(instance, 0, sorted(stopping[instance.id])))
-        else:
+        tasks = sorted(stopping[instance.id])
+        if not tasks:
             census.drained.append(instance.id)
+        elif len(tasks) <= room:
+            census.busy.append(Busy(instance, 0, tasks, listed=True))
+            room -= len(tasks)
+        else:
+            census.busy.append(Busy(instance, 0, unlisted=True))
+
+
+def _sweep(
+    ecs: ECSClient, cluster: str, instances: int, known: Homes, census: Census, budget: CallBudget
+) -> Homes | None:
+    """Every task told to stop in the cluster, described where not known; None where that costs more than a
+    ListTasks for each of the `instances`, as the last sweep's pages say (or once that many pages are read).
+
+    It follows the census that saw these instances DRAINING with nothing meant to run, so every task on them is
+    among the cluster's tasks told to stop (ECS places nothing new on a DRAINING instance)."""
+    most_pages = instances // SWEEP_READS_PER_PAGE  # where it stops paying
+    if most_pages < 1 or census.sweep_pages > most_pages:
+        return None
+    # Within the step's allowance: a longer listing is left for the next check, which knows its length.
+    pages = min(most_pages, budget.affordable_reads() // SWEEP_READS_PER_PAGE)
+    arns = calls.cluster_stopping_tasks(ecs, cluster, pages) if pages else None
+    if arns is None:
+        census.sweep_pages = max(census.sweep_pages, pages + 1)  # at least
+        census.out_of_time |= pages < most_pages
+        return None
+    census.sweep_pages = max(1, -(-len(arns) // calls.LIST_TASKS_PAGE))
+    unknown = sorted({last_part(a) for a in arns} - set(known))
+    return {**known, **calls.task_states(ecs, cluster, unknown)}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 from . import ecs_calls as calls
 from . import reason, rule
 from .capacity import has_room, inventory, listing_reads, spare_capacity, task_groups
-from .census import Census, at_start, count
+from .census import Census, Pending, at_start, count
 from .diagnosis import Gate, diagnose, only_blocked_left
 from .ecs_calls import ClusterGone
 from .findings import Observation, merge
@@ -28,6 +28,7 @@ from .state import (
     Spare,
     pack_ids,
     unpack_ids,
+    unpack_subset,
 )
 from .targets import ec2_instance_ids
 
@@ -101,9 +102,17 @@ def observe(
 ) -> rule.DrainSnapshot:
     """Count what still runs; once there is room elsewhere, set the targets DRAINING (and stop standalone tasks
     under STOP); say why it cannot finish. Every ECS call of a check is made here."""
-    census = count(
-        clients.ecs, state["cluster"], unpack_ids(state["pending"]), unpack_ids(state["watched"]), clients.budget
+    names = {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]}
+    ids = unpack_ids(state["pending"])
+    pending = Pending(
+        ids,
+        unpack_ids(state["watched"]),
+        unpack_subset(ids, state["listed"]),
+        names,
+        state.get("emptying"),
+        state.get("sweepPages", 0),
     )
+    census = count(clients.ecs, state["cluster"], pending, clients.budget)
     acted = _act(state, props, clients, census)
     findings, only_blocked = _why(state, props, clients, census, acted, now, previous) if census.busy else ([], None)
     busiest = sorted(census.busy, key=lambda b: -b.tasks)
@@ -111,6 +120,9 @@ def observe(
         now=now,
         busy=tuple(b.instance.id for b in census.busy),
         watched=tuple(census.watched),
+        listed=tuple(census.listed),
+        emptying=census.emptying,
+        sweep_pages=census.sweep_pages,
         tasks=census.tasks,
         unlisted=census.unlisted,
         out_of_time=census.out_of_time,
@@ -190,8 +202,10 @@ def _stop_standalone_tasks(cluster: str, census: Census, clients: Clients, done:
 
 
 def _upgrade(state: DrainState) -> None:
-    """A drain started by an earlier version: no diagnosis yet, and its watched tasks under their old name."""
+    """A drain started by an earlier version: no diagnosis yet, its watched tasks under their old name, no
+    listed instances (each is listed again once)."""
     state.setdefault("diagnosis", [])
+    state.setdefault("listed", "")
     legacy = cast("dict[str, Any]", state).pop("probes", None)
     if legacy is not None:
         state["watched"] = legacy

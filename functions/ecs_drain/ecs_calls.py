@@ -195,6 +195,28 @@ def stopping_tasks(ecs: ECSClient, cluster: str, instance_id: str) -> list[str]:
     return list_task_arns(ecs, cluster, instance_id, "STOPPED")
 
 
+LIST_TASKS_PAGE = 100  # ListTasks' maximum page
+
+
+@in_cluster
+def cluster_stopping_tasks(ecs: ECSClient, cluster: str, most_pages: int) -> list[str] | None:
+    """The ARNs of every task in the cluster told to stop (desiredStatus STOPPED), STOPPED ones included; None
+    when they run past `most_pages` pages (the listing stops there)."""
+    arns: list[str] = []
+    token: str | None = None
+    for _ in range(most_pages):
+        page = (
+            ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED", maxResults=LIST_TASKS_PAGE, nextToken=token)
+            if token
+            else ecs.list_tasks(cluster=cluster, desiredStatus="STOPPED", maxResults=LIST_TASKS_PAGE)
+        )
+        arns.extend(page.get("taskArns", []))
+        token = page.get("nextToken")
+        if not token:
+            return arns
+    return None
+
+
 @in_cluster
 def task_states(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
     """Task id -> (its container instance id, its lastStatus); a task ECS no longer returns is left out."""

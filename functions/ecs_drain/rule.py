@@ -41,6 +41,7 @@ from .state import (
     new_state,
     no_instances,
     pack_ids,
+    pack_subset,
 )
 
 BACKLOG_RECHECK_SECONDS = 1  # the next check, when listings wait for the budget rather than for ECS
@@ -123,6 +124,9 @@ class DrainSnapshot:
     cluster_gone: bool = False
     busy: tuple[str, ...] = ()  # the target instances that still run something
     watched: tuple[str, ...] = ()  # the tasks stopping on them, watched until STOPPED
+    listed: tuple[str, ...] = ()  # the busy instances whose stopping tasks were listed
+    emptying: int = 0  # the busy instances with tasks meant to run
+    sweep_pages: int = 0  # the pages of the cluster's tasks told to stop, at the last sweep (0: none yet)
     tasks: int = 0  # not STOPPED, on the busy instances
     unlisted: int = 0  # instances whose stopping tasks are still to be listed
     out_of_time: bool = False  # listings the step's allowance could not afford wait for the next check
@@ -190,6 +194,8 @@ def _record(state: DrainState, seen: DrainSnapshot) -> None:
         state["diagnosis"] = list(seen.findings)
     state["pending"], state["pendingCount"] = pack_ids(seen.busy), len(seen.busy)
     state["watched"] = pack_ids(seen.watched)
+    state["listed"] = pack_subset(seen.busy, seen.listed)
+    state["emptying"], state["sweepPages"] = seen.emptying, seen.sweep_pages
     state["summary"]["drained"] = state["summary"]["instances"] - len(seen.busy)
     state["summary"]["tasksRemaining"] = seen.tasks
     state["remaining"] = list(seen.remaining)

@@ -13,7 +13,7 @@ import base64
 import math
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
 Phase = Literal["NOTHING_TO_DRAIN", "WAITING_FOR_CAPACITY", "DRAINING", "DRAINED", "DEADLINE", "BLOCKED"]
@@ -205,6 +205,11 @@ class DrainState(TypedDict):
     # The tasks stopping on instances whose running tasks are gone, listed once per instance and watched (packed
     # task ids) until STOPPED: an instance is drained when none of its watched tasks is left.
     watched: str
+    # Which pending instances had their stopping tasks listed (pack_subset of pending): described again only at
+    # their end.
+    listed: str
+    emptying: NotRequired[int]  # target instances with tasks meant to run, at the last check
+    sweepPages: NotRequired[int]  # the pages the cluster's tasks told to stop took at the last sweep
     standaloneStopped: str
     need: Resources
     groups: NotRequired[list[TaskGroup]]  # the targets' service tasks, placed task by task while waiting for room
@@ -380,6 +385,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "pending": "",
         "pendingCount": 0,
         "watched": "",
+        "listed": "",
         "standaloneStopped": "",
         "need": no_resources(),
         "summary": empty_summary(),
@@ -419,6 +425,26 @@ def pack_ids(ids: Iterable[str]) -> str:
             raw = b"".join(bytes.fromhex(i.replace("-", "")) for i in ordered)
             return f"{tag}:" + base64.b64encode(raw).decode()
     return "z:" + base64.b64encode(zlib.compress(",".join(ordered).encode(), 9)).decode()
+
+
+def pack_subset(ids: Iterable[str], subset: Iterable[str]) -> str:
+    """Which of `ids` (packed as pack_ids packs them) are in `subset`: a bit each, in pack_ids' order."""
+    chosen = set(subset)
+    ordered = sorted(set(ids))
+    if not chosen & set(ordered):
+        return ""
+    bits = bytearray((len(ordered) + 7) // 8)
+    for n, i in enumerate(ordered):
+        if i in chosen:
+            bits[n // 8] |= 1 << (n % 8)
+    return base64.b64encode(bytes(bits)).decode()
+
+
+def unpack_subset(ids: Sequence[str], packed: str) -> list[str]:
+    """The ids pack_subset marked, out of the same `ids`."""
+    bits = base64.b64decode(packed) if packed else b""
+    ordered = sorted(set(ids))
+    return [i for n, i in enumerate(ordered) if n // 8 < len(bits) and bits[n // 8] >> (n % 8) & 1]
 
 
 def unpack_ids(packed: str) -> list[str]:

@@ -32,8 +32,13 @@ def planned(ecs: FakeEcs, **extra: str) -> DrainState:
     return draining.plan(props(**extra), clients(ecs), now=1000.0)
 
 
-def census_of(ecs: FakeEcs, ids: list[str], watched: list[str] | None = None) -> census.Census:
-    return census.count(ecs.client, "web", ids, watched or [], CallBudget())
+def census_of(ecs: FakeEcs, ids: list[str], after: census.Census | None = None) -> census.Census:
+    """A count of `ids`, following the count `after` (its watched tasks and listed instances), or the first."""
+    return census.count(ecs.client, "web", pending(ids, after), CallBudget())
+
+
+def pending(ids: list[str], after: census.Census | None = None) -> census.Pending:
+    return census.Pending(ids, after.watched, after.listed) if after else census.Pending(ids)
 
 
 def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
@@ -198,10 +203,10 @@ def test_it_watches_every_stopping_task_and_never_lists_an_instance_twice() -> N
     ecs.add_task(A, "t2", last="STOPPING", desired="STOPPED")
     first = census_of(ecs, [A])
     ecs.set_task("t1", "STOPPED")
-    second = census_of(ecs, [A], [t for b in first.busy for t in b.watched])
+    second = census_of(ecs, [A], first)
     assert [b.watched for b in second.busy] == [["t2"]]
     ecs.set_task("t2", "STOPPED")
-    third = census_of(ecs, [A], ["t2"])
+    third = census_of(ecs, [A], second)
     assert third.drained == [A]
     assert ecs.calls["list_tasks"] == 1  # listed once, when its running tasks were gone
 
@@ -212,23 +217,62 @@ def test_it_carries_listings_the_step_cannot_afford_over_to_the_next_check(sim_t
     for n, instance in enumerate(ids):
         ecs.add_instance(instance, status="DRAINING")
         ecs.add_task(instance, f"t{n}", last="DEACTIVATING", desired="STOPPED")
+    ecs.add_instance("other")
+    for n in range(101):  # the cluster's tasks told to stop run past one page: the sweep is given up
+        ecs.add_task("other", f"old{n:03}", last="STOPPED", desired="STOPPED")
     budget = CallBudget(reads_per_second=10, step_seconds=0.35)
     ecs.budget = budget
     budget.begin_step()
-    # Reads 0.1 s apart from the step's start: DescribeContainerInstances at 0 s; a listing needs 0.2 s (its
-    # ListTasks and a share of the DescribeTasks after): at 0 s and 0.1 s it fits in 0.35 s, at 0.2 s it does not.
-    first = census.count(ecs.client, "web", ids, [], budget)
-    assert {b.instance.id: b.unlisted for b in first.busy} == {"a1": False, "a2": False, "a3": True}
-    assert ecs.calls["list_tasks"] == 2
-    budget.step_seconds = 1.0  # the next check's allowance has room for its describes and the one left over
+    # Reads 0.1 s apart from the step's start: DescribeContainerInstances at 0 s, the sweep's one page at 0.1 s; a
+    # listing needs 0.2 s more (its ListTasks and a share of the DescribeTasks after): after the read at 0.1 s it
+    # fits in 0.35 s, after the one at 0.2 s it does not.
+    first = census.count(ecs.client, "web", pending(ids), budget)
+    assert ecs.calls["ListTasks"] == 1  # the sweep's page
+    assert {b.instance.id: b.unlisted for b in first.busy} == {"a1": False, "a2": True, "a3": True}
+    assert ecs.calls["list_tasks"] == 1
+    budget.step_seconds = 1.0  # the next check's allowance has room for its describes and the two left over
     budget.begin_step()
-    second = census.count(ecs.client, "web", ids, [t for b in first.busy for t in b.watched], budget)
-    assert ecs.calls["list_tasks"] == 3  # the one left over, and no instance listed twice
+    second = census.count(ecs.client, "web", pending(ids, first), budget)
+    assert ecs.calls["list_tasks"] == 3  # the two left over, and no instance listed twice
     assert sorted((b.instance.id, b.unlisted, len(b.watched)) for b in second.busy) == [
         ("a1", False, 1),
         ("a2", False, 1),
         ("a3", False, 1),
     ]
+
+
+def test_it_lists_many_emptied_instances_by_one_sweep_of_the_cluster() -> None:
+    ecs = FakeEcs()
+    ids = [f"a{n}" for n in range(4)]
+    for n, instance in enumerate(ids):
+        ecs.add_instance(instance, status="DRAINING")
+        ecs.add_task(instance, f"t{n}", last="DEACTIVATING", desired="STOPPED")
+    ecs.add_instance("b", status="DRAINING")  # not a target: its stopping task is listed, never watched
+    ecs.add_task("b", "elsewhere", last="DEACTIVATING", desired="STOPPED")
+    ecs.add_task("a0", "done", last="STOPPED", desired="STOPPED")
+    first = census_of(ecs, ids)
+    # One page and one DescribeTasks, where a ListTasks per instance would take four and one.
+    assert (ecs.calls["ListTasks"], ecs.calls["list_tasks"], ecs.calls["DescribeTasks"]) == (1, 0, 1)
+    assert sorted((b.instance.id, b.watched, b.listed) for b in first.busy) == [
+        (f"a{n}", [f"t{n}"], True) for n in range(4)
+    ]
+
+
+def test_it_describes_a_listed_instance_again_only_at_its_end() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A, status="DRAINING")
+    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    first = census_of(ecs, [A])
+    described = ecs.calls["DescribeContainerInstances"]
+    second = census_of(ecs, [A], first)
+    assert ecs.calls["DescribeContainerInstances"] == described  # only its watched task was read
+    assert [(b.instance.id, b.watched) for b in second.busy] == [(A, ["t1"])]
+    ecs.set_task("t1", "STOPPED")
+    ecs.instances[A]["status"] = "ACTIVE"  # set ACTIVE again by someone: not drained, and listed afresh
+    ecs.add_task(A, "t2")
+    third = census_of(ecs, [A], second)
+    assert ecs.calls["DescribeContainerInstances"] == described + 1
+    assert [(b.instance.id, b.active, b.listed) for b in third.busy] == [(A, 1, False)]
 
 
 def test_it_paces_calls_per_category_and_never_bursts_across_steps(sim_time: list[float]) -> None:

@@ -24,6 +24,15 @@ def test_it_packs_ecs_ids_raw_and_anything_else_compressed() -> None:
     assert len(state.pack_ids([uuid.uuid4().hex for _ in range(1000)])) < 22_000
 
 
+def test_it_marks_a_subset_of_the_pending_ids_with_a_bit_each() -> None:
+    ids = [uuid.uuid4().hex for _ in range(1000)]
+    subset = ids[::3]
+    packed = state.pack_subset(ids, subset)
+    assert len(packed) == 168  # 125 bytes, in base64
+    assert state.unpack_subset(ids, packed) == sorted(subset)
+    assert state.pack_subset(ids, []) == "" and state.unpack_subset(ids, "") == []
+
+
 def test_it_keeps_the_properties_apart_from_what_the_steps_added() -> None:
     execution = state.execution_state(
         {"Properties": {"Cluster": "web", "OnTimeout": "FAIL"}, "CloudFormation": {}, "step": {"drain": {}}}
