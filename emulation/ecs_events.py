@@ -58,6 +58,7 @@ class Rule:
     target: Callable[[dict[str, Any]], None]
     delivery: Delivery
     counts: Deliveries = field(default_factory=Deliveries)
+    enabled: Callable[[], bool] = lambda: True  # a disabled rule matches nothing
     rng: random.Random = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,10 +74,15 @@ class EventBus:
         sim.on_task_change.append(self._task_changed)
 
     def put_rule(
-        self, name: str, pattern: dict[str, Any], target: Callable[[dict[str, Any]], None], delivery: Delivery
+        self,
+        name: str,
+        pattern: dict[str, Any],
+        target: Callable[[dict[str, Any]], None],
+        delivery: Delivery,
+        enabled: Callable[[], bool] = lambda: True,
     ) -> Deliveries:
-        """A rule and its one target; its counts."""
-        self.rules[name] = Rule(name, pattern, target, delivery)
+        """A rule and its one target (it runs at the time of delivery, on a thread of its own); its counts."""
+        self.rules[name] = Rule(name, pattern, target, delivery, enabled=enabled)
         return self.rules[name].counts
 
     def delete_rule(self, name: str) -> None:
@@ -85,7 +91,7 @@ class EventBus:
     def _task_changed(self, task: SimTask) -> None:
         event = task_state_change(self.sim, task, self.account, self.region)
         for rule in list(self.rules.values()):
-            if matches(rule.pattern, event):
+            if rule.enabled() and matches(rule.pattern, event):
                 self._schedule(rule, event)
 
     def _schedule(self, rule: Rule, event: dict[str, Any]) -> None:
@@ -95,11 +101,12 @@ class EventBus:
             rule.counts.lost += 1
             return
         at = self.sim.now + delivery.delay_seconds + rng.random() * delivery.jitter_seconds
-        self.sim.at(at, lambda: self._deliver(rule, event))
+        # The target runs at that moment on a thread of its own (a function taking simulated time for its calls).
+        self.sim.clock.call_at(at, lambda: self._deliver(rule, event))
         if rng.random() < delivery.duplicate_share:
             rule.counts.duplicated += 1
             again = at + delivery.redelivery_seconds + rng.random() * delivery.jitter_seconds
-            self.sim.at(again, lambda: self._deliver(rule, event))
+            self.sim.clock.call_at(again, lambda: self._deliver(rule, event))
 
     def _deliver(self, rule: Rule, event: dict[str, Any]) -> None:
         if self.rules.get(rule.name) is not rule:

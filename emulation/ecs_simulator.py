@@ -200,8 +200,10 @@ class EcsSimulator:
     def at(self, when: float, action: Callable[[], None]) -> None:
         heapq.heappush(self._queue, (when, next(self._seq), action))
 
-    def run_until(self, t: float) -> None:
-        while self._queue and self._queue[0][0] <= t:
+    def run_until(self, t: float) -> float:
+        """Bring the cluster up to `t`, or to an alarm of the clock's set meanwhile (an event delivered to a
+        function, which runs then): the time reached."""
+        while self._queue and self._queue[0][0] <= min(t, self.clock.next_alarm()):
             when = self._queue[0][0]
             if self.traffic is not None:
                 self.traffic.advance(when, self.receiving_requests)  # the targets are as they were until now
@@ -210,11 +212,13 @@ class EcsSimulator:
                 heapq.heappop(self._queue)[2]()
             self.reconcile()
             self.sample()
+        t = max(self.now, min(t, self.clock.next_alarm()))
         if self.traffic is not None:
             self.traffic.advance(t, self.receiving_requests)
         self.now = t
         self.reconcile()
         self.sample()
+        return t
 
     def receiving_requests(self, t: float) -> dict[str, list[str]]:
         """Per load-balanced service, its tasks whose targets receive requests at `t`: RUNNING, past their first

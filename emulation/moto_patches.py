@@ -39,8 +39,13 @@ from moto.moto_api import state_manager  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 from moto.stepfunctions.parser.asl.component.program import program as program_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state as execute_state_module  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (  # noqa: E402
+    ResourceCondition,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcome  # noqa: E402
 from moto.stepfunctions.parser.backend import execution_worker as execution_worker_module  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution  # noqa: E402
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
@@ -131,6 +136,57 @@ def execution_threads(stack: ExitStack, announce: Callable[[], None], ended: Cal
     stack.enter_context(mock.patch.object(program_module, "threading", threading_with_tracking))
     stack.enter_context(mock.patch.object(execute_state_module, "Thread", _ExecutionThread))
     stack.enter_context(mock.patch.object(execution_worker_module, "Thread", _ExecutionThread))
+
+
+NO_TIMEOUT_SECONDS = 10.0**9
+_PARENT_WAIT = threading.local()
+
+
+class _ParentEvent(threading.Event):
+    """The event a state's parent thread waits on: without a timeout where the state waits for its token."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return super().wait(None if getattr(_PARENT_WAIT, "untimed", False) else timeout)
+
+
+def callback_waits(
+    stack: ExitStack, sleep: Callable[[float, threading.Event], None], wake: Callable[[threading.Event], None]
+) -> None:
+    """A task waiting for its token (`.waitForTaskToken`) waits on simulated time, its timeout (TimeoutSeconds or
+    TimeoutSecondsPath) included, and SendTaskSuccess wakes it at once. moto's state runs in a thread its parent
+    waits for with the timeout on the wall clock: for these tasks the parent waits for the thread alone, which
+    ends on the simulated timeout."""
+    original_evaluate = ExecutionState._evaluate_with_timeout
+
+    def wait(endpoint: CallbackEndpoint, timeout: float | None = None) -> CallbackOutcome | None:
+        sleep(NO_TIMEOUT_SECONDS if timeout is None else timeout, endpoint._notify_event)
+        return endpoint._outcome
+
+    def notify(endpoint: CallbackEndpoint, outcome: CallbackOutcome) -> None:
+        endpoint._outcome = outcome
+        wake(endpoint._notify_event)
+        if endpoint._heartbeat_endpoint:
+            endpoint._heartbeat_endpoint.notify()
+
+    def interrupt_all(endpoint: CallbackEndpoint) -> None:
+        wake(endpoint._notify_event)
+        if endpoint._heartbeat_endpoint is not None:
+            endpoint._heartbeat_endpoint.notify()
+
+    def evaluate_with_timeout(state: ExecutionState, env: Any) -> None:
+        callback = getattr(getattr(state, "resource", None), "condition", None) == ResourceCondition.WaitForTaskToken
+        _PARENT_WAIT.untimed = callback  # read by this thread's wait for the state's thread
+        try:
+            original_evaluate(state, env)
+        finally:
+            _PARENT_WAIT.untimed = False
+
+    threading_untimed = types.SimpleNamespace(**{**vars(threading), "Event": _ParentEvent})
+    stack.enter_context(mock.patch.object(execute_state_module, "threading", threading_untimed))
+    stack.enter_context(mock.patch.object(CallbackEndpoint, "wait", wait))
+    stack.enter_context(mock.patch.object(CallbackEndpoint, "notify", notify))
+    stack.enter_context(mock.patch.object(CallbackEndpoint, "interrupt_all", interrupt_all))
+    stack.enter_context(mock.patch.object(ExecutionState, "_evaluate_with_timeout", evaluate_with_timeout))
 
 
 def memoized_attribute_keys(stack: ExitStack) -> None:

@@ -29,11 +29,12 @@ from unittest import mock
 import boto3
 from moto import mock_aws
 from moto.core.exceptions import JsonRESTError
+from moto.events.models import events_backends
 
 from . import moto_patches
 from . import template as cfn_template
 from .ecs_api import CallLog
-from .ecs_events import matches
+from .ecs_events import Deliveries, Delivery, EventBus, matches
 from .sim_clock import SimClock
 
 REGION = "us-east-1"
@@ -126,6 +127,7 @@ class OfflineAws:
         self.function_arns: dict[str, str] = {}
         self.state_machine_arn = ""
         self.ended_rules: list[tuple[str, dict[str, Any]]] = []
+        self.ecs_rules: list[tuple[str, str, dict[str, Any]]] = []  # (function logical id, rule name, pattern)
         self.on_execution_ended: list[Callable[[dict[str, Any]], None]] = []
         self._stack = ExitStack()
         self._counts: dict[str, int] = {}
@@ -184,6 +186,7 @@ class OfflineAws:
         clock = self.clock
         moto_patches.simulated_time(self._stack, clock.sleep, clock.now, clock.taking_part)
         moto_patches.execution_threads(self._stack, self._execution_started, self._execution_thread_ended)
+        moto_patches.callback_waits(self._stack, clock.sleep, clock.wake)
         clock.counted = moto_patches.in_execution
 
     def _patch_lambda_and_events(self) -> None:
@@ -273,6 +276,11 @@ class OfflineAws:
         self.ended_rules = [
             (fid, stack.resolve(pattern)) for fid, pattern in cfn_template.execution_ended_patterns(self.template)
         ]
+        events = boto3.client("events", region_name=REGION)
+        for rule in cfn_template.ecs_event_rules(self.template):
+            name = str(stack.resolve(rule.name))
+            events.put_rule(Name=name, EventPattern=json.dumps(stack.resolve(rule.pattern)), State=rule.state)
+            self.ecs_rules.append((rule.function, name, stack.resolve(rule.pattern)))
         environment: dict[str, str] = {}
         for function in self.functions.values():
             environment.update(function.environment)
@@ -387,6 +395,32 @@ class OfflineAws:
                         break
                     except Exception:  # noqa: S112 (EventBridge retries, then drops the event)
                         continue
+
+    def connect_ecs_events(self, bus: EventBus, delivery: Delivery) -> dict[str, Deliveries]:
+        """The template's ECS rules on the emulated cluster's event bus, delivering to their functions while the
+        rule is ENABLED (as the drains switch it); per rule name, what it was sent."""
+        backend = events_backends[ACCOUNT][REGION]
+        counts = {}
+        for logical_id, name, pattern in self.ecs_rules:
+
+            def enabled(rule: str = name) -> bool:
+                found = backend.event_buses["default"].rules.get(rule)
+                return found is not None and found.state == "ENABLED"
+
+            def target(event: dict[str, Any], function: str = logical_id) -> None:
+                self._deliver_event(function, event)
+
+            counts[name] = bus.put_rule(name, pattern, target, delivery, enabled)
+        return counts
+
+    def _deliver_event(self, logical_id: str, event: dict[str, Any]) -> None:
+        """EventBridge invokes the target asynchronously, retrying a failed invocation (the rule's RetryPolicy: 2)."""
+        for _ in range(3):
+            try:
+                self.invoke(logical_id, event)
+                return
+            except Exception:  # noqa: S112 (EventBridge retries, then drops the event)
+                continue
 
     def client(self, service: str) -> Any:
         """A boto3 client of this offline AWS, made once (making one takes tens of milliseconds)."""

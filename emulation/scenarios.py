@@ -15,6 +15,7 @@ from moto.ecs.models import ecs_backends
 from . import moto_patches
 from .cloudformation import Answer, CloudFormation, Request, ResponseServer, StackResource, response_server, stack_api
 from .ecs_api import Account, EcsApi, Faults, enforced
+from .ecs_events import Deliveries, Delivery, EventBus
 from .ecs_simulator import CapacityProviderSpec, EcsSimulator, ServiceSpec
 from .offline_aws import ACCOUNT, REGION, OfflineAws
 from .sim_clock import SimClock
@@ -25,6 +26,7 @@ CLUSTER = "web"
 OLD_PROVIDER, NEW_PROVIDER = "old-capacity", "new-capacity"  # capacity providers (rollover_world's capacity_providers)
 CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
 NEIGHBOUR_READS_PER_SECOND = 5.0
+EVENTS = Delivery()  # ECS events to the provider's rules: each once, 0.5 to 2.5 s late
 FLEET = "Fleet"  # the capacity's logical id in the stack
 FLEET_TYPES = {
     "SpotFleet": "AWS::EC2::SpotFleet",
@@ -99,6 +101,7 @@ class World:
     physical_id: str = ""
     others: list[Fleet] = field(default_factory=list)  # more old fleets, each another consumer stack's
     old_fleet_gone_at: float | None = None  # when CloudFormation deleted the old fleet
+    ecs_events: dict[str, Deliveries] = field(default_factory=dict)  # per ECS rule, what EventBridge delivered
 
     def drain_old(self, wall_seconds: float = 120.0, **policy: Any) -> tuple[Request, Answer | None]:
         """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup, and its answer."""
@@ -311,6 +314,8 @@ def rollover_world(
     new_fleet_fault: str | None = None,
     traffic: Traffic | None = None,  # requests to the load-balanced services, counted from the steady state on
     provider_parameters: dict[str, str] | None = None,  # the ecs-drain provider stack's parameter overrides
+    # How EventBridge delivers ECS events to the provider's rules (None: ECS sends none, as if EventBridge were down).
+    ecs_events: Delivery | None = EVENTS,
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
@@ -318,6 +323,7 @@ def rollover_world(
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
         sim.traffic = traffic
+        deliveries = {} if ecs_events is None else aws.connect_ecs_events(EventBus(sim, ACCOUNT, REGION), ecs_events)
         faults = Faults()
         now = aws.clock.now()
         account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))
@@ -382,7 +388,9 @@ def rollover_world(
         cfn = CloudFormation(aws, server)
         cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[kind])
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
-        world = World(aws, sim, api, faults, account, server, cfn, old, new, props, others=others)
+        world = World(
+            aws, sim, api, faults, account, server, cfn, old, new, props, others=others, ecs_events=deliveries
+        )
         if create:
             _request, answer = cfn.create("ECSDrain", props)
             assert answer is not None and answer.body["Status"] == "SUCCESS", answer

@@ -5,6 +5,10 @@ driver, is a *participant*: simulated time moves only when every participant sle
 wake-up among them. So a Wait of 15 s in one execution and 2 s of API calls in another overlap as they would in
 AWS, instead of adding up. A thread that takes no part (the driver waiting for an answer) never moves time while
 participants run.
+
+A sleep can be cut short (`sleep(..., until=event)`, woken by `wake(event)`: a Step Functions task waiting for its
+token), and a model can ask for something to run at a point in time as a participant of its own (`call_at`: an
+EventBridge target invoked): time stops there, and the models are brought up to that point only.
 """
 
 from __future__ import annotations
@@ -39,17 +43,31 @@ class SimClock:
         self._tickets = itertools.count()
         self.counted: Callable[[], bool] = lambda: False  # a thread already counted as running (an execution's)
         self._mover: int | None = None  # the thread bringing models up to date
+        self._alarms: list[tuple[float, int, Callable[[], None]]] = []  # (when, ticket, what runs then)
+        self._wakeable: dict[int, tuple[tuple[float, int], bool]] = {}  # id(event) -> (sleeper entry, taking part)
+        self._woken: set[int] = set()  # tickets of sleepers woken before their time
 
     def now(self) -> float:
         return self._now
 
-    def on_advance(self, listener: Callable[[float], None]) -> None:
-        """`listener(t)` brings a model up to time t before the clock shows t."""
+    def on_advance(self, listener: Callable[[float], float | None]) -> None:
+        """`listener(t)` brings a model up to time t before the clock shows t. A listener that stops short (it
+        reached an alarm set meanwhile: see `next_alarm`) returns the time it reached; the clock stops there."""
         self._listeners.append(listener)
 
+    def call_at(self, when: float, action: Callable[[], None]) -> None:
+        """Run `action` at simulated time `when` on a thread of its own, a participant until it returns."""
+        with self.lock:
+            heapq.heappush(self._alarms, (when, next(self._tickets), action))
+
+    def next_alarm(self) -> float:
+        """When the next `call_at` is due (infinity: none): a model brought up to date stops there."""
+        return self._alarms[0][0] if self._alarms else float("inf")
+
     def advance(self, seconds: float) -> None:
-        """Move time forward now (setup, or a lone caller); with a pace, in one-second steps."""
-        self._move_to(self._now + max(0.0, seconds))
+        """Move time forward now (setup, or a lone caller); with a pace, in one-second steps. Alarms due on the
+        way run, and time goes on once they are done."""
+        self.sleep(seconds)
 
     def _move_to(self, target: float) -> None:
         self._mover = threading.get_ident()
@@ -61,13 +79,41 @@ class SimClock:
     def _move_steps(self, target: float) -> None:
         while self._now < target:
             before = self._now
-            upto = min(target, before + 1.0) if self.pace else target
+            upto = min(target, before + 1.0, self.next_alarm()) if self.pace else min(target, self.next_alarm())
             with self.lock:
                 for listener in self._listeners:
-                    listener(upto)
+                    reached = listener(upto)
+                    if reached is not None and reached < upto:
+                        upto = reached  # the listeners after it stop there too
                 self._now = upto
             if self.pace:
                 time.sleep((upto - before) * self.pace)
+            if self._start_alarms():
+                return  # they take part: time goes on once they sleep or end
+
+    def _start_alarms(self) -> bool:
+        """Start every alarm now due, each on its own thread, counted as running before it starts."""
+        due: list[Callable[[], None]] = []
+        with self.lock:
+            while self._alarms and self._alarms[0][0] <= self._now:
+                due.append(heapq.heappop(self._alarms)[2])
+        for action in due:
+            self._runnable += 1  # under the turn lock, held by the sleeper that moves time
+            threading.Thread(target=self._alarm_thread, args=(action,), daemon=True).start()
+        return bool(due)
+
+    def _alarm_thread(self, action: Callable[[], None]) -> None:
+        """A participant counted running before it started (see _start_alarms), until `action` returns."""
+        me = threading.get_ident()
+        with self._turn:
+            self._depth[me] = 1
+        try:
+            action()
+        finally:
+            with self._turn:
+                del self._depth[me]
+                self._runnable -= 1
+                self._turn.notify_all()
 
     # ---- participants --------------------------------------------------------------------------------
     def expect_participant(self) -> None:
@@ -106,32 +152,62 @@ class SimClock:
                     self._runnable -= 1
                     self._turn.notify_all()
 
-    def sleep(self, seconds: float) -> None:
-        """Wait `seconds` of simulated time; the last participant to fall asleep moves the clock."""
+    def sleep(self, seconds: float, until: threading.Event | None = None) -> None:
+        """Wait `seconds` of simulated time, or until `until` is set by `wake`; the last participant to fall asleep
+        moves the clock."""
         me = threading.get_ident()
         if me == self._mover:
             return  # a model acting at a point in time (a console click in a scenario) takes no time of its own
         with self._turn:
             target = self._now + max(0.0, seconds)
             taking_part = me in self._depth or self.counted()
-            if not taking_part and not self._runnable:
-                self._move_to(target)  # nobody else's time to respect
+            if until is not None and until.is_set():
                 return
+            if not taking_part and not self._runnable and not self._sleepers:
+                self._move_to(target)  # nobody else's time to respect
+                if self._now >= target:
+                    return
             entry = (target, next(self._tickets))
             heapq.heappush(self._sleepers, entry)
+            if until is not None:
+                self._wakeable[id(until)] = (entry, taking_part)
             if taking_part:
                 self._runnable -= 1
             self._turn.notify_all()
-            while self._now < target:
-                if self._runnable == 0 and self._sleepers[0] == entry:
-                    self._move_to(target)  # everyone sleeps and this wake-up comes first
-                elif self._runnable == 0 and self._sleepers[0][0] <= self._now:
-                    self._turn.notify_all()  # an earlier sleeper's time has come: let it wake
-                    self._turn.wait(0.05)
-                else:
-                    self._turn.wait(0.05)
-            self._sleepers.remove(entry)
-            heapq.heapify(self._sleepers)
-            if taking_part:
-                self._runnable += 1
+            self._wait_for(entry)
+            if entry[1] in self._woken:
+                self._woken.discard(entry[1])  # `wake` took it off the sleepers and counted it running
+            else:
+                if until is not None:
+                    self._wakeable.pop(id(until), None)
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+                if taking_part:
+                    self._runnable += 1
+            self._turn.notify_all()
+
+    def _wait_for(self, entry: tuple[float, int]) -> None:
+        """Under the turn lock: until the clock reaches the entry's time, or it is woken."""
+        target = entry[0]
+        while self._now < target and entry[1] not in self._woken:
+            if self._runnable == 0 and self._sleepers[0] == entry:
+                self._move_to(target)  # everyone sleeps and this wake-up comes first
+            elif self._runnable == 0 and self._sleepers[0][0] <= self._now:
+                self._turn.notify_all()  # an earlier sleeper's time has come: let it wake
+                self._turn.wait(0.05)
+            else:
+                self._turn.wait(0.05)
+
+    def wake(self, event: threading.Event) -> None:
+        """Set `event`; a participant sleeping until it runs again now, before time can move on."""
+        with self._turn:
+            event.set()
+            waiting = self._wakeable.pop(id(event), None)
+            if waiting is not None:
+                entry, taking_part = waiting
+                self._sleepers.remove(entry)
+                heapq.heapify(self._sleepers)
+                if taking_part:
+                    self._runnable += 1
+                self._woken.add(entry[1])
             self._turn.notify_all()

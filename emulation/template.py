@@ -159,10 +159,33 @@ def substitute(definition: dict[str, Any], substitutions: dict[str, str]) -> str
 
 
 def execution_ended_patterns(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(function logical id, EventBridge pattern) for every EventBridgeRule event in the template."""
+    """(function logical id, EventBridge pattern) for every EventBridgeRule event of Step Functions' in the
+    template."""
+    return [(fid, rule["Pattern"]) for fid, rule in _event_rules(template) if "aws.states" in rule["Pattern"]["source"]]
+
+
+@dataclass
+class EcsRule:
+    """An EventBridgeRule event of ECS's in the template: its function, name (as written), pattern and state."""
+
+    function: str
+    name: Any
+    pattern: dict[str, Any]
+    state: str
+
+
+def ecs_event_rules(template: dict[str, Any]) -> list[EcsRule]:
+    return [
+        EcsRule(fid, rule.get("RuleName"), rule["Pattern"], rule.get("State", "ENABLED"))
+        for fid, rule in _event_rules(template)
+        if "aws.ecs" in rule["Pattern"]["source"]
+    ]
+
+
+def _event_rules(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for logical_id, resource in template["Resources"].items():
         for event in resource.get("Properties", {}).get("Events", {}).values():
             if event.get("Type") == "EventBridgeRule":
-                out.append((logical_id, event["Properties"]["Pattern"]))
+                out.append((logical_id, event["Properties"]))
     return out

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -84,6 +85,12 @@ def dynamodb_client() -> DynamoDBClient:
 
 
 @cache
+def events_client() -> EventBridgeClient:
+    """The task-stopped rule, switched on while drains watch tasks and off when none runs."""
+    return boto3.client("events", config=BUDGET_CONFIG)
+
+
+@cache
 def ssm_client() -> SSMClient:
     return boto3.client("ssm", config=CONFIG)
 
@@ -95,6 +102,7 @@ def sfn_client() -> SFNClient:
 
 def reset() -> None:
     """Forget the clients (the emulation starts a fresh AWS for each run)."""
-    for factory in (drain_clients, ecs_client, cloudformation_client, dynamodb_client, ssm_client, sfn_client):
+    drain_clients.cache_clear()
+    for factory in (ecs_client, cloudformation_client, dynamodb_client, events_client, ssm_client, sfn_client):
         factory.cache_clear()
     instance_types.forget()

@@ -8,7 +8,8 @@ The reads do not grow with the fleet (docs/how-it-works.md, "What a drain reads"
 tasks are meant to run on it and once more at its end, not while only its watched tasks are left. Instances whose
 running tasks are gone are listed together once the emptying pauses (no instance emptied since the last check, or
 none left to empty), by one sweep of the cluster's tasks told to stop where that costs less than a ListTasks per
-instance.
+instance. Watched tasks that ECS events reported STOPPED (see watch.py) are not read again; the others are read
+at every check, or, while events come, at the reconcile cadence the rule sets.
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ if TYPE_CHECKING:
 # Tasks watched at once (16 bytes each in the state): every stopping task of an instance whose running tasks are
 # gone, so its last one stopping is seen without listing it again. 5,000 keep the state under ~110 KB of 256 KB.
 WATCH_MAX = 5000
+# A watched task found STOPPED by a read more than this long after it stopped, with no event reporting it: the
+# events are not coming (a rule switched off, a target failing), so every check reads again.
+EVENT_GRACE_SECONDS = 30.0
 # A sweep reads its pages and then describes what they list (100 a call each): about two reads a page. It is
 # tried where that is cheaper than a ListTasks per instance, and given up past the per-instance cost.
 SWEEP_READS_PER_PAGE = 2
+
+
+Homes = dict[str, tuple[str, str]]  # task id -> (its container instance id, its lastStatus)
 
 
 @dataclass
@@ -81,6 +88,8 @@ class Census:
         return [task for b in self.busy for task in b.watched]
 
     sweep_pages: int = 0  # the pages the cluster's tasks told to stop took at the last sweep (0: not swept)
+    reconciled: bool = False  # the watched tasks no event reported were read
+    missed: int = 0  # of those, found STOPPED for longer than EVENT_GRACE_SECONDS: their events did not come
 
     @property
     def listed(self) -> list[str]:
@@ -104,6 +113,9 @@ class Pending:
     names: Mapping[str, str] = field(default_factory=dict)
     emptying: int | None = None
     sweep_pages: int = 0
+    reported: frozenset[str] = frozenset()  # watched tasks ECS events reported STOPPED
+    homes: Mapping[str, str] = field(default_factory=dict)  # watched task -> its instance
+    reconcile: bool = True  # read the watched tasks no event reported (else they are still stopping)
 
 
 def at_start(instances: Sequence[Instance]) -> Census:
@@ -111,7 +123,7 @@ def at_start(instances: Sequence[Instance]) -> Census:
     return Census(busy=[Busy(i, i.active_tasks) for i in instances if i.status not in calls.GONE_STATUSES])
 
 
-def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget) -> Census:
+def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget, now: float) -> Census:
     """One pass over the instances not drained yet.
 
     Calls: DescribeTasks for the watched tasks (100 a call); DescribeContainerInstances (100 a call) for the
@@ -121,7 +133,7 @@ def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget) ->
     """
     census = Census()
     listed = set(pending.listed) & set(pending.ids)
-    stopping = _still_stopping(ecs, cluster, pending.watched)
+    stopping = _unreported(ecs, cluster, pending, census, now)
     on: dict[str, list[str]] = {}  # instance -> its watched tasks not STOPPED
     for task_id, (instance_id, _) in stopping.items():
         on.setdefault(instance_id, []).append(task_id)
@@ -158,19 +170,28 @@ def _emptying_goes_on(now: int, before: int | None) -> bool:
     return before is not None and 0 < now < before
 
 
-def _still_stopping(ecs: ECSClient, cluster: str, watched: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """The watched tasks not STOPPED: id -> (instance id, lastStatus). A task ECS no longer returns is left out."""
-    states = calls.task_states(ecs, cluster, watched)
-    return {task: state for task, state in states.items() if state[1] != "STOPPED"}
+def _unreported(ecs: ECSClient, cluster: str, pending: Pending, census: Census, now: float) -> Homes:
+    """The watched tasks not STOPPED, as far as this check knows: id -> (instance id, lastStatus). Those events
+    reported STOPPED are left out; the others are read (a task ECS no longer returns is left out), or, between
+    reconciles, taken to be stopping still (where their instance is known)."""
+    unreported = [t for t in pending.watched if t not in pending.reported]
+    if not pending.reconcile and all(t in pending.homes for t in unreported):
+        return {t: (pending.homes[t], "STOPPING") for t in unreported}
+    census.reconciled = True
+    stopping: Homes = {}
+    for task in calls.describe_tasks(ecs, cluster, unreported):
+        task_id, status = last_part(task["taskArn"]), task.get("lastStatus", "UNKNOWN")
+        if status != "STOPPED":
+            stopping[task_id] = (last_part(task.get("containerInstanceArn", "")), status)
+        elif "stoppedAt" in task and now - task["stoppedAt"].timestamp() > EVENT_GRACE_SECONDS:
+            census.missed += 1
+    return stopping
 
 
 def _draining(instance_id: str, names: Mapping[str, str]) -> Instance:
     """A listed instance not described this check: DRAINING with nothing meant to run when last described (its
     end is described before it counts as drained)."""
     return Instance(instance_id, names.get(instance_id, "?"), "DRAINING", True, 0, 0, 0)
-
-
-Homes = dict[str, tuple[str, str]]  # task id -> (its container instance id, its lastStatus)
 
 
 def _list_stopping(

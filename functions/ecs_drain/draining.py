@@ -26,11 +26,14 @@ from .state import (
     Finding,
     PreviousDrain,
     Spare,
+    no_task_events,
     pack_ids,
+    unpack_homes,
     unpack_ids,
     unpack_subset,
 )
 from .targets import ec2_instance_ids
+from .watch import TaskWatch
 
 if TYPE_CHECKING:
     from .aws import Clients
@@ -86,33 +89,49 @@ def plan(
 
 
 def check(
-    state: DrainState, props: DrainProperties, clients: Clients, now: float, previous: PreviousDrain | None = None
+    state: DrainState,
+    props: DrainProperties,
+    clients: Clients,
+    now: float,
+    previous: PreviousDrain | None = None,
+    watch: TaskWatch | None = None,
 ) -> DrainState:
     """One turn of the loop: observe (and act: set DRAINING, stop standalone tasks), then decide."""
     _upgrade(state)
     try:
-        seen = observe(state, props, clients, now, previous)
+        seen = observe(state, props, clients, now, previous, watch)
     except ClusterGone:
         seen = rule.DrainSnapshot(now, cluster_gone=True)
     return rule.decide_drain(state, seen, props, previous)
 
 
 def observe(
-    state: DrainState, props: DrainProperties, clients: Clients, now: float, previous: PreviousDrain | None
+    state: DrainState,
+    props: DrainProperties,
+    clients: Clients,
+    now: float,
+    previous: PreviousDrain | None,
+    watch: TaskWatch | None = None,
 ) -> rule.DrainSnapshot:
     """Count what still runs; once there is room elsewhere, set the targets DRAINING (and stop standalone tasks
     under STOP); say why it cannot finish. Every ECS call of a check is made here."""
-    names = {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]}
-    ids = unpack_ids(state["pending"])
+    ids, watched = unpack_ids(state["pending"]), unpack_ids(state["watched"])
+    events = state["events"]
+    unreported = watch.not_reported() if watch is not None and events["on"] else None
+    reported = frozenset(watched) - unreported if unreported is not None else frozenset()
     pending = Pending(
         ids,
-        unpack_ids(state["watched"]),
+        watched,
         unpack_subset(ids, state["listed"]),
-        names,
+        {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]},
         state.get("emptying"),
         state.get("sweepPages", 0),
+        reported,
+        unpack_homes(ids, watched, state.get("watchedOn", "")),
+        unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now),
     )
-    census = count(clients.ecs, state["cluster"], pending, clients.budget)
+    census = count(clients.ecs, state["cluster"], pending, clients.budget, now)
+    events_on = _keep_watch(watch, watched if events["on"] else [], census.watched, now)
     acted = _act(state, props, clients, census)
     findings, only_blocked = _why(state, props, clients, census, acted, now, previous) if census.busy else ([], None)
     busiest = sorted(census.busy, key=lambda b: -b.tasks)
@@ -121,8 +140,13 @@ def observe(
         busy=tuple(b.instance.id for b in census.busy),
         watched=tuple(census.watched),
         listed=tuple(census.listed),
+        watched_on=tuple(b.instance.id for b in census.busy for _ in b.watched),
         emptying=census.emptying,
         sweep_pages=census.sweep_pages,
+        events_on=events_on,
+        reported=len(reported),
+        reconciled=census.reconciled,
+        missed=census.missed,
         tasks=census.tasks,
         unlisted=census.unlisted,
         out_of_time=census.out_of_time,
@@ -135,6 +159,16 @@ def observe(
         findings=tuple(findings),
         only_blocked_left=only_blocked,
     )
+
+
+def _keep_watch(watch: TaskWatch | None, before: list[str], after: list[str], now: float) -> bool:
+    """Keep the watch ECS events report to in step with the watched tasks (the rule switched on while there are
+    any): whether events report to it. Trouble here only means the tasks are read instead."""
+    if watch is None or not after:
+        return False
+    kept = set(before)
+    added = [t for t in after if t not in kept]
+    return watch.switch_on() and watch.update(added, kept - set(after), now)
 
 
 @dataclass(frozen=True)
@@ -206,6 +240,7 @@ def _upgrade(state: DrainState) -> None:
     listed instances (each is listed again once)."""
     state.setdefault("diagnosis", [])
     state.setdefault("listed", "")
+    state.setdefault("events", no_task_events())
     legacy = cast("dict[str, Any]", state).pop("probes", None)
     if legacy is not None:
         state["watched"] = legacy

@@ -40,3 +40,24 @@ class ExecutionEnded(TypedDict, total=False):
 
     source: str
     detail: ExecutionStatusChange
+
+
+class TaskStateChangeDetail(TypedDict, total=False):
+    """The `detail` of ECS's "ECS Task State Change" event: close to the task DescribeTasks returns (ECS Developer
+    Guide, "Amazon ECS task state change events")."""
+
+    clusterArn: str
+    containerInstanceArn: str
+    taskArn: str
+    group: str
+    lastStatus: str
+    desiredStatus: str
+    version: int  # goes up by one at each change: copies of one event share it
+    stoppedAt: str
+
+
+class TaskStateChange(TypedDict, total=False):
+    """What the TaskStoppedRule delivers: source aws.ecs, detail-type "ECS Task State Change"."""
+
+    source: str
+    detail: TaskStateChangeDetail

@@ -38,13 +38,16 @@ from .state import (
     RemainingInstance,
     ServiceRoom,
     Spare,
+    TaskEvents,
     new_state,
     no_instances,
+    pack_homes,
     pack_ids,
     pack_subset,
 )
 
 BACKLOG_RECHECK_SECONDS = 1  # the next check, when listings wait for the budget rather than for ECS
+RECONCILE_POLLS = 2  # while events come, the tasks they did not report are read every this many polls
 
 
 # One shape for both workflows: when it started, its deadline, its bound on checks, when it looks next.
@@ -125,8 +128,13 @@ class DrainSnapshot:
     busy: tuple[str, ...] = ()  # the target instances that still run something
     watched: tuple[str, ...] = ()  # the tasks stopping on them, watched until STOPPED
     listed: tuple[str, ...] = ()  # the busy instances whose stopping tasks were listed
+    watched_on: tuple[str, ...] = ()  # each watched task's instance, in the order of `watched`
     emptying: int = 0  # the busy instances with tasks meant to run
     sweep_pages: int = 0  # the pages of the cluster's tasks told to stop, at the last sweep (0: none yet)
+    events_on: bool = False  # ECS events report to this drain's watch (the rule on, the watch kept)
+    reported: int = 0  # watched tasks events reported STOPPED since the last check
+    reconciled: bool = False  # the watched tasks no event reported were read
+    missed: int = 0  # of those, STOPPED for a while with no event
     tasks: int = 0  # not STOPPED, on the busy instances
     unlisted: int = 0  # instances whose stopping tasks are still to be listed
     out_of_time: bool = False  # listings the step's allowance could not afford wait for the next check
@@ -195,10 +203,35 @@ def _record(state: DrainState, seen: DrainSnapshot) -> None:
     state["pending"], state["pendingCount"] = pack_ids(seen.busy), len(seen.busy)
     state["watched"] = pack_ids(seen.watched)
     state["listed"] = pack_subset(seen.busy, seen.listed)
+    state["watchedOn"] = pack_homes(seen.busy, dict(zip(seen.watched, seen.watched_on, strict=True)))
+    state["events"] = _task_events(state["events"], seen)
     state["emptying"], state["sweepPages"] = seen.emptying, seen.sweep_pages
     state["summary"]["drained"] = state["summary"]["instances"] - len(seen.busy)
     state["summary"]["tasksRemaining"] = seen.tasks
     state["remaining"] = list(seen.remaining)
+
+
+def _task_events(before: TaskEvents, seen: DrainSnapshot) -> TaskEvents:
+    events: TaskEvents = {
+        "on": seen.events_on,
+        "reported": before["reported"] + seen.reported,
+        "missed": before["missed"] + seen.missed,
+        # Only watched tasks left, every busy instance listed: the last one reported STOPPED ends the wait.
+        "wake": seen.events_on and bool(seen.watched) and len(seen.listed) == len(seen.busy),
+    }
+    reconciled_at = seen.now if seen.reconciled else before.get("reconciledAt")
+    if reconciled_at is not None:
+        events["reconciledAt"] = reconciled_at
+    return events
+
+
+def reconcile_due(events: TaskEvents, poll_seconds: int, now: float) -> bool:
+    """Whether this check reads the watched tasks no event reported: always without events, or once they missed a
+    STOPPED task; else every RECONCILE_POLLS polls, so that a lost event costs at most that long."""
+    if not events["on"] or events["missed"]:
+        return True
+    last = events.get("reconciledAt")
+    return last is None or now - last >= RECONCILE_POLLS * poll_seconds - 1
 
 
 def _ending(

@@ -79,7 +79,7 @@ REQUESTED_AT_KEY: Final = "RequestedAt"
 
 # What the state machine reads of the step's result: $.step.drain.<field>, $.step.preflight.<field> and
 # $.step.<field>; nothing else of them is the ASL's business (a test holds these to the ASL).
-ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds", "events")
 PREFLIGHT_ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
 STEP_ASL_FIELDS: Final = ("drain", "preflight", "maxFailedTries", "failedTries", "error")
 
@@ -159,6 +159,22 @@ class Timeline(TypedDict):
     endedAt: NotRequired[float]
 
 
+class TaskEvents(TypedDict):
+    """What the drain does with ECS Task State Change events (docs/how-it-works.md, "The answer when the last task
+    stops"): whether it watches through them, when it last read the tasks they did not report, what they reported,
+    and how many STOPPED tasks they missed."""
+
+    on: bool  # the rule is switched on and the watch in DynamoDB kept: reported tasks are not read again
+    reconciledAt: NotRequired[float]  # when the watched tasks no event reported were last read
+    reported: int  # watched tasks the events reported STOPPED
+    missed: int  # watched tasks a read found STOPPED, unreported for longer than the events' grace
+    wake: bool  # only watched tasks are left: the last one reported STOPPED wakes the drain
+
+
+def no_task_events() -> TaskEvents:
+    return {"on": False, "reported": 0, "missed": 0, "wake": False}
+
+
 class RemainingInstance(TypedDict):
     """One instance still busy, as the Reason and `ecs-drain watch` name it."""
 
@@ -208,6 +224,8 @@ class DrainState(TypedDict):
     # Which pending instances had their stopping tasks listed (pack_subset of pending): described again only at
     # their end.
     listed: str
+    watchedOn: NotRequired[str]  # each watched task's instance (pack_homes of pending), read between reconciles
+    events: TaskEvents
     emptying: NotRequired[int]  # target instances with tasks meant to run, at the last check
     sweepPages: NotRequired[int]  # the pages the cluster's tasks told to stop took at the last sweep
     standaloneStopped: str
@@ -306,6 +324,16 @@ class StepEvent(TypedDict):
     ExecutionName: str
 
 
+class WaitEvent(TypedDict):
+    """What the wait between two checks sends the DrainFunction: its task token, and whether the last watched task
+    reported STOPPED may send it back (the drain waits for nothing else)."""
+
+    Action: Literal["wait"]
+    TaskToken: str
+    ExecutionName: str
+    Wake: bool
+
+
 class AnswerStepEvent(TypedDict):
     """What the answering task sends the AnswerFunction (its Payload)."""
 
@@ -386,6 +414,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "pendingCount": 0,
         "watched": "",
         "listed": "",
+        "events": no_task_events(),
         "standaloneStopped": "",
         "need": no_resources(),
         "summary": empty_summary(),
@@ -445,6 +474,26 @@ def unpack_subset(ids: Sequence[str], packed: str) -> list[str]:
     bits = base64.b64decode(packed) if packed else b""
     ordered = sorted(set(ids))
     return [i for n, i in enumerate(ordered) if n // 8 < len(bits) and bits[n // 8] >> (n % 8) & 1]
+
+
+def pack_homes(ids: Iterable[str], homes: Mapping[str, str]) -> str:
+    """Each task's instance (`homes`: task -> one of `ids`), as its index among `ids` in pack_ids' order: two bytes
+    a task, in the order pack_ids gives the tasks."""
+    index = {i: n for n, i in enumerate(sorted(set(ids)))}
+    raw = b"".join(index[homes[task]].to_bytes(2, "big") for task in sorted(homes))
+    return base64.b64encode(raw).decode()
+
+
+def unpack_homes(ids: Sequence[str], tasks: Sequence[str], packed: str) -> dict[str, str]:
+    """What pack_homes packed, for the same `ids` and the tasks in pack_ids' order; {} where it does not fit."""
+    raw = base64.b64decode(packed) if packed else b""
+    ordered = sorted(set(ids))
+    if len(raw) != 2 * len(tasks):
+        return {}
+    homes = {task: int.from_bytes(raw[2 * n : 2 * n + 2], "big") for n, task in enumerate(sorted(tasks))}
+    if any(i >= len(ordered) for i in homes.values()):
+        return {}
+    return {task: ordered[i] for task, i in homes.items()}
 
 
 def unpack_ids(packed: str) -> list[str]:

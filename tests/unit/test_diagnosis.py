@@ -34,7 +34,7 @@ def cluster_with(service: str, tasks_on_a: int, tasks_elsewhere: int = 0, **fiel
 
 def findings_of(ecs: FakeEcs, started: float = T0, now: float = T0 + 30) -> list[Finding]:
     state = draining.plan(parse({"Cluster": "web", "InstanceIds": [f"i-{A}", f"i-{B}"]}), clients(ecs), now=started)
-    census = count(ecs.client, "web", Pending([A, B]), CallBudget())
+    census = count(ecs.client, "web", Pending([A, B]), CallBudget(), 0.0)
     services = describe_services(ecs.client, "web")
     gate = Gate(waiting=False, spare=None, draining_since=started)
     return diagnosis.diagnose(
@@ -134,12 +134,12 @@ def test_it_answers_early_only_when_nothing_but_the_blocked_and_daemon_tasks_is_
     ecs.add_task(A, "agent-a", group="service:agent")
     ecs.add_task(A, "web-a", last="DEACTIVATING", desired="STOPPED")  # serving its last requests
     ecs.instances[A]["status"] = ecs.instances[B]["status"] = "DRAINING"
-    census = count(ecs.client, "web", Pending([A, B]), CallBudget())
+    census = count(ecs.client, "web", Pending([A, B]), CallBudget(), 0.0)
     services = describe_services(ecs.client, "web")
     found = findings.merge([], [observed(1)], now=100.0)
     assert not diagnosis.only_blocked_left(ecs.client, "web", census, found, services, CallBudget())
     ecs.set_task("web-a", "STOPPED")
     assert diagnosis.only_blocked_left(ecs.client, "web", census, found, services, CallBudget())
     ecs.add_task(A, "job-a", group="family:job")  # a standalone task would be killed with the instance
-    census = count(ecs.client, "web", Pending([A, B]), CallBudget())
+    census = count(ecs.client, "web", Pending([A, B]), CallBudget(), 0.0)
     assert not diagnosis.only_blocked_left(ecs.client, "web", census, found, services, CallBudget())

@@ -34,7 +34,7 @@ def planned(ecs: FakeEcs, **extra: str) -> DrainState:
 
 def census_of(ecs: FakeEcs, ids: list[str], after: census.Census | None = None) -> census.Census:
     """A count of `ids`, following the count `after` (its watched tasks and listed instances), or the first."""
-    return census.count(ecs.client, "web", pending(ids, after), CallBudget())
+    return census.count(ecs.client, "web", pending(ids, after), CallBudget(), 0.0)
 
 
 def pending(ids: list[str], after: census.Census | None = None) -> census.Pending:
@@ -226,13 +226,13 @@ def test_it_carries_listings_the_step_cannot_afford_over_to_the_next_check(sim_t
     # Reads 0.1 s apart from the step's start: DescribeContainerInstances at 0 s, the sweep's one page at 0.1 s; a
     # listing needs 0.2 s more (its ListTasks and a share of the DescribeTasks after): after the read at 0.1 s it
     # fits in 0.35 s, after the one at 0.2 s it does not.
-    first = census.count(ecs.client, "web", pending(ids), budget)
+    first = census.count(ecs.client, "web", pending(ids), budget, 0.0)
     assert ecs.calls["ListTasks"] == 1  # the sweep's page
     assert {b.instance.id: b.unlisted for b in first.busy} == {"a1": False, "a2": True, "a3": True}
     assert ecs.calls["list_tasks"] == 1
     budget.step_seconds = 1.0  # the next check's allowance has room for its describes and the two left over
     budget.begin_step()
-    second = census.count(ecs.client, "web", pending(ids, first), budget)
+    second = census.count(ecs.client, "web", pending(ids, first), budget, 0.0)
     assert ecs.calls["list_tasks"] == 3  # the two left over, and no instance listed twice
     assert sorted((b.instance.id, b.unlisted, len(b.watched)) for b in second.busy) == [
         ("a1", False, 1),

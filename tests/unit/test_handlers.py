@@ -273,8 +273,8 @@ def test_it_plans_then_checks_through_the_drain_handler_carrying_the_properties_
 
 
 def test_it_refuses_an_unknown_drain_action(world: World) -> None:
-    with pytest.raises(ValueError, match="Action 'wait'"):
-        step("wait", drain_input({"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}))
+    with pytest.raises(ValueError, match="Action 'sleep'"):
+        step("sleep", drain_input({"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}))
 
 
 def test_it_answers_the_drain_once_and_forgets_the_url(world: World) -> None:

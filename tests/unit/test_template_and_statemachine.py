@@ -50,7 +50,10 @@ def test_it_retries_every_task_and_catches_into_an_answer() -> None:
         assert state["Retry"][-1]["ErrorEquals"] == ["States.ALL"], name
         catch = state["Catch"][-1]
         assert catch["ErrorEquals"] == ["States.ALL"]
-        if name not in ANSWER_STATES:
+        if state["Resource"].endswith(".waitForTaskToken"):
+            # The wait between checks: whatever happens, the next check comes (its own Catch answers).
+            assert {STATES[c["Next"]].get("Next", c["Next"]) for c in state["Catch"]} == {CHECK}, name
+        elif name not in ANSWER_STATES:
             assert any(c["Next"] in ANSWER_STATES for c in state["Catch"]), name
 
 
@@ -116,9 +119,13 @@ def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
 def test_it_times_each_task_out_with_its_function() -> None:
     timeouts = {f.logical_id: f.timeout for f in cfn.functions(TEMPLATE)}
     for name, task in STATES.items():
-        if task["Type"] == "Task":
-            function = "DrainFunction" if "DrainFunctionArn" in json.dumps(task) else "AnswerFunction"
-            assert task["TimeoutSeconds"] == timeouts[function], name
+        if task["Type"] != "Task":
+            continue
+        if task["Resource"].endswith(".waitForTaskToken"):  # the wait between checks: the poll interval at most
+            assert task["TimeoutSecondsPath"] == "$.step.drain.nextCheckInSeconds", name
+            continue
+        function = "DrainFunction" if "DrainFunctionArn" in json.dumps(task) else "AnswerFunction"
+        assert task["TimeoutSeconds"] == timeouts[function], name
     assert timeouts["DrainFunction"] == budget.DRAIN_STEP_TIMEOUT_SECONDS
     assert budget.DEFAULT_STEP_SECONDS <= budget.DRAIN_STEP_TIMEOUT_SECONDS / 5  # optional work ends far earlier
 
@@ -201,7 +208,8 @@ def test_it_retries_only_errors_its_function_can_raise() -> None:
             continue
         function = next(f for f in raised if f in json.dumps(task["Parameters"]))
         named = {e for r in task["Retry"] for e in r["ErrorEquals"] if "." not in e}
-        assert named == raised[function], name
+        waits = task["Parameters"]["Payload"].get("Action") == "wait"  # the wait raises nothing of its own
+        assert named == (set() if waits else raised[function]), name
     # Each named error is a class of the function's package, under the name Step Functions reports.
     for name in raised["DrainFunctionArn"] | raised["AnswerFunctionArn"]:
         owner = next(m for m in (properties, aws, budget, cfn_answer) if hasattr(m, name))
@@ -279,7 +287,9 @@ def test_it_sends_each_function_the_event_its_handler_declares() -> None:
         if task["Type"] != "Task":
             continue
         sent = {key.removesuffix(".$") for key in task["Parameters"]["Payload"]}
-        declared = drain_state.StepEvent if "DrainFunctionArn" in json.dumps(task) else drain_state.AnswerStepEvent
+        declared: Any = drain_state.StepEvent if "DrainFunctionArn" in json.dumps(task) else drain_state.AnswerStepEvent
+        if task["Parameters"]["Payload"].get("Action") == "wait":
+            declared = drain_state.WaitEvent
         fields = get_type_hints(declared)
         assert sent == set(fields), name
         if "Action" in task["Parameters"]["Payload"]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any, cast
 
-from .. import cfn_answer, outcome
-from ..aws import ssm_client
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .. import cfn_answer, outcome, watch
+from ..aws import events_client, sfn_client, ssm_client
 from ..events import ExecutionEnded, ExecutionStatusChange
 from ..observability import log_metrics, logger, metrics, tracer
 from ..state import REQUEST_KEY, AnswerStepEvent, ExecutionOutput, ExecutionState, execution_state, step_of
@@ -29,8 +32,24 @@ def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> ExecutionO
     state = execution_state(step["State"])
     result = outcome.of_state(state)
     _record(state, result)
-    answered = deliver(state, result)
+    try:
+        answered = deliver(state, result)
+    finally:
+        _switch_events_off_when_idle(step.get("ExecutionName", ""))
     return outcome.summary(state, result, answered)
+
+
+def _switch_events_off_when_idle(own: str) -> None:
+    """The last drain to end switches the task-stopped rule off: the account's task churn then invokes nothing.
+    Trouble here is logged, never raised: the answer is what matters."""
+    rule, state_machine = os.environ.get(watch.RULE_VARIABLE), os.environ.get("STATE_MACHINE_ARN")
+    if not rule or not state_machine:
+        return
+    try:
+        if watch.switch_off_when_idle(events_client(), sfn_client(), rule, state_machine, own):
+            logger.info("No drain runs: the task-stopped rule is switched off")
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("The task-stopped rule could not be switched off", extra={"error": repr(error)})
 
 
 def on_execution_ended(detail: ExecutionStatusChange) -> ExecutionOutput | None:

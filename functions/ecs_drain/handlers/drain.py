@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import clock, draining, preflight, rule
-from ..aws import AwsThrottled, Clients, drain_clients, is_throttling
+from .. import clock, draining, preflight, rule, watch
+from ..aws import AwsThrottled, Clients, drain_clients, dynamodb_client, events_client, is_throttling, sfn_client
 from ..budget import BudgetUnavailable
 from ..findings import blocking
 from ..observability import log_metrics, logger, metrics, tracer
@@ -27,20 +28,25 @@ from ..state import (
     PreflightState,
     StepEvent,
     StepResult,
+    WaitEvent,
     execution_state,
     failed_tries_outlasting,
     properties_of,
     step_of,
 )
 
-ACTIONS = ("plan", "check", "preflight")
+ACTIONS = ("plan", "check", "preflight", "wait")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: StepEvent, context: Any) -> StepResult:  # noqa: ARG001
-    """Takes the execution's state and returns the step's result (the state machine keeps it at $.step)."""
+def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult:  # noqa: ARG001
+    """Takes the execution's state and returns the step's result (the state machine keeps it at $.step); or, for
+    the wait between checks, keeps its task token where the last task's event finds it."""
+    if event["Action"] == "wait":
+        _wait(event)
+        return {}
     action, state = event["Action"], execution_state(event["State"])
     request = state.get(REQUEST_KEY) or {}
     logger.append_keys(
@@ -57,13 +63,13 @@ def handler(event: StepEvent, context: Any) -> StepResult:  # noqa: ARG001
         checked = _preflight_step(state, props)
         # If the next steps fail without running at all, the state machine answers after this many in a row.
         return {"preflight": checked, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(checked["deadline"] - clock.now())}
-    drain = _drain_step(action, state, props)
+    drain = _drain_step(action, state, props, event.get("ExecutionName"))
     _report(action, drain)
     until = rule.retry_until(props, drain["startedAt"])
     return {"drain": drain, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(until - clock.now())}
 
 
-def _drain_step(action: str, state: ExecutionState, props: DrainProperties) -> DrainState:
+def _drain_step(action: str, state: ExecutionState, props: DrainProperties, execution: str | None) -> DrainState:
     step, now, requested_at = step_of(state), clock.now(), state.get(REQUESTED_AT_KEY)
     current = step.get("drain")
     if step.get(ERROR_KEY) is not None and current is not None:  # the previous try of this step failed
@@ -75,7 +81,8 @@ def _drain_step(action: str, state: ExecutionState, props: DrainProperties) -> D
     if action == "plan":
         work = partial(draining.plan, props, clients, now, previous, requested_at)
     else:
-        work = partial(draining.check, current, props, clients, now, previous)
+        task_watch = watch.TaskWatch.from_environment(dynamodb_client(), events_client(), execution)
+        work = partial(draining.check, current, props, clients, now, previous, task_watch)
 
     def give_up(error: Exception) -> DrainState:
         return rule.give_up_drain(current, clock.now(), error)
@@ -99,6 +106,16 @@ def _preflight_step(state: ExecutionState, props: DrainProperties) -> PreflightS
         extra={"new_instances": checked["newInstances"], "waiting_for": checked["waitingFor"]},
     )
     return checked
+
+
+def _wait(event: WaitEvent) -> None:
+    """Between checks: the state machine waits for its token, or for the poll interval (its timeout)."""
+    table = os.environ.get(watch.TABLE_VARIABLE)
+    if table:
+        woken = watch.wait_for_wake(
+            dynamodb_client(), sfn_client(), table, event["ExecutionName"], event["TaskToken"], event["Wake"]
+        )
+        logger.info("Waiting for the next check", extra={"wake_on_last_stop": event["Wake"], "woken_at_once": woken})
 
 
 def _clients() -> Clients:
