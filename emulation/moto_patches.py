@@ -178,6 +178,10 @@ def callback_waits(
         _PARENT_WAIT.untimed = callback  # read by this thread's wait for the state's thread
         try:
             original_evaluate(state, env)
+        except Exception:
+            if callback and not env.is_running():
+                return  # stopped while it waited (StopExecution): the execution is ABORTED, not failed by this
+            raise
         finally:
             _PARENT_WAIT.untimed = False
 

@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from ecs_drain.watch import TaskWatch
 from emulation import template as cfn
 from emulation.catalog import SCENARIOS, world_options
-from emulation.scenarios import World, pinned_services, rollover_world
+from emulation.scenarios import World, pinned_services, rollover_world, services
+
+WATCH_TABLE, RULE = "ecs-drain-WatchTable", "ecs-drain-task-stopped"
 
 IAM_PREFIX = {"stepfunctions": "states", "awslambda": "lambda", "elbv2": "elasticloadbalancing"}
 IAM_ACTION = {("awslambda", "Invoke"): "InvokeFunction"}
@@ -73,6 +76,17 @@ def scenarios(used: dict[str, set[str]]) -> None:
     with rollover_world() as world:  # the resource removed from the template, the fleet kept: nothing drained
         assert world.remove() is not None
         record(world, used)
+    # Tasks behind a load balancer are watched through ECS events (the rule switched on, the watch kept, the drain
+    # woken by its last task's event; the rule switched off at the end); and a wait that begins after the last
+    # event came sends its own token back.
+    with rollover_world(services=services(6, 1, deregistration_delay=60), new_fleet_registers=None) as world:
+        world.drain_old(wall_seconds=300)
+        assert world.aws.wait_for_executions(wall_seconds=60)
+        watch = TaskWatch(world.aws.client("dynamodb"), world.aws.client("events"), WATCH_TABLE, RULE, "late")
+        assert watch.update(["t1"], [], world.aws.clock.now()) and watch.update([], ["t1"], world.aws.clock.now())
+        wait = {"Action": "wait", "TaskToken": "a-token-no-longer-waited-for", "ExecutionName": "late", "Wake": True}
+        world.aws.invoke("DrainFunction", wait)
+        record(world, used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
         assert failed is not None
@@ -85,7 +99,7 @@ def test_it_grants_each_role_exactly_the_calls_its_code_makes() -> None:
     used: dict[str, set[str]] = defaultdict(set)
     scenarios(used)
     policies: dict[str, Any] = granted()
-    assert set(used) == {"CustomResourceFunction", "DrainFunction", "AnswerFunction", "states"}
+    assert set(used) == {"CustomResourceFunction", "DrainFunction", "AnswerFunction", "TaskStoppedFunction", "states"}
     for role in sorted(set(used) | set(policies)):
         missing = used[role] - policies.get(role, set())
         unused = policies.get(role, set()) - used[role]

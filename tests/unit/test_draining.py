@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from ecs_drain import census, draining
@@ -292,3 +294,34 @@ def test_it_paces_calls_per_category_and_never_bursts_across_steps(sim_time: lis
     budget.wait_turn("UpdateContainerInstancesState")
     budget.wait_turn("UpdateContainerInstancesState")
     assert sim_time[0] - before == pytest.approx(0.05, abs=0.005)  # modify calls: 20 per second, on their own
+
+
+def test_it_reads_no_watched_task_between_reconciles_and_never_one_events_reported_stopped() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A, status="DRAINING")
+    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    ecs.add_task(A, "t2", last="DEACTIVATING", desired="STOPPED")
+    first = census_of(ecs, [A])
+    described = ecs.calls["DescribeTasks"]
+    homes = {"t1": A, "t2": A}
+    between = census.Pending([A], first.watched, first.listed, homes=homes, reconcile=False)
+    second = census.count(ecs.client, "web", between, CallBudget(), 0.0)
+    assert ecs.calls["DescribeTasks"] == described  # taken to be stopping still: nothing read
+    assert [(b.instance.id, b.watched) for b in second.busy] == [(A, ["t1", "t2"])] and not second.reconciled
+    reported = census.Pending([A], first.watched, first.listed, reported=frozenset({"t1"}), homes=homes)
+    third = census.count(ecs.client, "web", reported, CallBudget(), 0.0)
+    assert ecs.calls["DescribeTasks"] == described + 1 and third.reconciled  # t2 alone was read
+    assert [b.watched for b in third.busy] == [["t2"]]
+
+
+def test_it_counts_a_stopped_task_no_event_reported_as_missed_once_past_the_grace() -> None:
+    ecs = FakeEcs()
+    ecs.add_instance(A, status="DRAINING")
+    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    first = census_of(ecs, [A])
+    ecs.set_task("t1", "STOPPED")
+    ecs.tasks["t1"]["stoppedAt"] = datetime.fromtimestamp(1000.0, UTC)
+    soon = census.count(ecs.client, "web", pending([A], first), CallBudget(), 1000.0 + census.EVENT_GRACE_SECONDS)
+    late = census.count(ecs.client, "web", pending([A], first), CallBudget(), 1001.0 + census.EVENT_GRACE_SECONDS)
+    assert (soon.missed, late.missed) == (0, 1)
+    assert soon.drained == late.drained == [A]

@@ -304,3 +304,24 @@ def test_it_fails_a_preflight_whose_step_kept_failing_at_its_deadline() -> None:
     after = rule.give_up_preflight(rule.new_preflight(NEW, OLD, T0, T0), TimeoutError("timed out"))
     assert (after["phase"], after["seconds"]) == (DEADLINE, 900.0)
     assert "(TimeoutError: timed out)" in after["message"]
+
+
+def test_it_wakes_on_the_last_reported_stop_only_when_watched_tasks_are_all_that_is_left() -> None:
+    t1, t2 = "1" * 32, "2" * 32
+    only_watched = replace(seen(60), watched=(t1, t2), watched_on=(A, A), listed=(A,), events_on=True)
+    assert rule.decide_drain(drain(), only_watched, props())["events"]["wake"]
+    still_emptying = replace(only_watched, busy=(A, B))  # B still runs tasks: its listing is to come
+    assert not rule.decide_drain(drain(), still_emptying, props())["events"]["wake"]
+    without_events = replace(only_watched, events_on=False)
+    assert not rule.decide_drain(drain(), without_events, props())["events"]["wake"]
+
+
+def test_it_reads_the_unreported_tasks_every_two_polls_while_events_come_and_every_check_once_one_was_missed() -> None:
+    after = rule.decide_drain(drain(), replace(seen(60), events_on=True, reconciled=True), props())
+    events = after["events"]
+    assert events["reconciledAt"] == T0 + 60
+    assert not rule.reconcile_due(events, 15, T0 + 75)  # one poll later
+    assert rule.reconcile_due(events, 15, T0 + 90)  # two polls later
+    assert rule.reconcile_due({**events, "on": False}, 15, T0 + 75)  # no events: every check
+    missed = rule.decide_drain(after, replace(seen(75), events_on=True, reconciled=True, missed=1), props())
+    assert missed["events"]["missed"] == 1 and rule.reconcile_due(missed["events"], 15, T0 + 90)

@@ -45,3 +45,12 @@ def test_it_gives_a_new_drain_every_field_the_state_machine_reads() -> None:
     drain = state.new_state("web", 0.0, None, 10)
     assert set(state.ASL_FIELDS) <= set(drain)
     assert set(drain) <= set(state.DrainState.__annotations__)
+
+
+def test_it_packs_each_watched_tasks_instance_in_two_bytes() -> None:
+    instances = [uuid.uuid4().hex for _ in range(300)]
+    homes = {uuid.uuid4().hex: instances[n % 300] for n in range(1000)}
+    packed = state.pack_homes(instances, homes)
+    assert len(packed) == 2668  # 2,000 bytes, in base64
+    assert state.unpack_homes(instances, list(homes), packed) == homes
+    assert state.unpack_homes(instances, list(homes)[:10], packed) == {}  # not the tasks it was packed for
