@@ -15,6 +15,8 @@ from ecs_drain import clock
 
 
 def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+    if event["Action"] == "wait":  # it watches no task: the wait lasts the poll interval
+        return {}
     state = dict(event["State"])
     ecs, ec2 = boto3.client("ecs"), boto3.client("ec2")
     cluster, fleet = state["Properties"]["Cluster"], state["Properties"]["SpotFleet"]
@@ -26,6 +28,7 @@ def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
         "cluster": cluster,  # what the answer step's summary reads
         "remaining": [],
         "need": {"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0},
+        "events": {"on": False, "reported": 0, "missed": 0, "wake": False},  # what the wait reads
     }
     targets = {i["InstanceId"] for i in ec2.describe_spot_fleet_instances(SpotFleetRequestId=fleet)["ActiveInstances"]}
     arns: list[str] = []

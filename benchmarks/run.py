@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulation.scenarios import Fleet, World, rollover_world, services
+from emulation.ecs_events import Delivery
+from emulation.scenarios import EVENTS, Fleet, World, rollover_world, services
 from emulation.throttling import CATEGORIES, CLUSTER_READ, busiest_second
 
 AWS_APIS = ("ecs:", "ec2:", "autoscaling:")
@@ -32,17 +33,23 @@ POLL_SECONDS = 15
 DEREGISTRATION_DELAY = 300  # the ALB default: drains have their real length
 READS_PER_SECOND = 10  # the provider stack's default EcsReadCallsPerSecond
 # Consumer stacks x their targets, all replaced at once in one cluster of 2,000 other instances.
-CONCURRENT = [(5, 200), (20, 50), (16, 400)]
+CONCURRENT = [(5, 200), (20, 50), (16, 400), (32, 400)]
+# ECS events as EventBridge delivers them, or all lost (the fault: what the fallback on reads costs).
+DELIVERIES: dict[str, Delivery] = {"on": EVENTS, "lost": Delivery(lost_share=1.0)}
+LOST_ROWS = [(1000, 1000)]  # the grid rows measured again with every event lost
 COLUMNS = [
     "cluster_instances",
     "targets",
     "strategy",
     "concurrent_drains",
+    "events",
     "drain_calls_total",
+    "ecs_reads_per_target",
     "peak_read_calls_per_second",
     "throttled_calls_drain",
     "throttled_calls_neighbour",
     "check_seconds_max",
+    "budget_floor_seconds",
     "drain_seconds",
     "last_stopped_seconds",
     "overhead_seconds",
@@ -53,7 +60,9 @@ COLUMNS = [
 ]
 
 
-def measure(cluster: int, targets: int, strategy: str, tasks_per_instance: int = 1) -> dict[str, Any]:
+def measure(
+    cluster: int, targets: int, strategy: str, tasks_per_instance: int = 1, events: str = "on"
+) -> dict[str, Any]:
     """`cluster` instances, `targets` of them the old fleet; the replacement fleet (as many instances as the
     targets) has registered, so the other instances number `cluster` in all while the targets drain. The neighbour
     makes 5 cluster reads a second throughout."""
@@ -63,19 +72,21 @@ def measure(cluster: int, targets: int, strategy: str, tasks_per_instance: int =
         new_fleet_registers=None,
         services=services(cluster, tasks_per_instance, DEREGISTRATION_DELAY),
         log_level="WARNING",
+        ecs_events=DELIVERIES[events],
     ) as world:
         if strategy == "naive":
             world.aws.functions["DrainFunction"].handler = "benchmarks.naive.handler"
         deleted_at = world.aws.clock.now()
         _request, answer = world.drain_old(wall_seconds=3600)
         assert answer is not None, "no answer"
-        return row(world, cluster, targets, strategy, deleted_at, [answer.at], [world.old])
+        return row(world, cluster, targets, strategy, deleted_at, [answer.at], [world.old]) | {"events": events}
 
 
-def measure_concurrent(stacks: int = 5, targets: int = 200, others: int = 2000) -> dict[str, Any]:
+def measure_concurrent(stacks: int = 5, targets: int = 200, others: int = 2000, events: str = "on") -> dict[str, Any]:
     """`stacks` consumer stacks, each with a fleet of `targets` in one shared cluster of `others` other instances,
     all replaced at once: their Deletes arrive together, as a platform team's AMI roll-out sends them."""
     with rollover_world(
+        ecs_events=DELIVERIES[events],
         old_instances=targets,
         new_instances=others,
         new_fleet_registers=None,
@@ -88,7 +99,7 @@ def measure_concurrent(stacks: int = 5, targets: int = 200, others: int = 2000) 
         deleted_at, answers = world.drain_stacks_at_once(wall_seconds=7200)
         assert all(a is not None and a.body["Status"] == "SUCCESS" for a in answers), answers
         answered = [a.at for a in answers if a]
-        result = row(world, others, targets * stacks, "ecs-drain", deleted_at, answered, fleets)
+        result = row(world, others, targets * stacks, "ecs-drain", deleted_at, answered, fleets) | {"events": events}
         result["per_drain"] = [
             per_drain(world, fleet, deleted_at, at) for fleet, at in zip(fleets, answered, strict=True)
         ]
@@ -137,6 +148,7 @@ def row(
         "drain_calls_total": sum(
             n for api, n in world.aws.calls.by_action(caller="DrainFunction").items() if api.startswith(AWS_APIS)
         ),
+        "ecs_reads_per_target": round(len(reads) / max(1, targets), 3),
         "peak_read_calls_per_second": busiest_second(reads),
         # The time the budget alone imposes: the cluster reads the drains made, at the read rate.
         "budget_floor_seconds": round(len(reads) / READS_PER_SECOND, 1),
@@ -255,12 +267,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"in {time.monotonic() - started:5.1f} s",
                 file=sys.stderr,
             )
-    for stacks, targets in [] if args.no_concurrent else CONCURRENT:
-        started = time.monotonic()
-        rows.append(measure_concurrent(stacks, targets))
-        print(
-            f"  measured {stacks} x {targets} concurrent drains in {time.monotonic() - started:5.1f} s", file=sys.stderr
-        )
+    for cluster, targets in [] if args.only_concurrent else LOST_ROWS:
+        rows.append(measure(cluster, targets, "ecs-drain", events="lost"))
+    for events in DELIVERIES:
+        for stacks, targets in [] if args.no_concurrent else CONCURRENT:
+            started = time.monotonic()
+            rows.append(measure_concurrent(stacks, targets, events=events))
+            print(
+                f"  measured {stacks} x {targets} concurrent drains, events {events}, "
+                f"in {time.monotonic() - started:5.1f} s",
+                file=sys.stderr,
+            )
     if not args.only_concurrent:
         (HERE / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(table(rows))

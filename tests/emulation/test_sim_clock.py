@@ -52,8 +52,11 @@ def test_it_stops_time_at_an_alarm_and_runs_it_as_a_participant_whose_calls_take
         clock.sleep(0.5)
         seen.append(("done", clock.now() - EPOCH))
 
+    def model(t: float) -> None:
+        seen.append(("model", t - EPOCH))
+
     clock.call_at(EPOCH + 3.0, delivered)
-    clock.on_advance(lambda t: seen.append(("model", t - EPOCH)) and None)
+    clock.on_advance(model)
     clock.advance(10)
     assert seen == [
         ("model", 3.0),  # the models are brought up to the alarm, not past it
