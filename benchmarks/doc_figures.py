@@ -138,7 +138,11 @@ def at_rest() -> str:
 
 def per_drain_hour() -> str:
     results = json.loads((HERE / "results.json").read_text())
-    one = [r["usd_per_hour"] for r in results if r["strategy"] == "ecs-drain" and r["concurrent_drains"] == 1]
+    one = [
+        r["usd_per_hour"]
+        for r in results
+        if r["strategy"] == "ecs-drain" and r["concurrent_drains"] == 1 and r["events"] == "on"
+    ]
     one = [c for c in one if c is not None]
     return f"from ${min(one):.3f} to ${max(one):.3f} for one drain (1 to 1,000 targets)"
 

@@ -186,24 +186,31 @@ def _state_bytes_max(world: World) -> int:
 
 
 def _usd_per_hour(world: World, steps: list[Any]) -> float | None:
-    """One loop (Wait, check Task, Choice) an hour's worth of times, at the checks' simulated duration."""
+    """One loop (the check, its Choice, the wait for the tasks) an hour's worth of times, at the checks' and waits'
+    simulated duration, with their DynamoDB writes (the call budget's bookings, the watch's)."""
     events = _history(world)[0]
-    scheduled = [n for n, e in enumerate(events) if e["type"] == "TaskScheduled"][1:-1]  # the checks
-    if len(scheduled) < 2:
+    checks_scheduled = [
+        n
+        for n, e in enumerate(events)
+        if e["type"] == "TaskScheduled" and '"check"' in e["taskScheduledEventDetails"]["parameters"]
+    ]
+    if len(checks_scheduled) < 2:
         return None
-    transitions_per_loop = sum(1 for e in events[scheduled[0] : scheduled[1]] if e["type"].endswith("StateEntered"))
-    checks = [i for i in steps if i.action == "check"]
-    seconds = [i.sim_seconds for i in checks] or [0.0]
-    gb_seconds = DRAIN_MEMORY_GB * max(0.001, sum(seconds) / len(seconds))
-    bookings = sum(i.calls["dynamodb:UpdateItem"] for i in checks) / max(1, len(checks))  # the call budget's
-    loops_per_hour = 3600 / POLL_SECONDS
-    cost = (
-        transitions_per_loop * USD_PER_TRANSITION
-        + USD_PER_LAMBDA_REQUEST
-        + gb_seconds * USD_PER_GB_SECOND
-        + bookings * USD_PER_WRITE_REQUEST
-    )
-    return round(loops_per_hour * cost, 4)
+    loop = events[checks_scheduled[0] : checks_scheduled[1]]
+    transitions_per_loop = sum(1 for e in loop if e["type"].endswith("StateEntered"))
+    cost = transitions_per_loop * USD_PER_TRANSITION
+    for action in ("check", "wait"):
+        invocations = [i for i in steps if i.action == action]
+        if not invocations:
+            continue
+        seconds = sum(i.sim_seconds for i in invocations) / len(invocations)
+        writes = sum(i.calls["dynamodb:UpdateItem"] + i.calls["dynamodb:BatchWriteItem"] for i in invocations)
+        cost += (
+            USD_PER_LAMBDA_REQUEST
+            + DRAIN_MEMORY_GB * max(0.001, seconds) * USD_PER_GB_SECOND
+            + writes / len(invocations) * USD_PER_WRITE_REQUEST
+        )
+    return round(3600 / POLL_SECONDS * cost, 4)
 
 
 def table(rows: list[dict[str, Any]]) -> str:

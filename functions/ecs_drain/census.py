@@ -126,10 +126,10 @@ def at_start(instances: Sequence[Instance]) -> Census:
 def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget, now: float) -> Census:
     """One pass over the instances not drained yet.
 
-    Calls: DescribeTasks for the watched tasks (100 a call); DescribeContainerInstances (100 a call) for the
-    instances not listed yet and for the listed ones whose watched tasks are all STOPPED; and, for the instances
-    whose running tasks just went, a sweep or one ListTasks each, as far as the step's allowance affords (the rest
-    wait for the next check).
+    Calls: DescribeTasks for the watched tasks no event reported STOPPED (100 a call; between reconciles, none);
+    DescribeContainerInstances (100 a call) for the instances not listed yet and for the listed ones whose watched
+    tasks are all STOPPED; and, for the instances whose running tasks just went, once the emptying pauses, a sweep
+    or one ListTasks each, as far as the step's allowance affords (the rest wait for the next check).
     """
     census = Census()
     listed = set(pending.listed) & set(pending.ids)

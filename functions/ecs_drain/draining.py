@@ -115,23 +115,9 @@ def observe(
 ) -> rule.DrainSnapshot:
     """Count what still runs; once there is room elsewhere, set the targets DRAINING (and stop standalone tasks
     under STOP); say why it cannot finish. Every ECS call of a check is made here."""
-    ids, watched = unpack_ids(state["pending"]), unpack_ids(state["watched"])
-    events = state["events"]
-    unreported = watch.not_reported() if watch is not None and events["on"] else None
-    reported = frozenset(watched) - unreported if unreported is not None else frozenset()
-    pending = Pending(
-        ids,
-        watched,
-        unpack_subset(ids, state["listed"]),
-        {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]},
-        state.get("emptying"),
-        state.get("sweepPages", 0),
-        reported,
-        unpack_homes(ids, watched, state.get("watchedOn", "")),
-        unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now),
-    )
+    pending = _pending(state, props, watch, now)
     census = count(clients.ecs, state["cluster"], pending, clients.budget, now)
-    events_on = _keep_watch(watch, watched if events["on"] else [], census.watched, now)
+    events_on = _keep_watch(watch, list(pending.watched) if state["events"]["on"] else [], census.watched, now)
     acted = _act(state, props, clients, census)
     findings, only_blocked = _why(state, props, clients, census, acted, now, previous) if census.busy else ([], None)
     busiest = sorted(census.busy, key=lambda b: -b.tasks)
@@ -144,7 +130,7 @@ def observe(
         emptying=census.emptying,
         sweep_pages=census.sweep_pages,
         events_on=events_on,
-        reported=len(reported),
+        reported=len(pending.reported),
         reconciled=census.reconciled,
         missed=census.missed,
         tasks=census.tasks,
@@ -158,6 +144,25 @@ def observe(
         standalone_done=tuple(sorted(acted.standalone_done & {b.instance.id for b in census.busy})),
         findings=tuple(findings),
         only_blocked_left=only_blocked,
+    )
+
+
+def _pending(state: DrainState, props: DrainProperties, watch: TaskWatch | None, now: float) -> Pending:
+    """What the last check left to count, with what ECS events reported since (where they report to this drain):
+    the watched tasks they did not report are read at the reconcile cadence, or at every check without them."""
+    ids, watched = unpack_ids(state["pending"]), unpack_ids(state["watched"])
+    events = state["events"]
+    unreported = watch.not_reported() if watch is not None and events["on"] else None
+    return Pending(
+        ids,
+        watched,
+        unpack_subset(ids, state["listed"]),
+        {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]},
+        state.get("emptying"),
+        state.get("sweepPages", 0),
+        frozenset(watched) - unreported if unreported is not None else frozenset(),
+        unpack_homes(ids, watched, state.get("watchedOn", "")),
+        unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now),
     )
 
 
