@@ -74,12 +74,17 @@ check, sets instances DRAINING one per call and counts `runningTasksCount`, as e
 limits, ECS token buckets (cluster reads 100 refilled at 20/s, shared by every caller in the account), 0.03 s per
 AWS call (DynamoDB bookings included) and a *neighbour* (another tool in the account making 5 cluster reads a
 second). In each row the old fleet (`targets`) drains while `cluster_instances` other instances have registered;
-services run one 128-CPU task per instance behind the default 300 s deregistration delay.
+services run one 128-CPU task per instance behind the default 300 s deregistration delay. `events`: ECS Task State
+Change events delivered as EventBridge does (`on`: each 0.5 to 2.5 s late) or every one lost (`lost`: the fault;
+the drain ends on its reads).
 
 {table(grid)}
 
 - `drain_calls_total`: every ECS, EC2 and Auto Scaling call of the drain steps (the DynamoDB bookings of the call
-  schedule, one per ECS call, are counted in `usd_per_hour` instead).
+  schedule, one per ECS call, are counted in `usd_per_hour` instead). `ecs_reads_per_target`: the drain's cluster
+  reads (`ListTasks`, `DescribeTasks`, `DescribeContainerInstances`, `ListContainerInstances`) per target; the
+  modify calls, one per 10 targets, have a bucket of their own. `budget_floor_seconds`: those reads at the read rate
+  (10 a second), the time the budget alone imposes.
 - `peak_read_calls_per_second`: the drain's cluster reads in the busiest one-second window of simulated time.
 - `throttled_calls_drain`, `throttled_calls_neighbour`: calls that found the account's bucket empty.
 - `check_seconds_max`: the longest drain step in simulated seconds (the DrainFunction's timeout is 300 s).
@@ -87,8 +92,9 @@ services run one 128-CPU task per instance behind the default 300 s deregistrati
   STOPPED; `overhead_seconds`: the difference (the detection the engine owns at the end);
   `draining_lag_seconds`: from the Delete to the last target set DRAINING (what the engine owns at the start).
 - `state_bytes_max`: the largest state in the execution history (Step Functions allows 262,144).
-- `usd_per_hour`: an hour of draining: state transitions at $0.000025, Lambda requests at $0.20 per million,
-  GB-seconds at $0.0000133334 (arm64, 512 MB) and DynamoDB write requests at $0.625 per million.
+- `usd_per_hour`: an hour of draining (a check and a wait each poll): state transitions at $0.000025, Lambda
+  requests at $0.20 per million, GB-seconds at $0.0000133334 (arm64, 512 MB) and DynamoDB write requests at $0.625
+  per million.
 - `tasks_not_stopped_at_answer`: not 0 when CloudFormation was answered while tasks still ran: the naive count
   misses tasks that are DEACTIVATING or STOPPING, which is how earlier tools kill live requests. (A row with a
   handful of tasks, such as 10 instances and 1 target, depends on where ECS placed them: moto's instance ids are
@@ -97,10 +103,11 @@ services run one 128-CPU task per instance behind the default 300 s deregistrati
 ## Many drains at once
 
 Consumer stacks replaced together in one cluster of 2,000 other instances (300 s deregistration delay, the
-neighbour at 5 reads a second), every drain booking its ECS calls in the one schedule they share. Per drain: when
-it answered, its overhead and lag (the worst of them) and the tasks still running at its answer (all drains
-together); `budget_floor_seconds` is the cluster reads the drains needed together divided by the read rate (10 a
-second): the time the budget alone imposes.
+neighbour at 5 reads a second), every drain booking its ECS calls in the one schedule they share, with ECS events
+delivered (`on`) or all lost (`lost`). Per drain: when it answered, its overhead (its answer after its own last task
+STOPPED) and lag (the worst of them) and the tasks still running at its answer (all drains together); `last
+STOPPED` is the last task of all drains; `budget_floor_seconds` is the cluster reads the drains needed together
+divided by the read rate (10 a second): the time the budget alone imposes.
 
 {concurrent_table(conc)}
 

@@ -223,15 +223,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 def concurrent_table(rows: list[dict[str, Any]]) -> str:
     """The concurrent rows, per drain: the range of answers, and the worst of what each drain owns."""
     lines = [
-        "| stacks x targets | answers (s after the Deletes) | budget_floor_seconds | overhead_seconds max | "
-        "draining_lag_seconds max | tasks_not_stopped_at_answer | peak reads/s | throttled drain / neighbour |",
-        "|---|---|---|---|---|---|---|---|",
+        "| stacks x targets | events | answers (s after the Deletes) | last STOPPED (s) | ecs_reads_per_target | "
+        "budget_floor_seconds | overhead_seconds max | draining_lag_seconds max | tasks_not_stopped_at_answer | "
+        "peak reads/s | throttled drain / neighbour |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         drains = r["per_drain"]
         answers = [d["answer_seconds"] for d in drains]
         lines.append(
-            f"| {r['concurrent_drains']} x {r['targets'] // r['concurrent_drains']} | {min(answers)} to {max(answers)} "
+            f"| {r['concurrent_drains']} x {r['targets'] // r['concurrent_drains']} | {r['events']} "
+            f"| {min(answers)} to {max(answers)} | {r['last_stopped_seconds']} | {r['ecs_reads_per_target']} "
             f"| {r['budget_floor_seconds']} | {max(d['overhead_seconds'] for d in drains)} "
             f"| {max(d['draining_lag_seconds'] for d in drains)} "
             f"| {sum(d['tasks_not_stopped_at_answer'] for d in drains)} | {r['peak_read_calls_per_second']} "

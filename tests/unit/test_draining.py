@@ -198,11 +198,17 @@ def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
     assert has_room(no_resources(), {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0})
 
 
-def test_it_watches_every_stopping_task_and_never_lists_an_instance_twice() -> None:
+def draining_with(**tasks: str) -> FakeEcs:
+    """Instance A, DRAINING with nothing meant to run, and these tasks told to stop (id -> lastStatus)."""
     ecs = FakeEcs()
     ecs.add_instance(A, status="DRAINING")
-    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
-    ecs.add_task(A, "t2", last="STOPPING", desired="STOPPED")
+    for task, last in tasks.items():
+        ecs.add_task(A, task, last=last, desired="STOPPED")
+    return ecs
+
+
+def test_it_watches_every_stopping_task_and_never_lists_an_instance_twice() -> None:
+    ecs = draining_with(t1="DEACTIVATING", t2="STOPPING")
     first = census_of(ecs, [A])
     ecs.set_task("t1", "STOPPED")
     second = census_of(ecs, [A], first)
@@ -261,9 +267,7 @@ def test_it_lists_many_emptied_instances_by_one_sweep_of_the_cluster() -> None:
 
 
 def test_it_describes_a_listed_instance_again_only_at_its_end() -> None:
-    ecs = FakeEcs()
-    ecs.add_instance(A, status="DRAINING")
-    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    ecs = draining_with(t1="DEACTIVATING")
     first = census_of(ecs, [A])
     described = ecs.calls["DescribeContainerInstances"]
     second = census_of(ecs, [A], first)
@@ -297,10 +301,7 @@ def test_it_paces_calls_per_category_and_never_bursts_across_steps(sim_time: lis
 
 
 def test_it_reads_no_watched_task_between_reconciles_and_never_one_events_reported_stopped() -> None:
-    ecs = FakeEcs()
-    ecs.add_instance(A, status="DRAINING")
-    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
-    ecs.add_task(A, "t2", last="DEACTIVATING", desired="STOPPED")
+    ecs = draining_with(t1="DEACTIVATING", t2="DEACTIVATING")
     first = census_of(ecs, [A])
     described = ecs.calls["DescribeTasks"]
     homes = {"t1": A, "t2": A}
@@ -315,9 +316,7 @@ def test_it_reads_no_watched_task_between_reconciles_and_never_one_events_report
 
 
 def test_it_counts_a_stopped_task_no_event_reported_as_missed_once_past_the_grace() -> None:
-    ecs = FakeEcs()
-    ecs.add_instance(A, status="DRAINING")
-    ecs.add_task(A, "t1", last="DEACTIVATING", desired="STOPPED")
+    ecs = draining_with(t1="DEACTIVATING")
     first = census_of(ecs, [A])
     ecs.set_task("t1", "STOPPED")
     ecs.tasks["t1"]["stoppedAt"] = datetime.fromtimestamp(1000.0, UTC)
