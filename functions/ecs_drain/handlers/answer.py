@@ -70,6 +70,7 @@ def on_execution_ended(detail: ExecutionStatusChange) -> ExecutionOutput | None:
         request = state.get(REQUEST_KEY)
         if request:
             cfn_answer.forget_response_url(ssm_client(), request["ResponseParameter"])
+        _switch_events_off_when_idle(name)
     return outcome.summary(state, result, answered)
 
 
