@@ -92,23 +92,25 @@ class SimClock:
                 return  # they take part: time goes on once they sleep or end
 
     def _start_alarms(self) -> bool:
-        """Start every alarm now due, each on its own thread, counted as running before it starts."""
+        """Start the alarms now due on a thread of their own, in the order they were set, counted as running
+        before it starts."""
         due: list[Callable[[], None]] = []
         with self.lock:
             while self._alarms and self._alarms[0][0] <= self._now:
                 due.append(heapq.heappop(self._alarms)[2])
-        for action in due:
+        if due:
             self._runnable += 1  # under the turn lock, held by the sleeper that moves time
-            threading.Thread(target=self._alarm_thread, args=(action,), daemon=True).start()
+            threading.Thread(target=self._alarm_thread, args=(due,), daemon=True).start()
         return bool(due)
 
-    def _alarm_thread(self, action: Callable[[], None]) -> None:
-        """A participant counted running before it started (see _start_alarms), until `action` returns."""
+    def _alarm_thread(self, actions: list[Callable[[], None]]) -> None:
+        """A participant counted running before it started (see _start_alarms), until the actions are done."""
         me = threading.get_ident()
         with self._turn:
             self._depth[me] = 1
         try:
-            action()
+            for action in actions:
+                action()
         finally:
             with self._turn:
                 del self._depth[me]
