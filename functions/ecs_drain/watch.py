@@ -41,6 +41,10 @@ GONE_TOKEN_CODES = {"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"}
 TROUBLE = (ClientError, BotoCoreError)
 
 
+class WatchUnwritten(Exception):
+    """BatchWriteItem kept leaving items unprocessed (the table throttled)."""
+
+
 @dataclass(frozen=True)
 class TaskWatch:
     """One drain's watch (`drain`: its execution's name) in the table, and the rule that feeds it."""
@@ -108,7 +112,7 @@ class TaskWatch:
                     UpdateExpression="DELETE stopping :tasks",
                     ExpressionAttributeValues={":tasks": {"SS": gone}},
                 )
-        except TROUBLE as error:
+        except (*TROUBLE, WatchUnwritten) as error:
             logger.warning("The watch could not be updated", extra={"error": repr(error)})
             return False
         return True
@@ -121,7 +125,7 @@ class TaskWatch:
                 return
             requests = left
             clock.sleep(0.05 * 2**attempt)
-        raise RuntimeError("DynamoDB left watch items unwritten")
+        raise WatchUnwritten("DynamoDB left watch items unwritten after 5 tries")
 
 
 def _key(value: str) -> dict[str, dict[str, str]]:
