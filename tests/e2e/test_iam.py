@@ -15,6 +15,7 @@ import pytest
 from ecs_drain.watch import TaskWatch
 from emulation import template as cfn
 from emulation.catalog import SCENARIOS, world_options
+from emulation.offline_aws import ACCOUNT, REGION
 from emulation.scenarios import World, pinned_services, rollover_world, services
 
 WATCH_TABLE, RULE = "ecs-drain-WatchTable", "ecs-drain-task-stopped"
@@ -76,9 +77,9 @@ def scenarios(used: dict[str, set[str]]) -> None:
     with rollover_world() as world:  # the resource removed from the template, the fleet kept: nothing drained
         assert world.remove() is not None
         record(world, used)
-    # Tasks behind a load balancer are watched through ECS events (the rule switched on, the watch kept, the drain
-    # woken by its last task's event; the rule switched off at the end); and a wait that begins after the last
-    # event came sends its own token back.
+    # Tasks behind a load balancer are watched through ECS events (the rule switched on, the watch kept; the rule
+    # switched off at the end). Then, whichever way the drain's own timing went: a wait that begins after the last
+    # event came sends its own token back; and a last task's event sends back the token of a wait.
     with rollover_world(services=services(6, 1, deregistration_delay=60), new_fleet_registers=None) as world:
         world.drain_old(wall_seconds=300)
         assert world.aws.wait_for_executions(wall_seconds=60)
@@ -86,6 +87,10 @@ def scenarios(used: dict[str, set[str]]) -> None:
         assert watch.update(["t1"], [], world.aws.clock.now()) and watch.update([], ["t1"], world.aws.clock.now())
         wait = {"Action": "wait", "TaskToken": "a-token-no-longer-waited-for", "ExecutionName": "late", "Wake": True}
         world.aws.invoke("DrainFunction", wait)
+        assert watch.update(["t2"], [], world.aws.clock.now())
+        world.aws.invoke("DrainFunction", {**wait, "TaskToken": "another-token"})  # kept: t2 is still stopping
+        stopped = {"lastStatus": "STOPPED", "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/web/t2"}
+        world.aws.invoke("TaskStoppedFunction", {"source": "aws.ecs", "detail": stopped})
         record(world, used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
