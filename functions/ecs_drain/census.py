@@ -232,8 +232,13 @@ def _list_each(
         room -= len(found)
         arns.extend(found)
         listed.append(instance)
+    return listed, _described(ecs, cluster, arns, known)
+
+
+def _described(ecs: ECSClient, cluster: str, arns: list[str], known: Homes) -> Homes:
+    """Where each listed task is and how far it has come: the known ones as known, the others read."""
     unknown = sorted({last_part(a) for a in arns} - set(known))
-    return listed, {**known, **calls.task_states(ecs, cluster, unknown)}
+    return {**known, **calls.task_states(ecs, cluster, unknown)}
 
 
 def _record_listing(listed: list[Instance], homes: Homes, census: Census, room: int) -> None:
@@ -273,5 +278,4 @@ def _sweep(
         census.out_of_time |= pages < most_pages
         return None
     census.sweep_pages = max(1, -(-len(arns) // calls.LIST_TASKS_PAGE))
-    unknown = sorted({last_part(a) for a in arns} - set(known))
-    return {**known, **calls.task_states(ecs, cluster, unknown)}
+    return _described(ecs, cluster, arns, known)
