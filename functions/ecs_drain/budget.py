@@ -6,10 +6,10 @@ of the provider stack together takes at most its share of the refill: by default
 second, spread evenly over time (never a burst), so the account's other tools keep at least half.
 
 The share is one schedule for every drain: each ECS call first takes the next free slot of its category from a
-DynamoDB item (see SharedSlots), so any number of drains interleave call by call, first come first served, and
-none waits for another's whole step. The pacing is a botocore `before-call` hook on the ECS client: no call can
-bypass it. A step also has a time allowance; work that does not fit (per-instance listings) waits for the next
-check instead of bursting.
+DynamoDB item (see SharedSlots), so any number of drains interleave call by call (a run of calls a step makes one
+after another, two seconds of it at a time), first come first served, and none waits for another's whole step.
+The pacing is a botocore `before-call` hook on the ECS client: no call can bypass it. A step also has a time
+allowance; work that does not fit (per-instance listings) waits for the next check instead of bursting.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ TABLE_VARIABLE = "ECS_DRAIN_BUDGET_TABLE"
 # How far ahead a call may book its slot. Each waiting call holds one slot, so the queue is as long as the calls
 # waiting at once (a slot each); past this many seconds of queue a caller waits and asks again.
 HORIZON_SECONDS = 10.0
+# A run of calls (reserve) books this much of the schedule at a time: other drains' calls come in between.
+RUN_SECONDS = 2.0
 MAX_TRIES = 100  # conditional updates lost to other drains before a call gives up (BudgetUnavailable)
 BOOKING_LEAD_SECONDS = 0.05  # a booking's round trip to DynamoDB (milliseconds in a Region) fits in this
 
@@ -64,8 +66,9 @@ class BudgetUnavailable(Exception):
 
 
 class Slots(Protocol):
-    def take(self, category: str, interval: float) -> float:
-        """Book the caller's next call of `category`: the time it may be made (now or later)."""
+    def take(self, category: str, interval: float, calls: int = 1) -> float:
+        """Book the caller's next `calls` calls of `category`, `interval` apart: the time the first may be made
+        (now or later)."""
         ...
 
 
@@ -75,9 +78,9 @@ class LocalSlots:
 
     next_free: dict[str, float] = field(default_factory=dict)
 
-    def take(self, category: str, interval: float) -> float:
+    def take(self, category: str, interval: float, calls: int = 1) -> float:
         slot = max(clock.now(), self.next_free.get(category, 0.0))
-        self.next_free[category] = slot + interval
+        self.next_free[category] = slot + interval * calls
         return slot
 
 
@@ -87,7 +90,8 @@ class SharedSlots:
     free slot (`next`), and a call books it with one conditional UpdateItem.
 
     While the schedule is busy (`next` from the soonest slot, a booking's round trip from now, to the horizon),
-    `SET next = next + interval` books the slot at `next`: arithmetic in the update, so concurrent callers never
+    `SET next = next + interval` books the slot at `next` (a run of calls books `interval` times their number at
+    once): arithmetic in the update, so concurrent callers never
     conflict. While it is idle (`next` before the soonest slot, or no item yet), `SET next = soonest + interval` on
     the condition that it is still idle books the soonest slot. A crashed step leaves at most the one slot it booked
     unused; there is nothing to clean up. Times are the callers' clocks
@@ -97,8 +101,8 @@ class SharedSlots:
     dynamodb: DynamoDBClient
     table: str
 
-    def take(self, category: str, interval: float) -> float:
-        step = Decimal(str(round(interval, 6)))
+    def take(self, category: str, interval: float, calls: int = 1) -> float:
+        step = Decimal(str(round(interval * calls, 6)))
         for _ in range(MAX_TRIES):
             # The soonest slot leaves time for this booking's own round trip, so the call goes at its slot (a call
             # sent late would bunch with the next one).
@@ -167,6 +171,26 @@ def _soonest() -> Decimal:
 
 
 @dataclass
+class _Run:
+    """Calls a step will make one after another: booked RUN_SECONDS of the schedule at a time."""
+
+    planned: int  # calls of the run not booked yet
+    booked: int = 0  # slots booked and not used yet
+    next_at: float = 0.0  # the next booked slot
+
+    def take(self, slots: Slots, category: str, interval: float) -> float | None:
+        """The next slot of the run (booking the next stretch of it when needed), or None once it is over."""
+        if not self.booked and self.planned:
+            self.booked = min(self.planned, max(1, int(RUN_SECONDS / interval)))
+            self.planned -= self.booked
+            self.next_at = slots.take(category, interval, self.booked)
+        if not self.booked:
+            return None
+        slot, self.next_at, self.booked = self.next_at, self.next_at + interval, self.booked - 1
+        return slot
+
+
+@dataclass
 class CallBudget:
     """Paces ECS calls per category and tells a step how much time it has left."""
 
@@ -176,6 +200,7 @@ class CallBudget:
     slots: Slots = field(default_factory=LocalSlots)
     step_started: float = field(default_factory=clock.now)
     reads: int = 0  # cluster reads made in this step
+    runs: dict[str, _Run] = field(default_factory=dict)  # slots booked together for the calls this step makes next
 
     @classmethod
     def from_environment(cls, dynamodb: DynamoDBClient | None = None) -> CallBudget:
@@ -197,13 +222,27 @@ class CallBudget:
         """A new step: its allowance starts now."""
         self.step_started = clock.now()
         self.reads = 0
+        self.runs.clear()
+
+    def reserve(self, action: str, calls: int) -> None:
+        """The next `calls` calls of `action`'s category come one after another: book their slots RUN_SECONDS at a
+        time, not one a call, so they go at the full rate (a booking per call costs its round trip, which a call at
+        the rate cannot spare). Slots the step leaves unused are lost, never lent: the share is never exceeded."""
+        if calls > 1:
+            self.runs[CATEGORY.get(action, SERVICE_READ)] = _Run(calls)
 
     def wait_turn(self, action: str) -> None:
         category = CATEGORY.get(action, SERVICE_READ)
-        slot = self.slots.take(category, self.interval(category))
+        interval = self.interval(category)
+        run = self.runs.get(category)
+        slot = run.take(self.slots, category, interval) if run is not None else None
+        if slot is None:
+            slot = self.slots.take(category, interval)
         now = clock.now()
         if slot > now:
             clock.sleep(slot - now)
+        if run is not None and run.booked:
+            run.next_at = max(run.next_at, clock.now() + interval)  # a call sent late pushes the run's rest back
         if category == READ:
             self.reads += 1
 

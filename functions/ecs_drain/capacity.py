@@ -37,14 +37,19 @@ if TYPE_CHECKING:
     from .aws import Clients
 
 
-def inventory(ecs: ECSClient, instances: Iterable[Instance], services: Sequence[ServiceView]) -> tuple[int, Resources]:
+def inventory(
+    ecs: ECSClient,
+    instances: Iterable[Instance],
+    services: Sequence[ServiceView],
+    definitions: calls.TaskDefinitions | None = None,
+) -> tuple[int, Resources]:
     """What runs on the targets at the start: how many tasks, and the room their service tasks need."""
     targets = list(instances)
     tasks = sum(i.active_tasks for i in targets)
     need = no_resources()
     if not any(i.reserved != (0, 0) for i in targets):
         return tasks, need
-    sizes = calls.service_sizes(ecs, services)
+    sizes = calls.service_sizes(ecs, services, definitions)
     for instance in targets:
         cpu, memory = instance.reserved
         if instance.active_tasks:  # a daemon runs one task on each instance; the new ones have their own
@@ -76,18 +81,22 @@ def listing_reads(targets: int) -> int:
     return max(PLACEMENT_LISTING_READS, targets // PLACEMENT_TARGETS_PER_READ)
 
 
+def listing_cost(services: Sequence[ServiceView]) -> int:
+    """The reads that list the replica services' tasks (ListTasks and DescribeTasks, 100 tasks a page)."""
+    return sum(2 * math.ceil(max(1, s.running + s.pending) / calls.DESCRIBE_LIMIT) for s in _replicas(services))
+
+
 def task_groups(
-    ecs: ECSClient, cluster: str, targets: set[str], services: Sequence[ServiceView], most_reads: int | None = None
-) -> list[TaskGroup] | None:
-    """The targets' service tasks by service, with what each asks of an instance; None when listing them would take
-    more than `most_reads` reads."""
-    replicas = [s for s in services if not s.daemon and s.running + s.pending]
-    reads = sum(2 * math.ceil(max(1, s.running + s.pending) / calls.DESCRIBE_LIMIT) for s in replicas)
-    if most_reads is not None and reads > most_reads:
-        return None
+    ecs: ECSClient,
+    cluster: str,
+    targets: set[str],
+    services: Sequence[ServiceView],
+    definitions: calls.TaskDefinitions | None = None,
+) -> list[TaskGroup]:
+    """The targets' service tasks by service, with what each asks of an instance (listing_cost reads)."""
     groups: list[TaskGroup] = []
-    definitions = _Definitions(ecs)
-    for service in replicas:
+    definitions = definitions or calls.TaskDefinitions(ecs)
+    for service in _replicas(services):
         homes = list(calls.service_task_homes(ecs, cluster, service.name).values())
         on_targets = sum(1 for home in homes if home in targets)
         if on_targets:
@@ -95,17 +104,8 @@ def task_groups(
     return groups
 
 
-class _Definitions:
-    """DescribeTaskDefinition once per definition."""
-
-    def __init__(self, ecs: ECSClient) -> None:
-        self.ecs = ecs
-        self.known: dict[str, calls.TaskDefinitionShape] = {}
-
-    def shape(self, arn: str) -> calls.TaskDefinitionShape:
-        if arn not in self.known:
-            self.known[arn] = calls.task_definition_shape(self.ecs, arn)
-        return self.known[arn]
+def _replicas(services: Sequence[ServiceView]) -> list[ServiceView]:
+    return [s for s in services if not s.daemon and s.running + s.pending]
 
 
 def _group(
@@ -191,7 +191,7 @@ def room_facts(
     services = services or []
     awsvpc = Counter[str]()
     if any(s.awsvpc for s in shapes):
-        definitions = _Definitions(ecs)
+        definitions = calls.TaskDefinitions(ecs)
         for service in services:
             if definitions.shape(service.task_definition).awsvpc:
                 awsvpc.update(calls.service_task_homes(ecs, cluster, service.name).values())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from . import ecs_calls as calls
 from . import reason, rule
-from .capacity import has_room, inventory, listing_reads, spare_capacity, task_groups
+from .capacity import has_room, inventory, listing_cost, listing_reads, spare_capacity, task_groups
 from .census import Census, Pending, at_start, count
 from .diagnosis import Gate, diagnose, only_blocked_left
 from .ecs_calls import ClusterGone
@@ -59,7 +59,8 @@ def plan(
             return rule.finish(state, now, ending)
         found, _ = calls.describe_instances(clients.ecs, props.cluster, ids)
         services = calls.describe_services(clients.ecs, props.cluster)
-        tasks, need = inventory(clients.ecs, found.values(), services)
+        definitions = calls.TaskDefinitions(clients.ecs)  # read once for the need and the task groups
+        tasks, need = inventory(clients.ecs, found.values(), services, definitions)
     except ClusterGone:
         return rule.finish(state, now, rule.cluster_gone(props))
     state["pending"], state["pendingCount"], state["need"] = pack_ids(ids), len(ids), need
@@ -72,10 +73,10 @@ def plan(
     if props.wait_for_capacity and need["cpu"] + need["memory"] > 0 and still_active:
         state["phase"] = WAITING_FOR_CAPACITY
         # Task by task where listing the services' tasks is cheap; aggregates otherwise (capacity).
-        most = min(listing_reads(len(ids)), clients.budget.affordable_reads())
-        groups = task_groups(clients.ecs, props.cluster, set(ids), services, most_reads=most)
-        if groups is not None:
-            state["groups"] = groups
+        cost = listing_cost(services)
+        if cost <= min(listing_reads(len(ids)), clients.budget.affordable_reads()):
+            clients.budget.reserve("ListTasks", cost)  # the listing's reads come one after another
+            state["groups"] = task_groups(clients.ecs, props.cluster, set(ids), services, definitions)
     census = at_start(list(found.values()))
     gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
     state["diagnosis"] = diagnose(
@@ -200,6 +201,8 @@ def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Ce
     # An empty target is set DRAINING at once, even while waiting for capacity: nothing moves, and ECS places
     # nothing new on it. The others wait for room elsewhere.
     active = [i for i, view in census.views.items() if view.status == "ACTIVE" and (draining or not view.active_tasks)]
+    if active:  # the run of calls books its slots together: DRAINING set at the full modify rate
+        clients.budget.reserve("UpdateContainerInstancesState", calls.update_state_calls(len(active)))
     problems = calls.set_draining(ecs, cluster, active) if active else []
     stopped, done = 0, set(unpack_ids(state["standaloneStopped"]))
     if draining and props.standalone_tasks == "STOP":

@@ -301,6 +301,19 @@ def service_task_homes(ecs: ECSClient, cluster: str, service: str) -> dict[str, 
     return {id_: home for id_, (home, _status) in service_tasks(ecs, cluster, service).items()}
 
 
+class TaskDefinitions:
+    """DescribeTaskDefinition once per definition, however many services or steps of one read ask for it."""
+
+    def __init__(self, ecs: ECSClient) -> None:
+        self.ecs = ecs
+        self.known: dict[str, TaskDefinitionShape] = {}
+
+    def shape(self, arn: str) -> TaskDefinitionShape:
+        if arn not in self.known:
+            self.known[arn] = task_definition_shape(self.ecs, arn)
+        return self.known[arn]
+
+
 @dataclass
 class ServiceSizes:
     """What the cluster's services reserve per task, from their task definitions."""
@@ -313,15 +326,15 @@ class ServiceSizes:
     replica_memory: int = 0
 
 
-def service_sizes(ecs: ECSClient, services: Sequence[ServiceView]) -> ServiceSizes:
+def service_sizes(
+    ecs: ECSClient, services: Sequence[ServiceView], definitions: TaskDefinitions | None = None
+) -> ServiceSizes:
     """The services' task sizes: DescribeTaskDefinition once per task definition."""
     sizes = ServiceSizes()
-    definitions: dict[str, tuple[int, int]] = {}
+    definitions = definitions or TaskDefinitions(ecs)
     for service in services:
-        arn = service.task_definition
-        if arn not in definitions:
-            definitions[arn] = task_definition_size(ecs, arn)
-        cpu, memory = definitions[arn]
+        shape = definitions.shape(service.task_definition)
+        cpu, memory = shape.cpu, shape.memory
         if service.daemon:
             sizes.daemon_cpu += cpu
             sizes.daemon_memory += memory
@@ -347,12 +360,6 @@ class TaskDefinitionShape:
     os_family: str | None = None
     awsvpc: bool = False
     gpus: int = 0  # its containers' GPU resourceRequirements, together
-
-
-def task_definition_size(ecs: ECSClient, arn: str) -> tuple[int, int]:
-    """CPU units and MiB a task of this definition reserves: its task-level size, or its containers' sum."""
-    shape = task_definition_shape(ecs, arn)
-    return shape.cpu, shape.memory
 
 
 def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
@@ -396,6 +403,11 @@ def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
             if r.get("type") == "GPU"
         ),
     )
+
+
+def update_state_calls(instances: int) -> int:
+    """The UpdateContainerInstancesState calls that set `instances` DRAINING."""
+    return -(-instances // UPDATE_STATE_LIMIT)
 
 
 @in_cluster

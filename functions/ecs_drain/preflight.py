@@ -167,7 +167,7 @@ class Placed:
 def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], old_ids: set[str]) -> Placed:
     """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
     ecs = clients.ecs
-    groups = task_groups(ecs, cluster, old_ids, services) or []
+    groups = task_groups(ecs, cluster, old_ids, services)
     instances = [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page]
     placement = judged_placement(clients, cluster, groups, instances, services)
     left = Counter(u.task.service for u in placement.unplaced + placement.scaling)

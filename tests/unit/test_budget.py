@@ -14,9 +14,11 @@ from ecs_drain.budget import (
     HORIZON_SECONDS,
     MODIFY,
     READ,
+    RUN_SECONDS,
     TABLE_VARIABLE,
     BudgetUnavailable,
     CallBudget,
+    LocalSlots,
     SharedSlots,
 )
 
@@ -108,3 +110,49 @@ def test_it_paces_an_ecs_client_from_the_table_the_environment_names(
     # Two drains in two containers, one schedule: 10 reads a second together, not 10 each.
     assert times == pytest.approx([1000.0 + LEAD + n * INTERVAL for n in range(4)])
     assert (one.reads, other.reads) == (2, 2)
+
+
+MODIFY_INTERVAL = 0.05005  # 20 a second, with the spacing margin
+
+
+def test_it_books_a_run_of_calls_together_and_sends_them_at_the_rate(
+    now: list[float], table: tuple[DynamoDBClient, str]
+) -> None:
+    drain, other = CallBudget(slots=SharedSlots(*table)), CallBudget(slots=SharedSlots(*table))
+    drain.reserve("UpdateContainerInstancesState", 4)
+    drain.wait_turn("UpdateContainerInstancesState")  # the first call books the run's four slots
+    sent = [now[0]]
+    assert other.slots.take(MODIFY, MODIFY_INTERVAL) == pytest.approx(1000.0 + LEAD + 4 * MODIFY_INTERVAL)
+    for _ in range(3):
+        drain.wait_turn("UpdateContainerInstancesState")
+        sent.append(now[0])
+    # One booking for the four: each goes at its slot, 1/20 s apart, with no round trip to the table in between.
+    assert sent == pytest.approx([1000.0 + LEAD + n * MODIFY_INTERVAL for n in range(4)])
+    drain.wait_turn("UpdateContainerInstancesState")  # the run is over: the next call books behind the other's
+    assert now[0] == pytest.approx(1000.0 + LEAD + 5 * MODIFY_INTERVAL)
+
+
+def test_it_pushes_the_rest_of_a_run_back_when_a_call_of_it_goes_late(now: list[float]) -> None:
+    budget = CallBudget()
+    budget.reserve("UpdateContainerInstancesState", 3)
+    budget.wait_turn("UpdateContainerInstancesState")
+    now[0] += 1.0  # the first call took a second
+    budget.wait_turn("UpdateContainerInstancesState")  # late: sent at once
+    assert now[0] == pytest.approx(1001.0)
+    budget.wait_turn("UpdateContainerInstancesState")  # never closer than the rate to the one before
+    assert now[0] == pytest.approx(1001.0 + MODIFY_INTERVAL)
+
+
+def test_it_books_a_long_run_two_seconds_at_a_time_and_forgets_it_at_the_next_step(now: list[float]) -> None:
+    slots = LocalSlots()
+    budget = CallBudget(slots=slots)
+    budget.reserve("UpdateContainerInstancesState", 100)
+    stretch = int(RUN_SECONDS / MODIFY_INTERVAL)  # 39 slots: other drains' calls come in between
+    budget.wait_turn("UpdateContainerInstancesState")
+    assert slots.next_free[MODIFY] == pytest.approx(1000.0 + stretch * MODIFY_INTERVAL)
+    for _ in range(stretch):
+        budget.wait_turn("UpdateContainerInstancesState")
+    assert slots.next_free[MODIFY] == pytest.approx(1000.0 + 2 * stretch * MODIFY_INTERVAL)
+    budget.begin_step()
+    budget.wait_turn("UpdateContainerInstancesState")  # the run was the last step's: this call books one slot
+    assert slots.next_free[MODIFY] == pytest.approx(now[0] + MODIFY_INTERVAL)
