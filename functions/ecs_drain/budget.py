@@ -178,8 +178,11 @@ class _Run:
     booked: int = 0  # slots booked and not used yet
     next_at: float = 0.0  # the next booked slot
 
-    def take(self, slots: Slots, category: str, interval: float) -> float | None:
-        """The next slot of the run (booking the next stretch of it when needed), or None once it is over."""
+    def take(self, slots: Slots, category: str, interval: float, now: float) -> float | None:
+        """The run's next slot not yet past (booking the next stretch of the run when needed), or None once it is
+        over. A slot the caller came too late for is lost: a call never goes in another caller's slot."""
+        while self.booked and self.next_at < now:
+            self.next_at, self.booked = self.next_at + interval, self.booked - 1
         if not self.booked and self.planned:
             self.booked = min(self.planned, max(1, int(RUN_SECONDS / interval)))
             self.planned -= self.booked
@@ -235,14 +238,12 @@ class CallBudget:
         category = CATEGORY.get(action, SERVICE_READ)
         interval = self.interval(category)
         run = self.runs.get(category)
-        slot = run.take(self.slots, category, interval) if run is not None else None
+        slot = run.take(self.slots, category, interval, clock.now()) if run is not None else None
         if slot is None:
             slot = self.slots.take(category, interval)
         now = clock.now()
         if slot > now:
             clock.sleep(slot - now)
-        if run is not None and run.booked:
-            run.next_at = max(run.next_at, clock.now() + interval)  # a call sent late pushes the run's rest back
         if category == READ:
             self.reads += 1
 

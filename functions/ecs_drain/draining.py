@@ -75,7 +75,6 @@ def plan(
         # Task by task where listing the services' tasks is cheap; aggregates otherwise (capacity).
         cost = listing_cost(services)
         if cost <= min(listing_reads(len(ids)), clients.budget.affordable_reads()):
-            clients.budget.reserve("ListTasks", cost)  # the listing's reads come one after another
             state["groups"] = task_groups(clients.ecs, props.cluster, set(ids), services, definitions)
     census = at_start(list(found.values()))
     gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
@@ -201,8 +200,8 @@ def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Ce
     # An empty target is set DRAINING at once, even while waiting for capacity: nothing moves, and ECS places
     # nothing new on it. The others wait for room elsewhere.
     active = [i for i, view in census.views.items() if view.status == "ACTIVE" and (draining or not view.active_tasks)]
-    if active:  # the run of calls books its slots together: DRAINING set at the full modify rate
-        clients.budget.reserve("UpdateContainerInstancesState", calls.update_state_calls(len(active)))
+    # The run of calls books its slots together: DRAINING is set at the full modify rate.
+    clients.budget.reserve("UpdateContainerInstancesState", calls.batch_calls(len(active), calls.UPDATE_STATE_LIMIT))
     problems = calls.set_draining(ecs, cluster, active) if active else []
     stopped, done = 0, set(unpack_ids(state["standaloneStopped"]))
     if draining and props.standalone_tasks == "STOP":

@@ -405,9 +405,9 @@ def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
     )
 
 
-def update_state_calls(instances: int) -> int:
-    """The UpdateContainerInstancesState calls that set `instances` DRAINING."""
-    return -(-instances // UPDATE_STATE_LIMIT)
+def batch_calls(items: int, limit: int) -> int:
+    """The calls that take `items` in batches of at most `limit` (a reservation's length)."""
+    return -(-items // limit)
 
 
 @in_cluster

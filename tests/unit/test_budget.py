@@ -132,15 +132,18 @@ def test_it_books_a_run_of_calls_together_and_sends_them_at_the_rate(
     assert now[0] == pytest.approx(1000.0 + LEAD + 5 * MODIFY_INTERVAL)
 
 
-def test_it_pushes_the_rest_of_a_run_back_when_a_call_of_it_goes_late(now: list[float]) -> None:
+def test_it_skips_the_slots_of_a_run_it_came_too_late_for(now: list[float]) -> None:
     budget = CallBudget()
-    budget.reserve("UpdateContainerInstancesState", 3)
+    budget.reserve("UpdateContainerInstancesState", 4)
     budget.wait_turn("UpdateContainerInstancesState")
-    now[0] += 1.0  # the first call took a second
-    budget.wait_turn("UpdateContainerInstancesState")  # late: sent at once
-    assert now[0] == pytest.approx(1001.0)
-    budget.wait_turn("UpdateContainerInstancesState")  # never closer than the rate to the one before
-    assert now[0] == pytest.approx(1001.0 + MODIFY_INTERVAL)
+    now[0] += 0.07  # the first call took 70 ms: the second slot (at 0.05) has gone by
+    budget.wait_turn("UpdateContainerInstancesState")
+    # Sent at the run's third slot, not at once: a late call never takes time another caller may have booked.
+    assert now[0] == pytest.approx(1000.0 + 2 * MODIFY_INTERVAL)
+    now[0] += 1.0  # the rest of the run has gone by too: the next call books a slot of its own
+    budget.wait_turn("UpdateContainerInstancesState")
+    assert now[0] == pytest.approx(1001.0 + 2 * MODIFY_INTERVAL)
+    assert budget.slots.take(MODIFY, MODIFY_INTERVAL) == pytest.approx(now[0] + MODIFY_INTERVAL)
 
 
 def test_it_books_a_long_run_two_seconds_at_a_time_and_forgets_it_at_the_next_step(now: list[float]) -> None:
