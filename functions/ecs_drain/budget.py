@@ -91,11 +91,10 @@ class SharedSlots:
 
     While the schedule is busy (`next` from the soonest slot, a booking's round trip from now, to the horizon),
     `SET next = next + interval` books the slot at `next` (a run of calls books `interval` times their number at
-    once): arithmetic in the update, so concurrent callers never
-    conflict. While it is idle (`next` before the soonest slot, or no item yet), `SET next = soonest + interval` on
-    the condition that it is still idle books the soonest slot. A crashed step leaves at most the one slot it booked
-    unused; there is nothing to clean up. Times are the callers' clocks
-    (Lambda's are synchronised; a skew of milliseconds shifts a slot by as much).
+    once): arithmetic in the update, so concurrent callers never conflict. While it is idle (`next` before the
+    soonest slot, or no item yet), `SET next = soonest + interval` on the condition that it is still idle books the
+    soonest slot. A crashed step leaves at most the slots it booked unused; there is nothing to clean up. Times are
+    the callers' clocks (Lambda's are synchronised; a skew of milliseconds shifts a slot by as much).
     """
 
     dynamodb: DynamoDBClient
