@@ -331,3 +331,26 @@ def fast_instance_lookup(account: str, region: str) -> Iterator[None]:
 
     with mock.patch.object(backend, "get_instance", get_instance):
         yield
+
+
+def run_plain_instances(account: str, region: str, image_id: str, instance_type: str, count: int) -> list[str]:
+    """RunInstances on moto's EC2 backend itself, with the defaults its RunInstances response passes: the same
+    instances, without serializing thousands of them to XML and parsing them back (most of the time making 4,000)."""
+    backend = ec2_backends[account][region]
+    defaults: dict[str, Any] = {
+        "is_instance_type_default": False,
+        "region_name": region,
+        "security_group_ids": [],
+        "nics": [],
+        "tags": {},
+        "ebs_optimized": False,
+        "disable_api_stop": False,
+        "instance_market_options": {},
+        "launch_template": {},
+        "hibernation_options": {},
+        "monitoring_state": "disabled",
+        "metadata_options": {},
+        "client_token": "ABCDE",
+    }
+    reservation = backend.run_instances(image_id, count, None, [], instance_type=instance_type, **defaults)
+    return [instance.id for instance in reservation.instances]

@@ -270,13 +270,7 @@ def _any_ami() -> str:
 
 def plain_instances(count: int, instance_type: str = "c5.large") -> Fleet:
     """Instances started with RunInstances: capacity that is no fleet's (quick to make by the thousand)."""
-    ec2 = boto3.client("ec2", region_name=REGION)
-    image = _any_ami()
-    ids: list[str] = []
-    while len(ids) < count:
-        batch = min(1000, count - len(ids))
-        reply = ec2.run_instances(ImageId=image, InstanceType=instance_type, MinCount=batch, MaxCount=batch)
-        ids += [i["InstanceId"] for i in reply["Instances"]]
+    ids = moto_patches.run_plain_instances(ACCOUNT, REGION, _any_ami(), instance_type, count)
     return Fleet("", sorted(ids))
 
 
