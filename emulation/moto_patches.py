@@ -26,6 +26,10 @@ if version("moto") != MOTO_VERSION:
     )
 
 import botocore.endpoint  # noqa: E402 (after the version check, on purpose)
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
+import jsonpath_ng  # noqa: E402
+import jsonpath_ng.ext  # noqa: E402
 from botocore.awsrequest import AWSPreparedRequest  # noqa: E402
 from moto.awslambda_simple.models import LambdaSimpleBackend  # noqa: E402
 from moto.core.botocore_stubber import BotocoreStubber  # noqa: E402
@@ -36,6 +40,7 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # noqa: E4
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.path import result_path as result_path_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 from moto.stepfunctions.parser.asl.component.program import program as program_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state as execute_state_module  # noqa: E402
@@ -46,6 +51,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcome  # noqa: E402
+from moto.stepfunctions.parser.asl.utils import json_path as json_path_module  # noqa: E402
 from moto.stepfunctions.parser.backend import execution_worker as execution_worker_module  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution  # noqa: E402
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker  # noqa: E402
@@ -227,6 +233,46 @@ def memoized_update_expressions(stack: ExitStack) -> None:
         return known[expression]
 
     stack.enter_context(mock.patch.object(UpdateExpressionParser, "make", classmethod(make)))
+
+
+_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def shared_service_models(stack: ExitStack) -> None:
+    """moto gives each world a new boto3 session, and each session's loader reads every service's model from disk
+    again (its JSON parse is about a tenth of a short test's CPU). The models are only read, so one loader per data
+    path serves every session in the process, as it already serves every client of one session."""
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        with _LOADERS_LOCK:
+            if search_path_string not in _LOADERS:
+                _LOADERS[search_path_string] = botocore.loaders.create_loader(search_path_string)
+            return _LOADERS[search_path_string]
+
+    stack.enter_context(mock.patch.object(botocore.session, "create_loader", create_loader))
+
+
+_JSON_PATHS: dict[tuple[Callable[[str], Any], str], Any] = {}
+
+
+def memoized_json_paths(stack: ExitStack) -> None:
+    """moto's interpreter parses a state's JSONPath each time the state runs, and each parse builds a new parser
+    (ply's tables: several hundred a short test). A parsed path is only read (find, update_or_create), so each path
+    is parsed once per process, by the same parser as before (the extended one for InputPath and Parameters, the
+    plain one for ResultPath)."""
+
+    def memoized(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+        def parse_once(path: str) -> Any:
+            key = (parse, path)
+            if key not in _JSON_PATHS:
+                _JSON_PATHS[key] = parse(path)
+            return _JSON_PATHS[key]
+
+        return parse_once
+
+    stack.enter_context(mock.patch.object(json_path_module, "parse", memoized(jsonpath_ng.ext.parse)))
+    stack.enter_context(mock.patch.object(result_path_module, "parse", memoized(jsonpath_ng.parse)))
 
 
 def one_lambda_client_per_world(stack: ExitStack) -> None:

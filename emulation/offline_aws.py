@@ -224,6 +224,8 @@ class OfflineAws:
         moto_patches.memoized_attribute_keys(self._stack)
         moto_patches.one_lambda_client_per_world(self._stack)
         moto_patches.memoized_update_expressions(self._stack)
+        moto_patches.memoized_json_paths(self._stack)
+        moto_patches.shared_service_models(self._stack)
 
     def _deploy(self) -> None:
         iam = boto3.client("iam", region_name=REGION)
