@@ -1,9 +1,13 @@
-"""The emulation's patches of moto internals load only on the moto they were written for."""
+"""The emulation's patches of moto internals load only on the moto they were written for, and change how fast moto
+answers, not what it answers."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
 
 import pytest
 
@@ -16,3 +20,80 @@ def test_it_refuses_to_patch_a_moto_it_was_not_written_for(monkeypatch: pytest.M
         importlib.reload(moto_patches)
     monkeypatch.undo()
     importlib.reload(moto_patches)
+
+
+class ContainerInstance:
+    """A moto-like model object: snake_case attributes, some unset, one a nested object."""
+
+    def __init__(self, arn: str, attributes: Any) -> None:
+        self.container_instance_arn = arn
+        self.ec2_instance_id = "i-0123456789abcdef0"
+        self.status = "DRAINING"
+        self.running_tasks_count = 2
+        self.pending_tasks_count = 0
+        self.agent_connected = True
+        self.attributes = attributes
+        self.registered_resources = [{"name": "CPU", "type": "INTEGER", "integerValue": 2048}]
+
+
+def both_ways(serialize: Callable[[], Any]) -> tuple[Any, Any]:
+    from emulation import moto_patches
+
+    as_moto = serialize()
+    with ExitStack() as stack:
+        moto_patches.planned_json_structures(stack)
+        planned = serialize()
+        planned_again = serialize()  # from the plan made by the first
+    assert planned == planned_again
+    return as_moto, planned
+
+
+INSTANCES = [ContainerInstance(f"arn:ci/{n}", [{"name": "tier", "value": "old"}]) for n in range(3)]
+TASKS = [
+    {"taskArn": "arn:task/1", "lastStatus": "RUNNING", "containers": [{"name": "web", "exitCode": 0}]},
+    {"taskArn": "arn:task/2", "lastStatus": "STOPPED", "stoppedReason": "drained", "tags": []},
+]
+ITEM = {"Item": {"pk": {"S": "drain#1"}, "slots": {"L": [{"N": "1"}, {"M": {"at": {"N": "2.5"}}}]}}}
+
+
+@pytest.mark.parametrize(
+    ("service", "action", "result", "written"),
+    [
+        ("ecs", "DescribeContainerInstances", {"containerInstances": INSTANCES, "failures": []}, "arn:ci/2"),
+        ("ecs", "DescribeTasks", {"tasks": TASKS, "failures": [{"arn": "arn:task/3"}]}, '"exitCode": 0'),
+        ("dynamodb", "GetItem", ITEM, '"at": {"N": "2.5"}'),
+    ],
+)
+def test_it_writes_json_responses_byte_for_byte_as_moto_does(
+    service: str, action: str, result: dict[str, Any], written: str
+) -> None:
+    from emulation import moto_patches
+
+    as_moto, planned = both_ways(lambda: moto_patches.serialized(service, action, result))
+    assert planned == as_moto
+    assert written in planned[2]  # the values were written, not an empty body twice
+
+
+def test_it_leaves_members_a_response_transformer_names_to_moto() -> None:
+    """ECS rewrites container instances' attributes on the way out (RESPONSE_KEY_PATH_TO_TRANSFORMER): the plan must
+    not write them around the transformer."""
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    model = get_service_model("ecs")
+    transformers = EC2ContainerServiceResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER
+    assert any(path.endswith(".attributes") for path in transformers)
+    instances = [ContainerInstance("arn:ci/1", {"ecs.os-type": "linux"})]  # as moto keeps them: a dict
+
+    def serialize() -> Any:
+        serializer = get_serializer_class("ecs", model.protocol)(
+            operation_model=model.operation_model("DescribeContainerInstances"),
+            pretty_print=False,
+            value_picker=XFormedAttributePicker(response_transformers=transformers),
+        )
+        return serializer.serialize({"containerInstances": instances, "failures": []})["body"]
+
+    as_moto, planned = both_ways(serialize)
+    assert planned == as_moto
+    assert '"ecs.os-type"' in planned
