@@ -4,7 +4,9 @@ code's constants (`make bench` writes docs/benchmarks.md; tests hold both docume
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
+from typing import Any
 
 from ecs_drain import budget, census, cfn_answer, diagnosis, draining, findings, properties
 from emulation import template as cfn_template
@@ -111,16 +113,7 @@ divided by the read rate (10 a second): the time the budget alone imposes.
 
 {concurrent_table(conc)}
 
-Every drain answered only after every task on its targets was STOPPED, with no throttled call and at most 10 reads
-a second over all drains together. With events, each drain answers within seconds of its own last task STOPPED,
-however many drain at once: its last check reads only the watch (DynamoDB) and describes its targets once. With
-every event lost, each answers within two polls and a check of its last task, on its reads. Before this release
-each target cost a `ListTasks` of its own: 16 x 400 needed 9,417 calls, answered from 613 to 819 s, and one drain
-waited 426.7 s after its last task for its share of the reads. What is left is the start: setting 12,800 targets
-DRAINING waits for the reads of the first checks and the wait for room (`draining_lag_seconds`). Before the shared
-schedule (one drain step at a time through the DrainFunction's reserved concurrency), the same 16 x 400 answered
-five drains SUCCESS with about 200 tasks each still running, when their steps ran out of retries waiting for the
-one slot.
+{concurrent_paragraph(conc)}
 
 ## One large run
 
@@ -134,6 +127,48 @@ step {large["check_seconds_max"]} s, overhead {large["overhead_seconds"]} s, dra
 
 
 USD_PER_ALARM_METRIC_MONTH = 0.10  # CloudWatch, standard resolution: an alarm is billed per metric it reads
+
+
+def _named(rows: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{r['concurrent_drains']} x {r['targets'] // r['concurrent_drains']}" for r in rows)
+
+
+def _worst(rows: list[dict[str, Any]]) -> float:
+    return max(d["overhead_seconds"] for r in rows for d in r["per_drain"])
+
+
+def budget_paragraph(conc: list[dict[str, Any]]) -> str:
+    """What sets each concurrent row's end: the tasks, or (where the reads the drains need together take longer than
+    the tasks take to stop) the read budget. Written from the rows, so it stays true when they change."""
+    fits = [r for r in conc if r["budget_floor_seconds"] < r["last_stopped_seconds"]]
+    over = [r for r in conc if r not in fits]
+    said = []
+    for events, how in (("on", "of its own last task STOPPED"), ("lost", "of its last task, on its reads")):
+        rows = [r for r in fits if r["events"] == events]
+        if rows:
+            said.append(f"With events {events} ({_named(rows)}), each drain answered within {_worst(rows)} s {how}.")
+    for r in over:
+        said.append(
+            f"At {_named([r])} with events {r['events']}, the reads the drains need together take longer than their "
+            f"tasks take to stop (a budget floor of {r['budget_floor_seconds']} s, the last task at "
+            f"{r['last_stopped_seconds']} s): the last drains answer on the budget, up to {_worst([r])} s after "
+            "their last task."
+        )
+    return " ".join(said)
+
+
+def concurrent_paragraph(conc: list[dict[str, Any]]) -> str:
+    text = (
+        "Every drain answered only after every task on its targets was STOPPED, with no throttled call and at most "
+        f"10 reads a second over all drains together. {budget_paragraph(conc)} Before this release each target cost "
+        "a `ListTasks` of its own: 16 x 400 needed 9,417 calls, answered from 613 to 819 s, and one drain waited "
+        "426.7 s after its last task for its share of the reads. Also left is the start: setting 12,800 targets "
+        "DRAINING waits for the reads of the first checks and the wait for room (`draining_lag_seconds`). Before the "
+        "shared schedule (one drain step at a time through the DrainFunction's reserved concurrency), the same 16 x "
+        "400 answered five drains SUCCESS with about 200 tasks each still running, when their steps ran out of "
+        "retries waiting for the one slot."
+    )
+    return textwrap.fill(text, width=116, break_on_hyphens=False)
 
 
 def alarm_metrics() -> int:
@@ -156,6 +191,18 @@ def per_drain_hour() -> str:
     ]
     one = [c for c in one if c is not None]
     return f"from ${min(one):.3f} to ${max(one):.3f} for one drain (1 to 1,000 targets)"
+
+
+def reads_at_1000() -> str:
+    """The cluster reads a target of one drain of 1,000 targets costs (events on, 1,000 other instances)."""
+    results = json.loads((HERE / "results.json").read_text())
+    (one,) = [
+        r
+        for r in results
+        if (r["strategy"], r["concurrent_drains"], r["events"], r["targets"], r["cluster_instances"])
+        == ("ecs-drain", 1, "on", 1000, 1000)
+    ]
+    return f"a drain of 1,000 targets reads {one['ecs_reads_per_target']:.2f} calls per target"
 
 
 def limits() -> str:
@@ -208,6 +255,7 @@ def readme_figures() -> dict[str, str]:
         "__ALARM_METRICS__": str(alarm_metrics()),
         "__AT_REST__": at_rest(),
         "__PER_HOUR__": per_drain_hour(),
+        "__READS_AT_1000__": reads_at_1000(),
         "__LIMITS__": limits(),
         "__SHORT__": short_markdown(rows),
     }
