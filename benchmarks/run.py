@@ -32,6 +32,7 @@ DRAIN_MEMORY_GB = 0.5
 POLL_SECONDS = 15
 DEREGISTRATION_DELAY = 300  # the ALB default: drains have their real length
 READS_PER_SECOND = 10  # the provider stack's default EcsReadCallsPerSecond
+MODIFY_CALLS_PER_SECOND = 20  # its default EcsModifyCallsPerSecond
 # Consumer stacks x their targets, all replaced at once in one cluster of 2,000 other instances.
 CONCURRENT = [(5, 200), (20, 50), (16, 400), (32, 400)]
 # ECS events as EventBridge delivers them, or all lost (the fault: what the fallback on reads costs).
@@ -152,6 +153,8 @@ def row(
         "peak_read_calls_per_second": busiest_second(reads),
         # The time the budget alone imposes: the cluster reads the drains made, at the read rate.
         "budget_floor_seconds": round(len(reads) / READS_PER_SECOND, 1),
+        # The least draining lag the modify share allows: UpdateContainerInstancesState takes at most 10 instances.
+        "modify_floor_seconds": round(len(set_draining) / MODIFY_CALLS_PER_SECOND, 1),
         "throttled_calls_drain": sum(1 for c in drain_calls if c.throttled),
         "throttled_calls_neighbour": world.account.neighbour.throttled,
         "check_seconds_max": round(max((i.sim_seconds for i in steps), default=0.0), 1),
@@ -224,9 +227,9 @@ def concurrent_table(rows: list[dict[str, Any]]) -> str:
     """The concurrent rows, per drain: the range of answers, and the worst of what each drain owns."""
     lines = [
         "| stacks x targets | events | answers (s after the Deletes) | last STOPPED (s) | ecs_reads_per_target | "
-        "budget_floor_seconds | overhead_seconds max | draining_lag_seconds max | tasks_not_stopped_at_answer | "
-        "peak reads/s | throttled drain / neighbour |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "budget_floor_seconds | overhead_seconds max | draining_lag_seconds max | modify_floor_seconds | "
+        "tasks_not_stopped_at_answer | peak reads/s | throttled drain / neighbour |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         drains = r["per_drain"]
@@ -235,7 +238,7 @@ def concurrent_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['concurrent_drains']} x {r['targets'] // r['concurrent_drains']} | {r['events']} "
             f"| {min(answers)} to {max(answers)} | {r['last_stopped_seconds']} | {r['ecs_reads_per_target']} "
             f"| {r['budget_floor_seconds']} | {max(d['overhead_seconds'] for d in drains)} "
-            f"| {max(d['draining_lag_seconds'] for d in drains)} "
+            f"| {max(d['draining_lag_seconds'] for d in drains)} | {r.get('modify_floor_seconds', '-')} "
             f"| {sum(d['tasks_not_stopped_at_answer'] for d in drains)} | {r['peak_read_calls_per_second']} "
             f"| {r['throttled_calls_drain']} / {r['throttled_calls_neighbour']} |"
         )

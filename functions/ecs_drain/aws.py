@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from . import instance_types
 from .budget import CallBudget
 from .errors import error_code
+from .sweeps import SharedSweeps
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -42,6 +43,7 @@ class Clients:
     budget: CallBudget = field(default_factory=CallBudget)  # paces every call of `ecs`
     elbv2: ElasticLoadBalancingv2Client | None = None  # the preflight's reading of deregistration delays
     cloudformation: CloudFormationClient | None = None  # the other providers' schedules (their exports)
+    sweeps: SharedSweeps | None = None  # the cluster sweeps the provider stack's drains share
 
 
 class AwsThrottled(Exception):
@@ -64,6 +66,7 @@ def drain_clients() -> Clients:
         budget=budget,
         elbv2=boto3.client("elbv2", config=CONFIG),
         cloudformation=cloudformation_client(),
+        sweeps=SharedSweeps.from_environment(dynamodb_client()),
     )
 
 

@@ -18,10 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from . import clock
 from . import ecs_calls as calls
 from .arns import last_part
 from .ecs_calls import Instance
 from .state import RemainingInstance
+from .sweeps import Claimed, SharedSweeps, Sweep
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -88,8 +90,13 @@ class Census:
         return [task for b in self.busy for task in b.watched]
 
     sweep_pages: int = 0  # the pages the cluster's tasks told to stop took at the last sweep (0: not swept)
+    counted_at: float | None = None  # when the instances were described
     reconciled: bool = False  # the watched tasks no event reported were read
     missed: int = 0  # of those, found STOPPED for longer than EVENT_GRACE_SECONDS: their events did not come
+
+    @property
+    def unlisted_ids(self) -> list[str]:
+        return [b.instance.id for b in self.busy if b.unlisted]
 
     @property
     def listed(self) -> list[str]:
@@ -116,6 +123,8 @@ class Pending:
     reported: frozenset[str] = frozenset()  # watched tasks ECS events reported STOPPED
     homes: Mapping[str, str] = field(default_factory=dict)  # watched task -> its instance
     reconcile: bool = True  # read the watched tasks no event reported (else they are still stopping)
+    unlisted: Iterable[str] = ()  # instances DRAINING with nothing meant to run, not listed yet, as of `counted_at`
+    counted_at: float | None = None  # when the last check described them
 
 
 def at_start(instances: Sequence[Instance]) -> Census:
@@ -123,13 +132,21 @@ def at_start(instances: Sequence[Instance]) -> Census:
     return Census(busy=[Busy(i, i.active_tasks) for i in instances if i.status not in calls.GONE_STATUSES])
 
 
-def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget, now: float) -> Census:
+def count(
+    ecs: ECSClient,
+    cluster: str,
+    pending: Pending,
+    budget: CallBudget,
+    now: float,
+    sweeps: SharedSweeps | None = None,
+) -> Census:
     """One pass over the instances not drained yet.
 
     Calls: DescribeTasks for the watched tasks no event reported STOPPED (100 a call; between reconciles, none);
     DescribeContainerInstances (100 a call) for the instances not listed yet and for the listed ones whose watched
     tasks are all STOPPED; and, for the instances whose running tasks just went, once the emptying pauses, a sweep
-    or one ListTasks each, as far as the step's allowance affords (the rest wait for the next check).
+    (shared with the other drains of the cluster, see sweeps.py) or one ListTasks each, as far as the step's
+    allowance affords (the rest wait for the next check).
     """
     census = Census()
     listed = set(pending.listed) & set(pending.ids)
@@ -139,7 +156,9 @@ def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget, no
         on.setdefault(instance_id, []).append(task_id)
     waiting = {i: on[i] for i in sorted(listed) if on.get(i)}
     found, missing = calls.describe_instances(ecs, cluster, [i for i in pending.ids if i not in waiting])
-    census.views = found
+    # A shared sweep lists an instance only if it began after the instance was seen DRAINING with nothing to run.
+    seen = Seen(cluster, clock.now(), sweeps, frozenset(pending.unlisted), pending.counted_at)
+    census.views, census.counted_at = found, seen.at
     census.drained.extend(sorted(missing))  # deregistered or terminated: nothing runs there any more
     to_list: list[Instance] = []
     for instance_id in sorted(found):
@@ -160,7 +179,7 @@ def count(ecs: ECSClient, cluster: str, pending: Pending, budget: CallBudget, no
     if _emptying_goes_on(census.emptying, pending.emptying):
         census.busy.extend(Busy(i, 0, unlisted=True) for i in to_list)  # listed together once it pauses
     else:
-        _list_stopping(ecs, cluster, to_list, stopping, census, budget)
+        _list_stopping(ecs, seen, to_list, stopping, census, budget)
     return census
 
 
@@ -194,8 +213,19 @@ def _draining(instance_id: str, names: Mapping[str, str]) -> Instance:
     return Instance(instance_id, names.get(instance_id, "?"), "DRAINING", True, 0, 0, 0)
 
 
+@dataclass(frozen=True)
+class Seen:
+    """When this count saw its instances (after their description), and the sweeps shared with other drains."""
+
+    cluster: str
+    at: float
+    sweeps: SharedSweeps | None = None
+    earlier: frozenset[str] = frozenset()  # instances seen so at the last check too
+    earlier_at: float | None = None  # when
+
+
 def _list_stopping(
-    ecs: ECSClient, cluster: str, instances: list[Instance], known: Homes, census: Census, budget: CallBudget
+    ecs: ECSClient, seen: Seen, instances: list[Instance], known: Homes, census: Census, budget: CallBudget
 ) -> None:
     """List the tasks told to stop on instances whose running tasks are gone: by one sweep of the cluster where
     that is cheaper, else one ListTasks each while the allowance lasts."""
@@ -203,10 +233,11 @@ def _list_stopping(
     if not instances or room <= 0:
         census.busy.extend(Busy(i, 0, unlisted=True) for i in instances)
         return
-    homes = _sweep(ecs, cluster, len(instances), known, census, budget)
-    listed = instances
-    if homes is None:
-        listed, homes = _list_each(ecs, cluster, instances, known, census, budget, room)
+    swept = _sweep(ecs, seen, instances, known, census, budget)
+    if swept is None:
+        listed, homes = _list_each(ecs, seen.cluster, instances, known, census, budget, room)
+    else:
+        listed, homes = swept
     _record_listing(listed, homes, census, room)
 
 
@@ -260,22 +291,54 @@ def _record_listing(listed: list[Instance], homes: Homes, census: Census, room: 
 
 
 def _sweep(
-    ecs: ECSClient, cluster: str, instances: int, known: Homes, census: Census, budget: CallBudget
-) -> Homes | None:
-    """Every task told to stop in the cluster, described where not known; None where that costs more than a
-    ListTasks for each of the `instances`, as the last sweep's pages say (or once that many pages are read).
+    ecs: ECSClient, seen: Seen, instances: list[Instance], known: Homes, census: Census, budget: CallBudget
+) -> tuple[list[Instance], Homes] | None:
+    """Every task told to stop in the cluster, described where not known: the instances it lists, and where each
+    task is; None where that costs more than a ListTasks for each of the `instances`, as the last sweep's pages say
+    (or once that many pages are read).
 
     It follows the census that saw these instances DRAINING with nothing meant to run, so every task on them is
-    among the cluster's tasks told to stop (ECS places nothing new on a DRAINING instance)."""
-    most_pages = instances // SWEEP_READS_PER_PAGE  # where it stops paying
+    among the cluster's tasks told to stop (ECS places nothing new on a DRAINING instance). Another drain's sweep
+    serves as well where it began after that: this drain then reads it, or waits for it, rather than reading the
+    same pages. It may serve only the instances seen so at the last check: the others wait for the next one."""
+    most_pages = len(instances) // SWEEP_READS_PER_PAGE  # where it stops paying
     if most_pages < 1 or census.sweep_pages > most_pages:
         return None
+    claim = _claim(seen, instances, budget)
+    if isinstance(claim, Sweep):  # another drain's, free to read; where it gave up, this drain may go further
+        census.sweep_pages = max(census.sweep_pages, claim.pages + (claim.stopping is None))
+        if claim.stopping is not None:
+            served = [i for i in instances if claim.started_at >= seen.at or i.id in seen.earlier]
+            census.busy.extend(Busy(i, 0, unlisted=True) for i in instances if i not in served)
+            return served, {**known, **claim.stopping}
+        if census.sweep_pages > most_pages:
+            return None
+        claim = Claimed(clock.now())
     # Within the step's allowance: a longer listing is left for the next check, which knows its length.
     pages = min(most_pages, budget.affordable_reads() // SWEEP_READS_PER_PAGE)
-    arns = calls.cluster_stopping_tasks(ecs, cluster, pages) if pages else None
+    arns = calls.cluster_stopping_tasks(ecs, seen.cluster, pages) if pages else None
     if arns is None:
         census.sweep_pages = max(census.sweep_pages, pages + 1)  # at least
         census.out_of_time |= pages < most_pages
+        _publish(seen, claim, pages, None)
         return None
     census.sweep_pages = max(1, -(-len(arns) // calls.LIST_TASKS_PAGE))
-    return _described(ecs, cluster, arns, known)
+    homes = _described(ecs, seen.cluster, arns, known)
+    _publish(seen, claim, census.sweep_pages, {t: home for t, home in homes.items() if home[1] != "STOPPED"})
+    return instances, homes
+
+
+def _claim(seen: Seen, instances: list[Instance], budget: CallBudget) -> Sweep | Claimed | None:
+    """Another drain's sweep for (some of) these instances, or this drain's claim of the next one: begun after the
+    last check where it saw some of them already, else after this check."""
+    if seen.sweeps is None:
+        return None
+    earlier = seen.earlier_at is not None and any(i.id in seen.earlier for i in instances)
+    since = seen.earlier_at if earlier and seen.earlier_at is not None else seen.at
+    return seen.sweeps.claim(seen.cluster, since, budget.seconds_left())
+
+
+def _publish(seen: Seen, claim: Claimed | None, pages: int, stopping: Homes | None) -> None:
+    """Share this drain's sweep where it claimed it: the tasks still stopping, or None where it gave up."""
+    if seen.sweeps is not None and claim is not None:
+        seen.sweeps.publish(seen.cluster, claim.at, pages, stopping)

@@ -116,7 +116,7 @@ def observe(
     """Count what still runs; once there is room elsewhere, set the targets DRAINING (and stop standalone tasks
     under STOP); say why it cannot finish. Every ECS call of a check is made here."""
     pending = _pending(state, props, watch, now)
-    census = count(clients.ecs, state["cluster"], pending, clients.budget, now)
+    census = count(clients.ecs, state["cluster"], pending, clients.budget, now, clients.sweeps)
     events_on = _keep_watch(watch, list(pending.watched) if state["events"]["on"] else [], census.watched, now)
     acted = _act(state, props, clients, census)
     findings, only_blocked = _why(state, props, clients, census, acted, now, previous) if census.busy else ([], None)
@@ -135,6 +135,8 @@ def observe(
         missed=census.missed,
         tasks=census.tasks,
         unlisted=census.unlisted,
+        unlisted_ids=tuple(census.unlisted_ids),
+        counted_at=census.counted_at,
         out_of_time=census.out_of_time,
         remaining=tuple(b.report() for b in busiest[:REPORTED_INSTANCES]),
         spare=acted.spare,
@@ -163,6 +165,8 @@ def _pending(state: DrainState, props: DrainProperties, watch: TaskWatch | None,
         frozenset(watched) - unreported if unreported is not None else frozenset(),
         unpack_homes(ids, watched, state.get("watchedOn", "")),
         unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now),
+        unpack_subset(ids, state.get("unlisted", "")),
+        state.get("countedAt"),
     )
 
 

@@ -137,6 +137,8 @@ class DrainSnapshot:
     missed: int = 0  # of those, STOPPED for a while with no event
     tasks: int = 0  # not STOPPED, on the busy instances
     unlisted: int = 0  # instances whose stopping tasks are still to be listed
+    unlisted_ids: tuple[str, ...] = ()  # those instances (DRAINING, nothing meant to run)
+    counted_at: float | None = None  # when the instances were described (None: not this check)
     out_of_time: bool = False  # listings the step's allowance could not afford wait for the next check
     remaining: tuple[RemainingInstance, ...] = ()  # the busiest, as the Reason names them
     spare: Spare | None = None  # the capacity gate's reading, while the drain waited for room
@@ -206,6 +208,9 @@ def _record(state: DrainState, seen: DrainSnapshot) -> None:
     state["watchedOn"] = pack_homes(seen.busy, dict(zip(seen.watched, seen.watched_on, strict=True)))
     state["events"] = _task_events(state["events"], seen)
     state["emptying"], state["sweepPages"] = seen.emptying, seen.sweep_pages
+    state["unlisted"] = pack_subset(seen.busy, seen.unlisted_ids)
+    if seen.counted_at is not None:
+        state["countedAt"] = seen.counted_at
     state["summary"]["drained"] = state["summary"]["instances"] - len(seen.busy)
     state["summary"]["tasksRemaining"] = seen.tasks
     state["remaining"] = list(seen.remaining)

@@ -228,6 +228,10 @@ class DrainState(TypedDict):
     events: TaskEvents
     emptying: NotRequired[int]  # target instances with tasks meant to run, at the last check
     sweepPages: NotRequired[int]  # the pages the cluster's tasks told to stop took at the last sweep
+    # Which pending instances were DRAINING with nothing meant to run but not listed yet (pack_subset of pending),
+    # and when the last check described them: a sweep shared by another drain lists them if it began after that.
+    unlisted: NotRequired[str]
+    countedAt: NotRequired[float]
     standaloneStopped: str
     need: Resources
     groups: NotRequired[list[TaskGroup]]  # the targets' service tasks, placed task by task while waiting for room

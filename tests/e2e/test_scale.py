@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import pytest
 
+from ecs_drain import ecs_calls
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import rollover_world, services
 from emulation.throttling import CLUSTER_READ, busiest_second
@@ -73,3 +75,34 @@ def test_it_drains_six_stacks_at_once_within_one_budget_each_answering_only_once
         assert busiest_second([c.at for c in reads]) <= 10
         assert not [c for c in world.aws.calls.ecs_calls("DrainFunction") if c.throttled]
         assert world.aws.refused["DrainFunction"] == 0  # nothing holds a drain's step back any more
+
+
+def test_it_shares_one_sweep_of_the_cluster_between_drains_that_looked_before_it_began(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Six drains of one cluster list their emptied instances by a sweep of its stopping tasks: where one drain's
+    sweep began after the others saw theirs empty, they read it (or wait for it) instead of sweeping again."""
+    stacks, sweeps = 6, []
+    sweep = ecs_calls.cluster_stopping_tasks
+
+    def counted(*args: Any) -> list[str] | None:
+        sweeps.append(args)
+        return sweep(*args)
+
+    monkeypatch.setattr(ecs_calls, "cluster_stopping_tasks", counted)
+    with rollover_world(
+        old_instances=40,
+        new_instances=200,
+        new_fleet_registers=None,
+        other_old_fleets=stacks - 1,
+        services=services(200, 1, deregistration_delay=60),
+        log_level="WARNING",
+        create=False,
+    ) as world:
+        fleets = [world.old, *world.others]
+        _, answers = world.drain_stacks_at_once(wall_seconds=600)
+        for fleet, answer in zip(fleets, answers, strict=True):
+            assert answer is not None and answer.body["Status"] == "SUCCESS"
+            stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in set(fleet.container_ids)]
+            assert stopped and all(s is not None and s <= answer.at for s in stopped)
+    assert 1 <= len(sweeps) < stacks

@@ -1,0 +1,116 @@
+"""The sweep of a cluster's stopping tasks that drains share (a watch-table item), on moto's DynamoDB and a clock."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from mypy_boto3_dynamodb import DynamoDBClient
+
+from ecs_drain.budget import CallBudget
+from ecs_drain.census import Pending, count
+from ecs_drain.sweeps import POLL_SECONDS, Claimed, SharedSweeps, Sweep
+from tests.fakes import ARN, FakeEcs
+
+
+@pytest.fixture
+def sweeps() -> Iterator[SharedSweeps]:
+    with mock_aws():
+        dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="watch",
+            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield SharedSweeps(dynamodb, "watch")
+
+
+STOPPING = {"t1": ("c1", "RUNNING"), "t2": ("c9", "DEACTIVATING")}
+
+
+def test_it_gives_the_next_sweep_to_the_first_drain_and_what_it_found_to_one_that_looked_before_it_began(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    first = sweeps.claim("web", seen_at=999.0, wait_seconds=30)
+    assert first == Claimed(1000.0)
+    sweeps.publish("web", 1000.0, 3, STOPPING)
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=30) == Sweep(1000.0, 3, STOPPING)
+    assert sim_time[0] == 1000.0  # published already: nothing to wait for
+
+
+def test_it_never_serves_a_sweep_begun_before_the_drain_saw_its_instances(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)
+    sweeps.publish("web", 1000.0, 3, STOPPING)
+    sim_time[0] = 1005.0
+    # Seen empty at 1004: a task told to stop on them after 1000 is not in that sweep; this drain makes the next.
+    assert sweeps.claim("web", seen_at=1004.0, wait_seconds=30) == Claimed(1005.0)
+    assert sweeps.claim("other-cluster", seen_at=999.0, wait_seconds=30) == Claimed(1005.0)
+
+
+def test_it_waits_for_a_sweep_another_drain_claimed_and_sweeps_on_its_own_once_the_step_cannot_wait_longer(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)  # another drain's, which never publishes (it crashed)
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=5) is None
+    assert 1005.0 - POLL_SECONDS <= sim_time[0] <= 1005.0
+
+
+def test_it_says_where_the_sweep_it_waited_for_gave_up_or_was_too_large_to_share(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)
+    sweeps.publish("web", 1000.0, 4, None)  # given up after 4 pages
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=30) == Sweep(1000.0, 4, None)
+    sim_time[0] = 1010.0
+    sweeps.claim("web", seen_at=1009.0, wait_seconds=30)
+    ids = random.Random(1)
+    huge = {f"{ids.getrandbits(128):032x}": (f"{ids.getrandbits(128):032x}", "RUNNING") for _ in range(20_000)}
+    sweeps.publish("web", 1010.0, 200, huge)
+    assert sweeps.claim("web", seen_at=1009.5, wait_seconds=30) == Sweep(1010.0, 0, None)  # each sweeps on its own
+
+
+def test_it_keeps_a_later_sweep_when_an_earlier_one_is_published_after_it(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    sweeps.publish("web", 1002.0, 2, {"t3": ("c2", "RUNNING")})
+    sweeps.publish("web", 1001.0, 3, STOPPING)
+    assert sweeps.claim("web", seen_at=1000.0, wait_seconds=30) == Sweep(1002.0, 2, {"t3": ("c2", "RUNNING")})
+
+
+def drained_targets(ecs: FakeEcs) -> Pending:
+    """Two DRAINING targets with nothing meant to run; one still has a task stopping."""
+    for cid in ("c1", "c2"):
+        ecs.add_instance(cid, status="DRAINING")
+    ecs.add_task("c1", f"{ARN}:task/web/t1", last="RUNNING", desired="STOPPED")
+    return Pending(["c1", "c2"])
+
+
+def test_it_lists_its_instances_from_another_drains_sweep_with_no_read_of_its_own(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    ecs = FakeEcs()
+    pending = drained_targets(ecs)
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)  # another drain began its sweep as this one looked
+    sweeps.publish("web", 1000.0, 1, {"t1": ("c1", "RUNNING")})
+    census = count(ecs.client, "web", pending, CallBudget(), 1000.0, sweeps)
+    assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
+    assert census.drained == ["c2"]
+    assert ecs.calls["ListTasks"] == ecs.calls["DescribeTasks"] == 0
+
+
+def test_it_sweeps_on_its_own_and_shares_it_where_no_sweep_began_after_it_looked(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    ecs = FakeEcs()
+    pending = drained_targets(ecs)
+    sweeps.publish("web", 990.0, 1, {})  # too early for what this count sees
+    census = count(ecs.client, "web", pending, CallBudget(), 1000.0, sweeps)
+    assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
+    assert ecs.calls["ListTasks"] == 1
+    assert sweeps.claim("web", seen_at=1000.0, wait_seconds=0) == Sweep(1000.0, 1, {"t1": ("c1", "RUNNING")})
