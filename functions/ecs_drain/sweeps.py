@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 TABLE_VARIABLE = "ECS_DRAIN_WATCH_TABLE"  # the watch table (watch.py) holds the shared sweeps too
 ITEM_BYTES_MAX = 350_000  # DynamoDB's item limit is 400 KB: a larger sweep is not shared
 POLL_SECONDS = 1.0  # how often a drain waiting for another's sweep looks for it
+# A sweep takes at most its step's allowance (30 s by default): a claim this old with nothing published was
+# abandoned (its step crashed or timed out), and the next drain claims over it.
+ABANDONED_SECONDS = 60.0
 KEEP_SECONDS = 3600  # TTL: a sweep is of use for seconds; the item goes within the day
 TROUBLE = (ClientError, BotoCoreError)
 
@@ -80,12 +83,13 @@ class SharedSweeps:
                 Key=_key(cluster),
                 UpdateExpression="SET claimedAt = :now, expiresAt = :expires",
                 ConditionExpression=(
-                    "(attribute_not_exists(claimedAt) OR claimedAt < :seen)"
+                    "(attribute_not_exists(claimedAt) OR claimedAt < :seen OR claimedAt < :abandoned)"
                     " AND (attribute_not_exists(startedAt) OR startedAt < :seen)"
                 ),
                 ExpressionAttributeValues={
                     ":now": _number(now),
                     ":seen": _number(seen_at),
+                    ":abandoned": _number(now - ABANDONED_SECONDS),
                     ":expires": {"N": str(int(now) + KEEP_SECONDS)},
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -95,7 +99,10 @@ class SharedSweeps:
                 _trouble("claimed", error)
                 return None
             old: Any = error.response.get("Item") or {}
-            return _published(old, seen_at) or self._wait(cluster, seen_at, now + wait_seconds)
+            if (found := _published(old, seen_at)) is not None:
+                return found
+            claimed_at = float(old.get("claimedAt", {}).get("N", now))
+            return self._wait(cluster, seen_at, min(now + wait_seconds, claimed_at + ABANDONED_SECONDS))
         except BotoCoreError as error:
             _trouble("claimed", error)
             return None

@@ -12,7 +12,7 @@ from mypy_boto3_dynamodb import DynamoDBClient
 
 from ecs_drain.budget import CallBudget
 from ecs_drain.census import Pending, count
-from ecs_drain.sweeps import POLL_SECONDS, Claimed, SharedSweeps, Sweep
+from ecs_drain.sweeps import ABANDONED_SECONDS, POLL_SECONDS, Claimed, SharedSweeps, Sweep
 from tests.fakes import ARN, FakeEcs
 
 
@@ -114,3 +114,22 @@ def test_it_sweeps_on_its_own_and_shares_it_where_no_sweep_began_after_it_looked
     assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
     assert ecs.calls["ListTasks"] == 1
     assert sweeps.claim("web", seen_at=1000.0, wait_seconds=0) == Sweep(1000.0, 1, {"t1": ("c1", "RUNNING")})
+
+
+def test_it_leaves_its_instances_for_a_later_check_and_calls_none_drained_when_the_claimed_sweep_never_comes(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    ecs = FakeEcs()
+    pending = drained_targets(ecs)
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)  # another drain's claim at 1000; its step then crashed
+    census = count(ecs.client, "web", pending, CallBudget(step_seconds=10), 1000.0, sweeps)
+    assert census.drained == [] and sorted(census.unlisted_ids) == ["c1", "c2"]
+    assert 1000.0 + 10 - POLL_SECONDS <= sim_time[0] <= 1010.0  # it waited out its step's allowance, no longer
+    assert ecs.calls["ListTasks"] == 0
+    # Once the claim is older than any sweep takes, a check claims over it and sweeps on its own.
+    sim_time[0] = 1000.0 + ABANDONED_SECONDS
+    later = Pending(["c1", "c2"], unlisted=census.unlisted_ids, counted_at=census.counted_at)
+    census = count(ecs.client, "web", later, CallBudget(), sim_time[0], sweeps)
+    assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
+    assert census.drained == ["c2"]
+    assert ecs.calls["ListTasks"] == 1
