@@ -157,13 +157,31 @@ def budget_paragraph(conc: list[dict[str, Any]]) -> str:
     return " ".join(said)
 
 
+def lag_paragraph(conc: list[dict[str, Any]]) -> str:
+    """What sets the start of the largest rows: the modify share under the reads of the drains' first steps."""
+    rows = [r for r in conc if r["events"] == "on" and "modify_floor_seconds" in r]
+    if not rows:
+        return ""
+    said = ", ".join(
+        f"{_named([r])}: {max(d['draining_lag_seconds'] for d in r['per_drain'])} s against a floor of "
+        f"{r['modify_floor_seconds']} s"
+        for r in rows
+    )
+    return (
+        "Also left is the start (`draining_lag_seconds`, the last target set DRAINING): "
+        "`UpdateContainerInstancesState` takes at most 10 instances a call, so the modify share alone (20 calls a "
+        "second) sets a floor of one second per 200 targets (`modify_floor_seconds`), and each drain first reads its "
+        f"fleet (its plan) and checks its room: {said}."
+    )
+
+
 def concurrent_paragraph(conc: list[dict[str, Any]]) -> str:
     text = (
         "Every drain answered only after every task on its targets was STOPPED, with no throttled call and at most "
         f"10 reads a second over all drains together. {budget_paragraph(conc)} Before this release each target cost "
         "a `ListTasks` of its own: 16 x 400 needed 9,417 calls, answered from 613 to 819 s, and one drain waited "
-        "426.7 s after its last task for its share of the reads. Also left is the start: setting 12,800 targets "
-        "DRAINING waits for the reads of the first checks and the wait for room (`draining_lag_seconds`). Before the "
+        "426.7 s after its last task for its share of the reads. "
+        f"{lag_paragraph(conc)} Before the "
         "shared schedule (one drain step at a time through the DrainFunction's reserved concurrency), the same 16 x "
         "400 answered five drains SUCCESS with about 200 tasks each still running, when their steps ran out of "
         "retries waiting for the one slot."

@@ -38,7 +38,7 @@ POLL_SECONDS = 1.0  # how often a drain waiting for another's sweep looks for it
 # A sweep takes at most its step's allowance (30 s by default): a claim this old with nothing published was
 # abandoned (its step crashed or timed out), and the next drain claims over it.
 ABANDONED_SECONDS = 60.0
-KEEP_SECONDS = 3600  # TTL: a sweep is of use for seconds; the item goes within the day
+KEEP_SECONDS = 3600  # TTL: a sweep is of use for seconds; an hour on, the item is left for TTL to remove
 TROUBLE = (ClientError, BotoCoreError)
 
 Homes = dict[str, tuple[str, str]]  # task id -> (its container instance id, its lastStatus)
