@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -11,12 +13,12 @@ import pytest
 from ecs_drain import ecs_calls
 from ecs_drain.sweeps import Claimed, SharedSweeps, Sweep
 from emulation.ecs_simulator import ServiceSpec
-from emulation.scenarios import rollover_world, services
+from emulation.scenarios import World, rollover_world, services
 from emulation.throttling import CLUSTER_READ, busiest_second
 from tests.e2e.helpers import executions, history
 
 TARGETS, CLUSTER = 1000, 5000
-TARGETS_EACH = 40  # of each of the six stacks drained at once
+STACKS = 6
 
 
 @pytest.mark.slow
@@ -54,25 +56,32 @@ def test_it_drains_1000_targets_in_a_5000_instance_cluster_within_the_limits() -
         assert world.sim.record.killed == []
 
 
-def test_it_drains_six_stacks_at_once_within_one_budget_each_answering_only_once_its_tasks_are_stopped() -> None:
-    """Six consumer stacks replaced together in one cluster: one schedule for all their ECS calls (at most 10 cluster
-    reads a second together, none throttled), and no drain answers before every task on its own fleet is STOPPED."""
-    stacks = 6
+@contextmanager
+def six_stacks_drained(old_instances: int, wall_seconds: float) -> Iterator[World]:
+    """Six consumer stacks of `old_instances` each replaced together in one cluster of 200 others, each answered
+    SUCCESS only once every task on its own fleet is STOPPED."""
     with rollover_world(
-        old_instances=10,
+        old_instances=old_instances,
         new_instances=200,
         new_fleet_registers=None,
-        other_old_fleets=stacks - 1,
+        other_old_fleets=STACKS - 1,
         services=services(200, 1, deregistration_delay=60),
         log_level="WARNING",
         create=False,
     ) as world:
         fleets = [world.old, *world.others]
-        _, answers = world.drain_stacks_at_once(wall_seconds=300)
+        _, answers = world.drain_stacks_at_once(wall_seconds=wall_seconds)
         for fleet, answer in zip(fleets, answers, strict=True):
             assert answer is not None and answer.body["Status"] == "SUCCESS"
             stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in set(fleet.container_ids)]
             assert stopped and all(s is not None and s <= answer.at for s in stopped)
+        yield world
+
+
+def test_it_drains_six_stacks_at_once_within_one_budget_each_answering_only_once_its_tasks_are_stopped() -> None:
+    """Six consumer stacks replaced together in one cluster: one schedule for all their ECS calls (at most 10 cluster
+    reads a second together, none throttled), and no drain answers before every task on its own fleet is STOPPED."""
+    with six_stacks_drained(old_instances=10, wall_seconds=300) as world:
         reads = world.aws.calls.ecs_calls("DrainFunction", CLUSTER_READ)
         assert busiest_second([c.at for c in reads]) <= 10
         assert not [c for c in world.aws.calls.ecs_calls("DrainFunction") if c.throttled]
@@ -84,7 +93,7 @@ def test_it_shares_one_sweep_of_the_cluster_between_drains_that_looked_before_it
 ) -> None:
     """Six drains of one cluster list their emptied instances by a sweep of its stopping tasks: where one drain's
     sweep began after another saw its instances empty, that one reads it (or waits for it) instead of sweeping."""
-    stacks, swept, served = 6, [], []
+    swept, served = [], []
     sweep, claim = ecs_calls.cluster_stopping_tasks, SharedSweeps.claim
 
     def counted_sweep(*args: Any) -> list[str] | None:
@@ -98,19 +107,6 @@ def test_it_shares_one_sweep_of_the_cluster_between_drains_that_looked_before_it
 
     monkeypatch.setattr(ecs_calls, "cluster_stopping_tasks", counted_sweep)
     monkeypatch.setattr(SharedSweeps, "claim", counted_claim)
-    with rollover_world(
-        old_instances=TARGETS_EACH,
-        new_instances=200,
-        new_fleet_registers=None,
-        other_old_fleets=stacks - 1,
-        services=services(200, 1, deregistration_delay=60),
-        log_level="WARNING",
-        create=False,
-    ) as world:
-        fleets = [world.old, *world.others]
-        _, answers = world.drain_stacks_at_once(wall_seconds=600)
-        for fleet, answer in zip(fleets, answers, strict=True):
-            assert answer is not None and answer.body["Status"] == "SUCCESS"
-            stopped = [t.stopped_at for t in world.sim.tasks.values() if t.instance_id in set(fleet.container_ids)]
-            assert stopped and all(s is not None and s <= answer.at for s in stopped)
+    with six_stacks_drained(old_instances=40, wall_seconds=600):
+        pass
     assert swept and served  # some drain listed its instances from another's sweep, reading none of its own
