@@ -220,8 +220,8 @@ class Seen:
     cluster: str
     at: float
     sweeps: SharedSweeps | None = None
-    earlier: frozenset[str] = frozenset()  # instances seen so at the last check too
-    earlier_at: float | None = None  # when
+    earlier: frozenset[str] = frozenset()  # instances already DRAINING with nothing to run at the last check
+    earlier_at: float | None = None  # when the last check described them
 
 
 def _list_stopping(
@@ -333,8 +333,8 @@ def _claim(seen: Seen, instances: list[Instance], budget: CallBudget) -> Sweep |
     last check where it saw some of them already, else after this check."""
     if seen.sweeps is None:
         return None
-    earlier = seen.earlier_at is not None and any(i.id in seen.earlier for i in instances)
-    since = seen.earlier_at if earlier and seen.earlier_at is not None else seen.at
+    seen_before = any(i.id in seen.earlier for i in instances)
+    since = seen.earlier_at if seen_before and seen.earlier_at is not None else seen.at
     return seen.sweeps.claim(seen.cluster, since, budget.seconds_left())
 
 
