@@ -252,7 +252,11 @@ class CallBudget:
     def affords(self, reads: int) -> bool:
         """Whether `reads` more cluster reads fit in what is left of this step's allowance, at the pace this
         step's reads have had so far (slower than the rate when other drains share it)."""
-        return reads * self._read_pace() <= self.seconds_left()
+        return self.seconds_for(reads) <= self.seconds_left()
+
+    def seconds_for(self, reads: int) -> float:
+        """How long `reads` more cluster reads take, at the pace this step's reads have had so far."""
+        return reads * self._read_pace()
 
     def affordable_reads(self) -> int:
         """How many more cluster reads fit in what is left of this step's allowance (as `affords` counts)."""

@@ -23,7 +23,7 @@ from . import ecs_calls as calls
 from .arns import last_part
 from .ecs_calls import Instance
 from .state import RemainingInstance
-from .sweeps import Claimed, SharedSweeps, Sweep
+from .sweeps import Claimed, Later, SharedSweeps, Sweep
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -304,18 +304,36 @@ def _sweep(
     most_pages = len(instances) // SWEEP_READS_PER_PAGE  # where it stops paying
     if most_pages < 1 or census.sweep_pages > most_pages:
         return None
-    claim = _claim(seen, instances, budget)
-    if isinstance(claim, Sweep):  # another drain's, free to read; where it gave up, this drain may go further
-        census.sweep_pages = max(census.sweep_pages, claim.pages + (claim.stopping is None))
-        if claim.stopping is not None:
-            served = [i for i in instances if claim.started_at >= seen.at or i.id in seen.earlier]
-            census.busy.extend(Busy(i, 0, unlisted=True) for i in instances if i not in served)
-            return served, {**known, **claim.stopping}
-        if census.sweep_pages > most_pages:
-            return None
-        claim = Claimed(clock.now())
-    # Within the step's allowance: a longer listing is left for the next check, which knows its length.
+    claim = _claim(seen, instances, census.sweep_pages, budget)
+    if isinstance(claim, Later):  # another drain's sweep is under way: a later check reads it or makes the next
+        census.busy.extend(Busy(i, 0, unlisted=True) for i in instances)
+        return [], known
+    if isinstance(claim, Sweep):  # another drain's, free to read
+        census.sweep_pages = max(census.sweep_pages, claim.pages)
+        served = [i for i in instances if claim.started_at >= seen.at or i.id in seen.earlier]
+        census.busy.extend(Busy(i, 0, unlisted=True) for i in instances if i not in served)
+        return served, {**known, **claim.stopping}
+    if claim is not None:
+        census.sweep_pages = max(census.sweep_pages, claim.pages_at_least)
+    return _sweep_here(ecs, seen, claim, most_pages, instances, known, census, budget)
+
+
+def _sweep_here(
+    ecs: ECSClient,
+    seen: Seen,
+    claim: Claimed | None,
+    most_pages: int,
+    instances: list[Instance],
+    known: Homes,
+    census: Census,
+    budget: CallBudget,
+) -> tuple[list[Instance], Homes] | None:
+    """This drain's sweep, published where it claimed it; None where it is given up (past `most_pages`, or past
+    the step's allowance: the next check knows its length)."""
     pages = min(most_pages, budget.affordable_reads() // SWEEP_READS_PER_PAGE)
+    if census.sweep_pages > pages:  # known not to fit: left to a drain with more time, listed one by one here
+        _publish(seen, claim, census.sweep_pages - 1, None)
+        return None
     arns = calls.cluster_stopping_tasks(ecs, seen.cluster, pages) if pages else None
     if arns is None:
         census.sweep_pages = max(census.sweep_pages, pages + 1)  # at least
@@ -328,14 +346,17 @@ def _sweep(
     return instances, homes
 
 
-def _claim(seen: Seen, instances: list[Instance], budget: CallBudget) -> Sweep | Claimed | None:
+def _claim(seen: Seen, instances: list[Instance], pages: int, budget: CallBudget) -> Sweep | Claimed | Later | None:
     """Another drain's sweep for (some of) these instances, or this drain's claim of the next one: begun after the
-    last check where it saw some of them already, else after this check."""
+    last check where it saw some of them already, else after this check. It waits for a sweep under way only as
+    long as leaves time to sweep after it (`pages` long, where known; else half the step's allowance)."""
     if seen.sweeps is None:
         return None
     seen_before = any(i.id in seen.earlier for i in instances)
     since = seen.earlier_at if seen_before and seen.earlier_at is not None else seen.at
-    return seen.sweeps.claim(seen.cluster, since, budget.seconds_left())
+    left = budget.seconds_left()
+    wait = left - budget.seconds_for(pages * SWEEP_READS_PER_PAGE) if pages else left / 2
+    return seen.sweeps.claim(seen.cluster, since, wait)
 
 
 def _publish(seen: Seen, claim: Claimed | None, pages: int, stopping: Homes | None) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ecs_drain import ecs_calls
-from ecs_drain.sweeps import Claimed, SharedSweeps, Sweep
+from ecs_drain.sweeps import Claimed, Later, SharedSweeps, Sweep
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import World, rollover_world, services
 from emulation.throttling import CLUSTER_READ, busiest_second
@@ -100,9 +100,9 @@ def test_it_shares_one_sweep_of_the_cluster_between_drains_that_looked_before_it
         swept.append(args)
         return sweep(*args)
 
-    def counted_claim(self: SharedSweeps, *args: Any) -> Sweep | Claimed | None:
+    def counted_claim(self: SharedSweeps, *args: Any) -> Sweep | Claimed | Later | None:
         found = claim(self, *args)
-        served.extend([found] if isinstance(found, Sweep) and found.stopping is not None else [])
+        served.extend([found] if isinstance(found, Sweep) else [])
         return found
 
     monkeypatch.setattr(ecs_calls, "cluster_stopping_tasks", counted_sweep)

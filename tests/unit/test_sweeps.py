@@ -10,9 +10,10 @@ import pytest
 from moto import mock_aws
 from mypy_boto3_dynamodb import DynamoDBClient
 
+from ecs_drain import clock
 from ecs_drain.budget import CallBudget
 from ecs_drain.census import Pending, count
-from ecs_drain.sweeps import ABANDONED_SECONDS, POLL_SECONDS, Claimed, SharedSweeps, Sweep
+from ecs_drain.sweeps import ABANDONED_SECONDS, POLL_SECONDS, Claimed, Later, SharedSweeps, Sweep
 from tests.fakes import ARN, FakeEcs
 
 
@@ -53,26 +54,52 @@ def test_it_never_serves_a_sweep_begun_before_the_drain_saw_its_instances(
     assert sweeps.claim("other-cluster", seen_at=999.0, wait_seconds=30) == Claimed(1005.0)
 
 
-def test_it_waits_for_a_sweep_another_drain_claimed_and_sweeps_on_its_own_once_the_step_cannot_wait_longer(
+def test_it_waits_for_a_sweep_under_way_and_leaves_the_instances_for_a_later_check_once_the_step_cannot_wait(
     sim_time: list[float], sweeps: SharedSweeps
 ) -> None:
     sweeps.claim("web", seen_at=999.0, wait_seconds=30)  # another drain's, which never publishes (it crashed)
-    assert sweeps.claim("web", seen_at=999.5, wait_seconds=5) is None
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=5) == Later()
     assert 1005.0 - POLL_SECONDS <= sim_time[0] <= 1005.0
+    # Nor does one that looked after it began sweep beside it: sweeps made at once slow each other.
+    assert sweeps.claim("web", seen_at=1006.0, wait_seconds=0) == Later()
 
 
-def test_it_says_where_the_sweep_it_waited_for_gave_up_or_was_too_large_to_share(
+def test_it_claims_the_next_sweep_once_the_one_under_way_ends_where_that_one_began_before_it_looked(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)  # another drain's sweep, from 1000 to 1003
+    clock.use(lambda: sim_time[0], lambda seconds: finish_at(1003.0, sim_time, seconds, sweeps))
+    assert sweeps.claim("web", seen_at=1001.0, wait_seconds=30) == Claimed(1003.0)
+    # Once claimed, the drains that looked before it began wait for it rather than sweep beside it.
+    assert sweeps.claim("web", seen_at=1002.0, wait_seconds=2) == Later()
+
+
+def finish_at(end: float, now: list[float], seconds: float, sweeps: SharedSweeps) -> None:
+    """Simulated time, in which the sweep claimed at 1000 publishes at `end`."""
+    if now[0] < end <= now[0] + seconds:
+        sweeps.publish("web", 1000.0, 3, STOPPING)
+    now[0] += seconds
+
+
+def test_it_claims_again_a_sweep_that_gave_up_with_its_length_known(
     sim_time: list[float], sweeps: SharedSweeps
 ) -> None:
     sweeps.claim("web", seen_at=999.0, wait_seconds=30)
     sweeps.publish("web", 1000.0, 4, None)  # given up after 4 pages
-    assert sweeps.claim("web", seen_at=999.5, wait_seconds=30) == Sweep(1000.0, 4, None)
-    sim_time[0] = 1010.0
-    sweeps.claim("web", seen_at=1009.0, wait_seconds=30)
+    sim_time[0] = 1001.0
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=30) == Claimed(1001.0, pages_at_least=5)
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=0) == Later()  # the second claim is under way
+
+
+def test_it_lets_each_drain_sweep_on_its_own_where_the_sweep_was_too_large_to_share(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    sweeps.claim("web", seen_at=999.0, wait_seconds=30)
     ids = random.Random(1)
     huge = {f"{ids.getrandbits(128):032x}": (f"{ids.getrandbits(128):032x}", "RUNNING") for _ in range(20_000)}
-    sweeps.publish("web", 1010.0, 200, huge)
-    assert sweeps.claim("web", seen_at=1009.5, wait_seconds=30) == Sweep(1010.0, 0, None)  # each sweeps on its own
+    sweeps.publish("web", 1000.0, 200, huge)
+    assert sweeps.claim("web", seen_at=999.5, wait_seconds=30) is None
+    assert sweeps.claim("web", seen_at=1000.5, wait_seconds=30) == Claimed(1000.0)  # a later one may fit
 
 
 def test_it_keeps_a_later_sweep_when_an_earlier_one_is_published_after_it(
@@ -124,8 +151,9 @@ def test_it_leaves_its_instances_for_a_later_check_and_calls_none_drained_when_t
     sweeps.claim("web", seen_at=999.0, wait_seconds=30)  # another drain's claim at 1000; its step then crashed
     census = count(ecs.client, "web", pending, CallBudget(step_seconds=10), 1000.0, sweeps)
     assert census.drained == [] and sorted(census.unlisted_ids) == ["c1", "c2"]
-    assert 1000.0 + 10 - POLL_SECONDS <= sim_time[0] <= 1010.0  # it waited out its step's allowance, no longer
-    assert ecs.calls["ListTasks"] == 0
+    # Its sweep's length unknown, it waited half its step's allowance, leaving the other half to sweep in.
+    assert 1000.0 + 5 - POLL_SECONDS <= sim_time[0] <= 1005.0
+    assert ecs.calls["ListTasks"] == 0 and not census.out_of_time  # the next check comes at the poll
     # Once the claim is older than any sweep takes, a check claims over it and sweeps on its own.
     sim_time[0] = 1000.0 + ABANDONED_SECONDS
     later = Pending(["c1", "c2"], unlisted=census.unlisted_ids, counted_at=census.counted_at)
@@ -133,3 +161,20 @@ def test_it_leaves_its_instances_for_a_later_check_and_calls_none_drained_when_t
     assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
     assert census.drained == ["c2"]
     assert ecs.calls["ListTasks"] == 1
+
+
+def test_it_lists_one_by_one_and_hands_the_sweep_on_where_its_known_length_does_not_fit_the_step(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    ecs = FakeEcs()
+    drained_targets(ecs)
+    for cid in ("c3", "c4", "c5", "c6", "c7", "c8"):
+        ecs.add_instance(cid, status="DRAINING")
+    pending = Pending([f"c{n}" for n in range(1, 9)], sweep_pages=3)  # 3 pages: cheaper than 8 ListTasks
+    budget = CallBudget(step_seconds=0.55)  # 5 reads: after the description, 2 pages at most (2 reads each)
+    census = count(ecs.client, "web", pending, budget, 1000.0, sweeps)
+    assert ecs.calls["ListTasks"] == 0  # no page of a sweep the step cannot finish
+    assert ecs.calls["list_tasks"] == 8  # one ListTasks an instance instead (the fake paces no call)
+    assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
+    # Another drain with more time makes the sweep, its length known.
+    assert sweeps.claim("web", seen_at=999.0, wait_seconds=0) == Claimed(sim_time[0], pages_at_least=3)
