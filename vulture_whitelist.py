@@ -21,6 +21,7 @@ log_stream_name
 _.get_remaining_time_in_millis
 _._send
 no_response_url_anywhere
+fresh_clients_in_a_region
 no_aws
 pytest_collection_modifyitems
 seed_handler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
@@ -54,8 +55,23 @@ def is_throttling(error: ClientError) -> bool:
     return error_code(error) in THROTTLING_CODES
 
 
-@cache
+# A Lambda container runs one invocation at a time, and the drain's budget holds that step's allowance and the slots
+# it booked: where invocations run side by side in one process (the emulation's threads, each a container), each
+# thread keeps its own. `_generation` moves on at reset, so every thread builds anew.
+_container = threading.local()
+_generation = 0
+
+
 def drain_clients() -> Clients:
+    """The drain's clients, built once per Lambda container (here: per thread)."""
+    held: tuple[int, Clients] | None = getattr(_container, "clients", None)
+    if held is None or held[0] != _generation:
+        held = (_generation, _new_drain_clients())
+        _container.clients = held
+    return held[1]
+
+
+def _new_drain_clients() -> Clients:
     ecs = boto3.client("ecs", config=CONFIG)
     budget = CallBudget.from_environment(dynamodb_client())
     budget.attach(ecs)
@@ -105,7 +121,8 @@ def sfn_client() -> SFNClient:
 
 def reset() -> None:
     """Forget the clients (the emulation starts a fresh AWS for each run)."""
-    drain_clients.cache_clear()
+    global _generation  # every thread's drain clients are built anew
+    _generation += 1
     for factory in (ecs_client, cloudformation_client, dynamodb_client, events_client, ssm_client, sfn_client):
         factory.cache_clear()
     instance_types.forget()
