@@ -258,9 +258,10 @@ class CallBudget:
         """How long `reads` more cluster reads take, at the pace this step's reads have had so far."""
         return reads * self._read_pace()
 
-    def affordable_reads(self) -> int:
-        """How many more cluster reads fit in what is left of this step's allowance (as `affords` counts)."""
-        return max(0, math.floor(self.seconds_left() / self._read_pace()))
+    def affordable_reads(self, at_least_seconds: float = 0.0) -> int:
+        """How many more cluster reads fit in what is left of this step's allowance (as `affords` counts), or in
+        `at_least_seconds` where that is longer (work that serves other drains too)."""
+        return max(0, math.floor(max(self.seconds_left(), at_least_seconds) / self._read_pace()))
 
     def _read_pace(self) -> float:
         pace = self.interval(READ)

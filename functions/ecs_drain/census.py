@@ -23,7 +23,7 @@ from . import ecs_calls as calls
 from .arns import last_part
 from .ecs_calls import Instance
 from .state import RemainingInstance
-from .sweeps import Claimed, Later, SharedSweeps, Sweep
+from .sweeps import SHARED_SWEEP_SECONDS, Claimed, Later, SharedSweeps, Sweep
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -330,7 +330,8 @@ def _sweep_here(
 ) -> tuple[list[Instance], Homes] | None:
     """This drain's sweep, published where it claimed it; None where it is given up (past `most_pages`, or past
     the step's allowance: the next check knows its length)."""
-    pages = min(most_pages, budget.affordable_reads() // SWEEP_READS_PER_PAGE)
+    shared = SHARED_SWEEP_SECONDS if claim is not None else 0.0
+    pages = min(most_pages, budget.affordable_reads(shared) // SWEEP_READS_PER_PAGE)
     if census.sweep_pages > pages:  # known not to fit: left to a drain with more time, listed one by one here
         _publish(seen, claim, census.sweep_pages - 1, None)
         return None

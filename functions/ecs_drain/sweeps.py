@@ -39,9 +39,12 @@ if TYPE_CHECKING:
 TABLE_VARIABLE = "ECS_DRAIN_WATCH_TABLE"  # the watch table (watch.py) holds the shared sweeps too
 ITEM_BYTES_MAX = 350_000  # DynamoDB's item limit is 400 KB: a larger sweep is not shared
 POLL_SECONDS = 1.0  # how often a drain waiting for another's sweep to end tries its claim again
-# A sweep is sized to its step's allowance (30 s by default): a claim this old with nothing published was
-# abandoned (its step crashed or timed out), and the next drain claims over it.
-ABANDONED_SECONDS = 60.0
+# A shared sweep serves every drain of the cluster, and they wait for it rather than read: its claimer may spend this
+# long on it, past its step's own allowance (30 s by default), well inside the DrainFunction's 300 s timeout. At the
+# contended pace of 32 drains, no step's own allowance afforded a sweep of 12,800 targets' tasks (measured).
+SHARED_SWEEP_SECONDS = 120.0
+# A claim this old with nothing published was abandoned (its step crashed or timed out): the next drain claims over.
+ABANDONED_SECONDS = SHARED_SWEEP_SECONDS + 60.0
 KEEP_SECONDS = 3600  # TTL: a sweep is of use for seconds; an hour on, the item is left for TTL to remove
 TROUBLE = (ClientError, BotoCoreError)
 

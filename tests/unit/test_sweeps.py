@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 from mypy_boto3_dynamodb import DynamoDBClient
 
+from ecs_drain import census as census_module
 from ecs_drain import clock
 from ecs_drain.budget import CallBudget
 from ecs_drain.census import Pending, count
@@ -164,8 +165,9 @@ def test_it_leaves_its_instances_for_a_later_check_and_calls_none_drained_when_t
 
 
 def test_it_lists_one_by_one_and_hands_the_sweep_on_where_its_known_length_does_not_fit_the_step(
-    sim_time: list[float], sweeps: SharedSweeps
+    sim_time: list[float], sweeps: SharedSweeps, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(census_module, "SHARED_SWEEP_SECONDS", 0.0)  # the claimer may spend its step's allowance
     ecs = FakeEcs()
     drained_targets(ecs)
     for cid in ("c3", "c4", "c5", "c6", "c7", "c8"):
@@ -178,3 +180,18 @@ def test_it_lists_one_by_one_and_hands_the_sweep_on_where_its_known_length_does_
     assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
     # Another drain with more time makes the sweep, its length known.
     assert sweeps.claim("web", seen_at=999.0, wait_seconds=0) == Claimed(sim_time[0], pages_at_least=3)
+
+
+def test_it_gives_the_claimer_of_a_shared_sweep_more_than_its_steps_allowance(
+    sim_time: list[float], sweeps: SharedSweeps
+) -> None:
+    ecs = FakeEcs()
+    drained_targets(ecs)
+    for cid in ("c3", "c4", "c5", "c6", "c7", "c8"):
+        ecs.add_instance(cid, status="DRAINING")
+    pending = Pending([f"c{n}" for n in range(1, 9)], sweep_pages=3)
+    budget = CallBudget(step_seconds=0.55)  # its own allowance affords 2 pages; the sweep serves every drain
+    census = count(ecs.client, "web", pending, budget, 1000.0, sweeps)
+    assert ecs.calls["list_tasks"] == 0 and ecs.calls["ListTasks"] >= 1  # swept, not listed one by one
+    assert [(b.instance.id, b.watched) for b in census.busy] == [("c1", ["t1"])]
+    assert sorted(census.drained) == ["c2", "c3", "c4", "c5", "c6", "c7", "c8"]
