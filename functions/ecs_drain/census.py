@@ -329,7 +329,8 @@ def _sweep_here(
     budget: CallBudget,
 ) -> tuple[list[Instance], Homes] | None:
     """This drain's sweep, published where it claimed it; None where it is given up (past `most_pages`, or past
-    the step's allowance: the next check knows its length)."""
+    what it may spend: its step's allowance, or SHARED_SWEEP_SECONDS for a shared one; the next check knows its
+    length)."""
     shared = SHARED_SWEEP_SECONDS if claim is not None else 0.0
     pages = min(most_pages, budget.affordable_reads(shared) // SWEEP_READS_PER_PAGE)
     if census.sweep_pages > pages:  # known not to fit: left to a drain with more time, listed one by one here
