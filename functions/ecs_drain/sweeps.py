@@ -46,7 +46,6 @@ SHARED_SWEEP_SECONDS = 120.0
 # A claim this old with nothing published was abandoned (its step crashed or timed out): the next drain claims over.
 ABANDONED_SECONDS = SHARED_SWEEP_SECONDS + 60.0
 KEEP_SECONDS = 3600  # TTL: a sweep is of use for seconds; an hour on, the item is left for TTL to remove
-TROUBLE = (ClientError, BotoCoreError)
 
 Homes = dict[str, tuple[str, str]]  # task id -> (its container instance id, its lastStatus)
 
