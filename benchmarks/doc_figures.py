@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ecs_drain import budget, census, cfn_answer, diagnosis, draining, findings, properties
+from ecs_drain import budget, census, cfn_answer, diagnosis, draining, findings, properties, sweeps
 from emulation import template as cfn_template
 
 from .failed_requests import markdown, short_markdown
@@ -259,7 +259,8 @@ def limits() -> str:
         (
             "a drain step's optional work",
             f"{budget.DEFAULT_STEP_SECONDS:.0f} s",
-            f"of the DrainFunction's {budget.DRAIN_STEP_TIMEOUT_SECONDS} s timeout",
+            f"of the DrainFunction's {budget.DRAIN_STEP_TIMEOUT_SECONDS} s timeout; "
+            f"{sweeps.SHARED_SWEEP_SECONDS:.0f} s for a sweep other drains share",
         ),
     ]
     lines = ["| what | limit | note |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
