@@ -8,7 +8,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from ecs_drain import budget, census, cfn_answer, diagnosis, draining, findings, properties, sweeps
+from ecs_drain.aws import budget, cfn_answer, sweeps
+from ecs_drain.decisions import findings, properties
+from ecs_drain.steps import census, diagnosis, draining
 from emulation import template as cfn_template
 
 from .failed_requests import markdown, short_markdown

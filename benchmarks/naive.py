@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from ecs_drain import clock
+from ecs_drain.runtime import clock
 
 
 def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:

@@ -11,10 +11,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from ecs_drain import preflight, reason
-from ecs_drain.executions import PREFLIGHT_SUFFIX
-from ecs_drain.findings import BLOCKING_CAUSES
-from ecs_drain.state import PREFLIGHT_MODE, ExecutionOutput
+from ecs_drain.aws.executions import PREFLIGHT_SUFFIX
+from ecs_drain.decisions import reason
+from ecs_drain.decisions.findings import BLOCKING_CAUSES
+from ecs_drain.model.state import PREFLIGHT_MODE, ExecutionOutput
+from ecs_drain.steps import preflight
 
 from . import lookup
 

@@ -7,11 +7,11 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from ecs_drain.aws import Clients
-from ecs_drain.executions import stack_prefix
-from ecs_drain.properties import DrainProperties
-from ecs_drain.state import REQUEST_KEY, ExecutionInput
-from ecs_drain.targets import ec2_instance_ids
+from ecs_drain.aws.clients import Clients
+from ecs_drain.aws.executions import stack_prefix
+from ecs_drain.aws.targets import ec2_instance_ids
+from ecs_drain.decisions.properties import DrainProperties
+from ecs_drain.model.state import REQUEST_KEY, ExecutionInput
 
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 

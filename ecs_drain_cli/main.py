@@ -12,10 +12,11 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 from rich.console import Console
 
-from ecs_drain import clock, preflight
-from ecs_drain.aws import Clients
-from ecs_drain.executions import drain_input
-from ecs_drain.properties import DrainProperties, InvalidProperties, parse
+from ecs_drain.aws.clients import Clients
+from ecs_drain.aws.executions import drain_input
+from ecs_drain.decisions.properties import DrainProperties, InvalidProperties, parse
+from ecs_drain.runtime import clock
+from ecs_drain.steps import preflight
 
 from . import display, lookup
 from .options import parser

@@ -21,7 +21,7 @@ from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from ecs_drain.executions import PREFLIGHT_SUFFIX
+from ecs_drain.aws.executions import PREFLIGHT_SUFFIX
 from ecs_drain_cli.lookup import latest_drain
 
 from . import strategies

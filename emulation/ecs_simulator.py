@@ -25,7 +25,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 
-from ecs_drain.cluster_query import Expression, InstanceFacts, QueryError, evaluate, parse
+from ecs_drain.decisions.cluster_query import Expression, InstanceFacts, QueryError, evaluate, parse
 
 from .sim_clock import SimClock
 from .traffic import KILLED_AT_STOP_TIMEOUT, KILLED_WITH_INSTANCE, Traffic

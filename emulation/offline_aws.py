@@ -179,8 +179,8 @@ class OfflineAws:
         self._deploy()
         self._route_output()
 
-        from ecs_drain import aws as drain_aws
-        from ecs_drain import clock as drain_clock
+        from ecs_drain.aws import clients as drain_aws
+        from ecs_drain.runtime import clock as drain_clock
 
         drain_aws.reset()
         drain_clock.use(self.clock.now, self.clock.sleep)

@@ -22,10 +22,11 @@ from typing import Any
 
 import boto3
 
-from ecs_drain import cfn_answer, clock, ecs_calls
-from ecs_drain.aws import Clients
-from ecs_drain.properties import parse
-from ecs_drain.targets import ec2_instance_ids
+from ecs_drain.aws import cfn_answer, ecs_calls
+from ecs_drain.aws.clients import Clients
+from ecs_drain.aws.targets import ec2_instance_ids
+from ecs_drain.decisions.properties import parse
+from ecs_drain.runtime import clock
 
 from .catalog import SCENARIOS, world_options
 from .scenarios import World, rollover_world

@@ -15,8 +15,8 @@ import botocore.session
 from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
-from ecs_drain.aws import Clients
-from ecs_drain.budget import CallBudget
+from ecs_drain.aws.budget import CallBudget
+from ecs_drain.aws.clients import Clients
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import is_typeddict
 
-from ecs_drain import events, state
+from ecs_drain.model import events, state
 
 
 def keys() -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ecs_drain.watch import TaskWatch
+from ecs_drain.aws.watch import TaskWatch
 from emulation import template as cfn
 from emulation.catalog import SCENARIOS, world_options
 from emulation.offline_aws import ACCOUNT, REGION

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ecs_drain import cfn_answer
+from ecs_drain.aws import cfn_answer
 from ecs_drain_cli.main import main
 from emulation import strategies
 from emulation.catalog import SCENARIOS, world_options

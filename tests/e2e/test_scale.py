@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ecs_drain import ecs_calls
-from ecs_drain.sweeps import Claimed, Later, SharedSweeps, Sweep
+from ecs_drain.aws import ecs_calls
+from ecs_drain.aws.sweeps import Claimed, Later, SharedSweeps, Sweep
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import World, rollover_world, services
 from emulation.throttling import CLUSTER_READ, busiest_second

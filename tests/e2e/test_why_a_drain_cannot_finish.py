@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ecs_drain.diagnosis import CAPACITY_GRACE_SECONDS
+from ecs_drain.steps.diagnosis import CAPACITY_GRACE_SECONDS
 from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import World, pinned_services, rollover_world
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ecs_drain import clock
+from ecs_drain.runtime import clock
 
 
 @pytest.fixture

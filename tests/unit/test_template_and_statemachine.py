@@ -7,8 +7,11 @@ import json
 import re
 from typing import Any, get_args, get_type_hints
 
-from ecs_drain import aws, budget, cfn_answer, observability, properties
-from ecs_drain import state as drain_state
+from ecs_drain.aws import budget, cfn_answer
+from ecs_drain.aws import clients as aws
+from ecs_drain.decisions import properties
+from ecs_drain.model import state as drain_state
+from ecs_drain.runtime import observability
 from emulation import template as cfn
 
 TEMPLATE = cfn.load()

@@ -1,0 +1,1 @@
+"""The Lambda entry points: parse the event, call a step, shape the result."""

@@ -9,11 +9,12 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import cfn_answer, outcome, watch
-from ..aws import events_client, sfn_client, ssm_client
-from ..events import ExecutionEnded, ExecutionStatusChange
-from ..observability import log_metrics, logger, metrics, tracer
-from ..state import REQUEST_KEY, AnswerStepEvent, ExecutionOutput, ExecutionState, execution_state, step_of
+from ..aws import cfn_answer, watch
+from ..aws.clients import events_client, sfn_client, ssm_client
+from ..decisions import outcome
+from ..model.events import ExecutionEnded, ExecutionStatusChange
+from ..model.state import REQUEST_KEY, AnswerStepEvent, ExecutionOutput, ExecutionState, execution_state, step_of
+from ..runtime.observability import log_metrics, logger, metrics, tracer
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 

@@ -8,13 +8,15 @@ from typing import Any, Literal
 
 from crhelper import CfnResource
 
-from .. import cfn_answer, clock, executions, reason, stack
-from ..arns import last_part
-from ..aws import cloudformation_client, ecs_client, sfn_client, ssm_client
-from ..events import CustomResourceRequest
-from ..observability import log_metrics, logger, metrics, tracer
-from ..properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
-from ..state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY, ExecutionInput
+from ..aws import cfn_answer, executions, stack
+from ..aws.clients import cloudformation_client, ecs_client, sfn_client, ssm_client
+from ..decisions import reason
+from ..decisions.properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
+from ..model.arns import last_part
+from ..model.events import CustomResourceRequest
+from ..model.state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY, ExecutionInput
+from ..runtime import clock
+from ..runtime.observability import log_metrics, logger, metrics, tracer
 
 STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
 PARAMETER_PREFIX_VARIABLE = "RESPONSE_PARAMETER_PREFIX"

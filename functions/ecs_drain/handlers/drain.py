@@ -9,13 +9,21 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import clock, draining, preflight, rule, watch
-from ..aws import AwsThrottled, Clients, drain_clients, dynamodb_client, events_client, is_throttling, sfn_client
-from ..budget import BudgetUnavailable
-from ..findings import blocking
-from ..observability import log_metrics, logger, metrics, tracer
-from ..properties import DrainProperties, parse
-from ..state import (
+from ..aws import watch
+from ..aws.budget import BudgetUnavailable
+from ..aws.clients import (
+    AwsThrottled,
+    Clients,
+    drain_clients,
+    dynamodb_client,
+    events_client,
+    is_throttling,
+    sfn_client,
+)
+from ..decisions import rule
+from ..decisions.findings import blocking
+from ..decisions.properties import DrainProperties, parse
+from ..model.state import (
     ERROR_KEY,
     MAX_FAILED_TRIES_KEY,
     OLD_PROPERTIES_KEY,
@@ -34,6 +42,9 @@ from ..state import (
     properties_of,
     step_of,
 )
+from ..runtime import clock
+from ..runtime.observability import log_metrics, logger, metrics, tracer
+from ..steps import draining, preflight
 
 ACTIONS = ("plan", "check", "preflight", "wait")
 

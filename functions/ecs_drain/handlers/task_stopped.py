@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import watch
-from ..arns import last_part
-from ..aws import dynamodb_client, sfn_client
-from ..events import TaskStateChange
-from ..observability import logger
+from ..aws import watch
+from ..aws.clients import dynamodb_client, sfn_client
+from ..model.arns import last_part
+from ..model.events import TaskStateChange
+from ..runtime.observability import logger
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,0 +1,144 @@
+"""Starting the drain: one Step Functions execution per CloudFormation Delete request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..decisions.findings import blocking
+from ..decisions.properties import DrainProperties
+from ..decisions.rule import drain_seconds
+from ..model.state import (
+    DRAIN_MODE,
+    PREFLIGHT_MODE,
+    REQUEST_KEY,
+    ExecutionInput,
+    ExecutionOutput,
+    PreviousDrain,
+    failed_tries_outlasting,
+)
+from ..runtime import clock
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+    from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
+
+MAX_NAME = 80
+DIGEST = 12
+_UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
+
+
+PREFLIGHT_SUFFIX = "-preflight"
+
+
+def execution_name(stack_id: str, logical_resource_id: str, request_id: str, *, preflight: bool = False) -> str:
+    """Readable in the console (stack, logical id, and whether it is a preflight) and the same for a repeated
+    delivery of one request.
+
+    Only 0-9A-Za-z-_ so CloudWatch Logs accepts it; the request hash keeps distinct requests apart.
+    """
+    stack = stack_id.split("/")[1] if stack_id.count("/") >= 2 else stack_id
+    digest = hashlib.sha256(request_id.encode()).hexdigest()[:DIGEST]
+    head = _UNSAFE.sub("-", f"{stack}-{logical_resource_id}").strip("-")
+    suffix = PREFLIGHT_SUFFIX if preflight else ""
+    return f"{head[: MAX_NAME - DIGEST - 1 - len(suffix)]}{suffix}-{digest}"
+
+
+def stack_prefix(stack_name: str) -> str:
+    """What every execution name of a stack's drains starts with (long names are cut as execution_name cuts them)."""
+    return _UNSAFE.sub("-", f"{stack_name}-").lstrip("-")[: MAX_NAME - DIGEST - 1]
+
+
+def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) -> ExecutionInput:
+    """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
+    row outlast its deadline (until a step has run and set its own bound)."""
+    bound = failed_tries_outlasting(drain_seconds(props))
+    return {"Properties": dict(given), "Mode": DRAIN_MODE, "RequestedAt": now, "step": {"maxFailedTries": bound}}
+
+
+def preflight_input(
+    given: Mapping[str, Any], old_given: Mapping[str, Any], props: DrainProperties, now: float
+) -> ExecutionInput:
+    """A preflight's input: the new properties as given, the old ones, when it was asked for, and how many failed
+    steps in a row outlast its deadline."""
+    return {
+        "Properties": dict(given),
+        "Mode": PREFLIGHT_MODE,
+        "OldProperties": dict(old_given),
+        "RequestedAt": now,
+        "step": {"maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds)},
+    }
+
+
+@dataclass(frozen=True)
+class Started:
+    arn: str
+    closed: bool  # the execution of this name had ended already: the request was answered, nothing was started
+
+
+def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: ExecutionInput) -> Started:
+    """Start the drain, or find the one a previous delivery of the same request started.
+
+    The name is the request's (execution_name), so an execution of that name is this request's drain. Step
+    Functions raises ExecutionAlreadyExists for it once it has ended (the request was answered already), and also
+    while it runs when the input differs (a redelivery carries a later RequestedAt): then it is still draining.
+    """
+    document = json.dumps(execution_input, sort_keys=True, separators=(",", ":"))
+    try:
+        arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=document)["executionArn"]
+    except sfn.exceptions.ExecutionAlreadyExists:
+        arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        running = sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        return Started(arn, closed=not running)
+    return Started(arn, closed=False)
+
+
+# CloudFormation retries a Delete once the last try answered FAILED; that drain's execution is then in its last step
+# and ends within moments.
+PREVIOUS_SETTLE_SECONDS = 20
+# A retried Delete comes at once after the FAILED answer; ECS repeats a placement event only after six hours, so a
+# blocked attempt older than that tells nothing the new drain would not see for itself.
+PREVIOUS_WINDOW_SECONDS = 6 * 3600
+# Executions looked at, newest first (two pages): the retry follows its earlier attempt's answer within seconds.
+PREVIOUS_SCAN_MAX = 200
+
+
+def previous_blocked(
+    sfn: SFNClient, state_machine_arn: str, name: str, request: Mapping[str, str], now: float
+) -> PreviousDrain | None:
+    """The latest earlier drain of the same resource, if it answered FAILED while blocked for a cause ECS cannot
+    resolve: CloudFormation's retry of a failed Delete then answers at once, unless something changed."""
+    head = name[: -(DIGEST + 1)]
+    pages = sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 100, "MaxItems": PREVIOUS_SCAN_MAX}
+    )
+    for page in pages:
+        for item in page.get("executions", []):
+            if item["name"] == name or item["name"][: -(DIGEST + 1)] != head:
+                continue
+            described = sfn.describe_execution(executionArn=item["executionArn"])
+            earlier = json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}
+            if any(earlier.get(k) != request.get(k) for k in ("StackId", "LogicalResourceId", "PhysicalResourceId")):
+                continue
+            described = _settled(sfn, described)
+            summary = cast("ExecutionOutput", json.loads(described.get("output") or "{}"))
+            findings = blocking(summary.get("diagnosis") or [])
+            since = float(summary.get("eventsSince") or 0)
+            if summary.get("status") != "FAILED" or not findings or now - since > PREVIOUS_WINDOW_SECONDS:
+                return None  # the latest attempt was not blocked (or long ago): this one drains as usual
+            return {"execution": item["name"], "startedAt": since, "diagnosis": findings}
+    return None
+
+
+def _settled(sfn: SFNClient, described: DescribeExecutionOutputTypeDef) -> DescribeExecutionOutputTypeDef:
+    """The execution, once it has ended (or as it is after PREVIOUS_SETTLE_SECONDS)."""
+    waited = 0
+    while described["status"] == "RUNNING" and waited < PREVIOUS_SETTLE_SECONDS:
+        clock.sleep(1)
+        waited += 1
+        described = sfn.describe_execution(executionArn=described["executionArn"])
+    return described

@@ -1,0 +1,290 @@
+"""The Custom::ECSDrain properties: parsing, validation and the PhysicalResourceId they imply."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..model.arns import last_part
+from . import reason
+
+TargetKind = Literal["SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds"]
+TARGET_KINDS: tuple[TargetKind, ...] = ("SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds")
+
+# CloudFormation gives a custom resource 3600 s in all. The drain deadline leaves room for the last
+# poll interval, the final answer and its retries.
+CLOUDFORMATION_CEILING_SECONDS = 3600
+ANSWER_MARGIN_SECONDS = 180
+DEFAULT_DRAIN_TIMEOUT_SECONDS = 3300
+MAX_DRAIN_TIMEOUT_SECONDS = CLOUDFORMATION_CEILING_SECONDS - ANSWER_MARGIN_SECONDS
+MIN_DRAIN_TIMEOUT_SECONDS = 60
+# Started by hand there is no CloudFormation ceiling; the loop is still bounded.
+MAX_MANUAL_DRAIN_SECONDS = 7 * 24 * 3600
+DEFAULT_POLL_SECONDS = 15
+MIN_POLL_SECONDS = 5
+MAX_POLL_SECONDS = 300
+MAX_INSTANCE_IDS = 1000
+# Two checks at the longest poll interval: a cause must be seen more than once before the drain gives up on it.
+MIN_BLOCKED_TIMEOUT_SECONDS = 60
+# The preflight of a replacing Update: long enough for a new fleet to boot, start its agent and register (a few
+# minutes), short enough to leave CloudFormation's hour for the rollback it may start.
+DEFAULT_PREFLIGHT_TIMEOUT_SECONDS = 900
+MIN_PREFLIGHT_TIMEOUT_SECONDS = 60
+
+ON_TIMEOUT_VALUES = ("CONTINUE", "FAIL")
+STANDALONE_VALUES = ("WAIT", "STOP")
+# FAIL: a new target that cannot take the old one's tasks fails the Update (CloudFormation rolls back); REPORT: the
+# same check, reported in the answer's Data and Reason, never failing; OFF: no check, the Update is answered at once.
+PREFLIGHT_VALUES = ("FAIL", "REPORT", "OFF")
+PHYSICAL_ID_PREFIX = "ecs-drain:"
+
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za-z0-9_-]{1,255})$")
+_SPOT_FLEET_ID = re.compile(r"^sfr-[0-9a-f]{8}(-?[0-9a-f]{4,}){0,4}$")
+_FLEET_ID = re.compile(r"^fleet-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_ASG_ARN = re.compile(r"^arn:aws[a-z-]*:autoscaling:[^:]+:\d{12}:autoScalingGroup:[^:]+:autoScalingGroupName/(.+)$")
+_KNOWN = {
+    "ServiceToken",
+    "ServiceTimeout",
+    "Cluster",
+    *TARGET_KINDS,
+    "DrainTimeoutSeconds",
+    "PollIntervalSeconds",
+    "OnTimeout",
+    "StandaloneTasks",
+    "WaitForCapacity",
+    "BlockedTimeoutSeconds",
+    "Preflight",
+    "PreflightTimeoutSeconds",
+}
+
+
+class InvalidProperties(ValueError):
+    """One or more properties are wrong; the message names each property and what is allowed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("Invalid properties: " + " ".join(problems))
+
+
+@dataclass(frozen=True)
+class DrainProperties:
+    cluster: str
+    target_kind: TargetKind
+    target: tuple[str, ...]
+    drain_timeout_seconds: int | None
+    poll_interval_seconds: int
+    on_timeout: str
+    standalone_tasks: str
+    wait_for_capacity: bool
+    # Answer (as OnTimeout says) once the drain is blocked this long by a cause ECS cannot resolve; None: wait on.
+    blocked_timeout_seconds: int | None = None
+    preflight: str = "FAIL"
+    preflight_timeout_seconds: int = DEFAULT_PREFLIGHT_TIMEOUT_SECONDS
+
+    @property
+    def target_name(self) -> str:
+        """The target as a Reason names it: "SpotFleet sfr-...", or the kind alone for several instance ids."""
+        return f"{self.target_kind} {self.target[0]}" if len(self.target) == 1 else self.target_kind
+
+    @property
+    def cluster_name(self) -> str:
+        return last_part(self.cluster)
+
+
+def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) -> DrainProperties:
+    """Validate the properties; CloudFormation sends numbers and booleans as strings, so both are accepted."""
+    props = dict(raw or {})
+    problems: list[str] = []
+    unknown = sorted(set(props) - _KNOWN)
+    if unknown:
+        problems.append(reason.unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
+    cluster = _cluster(props, problems)
+    kind, target = _target(props, problems)
+    timeout_ceiling = _timeout_ceiling(props, problems) if from_cloudformation else MAX_MANUAL_DRAIN_SECONDS
+    default_timeout = min(DEFAULT_DRAIN_TIMEOUT_SECONDS, timeout_ceiling) if from_cloudformation else None
+    why = _why_timeout_ceiling(props) if from_cloudformation else ""
+    drain_timeout = _integer(
+        props, "DrainTimeoutSeconds", default_timeout, MIN_DRAIN_TIMEOUT_SECONDS, timeout_ceiling, problems, why
+    )
+    poll = _integer(props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, MIN_POLL_SECONDS, MAX_POLL_SECONDS, problems)
+    on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
+    standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
+    wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
+    blocked_ceiling = drain_timeout or MAX_MANUAL_DRAIN_SECONDS
+    blocked_timeout = _integer(
+        props,
+        "BlockedTimeoutSeconds",
+        None,
+        MIN_BLOCKED_TIMEOUT_SECONDS,
+        blocked_ceiling,
+        problems,
+        "no longer than DrainTimeoutSeconds",
+    )
+    preflight = _word(props, "Preflight", "FAIL", PREFLIGHT_VALUES, problems)
+    preflight_timeout = _integer(
+        props,
+        "PreflightTimeoutSeconds",
+        min(DEFAULT_PREFLIGHT_TIMEOUT_SECONDS, timeout_ceiling),
+        MIN_PREFLIGHT_TIMEOUT_SECONDS,
+        timeout_ceiling,
+        problems,
+        why,
+    )
+    if problems:
+        raise InvalidProperties(problems)
+    assert cluster is not None and poll is not None and preflight_timeout is not None
+    return DrainProperties(
+        cluster=cluster,
+        target_kind=kind,
+        target=target,
+        drain_timeout_seconds=drain_timeout,
+        poll_interval_seconds=poll,
+        on_timeout=on_timeout,
+        standalone_tasks=standalone,
+        wait_for_capacity=wait_for_capacity,
+        blocked_timeout_seconds=blocked_timeout,
+        preflight=preflight,
+        preflight_timeout_seconds=preflight_timeout,
+    )
+
+
+def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
+    cluster = props.get("Cluster")
+    if cluster in (None, ""):
+        problems.append(reason.cluster_required())
+    elif not isinstance(cluster, str) or not (_CLUSTER_NAME.match(cluster) or _CLUSTER_ARN.match(cluster)):
+        problems.append(reason.not_a_cluster(cluster))
+    else:
+        return cluster
+    return None
+
+
+def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, tuple[str, ...]]:
+    given = [kind for kind in TARGET_KINDS if props.get(kind) not in (None, "", [])]
+    if not given and props.get("InstanceIds") == []:
+        given = ["InstanceIds"]  # an empty list: its own message says what InstanceIds needs
+    if len(given) != 1:
+        problems.append(reason.exactly_one_target(TARGET_KINDS, given))
+        return "InstanceIds", ()
+    try:
+        return given[0], _parse_target(given[0], props[given[0]])
+    except ValueError as error:
+        problems.append(str(error))
+        return given[0], ()
+
+
+def on_timeout_policy(raw: Mapping[str, Any]) -> str:
+    """OnTimeout as given, read leniently: an answer must still be given when the properties are invalid."""
+    value = raw.get("OnTimeout")
+    return "FAIL" if isinstance(value, str) and value.strip().upper() == "FAIL" else "CONTINUE"
+
+
+def preflight_policy(raw: Mapping[str, Any]) -> str:
+    """Preflight as given, read leniently (an answer must still be given): REPORT only when it says so."""
+    value = raw.get("Preflight")
+    return "REPORT" if isinstance(value, str) and value.strip().upper() == "REPORT" else "FAIL"
+
+
+def physical_resource_id(props: DrainProperties) -> str:
+    """Changes exactly when the cluster or the target changes, so a replaced fleet gets a Delete of its own.
+
+    Policy properties are left out on purpose: changing them is an in-place update.
+    """
+    if props.target_kind == "InstanceIds":
+        digest = hashlib.sha256(",".join(sorted(props.target)).encode()).hexdigest()[:16]
+        target = f"{len(props.target)}-{digest}"
+    else:
+        target = props.target[0]
+    return f"{PHYSICAL_ID_PREFIX}{props.cluster_name}:{props.target_kind}:{target}"[:1024]
+
+
+def is_ours(physical_resource_id: object) -> bool:
+    return isinstance(physical_resource_id, str) and physical_resource_id.startswith(PHYSICAL_ID_PREFIX)
+
+
+def _parse_target(kind: TargetKind, value: Any) -> tuple[str, ...]:
+    if kind == "InstanceIds":
+        ids = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+        if not isinstance(ids, list) or not ids:
+            raise ValueError(reason.instance_ids_empty())
+        bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.match(i)]
+        if bad:
+            raise ValueError(reason.not_instance_ids(bad))
+        if len(set(ids)) > MAX_INSTANCE_IDS:
+            raise ValueError(reason.too_many_instance_ids(len(set(ids)), MAX_INSTANCE_IDS))
+        return tuple(sorted(set(ids)))
+    if not isinstance(value, str):
+        raise ValueError(reason.not_a_string(kind))
+    if kind == "SpotFleet" and not _SPOT_FLEET_ID.match(value):
+        raise ValueError(reason.not_a_target_id(kind, value))
+    if kind == "Fleet" and not _FLEET_ID.match(value):
+        raise ValueError(reason.not_a_target_id(kind, value))
+    if kind == "AutoScalingGroup":
+        arn = _ASG_ARN.match(value)
+        value = arn.group(1) if arn else value
+        if not 1 <= len(value) <= 255 or ":" in value:
+            raise ValueError(reason.not_a_target_id(kind, value))
+    return (value,)
+
+
+def _why_timeout_ceiling(props: Mapping[str, Any]) -> str:
+    given = props.get("ServiceTimeout")
+    service_timeout = given if given not in (None, "") and str(given).strip().isdigit() else None
+    return reason.timeout_ceiling_why(ANSWER_MARGIN_SECONDS, service_timeout, CLOUDFORMATION_CEILING_SECONDS)
+
+
+def _timeout_ceiling(props: Mapping[str, Any], problems: list[str]) -> int:
+    # A stack may shorten CloudFormation's wait with ServiceTimeout; the drain must end before it.
+    service_timeout = _integer(props, "ServiceTimeout", None, 1, CLOUDFORMATION_CEILING_SECONDS, problems)
+    if service_timeout is None:
+        return MAX_DRAIN_TIMEOUT_SECONDS
+    return max(MIN_DRAIN_TIMEOUT_SECONDS, service_timeout - ANSWER_MARGIN_SECONDS)
+
+
+def _integer(
+    props: Mapping[str, Any],
+    name: str,
+    default: int | None,
+    low: int,
+    high: int,
+    problems: list[str],
+    why_max: str = "",
+) -> int | None:
+    value = props.get(name)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        problems.append(reason.not_whole_seconds(name, low, high, value))
+        return default
+    number = int(str(value).strip())
+    if not low <= number <= high:
+        problems.append(reason.out_of_range(name, low, high, why_max if number > high else "", number))
+        return default
+    return number
+
+
+def _word(props: Mapping[str, Any], name: str, default: str, allowed: tuple[str, ...], problems: list[str]) -> str:
+    value = props.get(name)
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str) or value.strip().upper() not in allowed:
+        problems.append(reason.not_one_of(name, allowed, value))
+        return default
+    return value.strip().upper()
+
+
+def _boolean(props: Mapping[str, Any], name: str, default: bool, problems: list[str]) -> bool:
+    value = props.get(name)
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    problems.append(reason.not_a_boolean(name, value))
+    return default

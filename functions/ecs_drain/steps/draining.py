@@ -1,0 +1,257 @@
+"""The drain's steps: plan once, then check until every task on the targets is STOPPED or the drain ends.
+
+An instance is drained only when ECS no longer knows it, or it is DRAINING and no task on it is anything but
+STOPPED (census). A check is observe -> decide: `observe` here makes every ECS call (and sets DRAINING, stops
+standalone tasks) and returns a snapshot; rule.decide_drain, a pure function, gives the state after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ..aws import ecs_calls as calls
+from ..aws.ecs_calls import ClusterGone
+from ..aws.schedules import call_budget_tables
+from ..aws.targets import ec2_instance_ids
+from ..aws.watch import TaskWatch
+from ..decisions import reason, rule
+from ..decisions.findings import Observation, merge
+from ..decisions.properties import DrainProperties
+from ..model.state import (
+    SEPARATE_SCHEDULES,
+    WAITING_FOR_CAPACITY,
+    DrainState,
+    Finding,
+    PreviousDrain,
+    Spare,
+    no_task_events,
+    pack_ids,
+    unpack_homes,
+    unpack_ids,
+    unpack_subset,
+)
+from .capacity import has_room, inventory, listing_cost, listing_reads, spare_capacity, task_groups
+from .census import Census, Pending, at_start, count
+from .diagnosis import Gate, diagnose, only_blocked_left
+
+if TYPE_CHECKING:
+    from ..aws.clients import Clients
+
+REPORTED_INSTANCES = 20  # how many still-busy instances the state and the Reason name
+
+
+def plan(
+    props: DrainProperties,
+    clients: Clients,
+    now: float,
+    previous: PreviousDrain | None = None,
+    requested_at: float | None = None,
+) -> DrainState:
+    """Resolve the targets and take stock; the first check follows at once. The deadline counts from the request
+    (`requested_at`), so time lost to failed tries of this step is not given back."""
+    state = rule.new_drain(props, now, requested_at)
+    ec2_ids = ec2_instance_ids(props, clients)
+    try:
+        ids = calls.container_instance_ids(clients.ecs, props.cluster, ec2_ids) if ec2_ids else []
+        ending = rule.plan_ending(props, None if ec2_ids is None else len(ec2_ids), len(ids))
+        if ending is not None:
+            return rule.finish(state, now, ending)
+        found, _ = calls.describe_instances(clients.ecs, props.cluster, ids)
+        services = calls.describe_services(clients.ecs, props.cluster)
+        definitions = calls.TaskDefinitions(clients.ecs)  # read once for the need and the task groups
+        tasks, need = inventory(clients.ecs, found.values(), services, definitions)
+    except ClusterGone:
+        return rule.finish(state, now, rule.cluster_gone(props))
+    state["pending"], state["pendingCount"], state["need"] = pack_ids(ids), len(ids), need
+    state["summary"] |= {"instances": len(ids), "tasksAtStart": tasks, "tasksRemaining": tasks}
+    if previous is not None:  # a retried Delete: placement events ECS will not repeat for hours still count
+        state["eventsSince"] = min(now, previous["startedAt"])
+        state["diagnosis"] = previous["diagnosis"]  # what it found, and since when
+    # Targets already DRAINING (an earlier attempt set them) are being emptied: waiting for room changes nothing.
+    still_active = any(i.status == "ACTIVE" and i.active_tasks for i in found.values())
+    if props.wait_for_capacity and need["cpu"] + need["memory"] > 0 and still_active:
+        state["phase"] = WAITING_FOR_CAPACITY
+        # Task by task where listing the services' tasks is cheap; aggregates otherwise (capacity).
+        cost = listing_cost(services)
+        if cost <= min(listing_reads(len(ids)), clients.budget.affordable_reads()):
+            state["groups"] = task_groups(clients.ecs, props.cluster, set(ids), services, definitions)
+    census = at_start(list(found.values()))
+    gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
+    state["diagnosis"] = diagnose(
+        state, gate, clients.ecs, services, census, clients.budget, now, standalone_wait=False
+    )
+    tables = call_budget_tables(clients.cloudformation) if clients.cloudformation is not None else None
+    if tables is not None and len(tables) > 1:  # once per drain: who else books is read at its start
+        warned = Observation(SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
+        state["diagnosis"] = merge(state["diagnosis"], [warned], now)
+    return state
+
+
+def check(
+    state: DrainState,
+    props: DrainProperties,
+    clients: Clients,
+    now: float,
+    previous: PreviousDrain | None = None,
+    watch: TaskWatch | None = None,
+) -> DrainState:
+    """One turn of the loop: observe (and act: set DRAINING, stop standalone tasks), then decide."""
+    _upgrade(state)
+    try:
+        seen = observe(state, props, clients, now, previous, watch)
+    except ClusterGone:
+        seen = rule.DrainSnapshot(now, cluster_gone=True)
+    return rule.decide_drain(state, seen, props, previous)
+
+
+def observe(
+    state: DrainState,
+    props: DrainProperties,
+    clients: Clients,
+    now: float,
+    previous: PreviousDrain | None,
+    watch: TaskWatch | None = None,
+) -> rule.DrainSnapshot:
+    """Count what still runs; once there is room elsewhere, set the targets DRAINING (and stop standalone tasks
+    under STOP); say why it cannot finish. Every ECS call of a check is made here."""
+    pending = _pending(state, props, watch, now)
+    census = count(clients.ecs, state["cluster"], pending, clients.budget, now, clients.sweeps)
+    events_on = _keep_watch(watch, list(pending.watched) if state["events"]["on"] else [], census.watched, now)
+    acted = _act(state, props, clients, census)
+    findings, only_blocked = _why(state, props, clients, census, acted, now, previous) if census.busy else ([], None)
+    busiest = sorted(census.busy, key=lambda b: -b.tasks)
+    return rule.DrainSnapshot(
+        now=now,
+        busy=tuple(b.instance.id for b in census.busy),
+        watched=tuple(census.watched),
+        listed=tuple(census.listed),
+        watched_on=tuple(b.instance.id for b in census.busy for _ in b.watched),
+        emptying=census.emptying,
+        sweep_pages=census.sweep_pages,
+        events_on=events_on,
+        reported=len(pending.reported),
+        reconciled=census.reconciled,
+        missed=census.missed,
+        tasks=census.tasks,
+        unlisted=census.unlisted,
+        unlisted_ids=tuple(census.unlisted_ids),
+        counted_at=census.counted_at,
+        out_of_time=census.out_of_time,
+        remaining=tuple(b.report() for b in busiest[:REPORTED_INSTANCES]),
+        spare=acted.spare,
+        draining=acted.draining,
+        problems=tuple(acted.problems),
+        standalone_stopped=acted.standalone_stopped,
+        standalone_done=tuple(sorted(acted.standalone_done & {b.instance.id for b in census.busy})),
+        findings=tuple(findings),
+        only_blocked_left=only_blocked,
+    )
+
+
+def _pending(state: DrainState, props: DrainProperties, watch: TaskWatch | None, now: float) -> Pending:
+    """What the last check left to count, with what ECS events reported since (where they report to this drain):
+    the watched tasks they did not report are read at the reconcile cadence, or at every check without them."""
+    ids, watched = unpack_ids(state["pending"]), unpack_ids(state["watched"])
+    events = state["events"]
+    unreported = watch.not_reported() if watch is not None and events["on"] else None
+    return Pending(
+        ids,
+        watched,
+        unpack_subset(ids, state["listed"]),
+        {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]},
+        state.get("emptying"),
+        state.get("sweepPages", 0),
+        frozenset(watched) - unreported if unreported is not None else frozenset(),
+        unpack_homes(ids, watched, state.get("watchedOn", "")),
+        unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now),
+        unpack_subset(ids, state.get("unlisted", "")),
+        state.get("countedAt"),
+    )
+
+
+def _keep_watch(watch: TaskWatch | None, before: list[str], after: list[str], now: float) -> bool:
+    """Keep the watch ECS events report to in step with the watched tasks (the rule switched on while there are
+    any): whether events report to it. Trouble here only means the tasks are read instead."""
+    if watch is None or not after:
+        return False
+    kept = set(before)
+    added = [t for t in after if t not in kept]
+    return watch.switch_on() and watch.update(added, kept - set(after), now)
+
+
+@dataclass(frozen=True)
+class _Acted:
+    spare: Spare | None  # the gate's reading, while waiting for room
+    draining: bool  # the gate is open: the targets are set DRAINING
+    problems: list[str]
+    standalone_stopped: int
+    standalone_done: set[str]
+
+
+def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Census) -> _Acted:
+    """The gate (room elsewhere for the targets' tasks), then what an open gate does: set the targets DRAINING,
+    and under StandaloneTasks STOP, stop the tasks of no service."""
+    ecs, cluster, need = clients.ecs, state["cluster"], state["need"]
+    waiting = state["phase"] == WAITING_FOR_CAPACITY
+    spare = (
+        spare_capacity(clients, cluster, set(unpack_ids(state["pending"])), need, state.get("groups"))
+        if waiting
+        else None
+    )
+    room = spare is not None and has_room(need, spare)
+    draining = not waiting or rule.gate_opens(need["cpu"], need["memory"], room, bool(census.busy))
+    # An empty target is set DRAINING at once, even while waiting for capacity: nothing moves, and ECS places
+    # nothing new on it. The others wait for room elsewhere.
+    active = [i for i, view in census.views.items() if view.status == "ACTIVE" and (draining or not view.active_tasks)]
+    # The run of calls books its slots together: DRAINING is set at the full modify rate.
+    clients.budget.reserve("UpdateContainerInstancesState", calls.batch_calls(len(active), calls.UPDATE_STATE_LIMIT))
+    problems = calls.set_draining(ecs, cluster, active) if active else []
+    stopped, done = 0, set(unpack_ids(state["standaloneStopped"]))
+    if draining and props.standalone_tasks == "STOP":
+        stopped, done = _stop_standalone_tasks(state["cluster"], census, clients, done)
+    return _Acted(spare, draining, problems, stopped, done)
+
+
+def _why(
+    state: DrainState,
+    props: DrainProperties,
+    clients: Clients,
+    census: Census,
+    acted: _Acted,
+    now: float,
+    previous: PreviousDrain | None,
+) -> tuple[list[Finding], bool | None]:
+    """The diagnosis, and (only when an early answer hinges on it) whether nothing but blocked tasks is left."""
+    ecs, cluster = clients.ecs, state["cluster"]
+    services = calls.describe_services(ecs, cluster)
+    since = state["timeline"].get("drainingSetAt", now if acted.draining else None)
+    gate = Gate(not acted.draining, acted.spare if acted.spare is not None else state.get("spare"), since)
+    progressed = (census.tasks, len(census.busy)) < (state["summary"]["tasksRemaining"], state["pendingCount"])
+    waits = props.standalone_tasks == "WAIT"
+    findings = diagnose(state, gate, ecs, services, census, clients.budget, now, waits, progressed)
+    if not rule.early_answer_possible(findings, props, now, previous):
+        return findings, None
+    return findings, only_blocked_left(ecs, cluster, census, findings, services, clients.budget)
+
+
+def _stop_standalone_tasks(cluster: str, census: Census, clients: Clients, done: set[str]) -> tuple[int, set[str]]:
+    """Stop the tasks of no service on the busy targets: how many, and on which instances it is done. One ListTasks
+    and DescribeTasks per instance: what the allowance does not afford waits for the next check."""
+    done, stopped = set(done), 0
+    for busy in census.busy:
+        if busy.instance.id not in done and busy.active and clients.budget.affords(2):
+            stopped += calls.stop_standalone_tasks(clients.ecs, cluster, busy.instance.id)
+            done.add(busy.instance.id)
+    return stopped, done
+
+
+def _upgrade(state: DrainState) -> None:
+    """A drain started by an earlier version: no diagnosis yet, its watched tasks under their old name, no
+    listed instances (each is listed again once)."""
+    state.setdefault("diagnosis", [])
+    state.setdefault("listed", "")
+    state.setdefault("events", no_task_events())
+    legacy = cast("dict[str, Any]", state).pop("probes", None)
+    if legacy is not None:
+        state["watched"] = legacy

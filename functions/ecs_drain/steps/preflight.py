@@ -1,0 +1,210 @@
+"""The preflight of a replacing Update: can the new capacity take over, while CloudFormation can still roll back?
+
+The state machine runs it for the Update whose new PhysicalResourceId replaces the old (executions.preflight_input);
+its answer is that Update's. Each step looks again and decides:
+- the new target's instances: listed in EC2, registered in the cluster, ACTIVE with the agent connected, and running
+  a task of every daemon service (a new AMI whose agent or containers never start shows here);
+- the services with tasks on the old target: a deployment configuration that lets ECS neither start a replacement
+  nor stop a task fails the preflight at once (capacity cannot fix it);
+- once every new instance is ready: the old target's service tasks, placed task by task (placement) on every ACTIVE
+  instance but the old target's. A task that fits nowhere fails the preflight, naming its service and why.
+Until PreflightTimeoutSeconds it waits; then it fails, saying what it was still waiting for. Nothing is changed in
+the account: the preflight only reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..aws import ecs_calls as calls
+from ..aws.ecs_calls import ServiceView
+from ..aws.load_balancers import deregistration_delays
+from ..aws.targets import capacity_short, ec2_instance_ids
+from ..decisions import reason, rule
+from ..decisions.findings import Observation, blocking, merge
+from ..decisions.placement import Placement
+from ..decisions.properties import DrainProperties
+from ..model.state import (
+    CANNOT_PLACE,
+    DEPLOYMENT_CONFIGURATION,
+    NOT_JUDGED,
+    ROOM_FROM_SCALING,
+    SERVICE_UNAVAILABLE,
+    Finding,
+    NewInstances,
+    PreflightState,
+    ServiceRoom,
+    TaskGroup,
+    no_instances,
+)
+from .capacity import judged_placement, other_instance_pages, task_groups
+from .diagnosis import suspicions
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+
+    from ..aws.clients import Clients
+
+
+def check(
+    state: PreflightState, new: DrainProperties, old: DrainProperties, clients: Clients, now: float
+) -> PreflightState:
+    """One look, then the verdict (rule.decide_preflight)."""
+    return rule.decide_preflight(state, observe(new, old, clients, now), new)
+
+
+def observe(new: DrainProperties, old: DrainProperties, clients: Clients, now: float) -> rule.PreflightSnapshot:
+    """The new instances, what would block a drain of the old target, and (once the new instances are ready) the
+    placement of the old target's service tasks. Every ECS call of a look is made here; none changes anything."""
+    ecs, cluster = clients.ecs, new.cluster
+    services = calls.describe_services(ecs, cluster)
+    old_ids = set(_registered(old, clients))
+    instances, waiting_for = _readiness(new, clients, services)
+    seen = _configuration_findings(ecs, cluster, services, old_ids, now)
+    if waiting_for or not old_ids:
+        return rule.PreflightSnapshot(now, instances, tuple(waiting_for), tuple(seen))
+    placed = _placement(clients, cluster, services, old_ids)
+    seen += placed.findings
+    return rule.PreflightSnapshot(now, instances, (), tuple(seen), tuple(placed.rooms), placed.expected_seconds)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Would a drain of a target finish now: what would block it, and the room per service (`ecs-drain check`)."""
+
+    instances: int  # the target's registered container instances
+    services: list[ServiceRoom]
+    findings: list[Finding]
+    expected_seconds: int | None  # the longest an old task takes to stop once replaced (see state); None: not known
+
+    @property
+    def finishes(self) -> bool:
+        return not blocking(self.findings)
+
+
+def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
+    """The preflight's checks for draining `target` now, with no new target to wait for: what blocks a drain, and
+    whether every other ACTIVE instance can take its service tasks, task by task. Only reads."""
+    ecs, cluster = clients.ecs, target.cluster
+    services = calls.describe_services(ecs, cluster)
+    ids = set(_registered(target, clients))
+    seen = _configuration_findings(ecs, cluster, services, ids, now)
+    placed = _placement(clients, cluster, services, ids) if ids else Placed([], [], None)
+    return Verdict(len(ids), placed.rooms, merge([], seen + placed.findings, now), placed.expected_seconds)
+
+
+def _registered(props: DrainProperties, clients: Clients) -> list[str]:
+    ec2_ids = ec2_instance_ids(props, clients)
+    return calls.container_instance_ids(clients.ecs, props.cluster, ec2_ids) if ec2_ids else []
+
+
+def _readiness(
+    new: DrainProperties, clients: Clients, services: Sequence[ServiceView]
+) -> tuple[NewInstances, list[str]]:
+    """How far the new target's instances have come, and what is still missing, in words."""
+    target, cluster = new.target_name, new.cluster_name
+    ec2_ids = ec2_instance_ids(new, clients) or []
+    if not ec2_ids:
+        return no_instances(), [reason.new_target_empty(target)]
+    ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
+    found, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
+    short = capacity_short(new, clients)
+    waiting = [reason.new_target_filling(target, *short)] if short is not None else []
+    unregistered = sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()})
+    if unregistered:
+        waiting.append(reason.new_not_registered(unregistered, len(ec2_ids), target, cluster))
+    ready = {i.id: i for i in found.values() if i.status == "ACTIVE" and i.agent_connected}
+    not_ready = sorted(i.ec2_instance_id for i in found.values() if i.id not in ready)
+    if not_ready:
+        waiting.append(reason.new_not_ready(not_ready, target))
+    with_daemons = set(ready)
+    # A daemon with placement constraints runs only where they hold, and one that runs nowhere else is not the new
+    # fleet's trouble: neither is waited for (the drain does not depend on daemons; a good fleet is not failed).
+    for daemon in (s for s in services if s.daemon and not s.placement_constraints):
+        tasks = calls.service_tasks(clients.ecs, new.cluster, daemon.name).values()
+        running = {home for home, status in tasks if status == "RUNNING"}
+        if not running - set(ready):
+            continue
+        missing = sorted(ready[i].ec2_instance_id for i in ready if i not in running)
+        if missing:
+            waiting.append(reason.daemon_not_running(daemon.name, missing))
+        with_daemons &= running
+    instances: NewInstances = {
+        "listed": len(ec2_ids),
+        "registered": len(found),
+        "ready": len(ready),
+        "daemonsRunning": len(with_daemons),
+    }
+    return instances, waiting
+
+
+def _configuration_findings(
+    ecs: ECSClient, cluster: str, services: Sequence[ServiceView], old_ids: set[str], now: float
+) -> list[Observation]:
+    """What the services' own descriptions say would hold a drain of the old target up, for those with tasks there."""
+    found: list[Observation] = []
+    for service in services:
+        kept = [o for o in suspicions(service, now) if o.cause in (DEPLOYMENT_CONFIGURATION, SERVICE_UNAVAILABLE)]
+        if not kept or not old_ids:
+            continue
+        on_old = sum(1 for home in calls.service_task_homes(ecs, cluster, service.name).values() if home in old_ids)
+        found += [
+            Observation(o.cause, o.subject, on_old, reason.on_old_target(on_old, o.detail)) for o in kept if on_old
+        ]
+    return found
+
+
+@dataclass(frozen=True)
+class Placed:
+    rooms: list[ServiceRoom]
+    findings: list[Observation]
+    expected_seconds: int | None
+
+
+def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], old_ids: set[str]) -> Placed:
+    """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
+    ecs = clients.ecs
+    groups = task_groups(ecs, cluster, old_ids, services)
+    instances = [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page]
+    placement = judged_placement(clients, cluster, groups, instances, services)
+    left = Counter(u.task.service for u in placement.unplaced + placement.scaling)
+    left.update(u.task.service for u in placement.unjudged)
+    rows: list[ServiceRoom] = [
+        {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - left[g["service"]]} for g in groups
+    ]
+    return Placed(rows, _placement_findings(placement, groups, services), _expected_seconds(clients, groups))
+
+
+def _placement_findings(
+    placement: Placement, groups: Sequence[TaskGroup], services: Sequence[ServiceView]
+) -> list[Observation]:
+    """Per service: tasks that fit nowhere (a failure), that could not be judged, that wait for the group to grow."""
+    on_old = {g["service"]: g["tasks"] for g in groups}
+    constraints = {s.name: s.placement_constraints for s in services}
+    found: list[Observation] = []
+    for name, count in Counter(u.task.service for u in placement.unplaced).items():
+        miss = next(u for u in placement.unplaced if u.task.service == name)
+        detail = reason.tasks_fit_nowhere(on_old[name], count, miss.why, constraints[name], miss.closest)
+        found.append(Observation(CANNOT_PLACE, f"service {name}", count, detail))
+    for name, count in Counter(u.task.service for u in placement.unjudged).items():
+        what = next(u.what for u in placement.unjudged if u.task.service == name)
+        detail = reason.placement_not_judged(on_old[name], count, what)
+        found.append(Observation(NOT_JUDGED, f"service {name}", count, detail))
+    for name, count in Counter(u.task.service for u in placement.scaling).items():
+        found.append(Observation(ROOM_FROM_SCALING, f"service {name}", count, reason.scales_out([name])))
+    return found
+
+
+def _expected_seconds(clients: Clients, groups: Sequence[TaskGroup]) -> int | None:
+    """The longest deregistration delay plus stop timeout among the groups: the longest an old task spends stopping
+    once its replacement is healthy (placing and starting the replacements comes first, and is not known ahead)."""
+    arns = [arn for g in groups for arn in g["targetGroups"]]
+    delays: dict[str, int] | None = {}
+    if arns:
+        delays = deregistration_delays(clients.elbv2, arns) if clients.elbv2 is not None else None
+    if delays is None:
+        return None
+    return max((max((delays[a] for a in g["targetGroups"]), default=0) + g["stopTimeout"] for g in groups), default=0)
