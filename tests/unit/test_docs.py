@@ -60,12 +60,15 @@ def test_it_keeps_the_readme_short_with_what_an_adopter_looks_for() -> None:
         assert section in readme, section
 
 
-def test_it_names_every_module_of_the_package_in_the_contributors_layout() -> None:
+def test_it_names_every_package_and_module_of_the_product_in_the_contributors_tree() -> None:
     contributing = (ROOT / "CONTRIBUTING.md").read_text()
-    layout = contributing[contributing.index("Layout: `functions/ecs_drain/`") :].split("\n\n", 1)[0]
-    modules = {p.stem for p in (ROOT / "functions" / "ecs_drain").glob("*.py") if p.stem != "__init__"}
-    named = set(re.findall(r"`(\w+)`", layout))
-    assert modules <= named, sorted(modules - named)
+    tree = contributing[contributing.index("```text\nfunctions/ecs_drain/") :].split("```\n", 1)[0]
+    package = ROOT / "functions" / "ecs_drain"
+    for folder in sorted(p for p in package.iterdir() if (p / "__init__.py").exists()):
+        listed = re.split(r"\n\S|\n  \S", tree[tree.index(f"  {folder.name}/") :])[0]  # its line, continued
+        modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+        named = set(re.findall(r"\w+", listed))
+        assert modules <= named, (folder.name, sorted(modules - named))
 
 
 def test_it_gives_no_two_modules_of_the_tree_the_same_name() -> None:

@@ -25,6 +25,7 @@ from ..model.state import (
     PASSED,
     WAITING_FOR_CAPACITY,
     WAITING_FOR_INSTANCES,
+    CountMemory,
     DrainState,
     Finding,
     NewInstances,
@@ -38,9 +39,7 @@ from ..model.state import (
     TaskEvents,
     new_state,
     no_instances,
-    pack_homes,
     pack_ids,
-    pack_subset,
 )
 from . import reason
 from .findings import Observation, blocked, blocking, merge, unchanged, warnings
@@ -125,20 +124,15 @@ class DrainSnapshot:
 
     now: float
     cluster_gone: bool = False
-    busy: tuple[str, ...] = ()  # the target instances that still run something
-    watched: tuple[str, ...] = ()  # the tasks stopping on them, watched until STOPPED
-    listed: tuple[str, ...] = ()  # the busy instances whose stopping tasks were listed
-    watched_on: tuple[str, ...] = ()  # each watched task's instance, in the order of `watched`
-    emptying: int = 0  # the busy instances with tasks meant to run
-    sweep_pages: int = 0  # the pages of the cluster's tasks told to stop, at the last sweep (0: none yet)
+    count: CountMemory | None = None  # what the count remembers for the next check (None: nothing counted)
+    busy: int = 0  # the target instances that still run something
+    tasks: int = 0  # not STOPPED, on the busy instances
+    unlisted: int = 0  # busy instances whose stopping tasks are still to be listed
+    only_watched_left: bool = False  # every busy instance listed: only its watched tasks are left to stop
     events_on: bool = False  # ECS events report to this drain's watch (the rule on, the watch kept)
     reported: int = 0  # watched tasks events reported STOPPED since the last check
     reconciled: bool = False  # the watched tasks no event reported were read
     missed: int = 0  # of those, STOPPED for a while with no event
-    tasks: int = 0  # not STOPPED, on the busy instances
-    unlisted: int = 0  # instances whose stopping tasks are still to be listed
-    unlisted_ids: tuple[str, ...] = ()  # those instances (DRAINING, nothing meant to run)
-    counted_at: float | None = None  # when the instances were described (None: not this check)
     out_of_time: bool = False  # listings the step's allowance could not afford wait for the next check
     remaining: tuple[RemainingInstance, ...] = ()  # the busiest, as the Reason names them
     spare: Spare | None = None  # the capacity gate's reading, while the drain waited for room
@@ -181,9 +175,7 @@ def decide_drain(
     state["nextCheckInSeconds"] = next_check_in(wait, state["deadline"], now)
     findings = state["diagnosis"]
     first = findings[0] if findings else None
-    state["message"] = reason.progress(
-        state, seen.tasks, len(seen.busy), seen.unlisted, first, max(0, len(findings) - 1)
-    )
+    state["message"] = reason.progress(state, seen.tasks, seen.busy, seen.unlisted, first, max(0, len(findings) - 1))
     return state
 
 
@@ -202,16 +194,10 @@ def _record(state: DrainState, seen: DrainSnapshot) -> None:
     state["standaloneStopped"] = pack_ids(seen.standalone_done)
     if seen.busy:
         state["diagnosis"] = list(seen.findings)
-    state["pending"], state["pendingCount"] = pack_ids(seen.busy), len(seen.busy)
-    state["watched"] = pack_ids(seen.watched)
-    state["listed"] = pack_subset(seen.busy, seen.listed)
-    state["watchedOn"] = pack_homes(seen.busy, dict(zip(seen.watched, seen.watched_on, strict=True)))
+    if seen.count is not None:
+        state.update(seen.count)  # type: ignore[typeddict-item]  # the count's own record, kept whole
     state["events"] = _task_events(state["events"], seen)
-    state["emptying"], state["sweepPages"] = seen.emptying, seen.sweep_pages
-    state["unlisted"] = pack_subset(seen.busy, seen.unlisted_ids)
-    if seen.counted_at is not None:
-        state["countedAt"] = seen.counted_at
-    state["summary"]["drained"] = state["summary"]["instances"] - len(seen.busy)
+    state["summary"]["drained"] = state["summary"]["instances"] - seen.busy
     state["summary"]["tasksRemaining"] = seen.tasks
     state["remaining"] = list(seen.remaining)
 
@@ -222,7 +208,7 @@ def _task_events(before: TaskEvents, seen: DrainSnapshot) -> TaskEvents:
         "reported": before["reported"] + seen.reported,
         "missed": before["missed"] + seen.missed,
         # Only watched tasks left, every busy instance listed: the last one reported STOPPED ends the wait.
-        "wake": seen.events_on and bool(seen.watched) and len(seen.listed) == len(seen.busy),
+        "wake": seen.events_on and seen.only_watched_left,
     }
     reconciled_at = seen.now if seen.reconciled else before.get("reconciledAt")
     if reconciled_at is not None:

@@ -205,16 +205,10 @@ class PreviousDrain(TypedDict):
     diagnosis: list[Finding]
 
 
-class DrainState(TypedDict):
-    phase: Phase
-    cluster: str
-    startedAt: float
-    deadline: float | None
-    maxChecks: int
-    checks: int
-    nextCheckInSeconds: int
-    checkedAt: NotRequired[float]
-    eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
+class CountMemory(TypedDict):
+    """What the count remembers from one check to the next: the census (steps/census.py) takes it and returns it
+    whole; the rule stores it without reading it. A new field of the count is added here and in the census."""
+
     # Only the instances not drained yet are kept, packed (see pack_ids), so the state stays small.
     pending: str
     pendingCount: int
@@ -225,13 +219,25 @@ class DrainState(TypedDict):
     # their end.
     listed: str
     watchedOn: NotRequired[str]  # each watched task's instance (pack_homes of pending), read between reconciles
-    events: TaskEvents
     emptying: NotRequired[int]  # target instances with tasks meant to run, at the last check
     sweepPages: NotRequired[int]  # the pages the cluster's tasks told to stop took at the last sweep
     # Which pending instances were DRAINING with nothing meant to run but not listed yet (pack_subset of pending),
     # and when the last check described them: a sweep shared by another drain lists them if it began after that.
     unlisted: NotRequired[str]
     countedAt: NotRequired[float]
+
+
+class DrainState(CountMemory):
+    phase: Phase
+    cluster: str
+    startedAt: float
+    deadline: float | None
+    maxChecks: int
+    checks: int
+    nextCheckInSeconds: int
+    checkedAt: NotRequired[float]
+    eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
+    events: TaskEvents
     standaloneStopped: str
     need: Resources
     groups: NotRequired[list[TaskGroup]]  # the targets' service tasks, placed task by task while waiting for room

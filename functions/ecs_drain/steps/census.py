@@ -22,7 +22,16 @@ from ..aws import ecs_calls as calls
 from ..aws.ecs_calls import Instance
 from ..aws.sweeps import SHARED_SWEEP_SECONDS, Claimed, Later, SharedSweeps, Sweep
 from ..model.arns import last_part
-from ..model.state import RemainingInstance
+from ..model.state import (
+    CountMemory,
+    RemainingInstance,
+    pack_homes,
+    pack_ids,
+    pack_subset,
+    unpack_homes,
+    unpack_ids,
+    unpack_subset,
+)
 from ..runtime import clock
 
 if TYPE_CHECKING:
@@ -107,6 +116,29 @@ class Census:
         """Instances with tasks meant to run: their emptying is not over."""
         return sum(1 for b in self.busy if b.active)
 
+    @property
+    def only_watched_left(self) -> bool:
+        """Every busy instance listed, so only its watched tasks are left to stop."""
+        return bool(self.watched) and len(self.listed) == len(self.busy)
+
+    def memory(self) -> CountMemory:
+        """What the next check's count takes up (Pending.remembered reads it back)."""
+        busy = [b.instance.id for b in self.busy]
+        homes = {task: b.instance.id for b in self.busy for task in b.watched}
+        memory: CountMemory = {
+            "pending": pack_ids(busy),
+            "pendingCount": len(busy),
+            "watched": pack_ids(self.watched),
+            "listed": pack_subset(busy, self.listed),
+            "watchedOn": pack_homes(busy, homes),
+            "emptying": self.emptying,
+            "sweepPages": self.sweep_pages,
+            "unlisted": pack_subset(busy, self.unlisted_ids),
+        }
+        if self.counted_at is not None:
+            memory["countedAt"] = self.counted_at
+        return memory
+
 
 @dataclass(frozen=True)
 class Pending:
@@ -125,6 +157,27 @@ class Pending:
     reconcile: bool = True  # read the watched tasks no event reported (else they are still stopping)
     unlisted: Iterable[str] = ()  # instances DRAINING with nothing meant to run, not listed yet, as of `counted_at`
     counted_at: float | None = None  # when the last check described them
+
+    @classmethod
+    def remembered(
+        cls, memory: CountMemory, names: Mapping[str, str], unreported: frozenset[str] | None, reconcile: bool
+    ) -> Pending:
+        """What the last check's count left (Census.memory), with the EC2 ids the Reason named, the watched tasks
+        no ECS event reported STOPPED (None: no events report to this drain), and whether to read those."""
+        ids, watched = unpack_ids(memory["pending"]), unpack_ids(memory["watched"])
+        return cls(
+            ids,
+            watched,
+            unpack_subset(ids, memory["listed"]),
+            names,
+            memory.get("emptying"),
+            memory.get("sweepPages", 0),
+            frozenset(watched) - unreported if unreported is not None else frozenset(),
+            unpack_homes(ids, watched, memory.get("watchedOn", "")),
+            reconcile,
+            unpack_subset(ids, memory.get("unlisted", "")),
+            memory.get("countedAt"),
+        )
 
 
 def at_start(instances: Sequence[Instance]) -> Census:

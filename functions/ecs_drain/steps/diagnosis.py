@@ -64,22 +64,30 @@ class Gate:
     draining_since: float | None
 
 
-def diagnose(
-    state: DrainState,
-    gate: Gate,
-    ecs: ECSClient,
-    services: Sequence[ServiceView],
-    census: Census,
-    budget: CallBudget,
-    now: float,
-    standalone_wait: bool,
-    progressed: bool = True,
-) -> list[Finding]:
+@dataclass(frozen=True)
+class Looked:
+    """What a step diagnoses from: the cluster's services and the count, read through `ecs` within `budget`, at
+    `now`."""
+
+    ecs: ECSClient
+    budget: CallBudget
+    services: Sequence[ServiceView]
+    census: Census
+    now: float
+
+
+@dataclass(frozen=True)
+class StandaloneWait:
+    """StandaloneTasks WAIT: the tasks of no service are looked for, more of them once the drain stopped progressing
+    (`progressed`: fewer tasks or instances left than at the last check)."""
+
+    progressed: bool
+
+
+def diagnose(state: DrainState, gate: Gate, looked: Looked, standalone: StandaloneWait | None = None) -> list[Finding]:
     """The drain's findings now, merged with those of the previous step."""
-    targets = {b.instance.id for b in census.busy}
-    seen: list[Observation] = []
-    seen += _service_findings(ecs, state, services, targets, budget)
-    spare = gate.spare
+    now, spare = looked.now, gate.spare
+    seen = _service_findings(looked, state, {b.instance.id for b in looked.census.busy})
     # Within the grace, a new fleet's instances are still booting and registering: waiting then is normal.
     late = now - state["startedAt"] >= CAPACITY_GRACE_SECONDS
     if gate.waiting and spare is not None and late and not has_room(state["need"], spare):
@@ -88,11 +96,11 @@ def diagnose(
         seen.append(Observation(NOT_JUDGED, "placement", 0, reason.gate_not_judged(spare["unjudged"])))
     if spare is not None and "scaling" in spare:
         seen.append(Observation(ROOM_FROM_SCALING, "placement", 0, spare["scaling"]))
-    if standalone_wait and not gate.waiting:
-        daemons = sum(1 for s in services if s.daemon)
+    if standalone is not None and not gate.waiting:
+        daemons = sum(1 for s in looked.services if s.daemon)
         draining_for = now - (gate.draining_since if gate.draining_since is not None else now)
-        quiet = not progressed and draining_for >= REPLACEMENT_GRACE_SECONDS
-        seen += _standalone_findings(ecs, state["cluster"], census, budget, now, daemons, quiet)
+        quiet = not standalone.progressed and draining_for >= REPLACEMENT_GRACE_SECONDS
+        seen += _standalone_findings(looked, state["cluster"], daemons, quiet)
     return merge(state.get("diagnosis", []), seen, now)
 
 
@@ -126,16 +134,14 @@ def only_blocked_left(
     return True
 
 
-def _service_findings(
-    ecs: ECSClient, state: DrainState, services: Sequence[ServiceView], targets: set[str], budget: CallBudget
-) -> list[Observation]:
+def _service_findings(looked: Looked, state: DrainState, targets: set[str]) -> list[Observation]:
     started = state.get("eventsSince", state["startedAt"])
-    suspects = [(s, found) for s in services if (found := suspicions(s, started))]
+    suspects = [(s, found) for s in looked.services if (found := suspicions(s, started))]
     observations: list[Observation] = []
     for service, found in suspects:
-        if not budget.affords(2 * max(1, math.ceil(service.desired / calls.DESCRIBE_LIMIT))):
+        if not looked.budget.affords(2 * max(1, math.ceil(service.desired / calls.DESCRIBE_LIMIT))):
             break  # the next check looks again
-        homes = calls.service_task_homes(ecs, state["cluster"], service.name)
+        homes = calls.service_task_homes(looked.ecs, state["cluster"], service.name)
         on_targets = sum(1 for home in homes.values() if home in targets)
         for obs in found:
             if not on_targets:
@@ -175,24 +181,23 @@ def _capacity_finding(state: DrainState, spare: Spare) -> Observation:
     return Observation(NOT_ENOUGH_CAPACITY, f"cluster {cluster}", 0, detail, since=state["startedAt"])
 
 
-def _standalone_findings(
-    ecs: ECSClient, cluster: str, census: Census, budget: CallBudget, now: float, daemons: int, quiet: bool
-) -> list[Observation]:
+def _standalone_findings(looked: Looked, cluster: str, daemons: int, quiet: bool) -> list[Observation]:
     """Tasks of no service on the draining targets that still have tasks meant to run. While more than
     STANDALONE_LISTINGS are left, only those meant to run more than their daemons' tasks (a daemon task stays until
     the service tasks have stopped; service tasks leave once replaced), and only once the drain is `quiet` (no
     progress, DRAINING for longer than replacements take to start and pass their health check)."""
-    holding = sorted(b.instance.id for b in census.busy if b.instance.status == "DRAINING" and b.active)
+    busy = looked.census.busy
+    holding = sorted(b.instance.id for b in busy if b.instance.status == "DRAINING" and b.active)
     if len(holding) > STANDALONE_LISTINGS:
         if not quiet:
             return []
-        holding = sorted(b.instance.id for b in census.busy if b.instance.status == "DRAINING" and b.active > daemons)
+        holding = sorted(b.instance.id for b in busy if b.instance.status == "DRAINING" and b.active > daemons)
     groups: Counter[str] = Counter()
     oldest: dict[str, float] = {}
     for instance_id in holding[:STANDALONE_LISTINGS]:
-        if not budget.affords(2):
+        if not looked.budget.affords(2):
             break
-        for task in calls.running_tasks(ecs, cluster, instance_id):
+        for task in calls.running_tasks(looked.ecs, cluster, instance_id):
             group = task.get("group", "")
             if group.startswith("service:") or task.get("desiredStatus") == "STOPPED":
                 continue
@@ -201,10 +206,10 @@ def _standalone_findings(
             groups[name] += 1
             started = task.get("startedAt") or task.get("createdAt")
             if started is not None:
-                oldest[name] = min(oldest.get(name, now), started.timestamp())
-    findings = []
-    for name, count in sorted(groups.items()):
-        minutes = round((now - oldest[name]) / 60) if name in oldest else None
-        detail = reason.standalone_tasks(count, minutes)
-        findings.append(Observation(STANDALONE_TASKS, name, count, detail, since=oldest.get(name)))
-    return findings
+                oldest[name] = min(oldest.get(name, looked.now), started.timestamp())
+    return [_standalone_finding(name, count, oldest.get(name), looked.now) for name, count in sorted(groups.items())]
+
+
+def _standalone_finding(name: str, count: int, oldest: float | None, now: float) -> Observation:
+    minutes = round((now - oldest) / 60) if oldest is not None else None
+    return Observation(STANDALONE_TASKS, name, count, reason.standalone_tasks(count, minutes), since=oldest)

@@ -27,13 +27,11 @@ from ..model.state import (
     Spare,
     no_task_events,
     pack_ids,
-    unpack_homes,
     unpack_ids,
-    unpack_subset,
 )
 from .capacity import has_room, inventory, listing_cost, listing_reads, spare_capacity, task_groups
 from .census import Census, Pending, at_start, count
-from .diagnosis import Gate, diagnose, only_blocked_left
+from .diagnosis import Gate, Looked, StandaloneWait, diagnose, only_blocked_left
 
 if TYPE_CHECKING:
     from ..aws.clients import Clients
@@ -78,9 +76,7 @@ def plan(
             state["groups"] = task_groups(clients.ecs, props.cluster, set(ids), services, definitions)
     census = at_start(list(found.values()))
     gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
-    state["diagnosis"] = diagnose(
-        state, gate, clients.ecs, services, census, clients.budget, now, standalone_wait=False
-    )
+    state["diagnosis"] = diagnose(state, gate, Looked(clients.ecs, clients.budget, services, census, now))
     tables = call_budget_tables(clients.cloudformation) if clients.cloudformation is not None else None
     if tables is not None and len(tables) > 1:  # once per drain: who else books is read at its start
         warned = Observation(SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
@@ -123,20 +119,15 @@ def observe(
     busiest = sorted(census.busy, key=lambda b: -b.tasks)
     return rule.DrainSnapshot(
         now=now,
-        busy=tuple(b.instance.id for b in census.busy),
-        watched=tuple(census.watched),
-        listed=tuple(census.listed),
-        watched_on=tuple(b.instance.id for b in census.busy for _ in b.watched),
-        emptying=census.emptying,
-        sweep_pages=census.sweep_pages,
+        count=census.memory(),
+        busy=len(census.busy),
+        tasks=census.tasks,
+        unlisted=census.unlisted,
+        only_watched_left=census.only_watched_left,
         events_on=events_on,
         reported=len(pending.reported),
         reconciled=census.reconciled,
         missed=census.missed,
-        tasks=census.tasks,
-        unlisted=census.unlisted,
-        unlisted_ids=tuple(census.unlisted_ids),
-        counted_at=census.counted_at,
         out_of_time=census.out_of_time,
         remaining=tuple(b.report() for b in busiest[:REPORTED_INSTANCES]),
         spare=acted.spare,
@@ -152,22 +143,11 @@ def observe(
 def _pending(state: DrainState, props: DrainProperties, watch: TaskWatch | None, now: float) -> Pending:
     """What the last check left to count, with what ECS events reported since (where they report to this drain):
     the watched tasks they did not report are read at the reconcile cadence, or at every check without them."""
-    ids, watched = unpack_ids(state["pending"]), unpack_ids(state["watched"])
     events = state["events"]
     unreported = watch.not_reported() if watch is not None and events["on"] else None
-    return Pending(
-        ids,
-        watched,
-        unpack_subset(ids, state["listed"]),
-        {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]},
-        state.get("emptying"),
-        state.get("sweepPages", 0),
-        frozenset(watched) - unreported if unreported is not None else frozenset(),
-        unpack_homes(ids, watched, state.get("watchedOn", "")),
-        unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now),
-        unpack_subset(ids, state.get("unlisted", "")),
-        state.get("countedAt"),
-    )
+    names = {r["containerInstance"]: r["ec2InstanceId"] for r in state["remaining"]}
+    reconcile = unreported is None or rule.reconcile_due(events, props.poll_interval_seconds, now)
+    return Pending.remembered(state, names, frozenset(unreported) if unreported is not None else None, reconcile)
 
 
 def _keep_watch(watch: TaskWatch | None, before: list[str], after: list[str], now: float) -> bool:
@@ -228,8 +208,8 @@ def _why(
     since = state["timeline"].get("drainingSetAt", now if acted.draining else None)
     gate = Gate(not acted.draining, acted.spare if acted.spare is not None else state.get("spare"), since)
     progressed = (census.tasks, len(census.busy)) < (state["summary"]["tasksRemaining"], state["pendingCount"])
-    waits = props.standalone_tasks == "WAIT"
-    findings = diagnose(state, gate, ecs, services, census, clients.budget, now, waits, progressed)
+    standalone = StandaloneWait(progressed) if props.standalone_tasks == "WAIT" else None
+    findings = diagnose(state, gate, Looked(ecs, clients.budget, services, census, now), standalone)
     if not rule.early_answer_possible(findings, props, now, previous):
         return findings, None
     return findings, only_blocked_left(ecs, cluster, census, findings, services, clients.budget)

@@ -25,6 +25,7 @@ from ecs_drain.model.state import (
     PASSED,
     WAITING_FOR_CAPACITY,
     WAITING_FOR_INSTANCES,
+    CountMemory,
     DrainState,
     Finding,
     Phase,
@@ -32,6 +33,7 @@ from ecs_drain.model.state import (
     RemainingInstance,
     Spare,
     no_instances,
+    pack_ids,
 )
 
 T0 = 1_800_000_000.0  # the request
@@ -69,7 +71,10 @@ def seen(seconds: float, busy: tuple[str, ...] = (A,), tasks: int = 2, **more: A
         RemainingInstance(ec2InstanceId=f"i-{i[:8]}", containerInstance=i, status="DRAINING", tasks=tasks, stopping=0)
         for i in busy
     )
-    return rule.DrainSnapshot(T0 + seconds, busy=busy, tasks=tasks, remaining=remaining, draining=True, **more)
+    count: CountMemory = {"pending": pack_ids(busy), "pendingCount": len(busy), "watched": "", "listed": ""}
+    return rule.DrainSnapshot(
+        T0 + seconds, count=count, busy=len(busy), tasks=tasks, remaining=remaining, draining=True, **more
+    )
 
 
 ROOM: Spare = {"cpu": 4096, "memory": 8192, "largestCpu": 2048, "largestMemory": 4096, "instances": 2}
@@ -307,10 +312,9 @@ def test_it_fails_a_preflight_whose_step_kept_failing_at_its_deadline() -> None:
 
 
 def test_it_wakes_on_the_last_reported_stop_only_when_watched_tasks_are_all_that_is_left() -> None:
-    t1, t2 = "1" * 32, "2" * 32
-    only_watched = replace(seen(60), watched=(t1, t2), watched_on=(A, A), listed=(A,), events_on=True)
+    only_watched = replace(seen(60), only_watched_left=True, events_on=True)
     assert rule.decide_drain(drain(), only_watched, props())["events"]["wake"]
-    still_emptying = replace(only_watched, busy=(A, B))  # B still runs tasks: its listing is to come
+    still_emptying = replace(only_watched, only_watched_left=False)  # an instance still runs tasks (test_census)
     assert not rule.decide_drain(drain(), still_emptying, props())["events"]["wake"]
     without_events = replace(only_watched, events_on=False)
     assert not rule.decide_drain(drain(), without_events, props())["events"]["wake"]

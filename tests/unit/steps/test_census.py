@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ecs_drain.aws.budget import CallBudget
 from ecs_drain.steps import census
 from tests.fakes import FakeEcs
-from tests.unit.steps.targets_on_fake_ecs import A, census_of, draining_with, pending
+from tests.unit.steps.targets_on_fake_ecs import A, B, census_of, draining_with, pending
 
 
 def test_it_counts_tasks_that_are_stopping_but_not_stopped() -> None:
@@ -150,3 +150,19 @@ def test_it_counts_a_stopped_task_no_event_reported_as_missed_once_past_the_grac
     late = census.count(ecs.client, "web", pending([A], first), CallBudget(), 1001.0 + census.EVENT_GRACE_SECONDS)
     assert (soon.missed, late.missed) == (0, 1)
     assert soon.drained == late.drained == [A]
+
+
+def test_it_remembers_what_the_next_count_takes_up_and_when_only_watched_tasks_are_left() -> None:
+    ecs = draining_with(t1="DEACTIVATING", t2="STOPPING")
+    ecs.add_instance(B, status="DRAINING")
+    ecs.add_task(B, "web-b")  # B still runs a task: its listing is to come
+    first = census_of(ecs, [A, B])
+    assert not first.only_watched_left
+    memory = first.memory()
+    assert (memory["pendingCount"], memory["emptying"]) == (2, 1)
+    again = census.Pending.remembered(memory, {}, None, reconcile=True)
+    assert (list(again.ids), list(again.watched), list(again.listed)) == ([A, B], ["t1", "t2"], [A])
+    assert again.homes == {"t1": A, "t2": A}
+    ecs.set_task("web-b", "STOPPED")
+    second = census.count(ecs.client, "web", again, CallBudget(), 0.0)
+    assert [b.instance.id for b in second.busy] == [A] and second.only_watched_left  # B emptied and listed: drained

@@ -38,9 +38,7 @@ def findings_of(ecs: FakeEcs, started: float = T0, now: float = T0 + 30) -> list
     census = count(ecs.client, "web", Pending([A, B]), CallBudget(), 0.0)
     services = describe_services(ecs.client, "web")
     gate = Gate(waiting=False, spare=None, draining_since=started)
-    return diagnosis.diagnose(
-        state, gate, ecs.client, services, census, CallBudget(), now, standalone_wait=False, progressed=True
-    )
+    return diagnosis.diagnose(state, gate, diagnosis.Looked(ecs.client, CallBudget(), services, census, now))
 
 
 def config(minimum: int, maximum: int, desired: int) -> dict[str, Any]:
