@@ -194,7 +194,7 @@ def test_it_follows_on_timeout_at_the_deadline_and_names_what_still_runs(policy:
         request, answer = drain(world, DrainTimeoutSeconds="600", OnTimeout=policy)
         assert answer is not None and answer.body["Status"] == status
         ec2 = world.sim.ec2_id(world.old.container_ids[1])
-        assert f"Still running: {ec2} (DRAINING): 1 tasks" in answer.body["Reason"]
+        assert f"Still running: {ec2} (DRAINING): 1 task" in answer.body["Reason"]
         assert 600 <= answer.at - world.aws.clock.start - 120 <= 600 + 30
         assert len(answers(world, request)) == 1
 

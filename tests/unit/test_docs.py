@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -79,3 +80,16 @@ def test_it_gives_no_two_modules_of_the_tree_the_same_name() -> None:
         if p.stem not in ("__init__", "conftest", "__main__")
     ]
     assert len(names) == len(set(names)), sorted(n for n in set(names) if names.count(n) > 1)
+
+
+def test_it_keeps_every_function_of_the_product_within_forty_lines_and_six_parameters() -> None:
+    too_long = []
+    for path in sorted((ROOT / "functions").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                given = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+                parameters = len([a for a in given if a.arg not in ("self", "cls")])
+                if lines > 40 or parameters > 6:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines, {parameters})")
+    assert too_long == []

@@ -365,13 +365,7 @@ class TaskDefinitionShape:
 def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
     """DescribeTaskDefinition, read for placement: size, static host ports, memberOf constraints."""
     definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-
-    def number(value: object) -> int:
-        try:
-            return int(str(value))
-        except ValueError:
-            return 0
-
+    number = _whole_number
     cpu, memory = number(definition.get("cpu", 0)), number(definition.get("memory", 0))
     containers = definition.get("containerDefinitions", [])
     cpu = cpu or sum(number(c.get("cpu", 0)) for c in containers)
@@ -386,6 +380,7 @@ def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
     )
     timeouts = [number(c["stopTimeout"]) for c in containers if "stopTimeout" in c]
     platform = definition.get("runtimePlatform", {})
+    requirements = [r for c in containers for r in c.get("resourceRequirements", [])]
     return TaskDefinitionShape(
         cpu,
         memory,
@@ -396,13 +391,16 @@ def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
         cpu_architecture=platform.get("cpuArchitecture"),
         os_family=platform.get("operatingSystemFamily"),
         awsvpc=mode == "awsvpc",
-        gpus=sum(
-            number(r.get("value", 0))
-            for c in containers
-            for r in c.get("resourceRequirements", [])
-            if r.get("type") == "GPU"
-        ),
+        gpus=sum(number(r.get("value", 0)) for r in requirements if r.get("type") == "GPU"),
     )
+
+
+def _whole_number(value: object) -> int:
+    """A task definition's figure (a string or a number), or 0 where it is none."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 def batch_calls(items: int, limit: int) -> int:

@@ -105,36 +105,21 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         problems.append(reason.unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
     cluster = _cluster(props, problems)
     kind, target = _target(props, problems)
-    timeout_ceiling = _timeout_ceiling(props, problems) if from_cloudformation else MAX_MANUAL_DRAIN_SECONDS
-    default_timeout = min(DEFAULT_DRAIN_TIMEOUT_SECONDS, timeout_ceiling) if from_cloudformation else None
-    why = _why_timeout_ceiling(props) if from_cloudformation else ""
-    drain_timeout = _integer(
-        props, "DrainTimeoutSeconds", default_timeout, MIN_DRAIN_TIMEOUT_SECONDS, timeout_ceiling, problems, why
+    limit = _TimeoutLimit.of(props, problems, from_cloudformation)
+    drain_bounds = _Bounds(MIN_DRAIN_TIMEOUT_SECONDS, limit.ceiling, limit.why)
+    drain_timeout = _integer(props, "DrainTimeoutSeconds", limit.default_drain, drain_bounds, problems)
+    poll = _integer(
+        props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, _Bounds(MIN_POLL_SECONDS, MAX_POLL_SECONDS), problems
     )
-    poll = _integer(props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, MIN_POLL_SECONDS, MAX_POLL_SECONDS, problems)
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
     standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
     wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
-    blocked_ceiling = drain_timeout or MAX_MANUAL_DRAIN_SECONDS
-    blocked_timeout = _integer(
-        props,
-        "BlockedTimeoutSeconds",
-        None,
-        MIN_BLOCKED_TIMEOUT_SECONDS,
-        blocked_ceiling,
-        problems,
-        "no longer than DrainTimeoutSeconds",
-    )
+    blocked_bounds = _Bounds(MIN_BLOCKED_TIMEOUT_SECONDS, drain_timeout or MAX_MANUAL_DRAIN_SECONDS, BLOCKED_CEILING)
+    blocked_timeout = _integer(props, "BlockedTimeoutSeconds", None, blocked_bounds, problems)
     preflight = _word(props, "Preflight", "FAIL", PREFLIGHT_VALUES, problems)
-    preflight_timeout = _integer(
-        props,
-        "PreflightTimeoutSeconds",
-        min(DEFAULT_PREFLIGHT_TIMEOUT_SECONDS, timeout_ceiling),
-        MIN_PREFLIGHT_TIMEOUT_SECONDS,
-        timeout_ceiling,
-        problems,
-        why,
-    )
+    preflight_default = min(DEFAULT_PREFLIGHT_TIMEOUT_SECONDS, limit.ceiling)
+    preflight_bounds = _Bounds(MIN_PREFLIGHT_TIMEOUT_SECONDS, limit.ceiling, limit.why)
+    preflight_timeout = _integer(props, "PreflightTimeoutSeconds", preflight_default, preflight_bounds, problems)
     if problems:
         raise InvalidProperties(problems)
     assert cluster is not None and poll is not None and preflight_timeout is not None
@@ -151,6 +136,33 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         preflight=preflight,
         preflight_timeout_seconds=preflight_timeout,
     )
+
+
+BLOCKED_CEILING = "no longer than DrainTimeoutSeconds"  # why BlockedTimeoutSeconds is bounded as it is
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    low: int
+    high: int
+    why_max: str = ""  # why the ceiling is where it is, said to a value above it
+
+
+@dataclass(frozen=True)
+class _TimeoutLimit:
+    """How long a drain or a preflight may take: under CloudFormation, what its request may wait for an answer (and
+    why, in words); by hand, MAX_MANUAL_DRAIN_SECONDS with no default deadline."""
+
+    ceiling: int
+    default_drain: int | None
+    why: str
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any], problems: list[str], from_cloudformation: bool) -> _TimeoutLimit:
+        if not from_cloudformation:
+            return cls(MAX_MANUAL_DRAIN_SECONDS, None, "")
+        ceiling = _timeout_ceiling(props, problems)
+        return cls(ceiling, min(DEFAULT_DRAIN_TIMEOUT_SECONDS, ceiling), _why_timeout_ceiling(props))
 
 
 def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
@@ -240,22 +252,16 @@ def _why_timeout_ceiling(props: Mapping[str, Any]) -> str:
 
 def _timeout_ceiling(props: Mapping[str, Any], problems: list[str]) -> int:
     # A stack may shorten CloudFormation's wait with ServiceTimeout; the drain must end before it.
-    service_timeout = _integer(props, "ServiceTimeout", None, 1, CLOUDFORMATION_CEILING_SECONDS, problems)
+    service_timeout = _integer(props, "ServiceTimeout", None, _Bounds(1, CLOUDFORMATION_CEILING_SECONDS), problems)
     if service_timeout is None:
         return MAX_DRAIN_TIMEOUT_SECONDS
     return max(MIN_DRAIN_TIMEOUT_SECONDS, service_timeout - ANSWER_MARGIN_SECONDS)
 
 
 def _integer(
-    props: Mapping[str, Any],
-    name: str,
-    default: int | None,
-    low: int,
-    high: int,
-    problems: list[str],
-    why_max: str = "",
+    props: Mapping[str, Any], name: str, default: int | None, bounds: _Bounds, problems: list[str]
 ) -> int | None:
-    value = props.get(name)
+    value, low, high = props.get(name), bounds.low, bounds.high
     if value in (None, ""):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
@@ -263,7 +269,7 @@ def _integer(
         return default
     number = int(str(value).strip())
     if not low <= number <= high:
-        problems.append(reason.out_of_range(name, low, high, why_max if number > high else "", number))
+        problems.append(reason.out_of_range(name, low, high, bounds.why_max if number > high else "", number))
         return default
     return number
 

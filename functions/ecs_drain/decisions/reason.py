@@ -20,6 +20,10 @@ def _tasks(count: int) -> str:
     return f"{count} task" + ("" if count == 1 else "s")
 
 
+def _instances(count: int) -> str:
+    return f"{count} instance" + ("" if count == 1 else "s")
+
+
 # ---- the drain's end ---------------------------------------------------------------------------------------------
 FAILURE_CAUSE_LENGTH = 600  # of an error's text, as a Reason quotes it
 
@@ -127,7 +131,7 @@ def remaining(drain: DrainState) -> str:
     if not busy:
         return ""
     parts = [
-        f"{r['ec2InstanceId']} ({r['status']}): {r['tasks']} tasks"
+        f"{r['ec2InstanceId']} ({r['status']}): {_tasks(r['tasks'])}"
         + (f", {r['stopping']} stopping" if r["stopping"] else "")
         for r in busy
     ]
@@ -151,9 +155,9 @@ def progress(
         if drain["phase"] == WAITING_FOR_CAPACITY
         else ""
     )
-    message = f"{waiting}{tasks} tasks on {instances} instances still running."
+    message = f"{waiting}{_tasks(tasks)} on {_instances(instances)} still running."
     if unlisted:
-        message += f" {unlisted} instances with no running task are still to be listed."
+        message += f" {_instances(unlisted)} with no running task still to be listed."
     if first is not None:
         message += f" Diagnosis: {first['subject']}: {first['cause']}" + (
             f" (+{more_findings} more)." if more_findings else "."
@@ -300,7 +304,8 @@ def preflight_passed(
     new_target: str, ready: int, services: int, expected: int | None, warnings: Sequence[Finding]
 ) -> str:
     return (
-        f"Preflight passed: {ready} instances of {new_target} are registered, ACTIVE and run their daemon tasks, and "
+        f"Preflight passed: {_instances(ready)} of {new_target} {'is' if ready == 1 else 'are'} registered, ACTIVE and "
+        f"{'runs its' if ready == 1 else 'run their'} daemon tasks, and "
         f"the instances that remain can take every task of the {services} services on the old target."
         + (f" {expected_drain(expected)}" if expected is not None else "")
         + (f" Warning: {findings(warnings)}" if warnings else "")

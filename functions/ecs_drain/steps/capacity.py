@@ -32,7 +32,6 @@ from ..decisions.placement import Placement, Room, TaskShape, Unjudged, place
 from ..model.state import Resources, Spare, TaskGroup, no_resources
 
 if TYPE_CHECKING:
-    from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ecs import ECSClient
 
     from ..aws.clients import Clients
@@ -169,8 +168,7 @@ class RoomFacts:
 
 
 def room_facts(
-    ecs: ECSClient,
-    ec2: EC2Client | None,
+    clients: Clients,
     cluster: str,
     groups: Sequence[TaskGroup],
     instances: Sequence[Instance],
@@ -180,7 +178,7 @@ def room_facts(
     """Read what the groups' rules need to be judged, and only that: nothing when no group is awsvpc, asks for GPUs
     or places by task group (then the services are described, unless given). With what an earlier page `read`, only
     the instance types are looked up (each once per Lambda container)."""
-    shapes = [shape_of(g) for g in groups]
+    ecs, ec2, shapes = clients.ecs, clients.ec2, [shape_of(g) for g in groups]
     types: dict[str, TypeFigures | None] = {}
     if any(s.awsvpc or s.gpus for s in shapes) and ec2 is not None:
         types = instance_types.figures(ec2, {t for i in instances if (t := i.attributes.get("ecs.instance-type"))})
@@ -281,7 +279,7 @@ def judged_placement(
     """The groups placed on these instances with every rule the model knows (what the rules need is read first), and
     the tasks that fit nowhere now but whose capacity provider scales out told apart."""
     reads = reads if reads is not None else PlacementReads()
-    reads.facts = room_facts(clients.ecs, clients.ec2, cluster, groups, instances, services, reads.facts)
+    reads.facts = room_facts(clients, cluster, groups, instances, services, reads.facts)
     placement = place_groups(groups, instances, reads.facts)
     providers = tuple(sorted({p for u in placement.unplaced for p in u.task.capacity_providers}))
     if providers:
@@ -340,31 +338,39 @@ def spare_capacity(
     for page in other_instance_pages(clients.ecs, cluster, targets):
         for instance in page:
             seen.append(instance)
-            spare["instances"] += 1
-            spare["cpu"] += instance.remaining_cpu
-            spare["memory"] += instance.remaining_memory
-            spare["largestCpu"] = max(spare["largestCpu"], instance.remaining_cpu)
-            spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
+            _add_room(spare, instance)
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
         # (A capacity provider that scales out adds room the sums cannot see: those groups are placed anyway.)
         if groups is not None and (_sums_allow(need, spare) or any(g.get("capacityProviders") for g in groups)):
-            placement = judged_placement(clients, cluster, groups, seen, reads=reads)
-            spare["fits"] = placement.fits
-            spare.pop("unplaced", None)
-            spare.pop("unjudged", None)
-            spare.pop("scaling", None)
-            if not placement.fits:
-                miss = placement.unplaced[0]
-                closest = f" (closest: {miss.closest})" if miss.closest else ""
-                spare["unplaced"] = f"service {miss.task.service}: {miss.why}{closest}"
-            if placement.unjudged:  # left to ECS: the sums decide for these tasks
-                unjudged = placement.unjudged[0]
-                spare["unjudged"] = f"service {unjudged.task.service}: {unjudged.what}"
-            if placement.scaling:  # ECS scales the group out only once the tasks wait to be placed: never held
-                spare["scaling"] = reason.scales_out(sorted({u.task.service for u in placement.scaling}))
+            _record_placement(spare, judged_placement(clients, cluster, groups, seen, reads=reads))
         if has_room(need, spare):
             break
     return spare
+
+
+def _add_room(spare: Spare, instance: Instance) -> None:
+    spare["instances"] += 1
+    spare["cpu"] += instance.remaining_cpu
+    spare["memory"] += instance.remaining_memory
+    spare["largestCpu"] = max(spare["largestCpu"], instance.remaining_cpu)
+    spare["largestMemory"] = max(spare["largestMemory"], instance.remaining_memory)
+
+
+def _record_placement(spare: Spare, placement: Placement) -> None:
+    """What placing the task groups on the instances read so far says, in place of what an earlier page said."""
+    spare["fits"] = placement.fits
+    spare.pop("unplaced", None)
+    spare.pop("unjudged", None)
+    spare.pop("scaling", None)
+    if not placement.fits:
+        miss = placement.unplaced[0]
+        closest = f" (closest: {miss.closest})" if miss.closest else ""
+        spare["unplaced"] = f"service {miss.task.service}: {miss.why}{closest}"
+    if placement.unjudged:  # left to ECS: the sums decide for these tasks
+        unjudged = placement.unjudged[0]
+        spare["unjudged"] = f"service {unjudged.task.service}: {unjudged.what}"
+    if placement.scaling:  # ECS scales the group out only once the tasks wait to be placed: never held
+        spare["scaling"] = reason.scales_out(sorted({u.task.service for u in placement.scaling}))
 
 
 def other_instance_pages(ecs: ECSClient, cluster: str, targets: set[str]) -> Iterator[list[Instance]]:

@@ -213,6 +213,22 @@ def count(
     seen = Seen(cluster, clock.now(), sweeps, frozenset(pending.unlisted), pending.counted_at)
     census.views, census.counted_at = found, seen.at
     census.drained.extend(sorted(missing))  # deregistered or terminated: nothing runs there any more
+    to_list = _sort_described(found, listed, on, census)
+    for instance_id, tasks in waiting.items():
+        census.busy.append(Busy(_draining(instance_id, pending.names), 0, tasks, listed=True))
+    census.sweep_pages = pending.sweep_pages
+    if _emptying_goes_on(census.emptying, pending.emptying):
+        census.busy.extend(Busy(i, 0, unlisted=True) for i in to_list)  # listed together once it pauses
+    else:
+        _list_stopping(Listing(ecs, seen, budget, stopping, census), to_list)
+    return census
+
+
+def _sort_described(
+    found: Mapping[str, Instance], listed: set[str], on: Mapping[str, list[str]], census: Census
+) -> list[Instance]:
+    """Each described instance drained or busy (with its watched tasks `on` it), or, DRAINING with nothing meant to
+    run and not listed yet, returned: its stopping tasks are to be listed."""
     to_list: list[Instance] = []
     for instance_id in sorted(found):
         instance = found[instance_id]
@@ -221,19 +237,12 @@ def count(
         elif instance.active_tasks or instance.status == "ACTIVE":
             # Still ACTIVE, ECS may place tasks on it: drained only once it is DRAINING and empty. Listed before
             # and busy again (set ACTIVE by someone), it is listed again once empty.
-            census.busy.append(Busy(instance, instance.active_tasks, on.get(instance_id, [])))
+            census.busy.append(Busy(instance, instance.active_tasks, list(on.get(instance_id, []))))
         elif instance_id in listed:
             census.drained.append(instance_id)  # every task it was stopping is STOPPED, and nothing came since
         else:
             to_list.append(instance)
-    for instance_id, tasks in waiting.items():
-        census.busy.append(Busy(_draining(instance_id, pending.names), 0, tasks, listed=True))
-    census.sweep_pages = pending.sweep_pages
-    if _emptying_goes_on(census.emptying, pending.emptying):
-        census.busy.extend(Busy(i, 0, unlisted=True) for i in to_list)  # listed together once it pauses
-    else:
-        _list_stopping(ecs, seen, to_list, stopping, census, budget)
-    return census
+    return to_list
 
 
 def _emptying_goes_on(now: int, before: int | None) -> bool:
@@ -277,38 +286,39 @@ class Seen:
     earlier_at: float | None = None  # when the last check described them
 
 
-def _list_stopping(
-    ecs: ECSClient, seen: Seen, instances: list[Instance], known: Homes, census: Census, budget: CallBudget
-) -> None:
+@dataclass(frozen=True)
+class Listing:
+    """One count's listing of the tasks told to stop: where it reads (`ecs`, within `budget`), when it saw the
+    instances (`seen`), the tasks whose instance and status it knows already, and the count it adds to."""
+
+    ecs: ECSClient
+    seen: Seen
+    budget: CallBudget
+    known: Homes
+    census: Census
+
+
+def _list_stopping(listing: Listing, instances: list[Instance]) -> None:
     """List the tasks told to stop on instances whose running tasks are gone: by one sweep of the cluster where
     that is cheaper, else one ListTasks each while the allowance lasts."""
+    census = listing.census
     room = WATCH_MAX - len(census.watched)
     if not instances or room <= 0:
         census.busy.extend(Busy(i, 0, unlisted=True) for i in instances)
         return
-    swept = _sweep(ecs, seen, instances, known, census, budget)
-    if swept is None:
-        listed, homes = _list_each(ecs, seen.cluster, instances, known, census, budget, room)
-    else:
-        listed, homes = swept
+    swept = _sweep(listing, instances)
+    listed, homes = _list_each(listing, instances, room) if swept is None else swept
     _record_listing(listed, homes, census, room)
 
 
-def _list_each(
-    ecs: ECSClient,
-    cluster: str,
-    instances: list[Instance],
-    known: Homes,
-    census: Census,
-    budget: CallBudget,
-    room: int,
-) -> tuple[list[Instance], Homes]:
+def _list_each(listing: Listing, instances: list[Instance], room: int) -> tuple[list[Instance], Homes]:
     """One ListTasks per instance, then DescribeTasks for the tasks not known: the instances listed, and where
     each task is and how far it has come."""
+    ecs, cluster, census = listing.ecs, listing.seen.cluster, listing.census
     listed: list[Instance] = []
     arns: list[str] = []
     for instance in instances:
-        if room <= 0 or not budget.affords(2):  # its ListTasks, and a share of the DescribeTasks after
+        if room <= 0 or not listing.budget.affords(2):  # its ListTasks, and a share of the DescribeTasks after
             census.busy.append(Busy(instance, 0, unlisted=True))
             census.out_of_time |= room > 0
             continue
@@ -316,7 +326,7 @@ def _list_each(
         room -= len(found)
         arns.extend(found)
         listed.append(instance)
-    return listed, _described(ecs, cluster, arns, known)
+    return listed, _described(ecs, cluster, arns, listing.known)
 
 
 def _described(ecs: ECSClient, cluster: str, arns: list[str], known: Homes) -> Homes:
@@ -343,9 +353,7 @@ def _record_listing(listed: list[Instance], homes: Homes, census: Census, room: 
             census.busy.append(Busy(instance, 0, unlisted=True))
 
 
-def _sweep(
-    ecs: ECSClient, seen: Seen, instances: list[Instance], known: Homes, census: Census, budget: CallBudget
-) -> tuple[list[Instance], Homes] | None:
+def _sweep(listing: Listing, instances: list[Instance]) -> tuple[list[Instance], Homes] | None:
     """Every task told to stop in the cluster, described where not known: the instances it lists, and where each
     task is; None where that costs more than a ListTasks for each of the `instances`, as the last sweep's pages say
     (or once that many pages are read).
@@ -354,10 +362,11 @@ def _sweep(
     among the cluster's tasks told to stop (ECS places nothing new on a DRAINING instance). Another drain's sweep
     serves as well where it began after that: this drain then reads it, or waits for it, rather than reading the
     same pages. It may serve only the instances seen so at the last check: the others wait for the next one."""
+    seen, census, known = listing.seen, listing.census, listing.known
     most_pages = len(instances) // SWEEP_READS_PER_PAGE  # where it stops paying
     if most_pages < 1 or census.sweep_pages > most_pages:
         return None
-    claim = _claim(seen, instances, census.sweep_pages, budget)
+    claim = _claim(seen, instances, census.sweep_pages, listing.budget)
     if isinstance(claim, Later):  # another drain's sweep is under way: a later check reads it or makes the next
         census.busy.extend(Busy(i, 0, unlisted=True) for i in instances)
         return [], known
@@ -368,24 +377,18 @@ def _sweep(
         return served, {**known, **claim.stopping}
     if claim is not None:
         census.sweep_pages = max(census.sweep_pages, claim.pages_at_least)
-    return _sweep_here(ecs, seen, claim, most_pages, instances, known, census, budget)
+    return _sweep_here(listing, claim, most_pages, instances)
 
 
 def _sweep_here(
-    ecs: ECSClient,
-    seen: Seen,
-    claim: Claimed | None,
-    most_pages: int,
-    instances: list[Instance],
-    known: Homes,
-    census: Census,
-    budget: CallBudget,
+    listing: Listing, claim: Claimed | None, most_pages: int, instances: list[Instance]
 ) -> tuple[list[Instance], Homes] | None:
     """This drain's sweep, published where it claimed it; None where it is given up (past `most_pages`, or past
     what it may spend: its step's allowance, or SHARED_SWEEP_SECONDS for a shared one; the next check knows its
     length)."""
+    ecs, seen, census = listing.ecs, listing.seen, listing.census
     shared = SHARED_SWEEP_SECONDS if claim is not None else 0.0
-    pages = min(most_pages, budget.affordable_reads(shared) // SWEEP_READS_PER_PAGE)
+    pages = min(most_pages, listing.budget.affordable_reads(shared) // SWEEP_READS_PER_PAGE)
     if census.sweep_pages > pages:  # known not to fit: left to a drain with more time, listed one by one here
         _publish(seen, claim, census.sweep_pages - 1, None)
         return None
@@ -396,7 +399,7 @@ def _sweep_here(
         _publish(seen, claim, pages, None)
         return None
     census.sweep_pages = max(1, -(-len(arns) // calls.LIST_TASKS_PAGE))
-    homes = _described(ecs, seen.cluster, arns, known)
+    homes = _described(ecs, seen.cluster, arns, listing.known)
     _publish(seen, claim, census.sweep_pages, {t: home for t, home in homes.items() if home[1] != "STOPPED"})
     return instances, homes
 

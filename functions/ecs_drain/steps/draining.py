@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..aws import ecs_calls as calls
-from ..aws.ecs_calls import ClusterGone
+from ..aws.ecs_calls import ClusterGone, ServiceView
 from ..aws.schedules import call_budget_tables
 from ..aws.targets import ec2_instance_ids
 from ..aws.watch import TaskWatch
@@ -74,14 +74,22 @@ def plan(
         cost = listing_cost(services)
         if cost <= min(listing_reads(len(ids)), clients.budget.affordable_reads()):
             state["groups"] = task_groups(clients.ecs, props.cluster, set(ids), services, definitions)
-    census = at_start(list(found.values()))
-    gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
-    state["diagnosis"] = diagnose(state, gate, Looked(clients.ecs, clients.budget, services, census, now))
-    tables = call_budget_tables(clients.cloudformation) if clients.cloudformation is not None else None
-    if tables is not None and len(tables) > 1:  # once per drain: who else books is read at its start
-        warned = Observation(SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
-        state["diagnosis"] = merge(state["diagnosis"], [warned], now)
+    state["diagnosis"] = _first_diagnosis(state, clients, services, at_start(list(found.values())), now)
     return state
+
+
+def _first_diagnosis(
+    state: DrainState, clients: Clients, services: list[ServiceView], census: Census, now: float
+) -> list[Finding]:
+    """What the plan finds: the services' own findings and the gate's, and other providers' schedules (read once
+    per drain, at its start)."""
+    gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
+    findings = diagnose(state, gate, Looked(clients.ecs, clients.budget, services, census, now))
+    tables = call_budget_tables(clients.cloudformation) if clients.cloudformation is not None else None
+    if tables is not None and len(tables) > 1:
+        warned = Observation(SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
+        findings = merge(findings, [warned], now)
+    return findings
 
 
 def check(
@@ -115,7 +123,8 @@ def observe(
     census = count(clients.ecs, state["cluster"], pending, clients.budget, now, clients.sweeps)
     events_on = _keep_watch(watch, list(pending.watched) if state["events"]["on"] else [], census.watched, now)
     acted = _act(state, props, clients, census)
-    findings, only_blocked = _why(state, props, clients, census, acted, now, previous) if census.busy else ([], None)
+    turn = _Turn(props, clients, now, previous)
+    findings, only_blocked = _why(state, turn, census, acted) if census.busy else ([], None)
     busiest = sorted(census.busy, key=lambda b: -b.tasks)
     return rule.DrainSnapshot(
         now=now,
@@ -193,16 +202,19 @@ def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Ce
     return _Acted(spare, draining, problems, stopped, done)
 
 
-def _why(
-    state: DrainState,
-    props: DrainProperties,
-    clients: Clients,
-    census: Census,
-    acted: _Acted,
-    now: float,
-    previous: PreviousDrain | None,
-) -> tuple[list[Finding], bool | None]:
+@dataclass(frozen=True)
+class _Turn:
+    """One check's setting: the properties, the clients, when, and the blocked attempt a retried Delete follows."""
+
+    props: DrainProperties
+    clients: Clients
+    now: float
+    previous: PreviousDrain | None
+
+
+def _why(state: DrainState, turn: _Turn, census: Census, acted: _Acted) -> tuple[list[Finding], bool | None]:
     """The diagnosis, and (only when an early answer hinges on it) whether nothing but blocked tasks is left."""
+    props, clients, now, previous = turn.props, turn.clients, turn.now, turn.previous
     ecs, cluster = clients.ecs, state["cluster"]
     services = calls.describe_services(ecs, cluster)
     since = state["timeline"].get("drainingSetAt", now if acted.draining else None)

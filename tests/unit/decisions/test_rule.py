@@ -96,7 +96,7 @@ class Row:
 DRAIN_ROWS = [
     Row("every task on the targets STOPPED", drain(), seen(60, busy=(), tasks=0), DRAINED, "Drained 2 container"),
     Row("the cluster gone", drain(), rule.DrainSnapshot(T0 + 60, cluster_gone=True), NOTHING_TO_DRAIN, "Cluster web"),
-    Row("tasks left before the deadline", drain(), seen(60), DRAINING, "2 tasks on 1 instances still running"),
+    Row("tasks left before the deadline", drain(), seen(60), DRAINING, "2 tasks on 1 instance still running"),
     Row(
         "the deadline",
         drain(DrainTimeoutSeconds="600"),
@@ -119,7 +119,7 @@ DRAIN_ROWS = [
         drain(findings=pinned(2)),
         seen(300, findings=tuple(pinned(2)), only_blocked_left=False),
         DRAINING,
-        "2 tasks on 1 instances still running. Diagnosis: service pinned: DEPLOYMENT_CONFIGURATION",
+        "2 tasks on 1 instance still running. Diagnosis: service pinned: DEPLOYMENT_CONFIGURATION",
         {"BlockedTimeoutSeconds": "300"},
     ),
     Row(
@@ -135,7 +135,7 @@ DRAIN_ROWS = [
         drain(),
         seen(30, tasks=1),
         DRAINING,
-        "1 tasks on 1 instances still running",
+        "1 task on 1 instance still running",
         previous=PREVIOUS,
     ),
     Row(
@@ -150,7 +150,7 @@ DRAIN_ROWS = [
         drain(WAITING_FOR_CAPACITY),
         replace(seen(60), spare=ROOM, draining=True),
         DRAINING,
-        "2 tasks on 1 instances still running",
+        "2 tasks on 1 instance still running",
     ),
 ]
 

@@ -106,7 +106,7 @@ def test_it_stops_at_the_deadline_and_names_what_still_runs() -> None:
     assert drain["nextCheckInSeconds"] == 15
     drain = draining.check(drain, props(DrainTimeoutSeconds="60"), clients(ecs), now=1060.0)
     assert drain["phase"] == DEADLINE
-    assert "i-aaaaaaaa (DRAINING): 1 tasks" in drain["message"]
+    assert "i-aaaaaaaa (DRAINING): 1 task." in drain["message"]
 
 
 def test_it_stops_standalone_tasks_once_when_asked() -> None:

@@ -52,7 +52,7 @@ def test_it_passes_when_the_new_instances_take_every_old_task() -> None:
     after = look(ecs)
     assert after["phase"] == PASSED, after["message"]
     assert after["services"] == [{"service": "web", "tasks": 2, "placed": 2}]
-    assert after["message"].startswith("Preflight passed: 1 instances of")
+    assert after["message"].startswith("Preflight passed: 1 instance of")
     assert ecs.calls["UpdateContainerInstancesState"] == ecs.calls["StopTask"] == 0  # the preflight only reads
 
 
