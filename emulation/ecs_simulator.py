@@ -25,7 +25,8 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.models.instance_types import INSTANCE_TYPES
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 
-from ecs_drain.decisions.cluster_query import Expression, InstanceFacts, QueryError, evaluate, parse
+from ecs_drain.decisions.cluster_query import Expression, QueryError, evaluate, parse
+from ecs_drain.model.container_instance import InstanceFacts
 
 from .sim_clock import SimClock
 from .traffic import KILLED_AT_STOP_TIMEOUT, KILLED_WITH_INSTANCE, Traffic
@@ -676,6 +677,7 @@ class EcsSimulator:
                     return False
             elif constraint["type"] == "memberOf":
                 facts = InstanceFacts(
+                    instance.container_instance_arn,
                     attributes=instance.attributes,
                     ec2_instance_id=instance.ec2_instance_id,
                     agent_connected=instance.agent_connected,

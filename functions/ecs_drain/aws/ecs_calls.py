@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import ClientError
 
+from ..decisions.placement import TaskNeeds
 from ..model.arns import last_part
+from ..model.container_instance import InstanceFacts
 from .errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
-    from mypy_boto3_ecs.type_defs import ContainerInstanceTypeDef, ServiceTypeDef, TaskTypeDef
+    from mypy_boto3_ecs.type_defs import ServiceTypeDef, TaskTypeDef
 
 DESCRIBE_LIMIT = 100  # DescribeContainerInstances and DescribeTasks
 UPDATE_STATE_LIMIT = 10  # UpdateContainerInstancesState
@@ -52,69 +54,6 @@ def _translated(error: ClientError, cluster: str) -> Exception:
 def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-@dataclass
-class Instance:
-    """What one DescribeContainerInstances call tells about a container instance."""
-
-    id: str
-    ec2_instance_id: str
-    status: str
-    agent_connected: bool
-    active_tasks: int  # desiredStatus RUNNING: runningTasksCount + pendingTasksCount
-    remaining_cpu: int
-    remaining_memory: int
-    registered_cpu: int = 0
-    registered_memory: int = 0
-    # Host ports in use (the agent's reserved ones and those of its tasks: remainingResources' PORTS), and the
-    # instance's attributes (ECS's and custom ones, e.g. ECS_INSTANCE_ATTRIBUTES), for placement.
-    ports_in_use: frozenset[int] = frozenset()
-    attributes: dict[str, str | None] = field(default_factory=dict)  # None: an attribute with no value
-    agent_version: str | None = None
-    registered_at: float | None = None  # epoch seconds
-    running_tasks: int = 0  # runningTasksCount, as the cluster query language reads it
-    capacity_provider: str | None = None
-    gpus_free: int | None = None  # remainingResources' GPU ids; None where the instance reports none
-
-    @property
-    def reserved(self) -> tuple[int, int]:
-        """CPU and MiB held by the tasks on it that are not STOPPED (registered minus remaining)."""
-        return self.registered_cpu - self.remaining_cpu, self.registered_memory - self.remaining_memory
-
-    @classmethod
-    def from_api(cls, data: ContainerInstanceTypeDef) -> Instance:
-        remaining = {r["name"]: r.get("integerValue", 0) for r in data.get("remainingResources", [])}
-        registered = {r["name"]: r.get("integerValue", 0) for r in data.get("registeredResources", [])}
-        ports = {
-            int(port)
-            for resources in (data.get("registeredResources", []), data.get("remainingResources", []))
-            for r in resources
-            if r["name"] == "PORTS"
-            for port in r.get("stringSetValue", [])
-            if port.isdigit()
-        }
-        return cls(
-            id=last_part(data["containerInstanceArn"]),
-            ec2_instance_id=data.get("ec2InstanceId", "?"),
-            status=data.get("status", "UNKNOWN"),
-            agent_connected=data.get("agentConnected", False),
-            active_tasks=data.get("runningTasksCount", 0) + data.get("pendingTasksCount", 0),
-            remaining_cpu=remaining.get("CPU", 0),
-            remaining_memory=remaining.get("MEMORY", 0),
-            registered_cpu=registered.get("CPU", 0),
-            registered_memory=registered.get("MEMORY", 0),
-            ports_in_use=frozenset(ports),
-            attributes={a["name"]: a.get("value") for a in data.get("attributes", [])},
-            agent_version=data.get("versionInfo", {}).get("agentVersion"),
-            registered_at=data["registeredAt"].timestamp() if "registeredAt" in data else None,
-            running_tasks=data.get("runningTasksCount", 0),
-            capacity_provider=data.get("capacityProviderName"),
-            gpus_free=next(
-                (len(r.get("stringSetValue", [])) for r in data.get("remainingResources", []) if r["name"] == "GPU"),
-                None,
-            ),
-        )
 
 
 def filter_expressions(ec2_ids: Sequence[str]) -> list[str]:
@@ -156,14 +95,14 @@ def active_instance_pages(ecs: ECSClient, cluster: str) -> Iterator[list[str]]:
 
 
 @in_cluster
-def describe_instances(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> tuple[dict[str, Instance], set[str]]:
+def describe_instances(ecs: ECSClient, cluster: str, ids: Sequence[str]) -> tuple[dict[str, InstanceFacts], set[str]]:
     """Describe in batches of the API maximum; ids ECS no longer knows come back as missing."""
-    found: dict[str, Instance] = {}
+    found: dict[str, InstanceFacts] = {}
     missing: set[str] = set()
     for chunk in chunks(sorted(ids), DESCRIBE_LIMIT):
         reply = ecs.describe_container_instances(cluster=cluster, containerInstances=list(chunk))
         for data in reply.get("containerInstances", []):
-            instance = Instance.from_api(data)
+            instance = InstanceFacts.from_api(data)
             found[instance.id] = instance
         missing.update(last_part(f.get("arn", "")) for f in reply.get("failures", []))
     missing.update(set(ids) - set(found) - missing)
@@ -306,11 +245,13 @@ class TaskDefinitions:
 
     def __init__(self, ecs: ECSClient) -> None:
         self.ecs = ecs
-        self.known: dict[str, TaskDefinitionShape] = {}
+        self.known: dict[str, TaskNeeds] = {}
 
-    def shape(self, arn: str) -> TaskDefinitionShape:
+    def needs(self, arn: str) -> TaskNeeds:
+        """What a task of this definition asks of an instance (its service not yet applied)."""
         if arn not in self.known:
-            self.known[arn] = task_definition_shape(self.ecs, arn)
+            definition = self.ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            self.known[arn] = TaskNeeds.from_definition(definition)
         return self.known[arn]
 
 
@@ -333,8 +274,8 @@ def service_sizes(
     sizes = ServiceSizes()
     definitions = definitions or TaskDefinitions(ecs)
     for service in services:
-        shape = definitions.shape(service.task_definition)
-        cpu, memory = shape.cpu, shape.memory
+        needs = definitions.needs(service.task_definition)
+        cpu, memory = needs.cpu, needs.memory
         if service.daemon:
             sizes.daemon_cpu += cpu
             sizes.daemon_memory += memory
@@ -344,63 +285,6 @@ def service_sizes(
             sizes.replica_cpu += tasks * cpu
             sizes.replica_memory += tasks * memory
     return sizes
-
-
-@dataclass(frozen=True)
-class TaskDefinitionShape:
-    """What a task of one definition asks of an instance."""
-
-    cpu: int
-    memory: int
-    host_ports: frozenset[int]  # static host ports (bridge or host network mode; 0 or none is dynamic)
-    member_of: tuple[str, ...]  # the definition's own memberOf expressions
-    stop_timeout: int | None = None  # the longest of its containers' stopTimeout, where one is given
-    requires: tuple[tuple[str, str | None], ...] = ()  # requiresAttributes (ECS derives them from its features)
-    cpu_architecture: str | None = None  # runtimePlatform
-    os_family: str | None = None
-    awsvpc: bool = False
-    gpus: int = 0  # its containers' GPU resourceRequirements, together
-
-
-def task_definition_shape(ecs: ECSClient, arn: str) -> TaskDefinitionShape:
-    """DescribeTaskDefinition, read for placement: size, static host ports, memberOf constraints."""
-    definition = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-    number = _whole_number
-    cpu, memory = number(definition.get("cpu", 0)), number(definition.get("memory", 0))
-    containers = definition.get("containerDefinitions", [])
-    cpu = cpu or sum(number(c.get("cpu", 0)) for c in containers)
-    memory = memory or sum(number(c.get("memoryReservation", c.get("memory", 0))) for c in containers)
-    # awsvpc tasks get their own network interface: their ports never collide on the host. In host mode the
-    # container port is the host port.
-    mode = definition.get("networkMode", "bridge")
-    mappings = [m for c in containers for m in c.get("portMappings", [])] if mode in ("bridge", "host") else []
-    ports = {p for m in mappings if (p := m.get("hostPort") or (m.get("containerPort", 0) if mode == "host" else 0))}
-    member_of = tuple(
-        c["expression"] for c in definition.get("placementConstraints", []) if c.get("type") == "memberOf"
-    )
-    timeouts = [number(c["stopTimeout"]) for c in containers if "stopTimeout" in c]
-    platform = definition.get("runtimePlatform", {})
-    requirements = [r for c in containers for r in c.get("resourceRequirements", [])]
-    return TaskDefinitionShape(
-        cpu,
-        memory,
-        frozenset(ports),
-        member_of,
-        max(timeouts) if timeouts else None,
-        requires=tuple((a["name"], a.get("value")) for a in definition.get("requiresAttributes", []) if a.get("name")),
-        cpu_architecture=platform.get("cpuArchitecture"),
-        os_family=platform.get("operatingSystemFamily"),
-        awsvpc=mode == "awsvpc",
-        gpus=sum(number(r.get("value", 0)) for r in requirements if r.get("type") == "GPU"),
-    )
-
-
-def _whole_number(value: object) -> int:
-    """A task definition's figure (a string or a number), or 0 where it is none."""
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
 
 
 def batch_calls(items: int, limit: int) -> int:

@@ -18,10 +18,12 @@ Syntax (ECS developer guide, "Cluster query language"): `subject operator [argum
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
+
+from ..model.container_instance import InstanceFacts
 
 MAX_CHARACTERS: Final = 2000  # ECS's cap on an expression
 MAX_NESTING: Final = 50  # parentheses and negations inside each other (ECS documents no cap; none is near it)
@@ -93,19 +95,6 @@ class Or:
 
 
 type Expression = Comparison | Not | And | Or
-
-
-@dataclass(frozen=True)
-class InstanceFacts:
-    """What is known of one container instance; None where it was not read (a comparison on it is then None)."""
-
-    attributes: Mapping[str, str | None]  # name -> value; None for an attribute registered without a value
-    ec2_instance_id: str | None = None
-    agent_connected: bool | None = None
-    agent_version: str | None = None
-    registered_at: float | None = None  # epoch seconds
-    running_tasks_count: int | None = None
-    task_groups: frozenset[str] | None = None  # the groups of the tasks it runs or will run
 
 
 def parse(text: str) -> Expression:

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
+from ..model.container_instance import InstanceFacts
 from . import reason
-from .cluster_query import Expression, InstanceFacts, QueryError, comparisons, judge, parse
+from .cluster_query import Expression, QueryError, comparisons, judge, parse
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import TaskDefinitionTypeDef
 
 # runtimePlatform.cpuArchitecture -> the value of the instance attribute ecs.cpu-architecture.
 ARCHITECTURES = {"X86_64": "x86_64", "ARM64": "arm64"}
@@ -31,8 +36,10 @@ _MOVING_SUBJECTS = frozenset({"task:group", "runningTasksCount"})
 
 
 @dataclass(frozen=True)
-class TaskShape:
-    """One task to place: what it reserves and what its service and task definition ask of an instance."""
+class TaskNeeds:
+    """One task to place: what it reserves and what its service and task definition ask of an instance. The one
+    shape of a task's needs: read from its definition (`from_definition`), narrowed by its service (`for_service`),
+    kept in the drain's state (`to_json`, `from_json`: every field, camel-cased, so a new one needs no codec)."""
 
     service: str
     cpu: int
@@ -46,6 +53,7 @@ class TaskShape:
     awsvpc: bool = False  # takes a network interface of its own
     gpus: int = 0
     capacity_providers: tuple[str, ...] = ()  # the service's strategy; empty: any instance
+    stop_timeout: int | None = None  # the longest of its containers' stopTimeout, where one is given
 
     @property
     def group(self) -> str:
@@ -64,6 +72,100 @@ class TaskShape:
                 parsed.append((text, error))
         return tuple(parsed)
 
+    @classmethod
+    def from_definition(cls, definition: TaskDefinitionTypeDef) -> TaskNeeds:
+        """What DescribeTaskDefinition tells: size, static host ports, memberOf, platform, features, GPUs."""
+        cpu, memory = _whole_number(definition.get("cpu", 0)), _whole_number(definition.get("memory", 0))
+        containers = definition.get("containerDefinitions", [])
+        cpu = cpu or sum(_whole_number(c.get("cpu", 0)) for c in containers)
+        memory = memory or sum(_whole_number(c.get("memoryReservation", c.get("memory", 0))) for c in containers)
+        # awsvpc tasks get their own network interface: their ports never collide on the host. In host mode the
+        # container port is the host port.
+        mode = definition.get("networkMode", "bridge")
+        mappings = [m for c in containers for m in c.get("portMappings", [])] if mode in ("bridge", "host") else []
+        ports = {
+            p for m in mappings if (p := m.get("hostPort") or (m.get("containerPort", 0) if mode == "host" else 0))
+        }
+        constraints = definition.get("placementConstraints", [])
+        timeouts = [_whole_number(c["stopTimeout"]) for c in containers if "stopTimeout" in c]
+        platform = definition.get("runtimePlatform", {})
+        requirements = [r for c in containers for r in c.get("resourceRequirements", [])]
+        return cls(
+            "",
+            cpu,
+            memory,
+            frozenset(ports),
+            member_of=tuple(c["expression"] for c in constraints if c.get("type") == "memberOf"),
+            requires=tuple(
+                (a["name"], a.get("value")) for a in definition.get("requiresAttributes", []) if a.get("name")
+            ),
+            cpu_architecture=platform.get("cpuArchitecture"),
+            os_family=platform.get("operatingSystemFamily"),
+            awsvpc=mode == "awsvpc",
+            gpus=sum(_whole_number(r.get("value", 0)) for r in requirements if r.get("type") == "GPU"),
+            stop_timeout=max(timeouts) if timeouts else None,
+        )
+
+    def for_service(self, service: str, constraints: Sequence[str], providers: Sequence[str]) -> TaskNeeds:
+        """A task of this definition run by a service with these placementConstraints (as "distinctInstance",
+        "memberOf(expression)") and capacity providers."""
+        member_of = tuple(
+            c.removeprefix("memberOf(").removesuffix(")") for c in constraints if c.startswith("memberOf(")
+        )
+        return replace(
+            self,
+            service=service,
+            distinct_instance="distinctInstance" in constraints,
+            member_of=member_of + self.member_of,
+            capacity_providers=tuple(providers),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Every field but the service that differs from its default, camel-cased (sets and tuples as lists)."""
+        return {
+            _camel(spec.name): _as_json(value)
+            for spec in fields(self)
+            if spec.name != "service" and (value := getattr(self, spec.name)) != spec.default
+        }
+
+    @classmethod
+    def from_json(cls, service: str, data: Mapping[str, object]) -> TaskNeeds:
+        """`to_json` read back; a key it does not find keeps its default (a drain started by an earlier version)."""
+        values: dict[str, Any] = {"service": service}
+        for spec in fields(cls):
+            if spec.name != "service" and (key := _camel(spec.name)) in data:
+                values[spec.name] = _from_json(data[key], spec.default)
+        return cls(**values)
+
+
+def _whole_number(value: object) -> int:
+    """A task definition's figure (a string or a number), or 0 where it is none."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _as_json(value: object) -> object:
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return [list(item) if isinstance(item, tuple) else item for item in value]
+    return value
+
+
+def _from_json(value: object, default: object) -> object:
+    if isinstance(default, frozenset) and isinstance(value, list):
+        return frozenset(value)
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(tuple(item) if isinstance(item, list) else item for item in value)
+    return value
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -75,44 +177,48 @@ class Refusal:
 
 @dataclass
 class Room:
-    """One instance that remains: what is free on it, what is known of it, and the tasks it runs per service."""
+    """One instance that remains, as placing tasks fills it: the instance as read (its GPUs and task groups as far
+    as known), its tasks per service (distinctInstance), and what is free on it now."""
 
-    instance: str
-    cpu: int
-    memory: int
-    ports_in_use: set[int] = field(default_factory=set)
-    attributes: dict[str, str | None] = field(default_factory=dict)
-    services: Counter[str] = field(default_factory=Counter)  # its tasks per service (distinctInstance)
-    ec2_instance_id: str | None = None
-    agent_connected: bool | None = True
-    agent_version: str | None = None
-    registered_at: float | None = None
-    running_tasks: int | None = None
-    task_groups: set[str] | None = None  # the groups of the tasks it runs; None: not read
+    facts: InstanceFacts
+    services: Counter[str] = field(default_factory=Counter)
     enis_free: int | None = None  # network interfaces free for awsvpc tasks; None: not known
-    gpus_free: int | None = 0  # None: not known
-    capacity_provider: str | None = None
+    cpu: int = field(init=False)
+    memory: int = field(init=False)
+    ports_in_use: set[int] = field(init=False)
+    running_tasks: int | None = field(init=False)
+    task_groups: set[str] | None = field(init=False)
+    gpus_free: int | None = field(init=False)
 
-    def facts(self) -> InstanceFacts:
-        return InstanceFacts(
-            attributes=self.attributes,
-            ec2_instance_id=self.ec2_instance_id,
-            agent_connected=self.agent_connected,
-            agent_version=self.agent_version,
-            registered_at=self.registered_at,
-            running_tasks_count=self.running_tasks,
-            task_groups=frozenset(self.task_groups) if self.task_groups is not None else None,
-        )
+    def __post_init__(self) -> None:
+        self.cpu, self.memory = self.facts.remaining_cpu, self.facts.remaining_memory
+        self.ports_in_use = set(self.facts.ports_in_use)
+        self.running_tasks = self.facts.running_tasks_count
+        self.task_groups = set(self.facts.task_groups) if self.facts.task_groups is not None else None
+        self.gpus_free = self.facts.gpus_free
 
-    def refusal(self, task: TaskShape) -> Refusal | None:
+    @property
+    def instance(self) -> str:
+        return self.facts.id
+
+    @property
+    def attributes(self) -> Mapping[str, str | None]:
+        return self.facts.attributes
+
+    def now(self) -> InstanceFacts:
+        """The instance's facts as the tasks placed so far change them, for the cluster query language."""
+        groups = frozenset(self.task_groups) if self.task_groups is not None else None
+        return replace(self.facts, running_tasks_count=self.running_tasks, task_groups=groups)
+
+    def refusal(self, task: TaskNeeds) -> Refusal | None:
         """None if the task fits here; else the first judged refusal, or (none judged) the first the model could
         not judge."""
         return _first(self.fixed_refusals(task) + self.moving_refusals(task))
 
-    def fixed_refusals(self, task: TaskShape) -> list[Refusal]:
+    def fixed_refusals(self, task: TaskNeeds) -> list[Refusal]:
         """What the instance is, not what it holds: providers, platform, attributes, memberOf on those."""
         found: list[Refusal] = []
-        if task.capacity_providers and self.capacity_provider not in task.capacity_providers:
+        if task.capacity_providers and self.facts.capacity_provider not in task.capacity_providers:
             found.append(Refusal(reason.fails_capacity_provider(task.capacity_providers)))
         found += self._platform_refusals(task)
         for name, value in task.requires:
@@ -120,13 +226,13 @@ class Room:
                 found.append(Refusal(reason.fails_required_attribute(name, value)))
         return found + self._member_of_refusals(task, moving=False)
 
-    def moving_refusals(self, task: TaskShape) -> list[Refusal]:
+    def moving_refusals(self, task: TaskNeeds) -> list[Refusal]:
         """What the instance holds, which placing tasks changes: memberOf on its tasks, then resources."""
         return self._member_of_refusals(task, moving=True) + self._resource_refusals(task)
 
-    def _member_of_refusals(self, task: TaskShape, moving: bool) -> list[Refusal]:
+    def _member_of_refusals(self, task: TaskNeeds, moving: bool) -> list[Refusal]:
         found: list[Refusal] = []
-        facts = self.facts() if task.member_of else None
+        facts = self.now() if task.member_of else None
         for text, tree in task.expressions:
             if isinstance(tree, QueryError):
                 if not moving:
@@ -141,7 +247,7 @@ class Room:
                 found.append(Refusal(reason.fails_member_of(text)))
         return found
 
-    def _platform_refusals(self, task: TaskShape) -> list[Refusal]:
+    def _platform_refusals(self, task: TaskNeeds) -> list[Refusal]:
         found: list[Refusal] = []
         if task.cpu_architecture is not None:
             have = self.attributes.get("ecs.cpu-architecture")
@@ -162,7 +268,7 @@ class Room:
                 found.append(Refusal(reason.cannot_judge_os(task.os_family), judged=False))
         return found
 
-    def _resource_refusals(self, task: TaskShape) -> list[Refusal]:
+    def _resource_refusals(self, task: TaskNeeds) -> list[Refusal]:
         found: list[Refusal] = []
         if task.distinct_instance and self.services[task.service]:
             found.append(Refusal(reason.fails_distinct_instance()))
@@ -184,7 +290,7 @@ class Room:
                 found.append(Refusal(reason.fails_gpu(task.gpus)))
         return found
 
-    def place(self, task: TaskShape) -> None:
+    def place(self, task: TaskNeeds) -> None:
         self.cpu -= task.cpu
         self.memory -= task.memory
         self.ports_in_use |= task.host_ports
@@ -201,20 +307,20 @@ class Room:
 
 @dataclass(frozen=True)
 class Unplaced:
-    task: TaskShape
+    task: TaskNeeds
     why: str  # what stopped it on the instance that came closest
     closest: str | None = None  # that instance (its EC2 id where known)
 
 
 @dataclass(frozen=True)
 class Unjudged:
-    task: TaskShape
+    task: TaskNeeds
     what: str  # what the model could not judge, on an instance that might have taken it
 
 
 @dataclass
 class Placement:
-    placed: dict[str, list[TaskShape]] = field(default_factory=dict)  # instance -> the tasks it took
+    placed: dict[str, list[TaskNeeds]] = field(default_factory=dict)  # instance -> the tasks it took
     unplaced: list[Unplaced] = field(default_factory=list)
     unjudged: list[Unjudged] = field(default_factory=list)
     scaling: list[Unplaced] = field(default_factory=list)  # fit nowhere now; their capacity provider scales out
@@ -225,7 +331,7 @@ class Placement:
         return not self.unplaced
 
 
-def place(tasks: Sequence[TaskShape], rooms: Sequence[Room]) -> Placement:
+def place(tasks: Sequence[TaskNeeds], rooms: Sequence[Room]) -> Placement:
     """Place every task, largest first, each on the emptiest instance that takes it (the rooms are updated).
 
     Tasks of one shape are placed together: what an instance is (its providers, platform, attributes) is judged
@@ -240,7 +346,7 @@ def place(tasks: Sequence[TaskShape], rooms: Sequence[Room]) -> Placement:
     return result
 
 
-def _place_shape(shape: TaskShape, count: int, rooms: Sequence[Room], rank: dict[str, int], result: Placement) -> None:
+def _place_shape(shape: TaskNeeds, count: int, rooms: Sequence[Room], rank: dict[str, int], result: Placement) -> None:
     candidates: list[Room] = []
     misses: list[tuple[Room, Refusal]] = []  # the instances that cannot take it, with why
     for room in rooms:
@@ -270,7 +376,7 @@ def _place_shape(shape: TaskShape, count: int, rooms: Sequence[Room], rank: dict
         heapq.heappush(heap, (-room.cpu, -room.memory, -rank[room.instance], chosen))
 
 
-def _not_placed(shape: TaskShape, misses: Sequence[tuple[Room, Refusal]], result: Placement) -> None:
+def _not_placed(shape: TaskNeeds, misses: Sequence[tuple[Room, Refusal]], result: Placement) -> None:
     unjudged = [refusal for _, refusal in misses if not refusal.judged]
     if unjudged:
         result.unjudged.append(Unjudged(shape, unjudged[0].why))
@@ -280,7 +386,7 @@ def _not_placed(shape: TaskShape, misses: Sequence[tuple[Room, Refusal]], result
         return
     # What stopped it on the emptiest instance, as ECS names "the closest matching container-instance".
     room, refusal = max(misses, key=lambda m: (m[0].cpu, m[0].memory, m[0].instance))
-    result.unplaced.append(Unplaced(shape, refusal.why, room.ec2_instance_id or room.instance))
+    result.unplaced.append(Unplaced(shape, refusal.why, room.facts.ec2_instance_id or room.instance))
 
 
 def _first(refusals: Sequence[Refusal]) -> Refusal | None:

@@ -125,21 +125,11 @@ class TaskGroup(TypedDict):
 
     service: str
     tasks: int
-    cpu: int
-    memory: int
-    hostPorts: list[int]
-    distinctInstance: bool
-    memberOf: list[str]
     heldOn: list[str]  # distinctInstance only: the other instances that run a task of it already
-    stopTimeout: int  # seconds from SIGTERM to SIGKILL: its containers' stopTimeout, or the agent's 30 s default
     targetGroups: list[str]  # its load balancers' target groups (each has a deregistration delay)
-    # What else its task definition and strategy ask of an instance (absent in a drain started by an earlier version).
-    requires: NotRequired[list[list[str | None]]]  # requiresAttributes: [name, value or None]
-    cpuArchitecture: NotRequired[str]
-    osFamily: NotRequired[str]
-    awsvpc: NotRequired[bool]
-    gpus: NotRequired[int]
-    capacityProviders: NotRequired[list[str]]
+    # What each task asks of an instance: placement.TaskNeeds.to_json(). Absent in a drain started by an earlier
+    # version, which kept the same keys in the group itself (placement.TaskNeeds.from_json reads either).
+    needs: NotRequired[dict[str, object]]
 
 
 class Summary(TypedDict):

@@ -24,11 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import ecs_calls as calls
 from ..aws import instance_types
-from ..aws.ecs_calls import Instance, ServiceView
+from ..aws.ecs_calls import ServiceView
 from ..aws.instance_types import TypeFigures
 from ..decisions import reason
 from ..decisions.cluster_query import comparisons
-from ..decisions.placement import Placement, Room, TaskShape, Unjudged, place
+from ..decisions.placement import Placement, Room, TaskNeeds, Unjudged, place
+from ..model.container_instance import InstanceFacts
 from ..model.state import Resources, Spare, TaskGroup, no_resources
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 def inventory(
     ecs: ECSClient,
-    instances: Iterable[Instance],
+    instances: Iterable[InstanceFacts],
     services: Sequence[ServiceView],
     definitions: calls.TaskDefinitions | None = None,
 ) -> tuple[int, Resources]:
@@ -72,8 +73,6 @@ def inventory(
 # cannot afford it, the gate compares aggregates.
 PLACEMENT_LISTING_READS = 40
 PLACEMENT_TARGETS_PER_READ = 2
-# What a container gets between SIGTERM and SIGKILL when its task definition says nothing (ECS_CONTAINER_STOP_TIMEOUT).
-DEFAULT_STOP_TIMEOUT_SECONDS = 30
 
 
 def listing_reads(targets: int) -> int:
@@ -100,7 +99,7 @@ def task_groups(
         homes = list(calls.service_task_homes(ecs, cluster, service.name).values())
         on_targets = sum(1 for home in homes if home in targets)
         if on_targets:
-            groups.append(_group(service, definitions.shape(service.task_definition), homes, on_targets, targets))
+            groups.append(_group(service, definitions.needs(service.task_definition), homes, on_targets, targets))
     return groups
 
 
@@ -108,53 +107,20 @@ def _replicas(services: Sequence[ServiceView]) -> list[ServiceView]:
     return [s for s in services if not s.daemon and s.running + s.pending]
 
 
-def _group(
-    service: ServiceView, definition: calls.TaskDefinitionShape, homes: list[str], on_targets: int, targets: set[str]
-) -> TaskGroup:
-    distinct = "distinctInstance" in service.placement_constraints
-    member_of = [
-        c.removeprefix("memberOf(").removesuffix(")")
-        for c in service.placement_constraints
-        if c.startswith("memberOf(")
-    ]
-    group: TaskGroup = {
+def _group(service: ServiceView, needs: TaskNeeds, homes: list[str], on_targets: int, targets: set[str]) -> TaskGroup:
+    needs = needs.for_service(service.name, service.placement_constraints, service.capacity_providers)
+    return {
         "service": service.name,
         "tasks": on_targets,
-        "cpu": definition.cpu,
-        "memory": definition.memory,
-        "hostPorts": sorted(definition.host_ports),
-        "distinctInstance": distinct,
-        "memberOf": member_of + list(definition.member_of),
-        "heldOn": sorted({h for h in homes if h not in targets}) if distinct else [],
-        "stopTimeout": definition.stop_timeout or DEFAULT_STOP_TIMEOUT_SECONDS,
+        "heldOn": sorted({h for h in homes if h not in targets}) if needs.distinct_instance else [],
         "targetGroups": list(service.target_groups),
-        "requires": [[name, value] for name, value in definition.requires],
-        "awsvpc": definition.awsvpc,
-        "gpus": definition.gpus,
-        "capacityProviders": list(service.capacity_providers),
+        "needs": needs.to_json(),
     }
-    if definition.cpu_architecture:
-        group["cpuArchitecture"] = definition.cpu_architecture
-    if definition.os_family:
-        group["osFamily"] = definition.os_family
-    return group
 
 
-def shape_of(group: TaskGroup) -> TaskShape:
-    return TaskShape(
-        service=group["service"],
-        cpu=group["cpu"],
-        memory=group["memory"],
-        host_ports=frozenset(group["hostPorts"]),
-        distinct_instance=group["distinctInstance"],
-        member_of=tuple(group["memberOf"]),
-        requires=tuple((str(name), value) for name, value in group.get("requires", [])),
-        cpu_architecture=group.get("cpuArchitecture"),
-        os_family=group.get("osFamily"),
-        awsvpc=group.get("awsvpc", False),
-        gpus=group.get("gpus", 0),
-        capacity_providers=tuple(group.get("capacityProviders", [])),
-    )
+def needs_of(group: TaskGroup) -> TaskNeeds:
+    """What each task of the group asks of an instance."""
+    return TaskNeeds.from_json(group["service"], group.get("needs", group))
 
 
 @dataclass(frozen=True)
@@ -171,38 +137,38 @@ def room_facts(
     clients: Clients,
     cluster: str,
     groups: Sequence[TaskGroup],
-    instances: Sequence[Instance],
+    instances: Sequence[InstanceFacts],
     services: Sequence[ServiceView] | None = None,
     read: RoomFacts | None = None,
 ) -> RoomFacts:
     """Read what the groups' rules need to be judged, and only that: nothing when no group is awsvpc, asks for GPUs
     or places by task group (then the services are described, unless given). With what an earlier page `read`, only
     the instance types are looked up (each once per Lambda container)."""
-    ecs, ec2, shapes = clients.ecs, clients.ec2, [shape_of(g) for g in groups]
+    ecs, ec2, per_group = clients.ecs, clients.ec2, [needs_of(g) for g in groups]
     types: dict[str, TypeFigures | None] = {}
-    if any(s.awsvpc or s.gpus for s in shapes) and ec2 is not None:
+    if any(s.awsvpc or s.gpus for s in per_group) and ec2 is not None:
         types = instance_types.figures(ec2, {t for i in instances if (t := i.attributes.get("ecs.instance-type"))})
     if read is not None:
         return replace(read, types=types)
-    asked = _asked_groups(shapes)
-    if services is None and (asked != set() or any(s.awsvpc for s in shapes)):
+    asked = _asked_groups(per_group)
+    if services is None and (asked != set() or any(s.awsvpc for s in per_group)):
         services = calls.describe_services(ecs, cluster)
     services = services or []
     awsvpc = Counter[str]()
-    if any(s.awsvpc for s in shapes):
+    if any(s.awsvpc for s in per_group):
         definitions = calls.TaskDefinitions(ecs)
         for service in services:
-            if definitions.shape(service.task_definition).awsvpc:
+            if definitions.needs(service.task_definition).awsvpc:
                 awsvpc.update(calls.service_task_homes(ecs, cluster, service.name).values())
     return RoomFacts(awsvpc, types, _groups_on(ecs, cluster, services, asked))
 
 
-def _asked_groups(shapes: Sequence[TaskShape]) -> set[str] | None:
+def _asked_groups(per_group: Sequence[TaskNeeds]) -> set[str] | None:
     """The task groups the memberOf expressions ask about by name (`==`, `in`); None where one tests every group
     (`=~`, `exists`): those cannot be read cheaply."""
     asked: set[str] = set()
-    for shape in shapes:
-        for comparison in (c for tree in shape.parsed() for c in comparisons(tree)):
+    for needs in per_group:
+        for comparison in (c for tree in needs.parsed() for c in comparisons(tree)):
             if comparison.subject != "task:group":
                 continue
             if comparison.operator not in ("equals", "in"):
@@ -227,36 +193,27 @@ def _groups_on(
 
 
 def place_groups(
-    groups: Sequence[TaskGroup], instances: Iterable[Instance], facts: RoomFacts | None = None
+    groups: Sequence[TaskGroup], instances: Iterable[InstanceFacts], facts: RoomFacts | None = None
 ) -> Placement:
     """Place every task of the groups on these instances (ACTIVE, connected, not among the targets), task by task."""
     facts = facts if facts is not None else RoomFacts()
-    tasks = [shape_of(g) for g in groups for _ in range(g["tasks"])]
+    tasks = [needs_of(g) for g in groups for _ in range(g["tasks"])]
     rooms = [_room(i, groups, facts) for i in instances]
     return place(tasks, rooms)
 
 
-def _room(instance: Instance, groups: Sequence[TaskGroup], facts: RoomFacts) -> Room:
+def _room(instance: InstanceFacts, groups: Sequence[TaskGroup], facts: RoomFacts) -> Room:
+    """The instance as placing sees it: its GPUs (none where its type has none), the task groups read on it, and the
+    network interfaces its type leaves for awsvpc tasks."""
     kind = instance.attributes.get("ecs.instance-type")
     known = facts.types.get(kind) if kind else None
     takes = instance_types.awsvpc_tasks(kind, instance_types.TRUNK_ATTRIBUTE in instance.attributes, facts.types)
     gpus = instance.gpus_free if instance.gpus_free is not None else (0 if known and not known.gpus else None)
+    groups_on = frozenset(facts.groups_on.get(instance.id, set())) if facts.groups_on is not None else None
     return Room(
-        instance=instance.id,
-        cpu=instance.remaining_cpu,
-        memory=instance.remaining_memory,
-        ports_in_use=set(instance.ports_in_use),
-        attributes=dict(instance.attributes),
+        replace(instance, gpus_free=gpus, task_groups=groups_on),
         services=Counter(g["service"] for g in groups if instance.id in g["heldOn"]),
-        ec2_instance_id=instance.ec2_instance_id,
-        agent_connected=instance.agent_connected,
-        agent_version=instance.agent_version,
-        registered_at=instance.registered_at,
-        running_tasks=instance.running_tasks,
-        task_groups=set(facts.groups_on.get(instance.id, set())) if facts.groups_on is not None else None,
         enis_free=takes - facts.awsvpc_tasks[instance.id] if takes is not None else None,
-        gpus_free=gpus,
-        capacity_provider=instance.capacity_provider,
     )
 
 
@@ -272,7 +229,7 @@ def judged_placement(
     clients: Clients,
     cluster: str,
     groups: Sequence[TaskGroup],
-    instances: Sequence[Instance],
+    instances: Sequence[InstanceFacts],
     services: Sequence[ServiceView] | None = None,
     reads: PlacementReads | None = None,
 ) -> Placement:
@@ -333,7 +290,7 @@ def spare_capacity(
     at enough room keeps many drains of one cluster from each reading all of it.
     """
     spare: Spare = {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
-    seen: list[Instance] = []
+    seen: list[InstanceFacts] = []
     reads = PlacementReads()
     for page in other_instance_pages(clients.ecs, cluster, targets):
         for instance in page:
@@ -341,14 +298,14 @@ def spare_capacity(
             _add_room(spare, instance)
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
         # (A capacity provider that scales out adds room the sums cannot see: those groups are placed anyway.)
-        if groups is not None and (_sums_allow(need, spare) or any(g.get("capacityProviders") for g in groups)):
+        if groups is not None and (_sums_allow(need, spare) or any(needs_of(g).capacity_providers for g in groups)):
             _record_placement(spare, judged_placement(clients, cluster, groups, seen, reads=reads))
         if has_room(need, spare):
             break
     return spare
 
 
-def _add_room(spare: Spare, instance: Instance) -> None:
+def _add_room(spare: Spare, instance: InstanceFacts) -> None:
     spare["instances"] += 1
     spare["cpu"] += instance.remaining_cpu
     spare["memory"] += instance.remaining_memory
@@ -373,7 +330,7 @@ def _record_placement(spare: Spare, placement: Placement) -> None:
         spare["scaling"] = reason.scales_out(sorted({u.task.service for u in placement.scaling}))
 
 
-def other_instance_pages(ecs: ECSClient, cluster: str, targets: set[str]) -> Iterator[list[Instance]]:
+def other_instance_pages(ecs: ECSClient, cluster: str, targets: set[str]) -> Iterator[list[InstanceFacts]]:
     """The cluster's ACTIVE, connected instances that are not among the targets, described, a page at a time: where
     their tasks could go. A caller that has seen enough stops listing."""
     for page in calls.active_instance_pages(ecs, cluster):

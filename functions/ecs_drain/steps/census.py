@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..aws import ecs_calls as calls
-from ..aws.ecs_calls import Instance
 from ..aws.sweeps import SHARED_SWEEP_SECONDS, Claimed, Later, SharedSweeps, Sweep
 from ..model.arns import last_part
+from ..model.container_instance import InstanceFacts
 from ..model.state import (
     CountMemory,
     RemainingInstance,
@@ -57,7 +57,7 @@ Homes = dict[str, tuple[str, str]]  # task id -> (its container instance id, its
 class Busy:
     """An instance that still runs something: tasks meant to run, and watched tasks stopping but not STOPPED yet."""
 
-    instance: Instance
+    instance: InstanceFacts
     active: int
     watched: list[str] = field(default_factory=list)  # ids of its watched tasks not STOPPED yet
     unlisted: bool = False  # nothing runs, but its stopping tasks are still to be listed (carried over)
@@ -69,7 +69,7 @@ class Busy:
 
     def report(self) -> RemainingInstance:
         return {
-            "ec2InstanceId": self.instance.ec2_instance_id,
+            "ec2InstanceId": self.instance.ec2_instance_id or "?",
             "containerInstance": self.instance.id,
             "status": self.instance.status,
             "tasks": self.tasks,
@@ -83,7 +83,7 @@ class Census:
 
     busy: list[Busy] = field(default_factory=list)
     drained: list[str] = field(default_factory=list)
-    views: dict[str, Instance] = field(default_factory=dict)  # the instances described in this count
+    views: dict[str, InstanceFacts] = field(default_factory=dict)  # the instances described in this count
     out_of_time: bool = False  # listings were left for the next check because the step's allowance ran out
 
     @property
@@ -180,7 +180,7 @@ class Pending:
         )
 
 
-def at_start(instances: Sequence[Instance]) -> Census:
+def at_start(instances: Sequence[InstanceFacts]) -> Census:
     """The plan's view: every target ECS still knows, with the tasks meant to run on it."""
     return Census(busy=[Busy(i, i.active_tasks) for i in instances if i.status not in calls.GONE_STATUSES])
 
@@ -225,11 +225,11 @@ def count(
 
 
 def _sort_described(
-    found: Mapping[str, Instance], listed: set[str], on: Mapping[str, list[str]], census: Census
-) -> list[Instance]:
+    found: Mapping[str, InstanceFacts], listed: set[str], on: Mapping[str, list[str]], census: Census
+) -> list[InstanceFacts]:
     """Each described instance drained or busy (with its watched tasks `on` it), or, DRAINING with nothing meant to
     run and not listed yet, returned: its stopping tasks are to be listed."""
-    to_list: list[Instance] = []
+    to_list: list[InstanceFacts] = []
     for instance_id in sorted(found):
         instance = found[instance_id]
         if instance.status in calls.GONE_STATUSES:
@@ -269,10 +269,10 @@ def _unreported(ecs: ECSClient, cluster: str, pending: Pending, census: Census, 
     return stopping
 
 
-def _draining(instance_id: str, names: Mapping[str, str]) -> Instance:
+def _draining(instance_id: str, names: Mapping[str, str]) -> InstanceFacts:
     """A listed instance not described this check: DRAINING with nothing meant to run when last described (its
     end is described before it counts as drained)."""
-    return Instance(instance_id, names.get(instance_id, "?"), "DRAINING", True, 0, 0, 0)
+    return InstanceFacts(instance_id, names.get(instance_id, "?"), "DRAINING", agent_connected=True)
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ class Listing:
     census: Census
 
 
-def _list_stopping(listing: Listing, instances: list[Instance]) -> None:
+def _list_stopping(listing: Listing, instances: list[InstanceFacts]) -> None:
     """List the tasks told to stop on instances whose running tasks are gone: by one sweep of the cluster where
     that is cheaper, else one ListTasks each while the allowance lasts."""
     census = listing.census
@@ -311,11 +311,11 @@ def _list_stopping(listing: Listing, instances: list[Instance]) -> None:
     _record_listing(listed, homes, census, room)
 
 
-def _list_each(listing: Listing, instances: list[Instance], room: int) -> tuple[list[Instance], Homes]:
+def _list_each(listing: Listing, instances: list[InstanceFacts], room: int) -> tuple[list[InstanceFacts], Homes]:
     """One ListTasks per instance, then DescribeTasks for the tasks not known: the instances listed, and where
     each task is and how far it has come."""
     ecs, cluster, census = listing.ecs, listing.seen.cluster, listing.census
-    listed: list[Instance] = []
+    listed: list[InstanceFacts] = []
     arns: list[str] = []
     for instance in instances:
         if room <= 0 or not listing.budget.affords(2):  # its ListTasks, and a share of the DescribeTasks after
@@ -335,7 +335,7 @@ def _described(ecs: ECSClient, cluster: str, arns: list[str], known: Homes) -> H
     return {**known, **calls.task_states(ecs, cluster, unknown)}
 
 
-def _record_listing(listed: list[Instance], homes: Homes, census: Census, room: int) -> None:
+def _record_listing(listed: list[InstanceFacts], homes: Homes, census: Census, room: int) -> None:
     """Each listed instance is drained when none of its stopping tasks is left, or busy with them watched (as
     many as the watch has room for: the others wait to be listed again)."""
     stopping: dict[str, list[str]] = {i.id: [] for i in listed}
@@ -353,7 +353,7 @@ def _record_listing(listed: list[Instance], homes: Homes, census: Census, room: 
             census.busy.append(Busy(instance, 0, unlisted=True))
 
 
-def _sweep(listing: Listing, instances: list[Instance]) -> tuple[list[Instance], Homes] | None:
+def _sweep(listing: Listing, instances: list[InstanceFacts]) -> tuple[list[InstanceFacts], Homes] | None:
     """Every task told to stop in the cluster, described where not known: the instances it lists, and where each
     task is; None where that costs more than a ListTasks for each of the `instances`, as the last sweep's pages say
     (or once that many pages are read).
@@ -381,8 +381,8 @@ def _sweep(listing: Listing, instances: list[Instance]) -> tuple[list[Instance],
 
 
 def _sweep_here(
-    listing: Listing, claim: Claimed | None, most_pages: int, instances: list[Instance]
-) -> tuple[list[Instance], Homes] | None:
+    listing: Listing, claim: Claimed | None, most_pages: int, instances: list[InstanceFacts]
+) -> tuple[list[InstanceFacts], Homes] | None:
     """This drain's sweep, published where it claimed it; None where it is given up (past `most_pages`, or past
     what it may spend: its step's allowance, or SHARED_SWEEP_SECONDS for a shared one; the next check knows its
     length)."""
@@ -404,7 +404,9 @@ def _sweep_here(
     return instances, homes
 
 
-def _claim(seen: Seen, instances: list[Instance], pages: int, budget: CallBudget) -> Sweep | Claimed | Later | None:
+def _claim(
+    seen: Seen, instances: list[InstanceFacts], pages: int, budget: CallBudget
+) -> Sweep | Claimed | Later | None:
     """Another drain's sweep for (some of) these instances, or this drain's claim of the next one: begun after the
     last check where it saw some of them already, else after this check. It waits for a sweep under way only as
     long as leaves time to sweep after it (`pages` long, where known; else half the step's allowance)."""

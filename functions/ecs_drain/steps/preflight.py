@@ -40,13 +40,16 @@ from ..model.state import (
     TaskGroup,
     no_instances,
 )
-from .capacity import judged_placement, other_instance_pages, task_groups
+from .capacity import judged_placement, needs_of, other_instance_pages, task_groups
 from .diagnosis import suspicions
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
 
     from ..aws.clients import Clients
+
+# What a container gets between SIGTERM and SIGKILL when its task definition says nothing (ECS_CONTAINER_STOP_TIMEOUT).
+DEFAULT_STOP_TIMEOUT_SECONDS = 30
 
 
 def check(
@@ -117,7 +120,7 @@ def _readiness(
     if unregistered:
         waiting.append(reason.new_not_registered(unregistered, len(ec2_ids), target, cluster))
     ready = {i.id: i for i in found.values() if i.status == "ACTIVE" and i.agent_connected}
-    not_ready = sorted(i.ec2_instance_id for i in found.values() if i.id not in ready)
+    not_ready = sorted(i.ec2_instance_id or "?" for i in found.values() if i.id not in ready)
     if not_ready:
         waiting.append(reason.new_not_ready(not_ready, target))
     with_daemons = set(ready)
@@ -128,7 +131,7 @@ def _readiness(
         running = {home for home, status in tasks if status == "RUNNING"}
         if not running - set(ready):
             continue
-        missing = sorted(ready[i].ec2_instance_id for i in ready if i not in running)
+        missing = sorted(ready[i].ec2_instance_id or "?" for i in ready if i not in running)
         if missing:
             waiting.append(reason.daemon_not_running(daemon.name, missing))
         with_daemons &= running
@@ -207,4 +210,9 @@ def _expected_seconds(clients: Clients, groups: Sequence[TaskGroup]) -> int | No
         delays = deregistration_delays(clients.elbv2, arns) if clients.elbv2 is not None else None
     if delays is None:
         return None
-    return max((max((delays[a] for a in g["targetGroups"]), default=0) + g["stopTimeout"] for g in groups), default=0)
+    return max((max((delays[a] for a in g["targetGroups"]), default=0) + _stop_timeout(g) for g in groups), default=0)
+
+
+def _stop_timeout(group: TaskGroup) -> int:
+    """Seconds from SIGTERM to SIGKILL: its containers' stopTimeout, or the agent's default."""
+    return needs_of(group).stop_timeout or DEFAULT_STOP_TIMEOUT_SECONDS

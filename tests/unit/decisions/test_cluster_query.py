@@ -9,14 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ecs_drain.decisions.cluster_query import (
-    InstanceFacts,
     Not,
     QueryError,
     judge,
     parse,
 )
+from ecs_drain.model.container_instance import InstanceFacts
 
 M5 = InstanceFacts(
+    "c-m5",
     attributes={
         "ecs.instance-type": "m5.large",
         "ecs.availability-zone": "us-east-1a",
@@ -117,7 +118,7 @@ def test_it_pins_at_least_forty_expressions() -> None:
 
 
 def test_it_says_a_fact_it_was_not_given_cannot_be_judged() -> None:
-    unknown = InstanceFacts(attributes={"stack": "prod"})
+    unknown = InstanceFacts("c-x", attributes={"stack": "prod"})
     assert judge(parse("task:group == service:web"), unknown) is None
     assert judge(parse("agentVersion >= 1.40.0"), unknown) is None
     assert judge(parse("task:group == service:web or attribute:stack == prod"), unknown) is True

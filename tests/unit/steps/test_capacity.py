@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ecs_drain.model.state import (
-    Resources,
-    Spare,
-    no_resources,
-)
-from ecs_drain.steps.capacity import has_room
+from collections.abc import Sequence
+
+from ecs_drain.decisions.placement import TaskNeeds
+from ecs_drain.model.container_instance import InstanceFacts
+from ecs_drain.model.state import Resources, Spare, TaskGroup, no_resources
+from ecs_drain.steps.capacity import has_room, place_groups
 
 
 def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
@@ -17,3 +17,31 @@ def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
     assert has_room(need, roomy)
     assert not has_room(need, fragmented)
     assert has_room(no_resources(), {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0})
+
+
+def instance(name: str, cpu: int, memory: int) -> InstanceFacts:
+    return InstanceFacts(name, f"i-{name}", "ACTIVE", True, 0, cpu, memory, cpu, memory)
+
+
+def group(service: str, tasks: int, cpu: int, distinct: bool = False, held_on: Sequence[str] = ()) -> TaskGroup:
+    needs = TaskNeeds(service, cpu, 256, distinct_instance=distinct)
+    return {"service": service, "tasks": tasks, "heldOn": list(held_on), "targetGroups": [], "needs": needs.to_json()}
+
+
+def test_it_gates_the_drain_on_the_tasks_fitting_one_by_one_not_on_the_sums() -> None:
+    # 3 x 1024 CPU fit in the sums (2 x 2048 free) and one by one.
+    assert place_groups([group("web", 3, 1024)], [instance("a", 2048, 4096), instance("b", 2048, 4096)]).fits
+    # 2 x 1536 CPU onto 2048 + 1024 free: the sums allow it (3072 of 3072), one by one only one fits.
+    crowded = place_groups([group("web", 2, 1536)], [instance("a", 2048, 4096), instance("b", 1024, 4096)])
+    assert not crowded.fits and [u.task.service for u in crowded.unplaced] == ["web"]
+    # distinctInstance counts the tasks the service already runs on the instances that remain.
+    held = place_groups([group("spread", 1, 256, distinct=True, held_on=["a"])], [instance("a", 4096, 8192)])
+    assert not held.fits
+
+
+def test_it_takes_the_placed_verdict_over_the_sums_once_it_has_one() -> None:
+    need: Resources = {"cpu": 3072, "memory": 768, "largestCpu": 1536, "largestMemory": 256}
+    spare: Spare = {"instances": 2, "cpu": 4096, "memory": 8192, "largestCpu": 2048, "largestMemory": 4096}
+    assert has_room(need, spare)
+    assert not has_room(need, spare | {"fits": False})
+    assert not has_room(need, {**spare, "cpu": 1024, "fits": True})  # the sums are still necessary

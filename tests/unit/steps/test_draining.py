@@ -10,7 +10,7 @@ from ecs_drain.model.state import (
     WAITING_FOR_CAPACITY,
 )
 from ecs_drain.steps import draining
-from ecs_drain.steps.capacity import PLACEMENT_LISTING_READS
+from ecs_drain.steps.capacity import PLACEMENT_LISTING_READS, needs_of
 from tests.fakes import FakeEcs, clients
 from tests.unit.steps.targets_on_fake_ecs import SPARE, A, B, planned, props
 
@@ -34,7 +34,7 @@ def test_it_plans_the_room_the_targets_need_from_what_ecs_reports() -> None:
     assert drain["need"] == {"cpu": 512, "memory": 1024, "largestCpu": 256, "largestMemory": 512}
     # Two tasks in all: cheap to list by service (one ListTasks, one DescribeTasks), so they are placed one by one.
     assert ecs.calls["list_tasks"] == ecs.calls["DescribeTasks"] == 1
-    assert [(g["service"], g["tasks"], g["cpu"]) for g in drain["groups"]] == [("web", 2, 256)]
+    assert [(g["service"], g["tasks"], needs_of(g).cpu) for g in drain["groups"]] == [("web", 2, 256)]
     assert drain["deadline"] == 1000.0 + 3300
     assert ecs.calls["UpdateContainerInstancesState"] == 0  # planning changes nothing
 
