@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 import trustme
 
+from ecs_drain.runtime.environment import CA_BUNDLE
+
 from . import moto_patches
 
 if TYPE_CHECKING:
     from .ecs_api import CallLog
     from .offline_aws import OfflineAws
 
-CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
 # "CloudFormation tries to delete a resource three times before CloudFormation skips the resource and continues the
 # cleanup process" (AWS knowledge center); each try is a new Delete request.
 DELETE_TRIES = 3
@@ -393,13 +394,13 @@ def stack_api(log: CallLog, exports: dict[str, str]) -> Iterator[None]:
 def response_server(aws: OfflineAws) -> Iterator[ResponseServer]:
     server = ResponseServer(aws.clock.now)
     server.start()
-    previous = os.environ.get(CA_BUNDLE_VARIABLE)
-    os.environ[CA_BUNDLE_VARIABLE] = server.ca_bundle
+    previous = os.environ.get(CA_BUNDLE)
+    os.environ[CA_BUNDLE] = server.ca_bundle
     try:
         yield server
     finally:
         if previous is None:
-            os.environ.pop(CA_BUNDLE_VARIABLE, None)
+            os.environ.pop(CA_BUNDLE, None)
         else:
-            os.environ[CA_BUNDLE_VARIABLE] = previous
+            os.environ[CA_BUNDLE] = previous
         server.stop()

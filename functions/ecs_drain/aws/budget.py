@@ -15,7 +15,6 @@ allowance; work that does not fit (per-instance listings) waits for the next che
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..runtime import clock
+from ..runtime.environment import Environment
 from .errors import error_code
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ DRAIN_STEP_TIMEOUT_SECONDS = 300  # the DrainFunction's Timeout and its tasks' T
 DEFAULT_STEP_SECONDS = DRAIN_STEP_TIMEOUT_SECONDS / 10  # optional work stops here, far from the timeout
 # Spacing a hair over 1/rate keeps "at most N in any second" true under floating-point clocks.
 SPACING_MARGIN = 1.001
-TABLE_VARIABLE = "ECS_DRAIN_BUDGET_TABLE"
 # How far ahead a call may book its slot. Each waiting call holds one slot, so the queue is as long as the calls
 # waiting at once (a slot each); past this many seconds of queue a caller waits and asks again.
 HORIZON_SECONDS = 10.0
@@ -207,12 +206,11 @@ class CallBudget:
     @classmethod
     def from_environment(cls, dynamodb: DynamoDBClient | None = None) -> CallBudget:
         """The provider stack's parameters, shared by every drain through its table."""
-        table = os.environ.get(TABLE_VARIABLE)
+        env = Environment.read()
+        table = env.budget_table
         return cls(
-            reads_per_second=float(os.environ.get("ECS_READS_PER_SECOND", DEFAULT_READS_PER_SECOND)),
-            modify_calls_per_second=float(
-                os.environ.get("ECS_MODIFY_CALLS_PER_SECOND", DEFAULT_MODIFY_CALLS_PER_SECOND)
-            ),
+            reads_per_second=env.reads_per_second or DEFAULT_READS_PER_SECOND,
+            modify_calls_per_second=env.modify_calls_per_second or DEFAULT_MODIFY_CALLS_PER_SECOND,
             slots=SharedSlots(dynamodb, table) if table and dynamodb is not None else LocalSlots(),
         )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import ssl
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ..runtime import clock
+from ..runtime.environment import Environment
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -33,7 +33,6 @@ PUT_ATTEMPTS = 5
 PUT_TIMEOUT_SECONDS = 10
 PUT_BACKOFF_SECONDS = 1.0
 # Lets tests and the offline emulation trust a throwaway certificate; verification is never turned off.
-CA_BUNDLE_VARIABLE = "ECS_DRAIN_CA_BUNDLE"
 
 
 class AnswerError(Exception):
@@ -166,7 +165,7 @@ def put(url: str, payload: bytes) -> int:
     """PUT the answer: https only, retried on 5xx and network errors, bounded in tries and time."""
     if not is_https(url):
         raise InsecureResponseUrl("The ResponseURL is not https; no answer was sent to it.")
-    context = ssl.create_default_context(cafile=os.environ.get(CA_BUNDLE_VARIABLE) or None)
+    context = ssl.create_default_context(cafile=Environment.read().ca_bundle)
     last_error = ""
     for attempt in range(1, PUT_ATTEMPTS + 1):
         request = urllib.request.Request(url, data=payload, method="PUT", headers={"Content-Type": ""})  # noqa: S310 (https checked above)

@@ -21,7 +21,6 @@ claimer that never publishes (it crashed, or its step timed out) is claimed over
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..runtime import clock
+from ..runtime.environment import Environment
 from ..runtime.observability import logger
 from .errors import error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-TABLE_VARIABLE = "ECS_DRAIN_WATCH_TABLE"  # the watch table (watch.py) holds the shared sweeps too
 ITEM_BYTES_MAX = 350_000  # DynamoDB's item limit is 400 KB: a larger sweep is not shared
 POLL_SECONDS = 1.0  # how often a drain waiting for another's sweep to end tries its claim again
 # A shared sweep serves every drain of the cluster, and they wait for it rather than read: its claimer may spend this
@@ -83,7 +82,7 @@ class SharedSweeps:
 
     @classmethod
     def from_environment(cls, dynamodb: DynamoDBClient) -> SharedSweeps | None:
-        table = os.environ.get(TABLE_VARIABLE)
+        table = Environment.read().watch_table  # the watch table (watch.py) holds the shared sweeps too
         return cls(dynamodb, table) if table else None
 
     def claim(self, cluster: str, seen_at: float, wait_seconds: float) -> Sweep | Claimed | Later | None:

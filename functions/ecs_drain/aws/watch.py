@@ -14,7 +14,6 @@ table, a rule that cannot be switched on) leaves the drain on its reads, never e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..runtime import clock
+from ..runtime.environment import Environment
 from ..runtime.observability import logger
 from .ecs_calls import chunks
 from .errors import error_code
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_stepfunctions import SFNClient
 
-TABLE_VARIABLE = "ECS_DRAIN_WATCH_TABLE"
-RULE_VARIABLE = "ECS_DRAIN_TASK_STOPPED_RULE"
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's maximum
 KEEP_SECONDS = 2 * 24 * 3600  # items outlive any drain (at most 12 hours) by a day or more; TTL removes them
 # A token already used, or its task ended (a timeout): nothing to wake.
@@ -60,7 +58,8 @@ class TaskWatch:
         cls, dynamodb: DynamoDBClient, events: EventBridgeClient, drain: str | None
     ) -> TaskWatch | None:
         """None where the provider has no watch (deployed from an older template) or the step names no execution."""
-        table, rule = os.environ.get(TABLE_VARIABLE), os.environ.get(RULE_VARIABLE)
+        env = Environment.read()
+        table, rule = env.watch_table, env.task_stopped_rule
         if not table or not rule or not drain:
             return None
         return cls(dynamodb, events, table, rule, drain)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +13,7 @@ from ..aws.clients import events_client, sfn_client, ssm_client
 from ..decisions import outcome
 from ..model.events import ExecutionEnded, ExecutionStatusChange
 from ..model.state import REQUEST_KEY, AnswerStepEvent, ExecutionOutput, ExecutionState, execution_state, step_of
+from ..runtime.environment import Environment
 from ..runtime.observability import log_metrics, logger, metrics, tracer
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -43,7 +43,8 @@ def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> ExecutionO
 def _switch_events_off_when_idle(own: str) -> None:
     """The last drain to end switches the task-stopped rule off: the account's task churn then invokes nothing.
     Trouble here is logged, never raised: the answer is what matters."""
-    rule, state_machine = os.environ.get(watch.RULE_VARIABLE), os.environ.get("STATE_MACHINE_ARN")
+    env = Environment.read()
+    rule, state_machine = env.task_stopped_rule, env.state_machine
     if not rule or not state_machine:
         return
     try:

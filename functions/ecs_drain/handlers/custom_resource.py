@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from typing import Any, Literal
 
@@ -16,10 +15,9 @@ from ..model.arns import last_part
 from ..model.events import CustomResourceRequest
 from ..model.state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY, ExecutionInput
 from ..runtime import clock
+from ..runtime.environment import STATE_MACHINE, Environment, required
 from ..runtime.observability import log_metrics, logger, metrics, tracer
 
-STATE_MACHINE_VARIABLE = "STATE_MACHINE_ARN"
-PARAMETER_PREFIX_VARIABLE = "RESPONSE_PARAMETER_PREFIX"
 REQUEST_TYPES = ("Create", "Update", "Delete")
 REQUIRED_FIELDS = ("StackId", "RequestId", "LogicalResourceId", "ResponseURL")
 
@@ -122,7 +120,7 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     request = _request(event, name)
     execution_input = executions.drain_input(_properties_input(event, "ResourceProperties"), props, clock.now())
     execution_input[REQUEST_KEY] = request.to_json()
-    sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
+    sfn, state_machine = sfn_client(), required(Environment.read().state_machine, STATE_MACHINE)
     previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
     if previous is not None:
         execution_input[PREVIOUS_ATTEMPT_KEY] = previous
@@ -168,7 +166,7 @@ def _request(event: CustomResourceRequest, name: str, new_id: str = "") -> cfn_a
         logical_resource_id=event["LogicalResourceId"],
         physical_resource_id=event["PhysicalResourceId"],
         response_parameter=cfn_answer.response_parameter_name(
-            os.environ.get(PARAMETER_PREFIX_VARIABLE, cfn_answer.DEFAULT_PARAMETER_PREFIX), name
+            Environment.read().response_parameter_prefix or cfn_answer.DEFAULT_PARAMETER_PREFIX, name
         ),
         new_physical_resource_id=new_id,
     )
@@ -182,7 +180,7 @@ def _start(
     execution_input: ExecutionInput,
     what: str,
 ) -> dict[str, Any] | None:
-    sfn, state_machine = sfn_client(), os.environ[STATE_MACHINE_VARIABLE]
+    sfn, state_machine = sfn_client(), required(Environment.read().state_machine, STATE_MACHINE)
     started = executions.start(sfn, state_machine, name, execution_input)
     if started.closed:
         # A repeated delivery of a request whose execution has answered already: nothing will read the URL again.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -43,6 +42,7 @@ from ..model.state import (
     step_of,
 )
 from ..runtime import clock
+from ..runtime.environment import Environment
 from ..runtime.observability import log_metrics, logger, metrics, tracer
 from ..steps import draining, preflight
 
@@ -121,7 +121,7 @@ def _preflight_step(state: ExecutionState, props: DrainProperties) -> PreflightS
 
 def _wait(event: WaitEvent) -> None:
     """Between checks: the state machine waits for its token, or for the poll interval (its timeout)."""
-    table = os.environ.get(watch.TABLE_VARIABLE)
+    table = Environment.read().watch_table
     if table:
         woken = watch.wait_for_wake(
             dynamodb_client(), sfn_client(), table, event["ExecutionName"], event["TaskToken"], event["Wake"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ..aws import watch
 from ..aws.clients import dynamodb_client, sfn_client
 from ..model.arns import last_part
 from ..model.events import TaskStateChange
+from ..runtime.environment import WATCH_TABLE, Environment, required
 from ..runtime.observability import logger
 
 
@@ -19,7 +19,9 @@ def handler(event: TaskStateChange, context: Any) -> bool:  # noqa: ARG001
     if detail.get("lastStatus") != "STOPPED":  # the rule's pattern sends only these; a copy of another is ignored
         return False
     task_id = last_part(detail["taskArn"])
-    woken = watch.task_stopped(dynamodb_client(), sfn_client(), os.environ[watch.TABLE_VARIABLE], task_id)
+    woken = watch.task_stopped(
+        dynamodb_client(), sfn_client(), required(Environment.read().watch_table, WATCH_TABLE), task_id
+    )
     if woken:
         logger.info("The last watched task of a drain stopped: its next check starts now", extra={"task": task_id})
     return woken

@@ -15,12 +15,12 @@ from ecs_drain.aws.budget import (
     MODIFY,
     READ,
     RUN_SECONDS,
-    TABLE_VARIABLE,
     BudgetUnavailable,
     CallBudget,
     LocalSlots,
     SharedSlots,
 )
+from ecs_drain.runtime import environment
 
 INTERVAL = 0.1001  # 10 a second, with the spacing margin
 LEAD = BOOKING_LEAD_SECONDS  # an idle schedule's first slot: time for the booking's round trip
@@ -99,8 +99,8 @@ def test_it_paces_an_ecs_client_from_the_table_the_environment_names(
     now: list[float], table: tuple[DynamoDBClient, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dynamodb, name = table
-    monkeypatch.setenv(TABLE_VARIABLE, name)
-    monkeypatch.setenv("ECS_READS_PER_SECOND", "10")
+    monkeypatch.setenv(environment.BUDGET_TABLE, name)
+    monkeypatch.setenv(environment.READS_PER_SECOND, "10")
     one, other = CallBudget.from_environment(dynamodb), CallBudget.from_environment(dynamodb)
     assert isinstance(one.slots, SharedSlots)
     times = []

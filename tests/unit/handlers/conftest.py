@@ -12,6 +12,7 @@ import pytest
 from ecs_drain.aws import cfn_answer
 from ecs_drain.handlers import answer, custom_resource, drain
 from ecs_drain.model.state import ExecutionState, StepState, execution_state
+from ecs_drain.runtime import environment
 from tests.fakes import FakeCloudFormation, FakeEcs, FakeSfn, FakeSsm, LambdaContext, clients
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ecs-drain-drain"
@@ -51,7 +52,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         return 200
 
     monkeypatch.setattr(cfn_answer, "put", put)
-    monkeypatch.setenv("STATE_MACHINE_ARN", STATE_MACHINE)
+    monkeypatch.setenv(environment.STATE_MACHINE, STATE_MACHINE)
     monkeypatch.setenv("RESPONSE_PARAMETER_PREFIX", PREFIX)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "ECSDrain")

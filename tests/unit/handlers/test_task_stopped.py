@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from ecs_drain.aws import watch
 from ecs_drain.handlers import task_stopped
+from ecs_drain.runtime import environment
 from tests.fakes import LambdaContext
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tokens]:
             BillingMode="PAY_PER_REQUEST",
         )
         sent = Tokens(dynamodb)
-        monkeypatch.setenv(watch.TABLE_VARIABLE, TABLE)
+        monkeypatch.setenv(environment.WATCH_TABLE, TABLE)
         monkeypatch.setattr(task_stopped, "dynamodb_client", lambda: dynamodb)
         monkeypatch.setattr(task_stopped, "sfn_client", lambda: cast("SFNClient", sent))
         yield sent
