@@ -23,7 +23,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ..model.container_instance import InstanceFacts
-from . import reason
 from .cluster_query import Expression, QueryError, comparisons, judge, parse
 
 if TYPE_CHECKING:
@@ -219,11 +218,11 @@ class Room:
         """What the instance is, not what it holds: providers, platform, attributes, memberOf on those."""
         found: list[Refusal] = []
         if task.capacity_providers and self.facts.capacity_provider not in task.capacity_providers:
-            found.append(Refusal(reason.fails_capacity_provider(task.capacity_providers)))
+            found.append(Refusal(fails_capacity_provider(task.capacity_providers)))
         found += self._platform_refusals(task)
         for name, value in task.requires:
             if name not in self.attributes or (value is not None and self.attributes[name] != value):
-                found.append(Refusal(reason.fails_required_attribute(name, value)))
+                found.append(Refusal(fails_required_attribute(name, value)))
         return found + self._member_of_refusals(task, moving=False)
 
     def moving_refusals(self, task: TaskNeeds) -> list[Refusal]:
@@ -236,15 +235,15 @@ class Room:
         for text, tree in task.expressions:
             if isinstance(tree, QueryError):
                 if not moving:
-                    found.append(Refusal(reason.cannot_parse(text, str(tree)), judged=False))
+                    found.append(Refusal(cannot_parse(text, str(tree)), judged=False))
                 continue
             if _moves(tree) != moving or facts is None:
                 continue
             verdict = judge(tree, facts)
             if verdict is None:
-                found.append(Refusal(reason.cannot_judge_member_of(text), judged=False))
+                found.append(Refusal(cannot_judge_member_of(text), judged=False))
             elif not verdict:
-                found.append(Refusal(reason.fails_member_of(text)))
+                found.append(Refusal(fails_member_of(text)))
         return found
 
     def _platform_refusals(self, task: TaskNeeds) -> list[Refusal]:
@@ -253,41 +252,41 @@ class Room:
             have = self.attributes.get("ecs.cpu-architecture")
             want = ARCHITECTURES.get(task.cpu_architecture)
             if have is None or want is None:
-                found.append(Refusal(reason.cannot_judge_architecture(task.cpu_architecture), judged=False))
+                found.append(Refusal(cannot_judge_architecture(task.cpu_architecture), judged=False))
             elif have != want:
-                found.append(Refusal(reason.fails_architecture(task.cpu_architecture, have)))
+                found.append(Refusal(fails_architecture(task.cpu_architecture, have)))
         if task.os_family is not None:
             os_type, family = self.attributes.get("ecs.os-type"), self.attributes.get("ecs.os-family")
             if task.os_family == "LINUX" and os_type is not None:
                 if os_type != "linux":
-                    found.append(Refusal(reason.fails_os(task.os_family, os_type)))
+                    found.append(Refusal(fails_os(task.os_family, os_type)))
             elif task.os_family != "LINUX" and family is not None:
                 if family != task.os_family:
-                    found.append(Refusal(reason.fails_os(task.os_family, family)))
+                    found.append(Refusal(fails_os(task.os_family, family)))
             else:
-                found.append(Refusal(reason.cannot_judge_os(task.os_family), judged=False))
+                found.append(Refusal(cannot_judge_os(task.os_family), judged=False))
         return found
 
     def _resource_refusals(self, task: TaskNeeds) -> list[Refusal]:
         found: list[Refusal] = []
         if task.distinct_instance and self.services[task.service]:
-            found.append(Refusal(reason.fails_distinct_instance()))
+            found.append(Refusal(fails_distinct_instance()))
         if task.cpu > self.cpu:
-            found.append(Refusal(reason.fails_cpu(task.cpu)))
+            found.append(Refusal(fails_cpu(task.cpu)))
         if task.memory > self.memory:
-            found.append(Refusal(reason.fails_memory(task.memory)))
+            found.append(Refusal(fails_memory(task.memory)))
         if task.host_ports & self.ports_in_use:
-            found.append(Refusal(reason.fails_port(sorted(task.host_ports & self.ports_in_use))))
+            found.append(Refusal(fails_port(sorted(task.host_ports & self.ports_in_use))))
         if task.awsvpc:
             if self.enis_free is None:
-                found.append(Refusal(reason.cannot_judge_enis(self.attributes.get("ecs.instance-type")), False))
+                found.append(Refusal(cannot_judge_enis(self.attributes.get("ecs.instance-type")), False))
             elif self.enis_free < 1:
-                found.append(Refusal(reason.fails_eni(self.attributes.get("ecs.instance-type"))))
+                found.append(Refusal(fails_eni(self.attributes.get("ecs.instance-type"))))
         if task.gpus:
             if self.gpus_free is None:
-                found.append(Refusal(reason.cannot_judge_gpus(task.gpus), judged=False))
+                found.append(Refusal(cannot_judge_gpus(task.gpus), judged=False))
             elif self.gpus_free < task.gpus:
-                found.append(Refusal(reason.fails_gpu(task.gpus)))
+                found.append(Refusal(fails_gpu(task.gpus)))
         return found
 
     def place(self, task: TaskNeeds) -> None:
@@ -382,7 +381,7 @@ def _not_placed(shape: TaskNeeds, misses: Sequence[tuple[Room, Refusal]], result
         result.unjudged.append(Unjudged(shape, unjudged[0].why))
         return
     if not misses:
-        result.unplaced.append(Unplaced(shape, reason.fails_no_instance()))
+        result.unplaced.append(Unplaced(shape, fails_no_instance()))
         return
     # What stopped it on the emptiest instance, as ECS names "the closest matching container-instance".
     room, refusal = max(misses, key=lambda m: (m[0].cpu, m[0].memory, m[0].instance))
@@ -396,3 +395,89 @@ def _first(refusals: Sequence[Refusal]) -> Refusal | None:
 
 def _moves(tree: Expression) -> bool:
     return any(c.subject in _MOVING_SUBJECTS for c in comparisons(tree))
+
+
+# ---- why an instance refuses a task: the sentences of the rules above ---------------------------------------------
+def fails_member_of(expression: str) -> str:
+    return f"no remaining instance satisfies memberOf({expression})"
+
+
+def fails_distinct_instance() -> str:
+    return "distinctInstance: every remaining instance runs a task of the service already"
+
+
+def fails_cpu(cpu: int) -> str:
+    return f"no remaining instance has {cpu} CPU units free"
+
+
+def fails_memory(memory: int) -> str:
+    return f"no remaining instance has {memory} MiB free"
+
+
+def fails_port(ports: Sequence[int]) -> str:
+    return f"host port {', '.join(map(str, ports))} is in use on every remaining instance"
+
+
+def fails_no_instance() -> str:
+    return "no instance remains"
+
+
+def fails_capacity_provider(providers: Sequence[str]) -> str:
+    return f"no remaining instance belongs to the service's capacity providers ({', '.join(providers)})"
+
+
+def fails_required_attribute(name: str, value: str | None) -> str:
+    wanted = f"{name} = {value}" if value is not None else name
+    return (
+        f"no remaining instance has the attribute {wanted} the task definition requires (requiresAttributes; ECS: "
+        "MISSING_ATTRIBUTE): the new instances' ECS agent does not register it"
+    )
+
+
+def fails_architecture(wanted: str, have: str) -> str:
+    return f"runtimePlatform cpuArchitecture {wanted}: the remaining instances are {have} (ecs.cpu-architecture)"
+
+
+def fails_os(wanted: str, have: str) -> str:
+    return f"runtimePlatform operatingSystemFamily {wanted}: the remaining instances run {have}"
+
+
+def fails_eni(instance_type: str | None) -> str:
+    kind = f" ({instance_type})" if instance_type else ""
+    return (
+        f"no remaining instance{kind} has a network interface free for another awsvpc task (ECS: RESOURCE:ENI; each "
+        "takes one, and the primary interface counts)"
+    )
+
+
+def fails_gpu(gpus: int) -> str:
+    return f"no remaining instance has {gpus} GPUs free (ECS: RESOURCE:GPU)"
+
+
+def cannot_parse(expression: str, why: str) -> str:
+    return f"memberOf({expression}) could not be read ({why})"
+
+
+def cannot_judge_member_of(expression: str) -> str:
+    return (
+        f"memberOf({expression}) could not be judged (it reads a fact not known here, or a point ECS does not "
+        "document: whether =~ matches the whole value, whether case counts)"
+    )
+
+
+def cannot_judge_architecture(wanted: str) -> str:
+    return (
+        f"runtimePlatform cpuArchitecture {wanted} could not be judged (an instance registers no ecs.cpu-architecture)"
+    )
+
+
+def cannot_judge_os(wanted: str) -> str:
+    return f"runtimePlatform operatingSystemFamily {wanted} could not be judged (an instance registers no OS attribute)"
+
+
+def cannot_judge_enis(instance_type: str | None) -> str:
+    return f"the network interfaces of instance type {instance_type or '(none registered)'} are not known here"
+
+
+def cannot_judge_gpus(gpus: int) -> str:
+    return f"whether an instance has {gpus} GPUs free could not be read"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..model.arns import last_part
-from . import reason
 
 TargetKind = Literal["SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds"]
 TARGET_KINDS: tuple[TargetKind, ...] = ("SpotFleet", "Fleet", "AutoScalingGroup", "InstanceIds")
@@ -102,7 +101,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     problems: list[str] = []
     unknown = sorted(set(props) - _KNOWN)
     if unknown:
-        problems.append(reason.unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
+        problems.append(unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
     cluster = _cluster(props, problems)
     kind, target = _target(props, problems)
     limit = _TimeoutLimit.of(props, problems, from_cloudformation)
@@ -168,9 +167,9 @@ class _TimeoutLimit:
 def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
     cluster = props.get("Cluster")
     if cluster in (None, ""):
-        problems.append(reason.cluster_required())
+        problems.append(cluster_required())
     elif not isinstance(cluster, str) or not (_CLUSTER_NAME.match(cluster) or _CLUSTER_ARN.match(cluster)):
-        problems.append(reason.not_a_cluster(cluster))
+        problems.append(not_a_cluster(cluster))
     else:
         return cluster
     return None
@@ -181,7 +180,7 @@ def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, 
     if not given and props.get("InstanceIds") == []:
         given = ["InstanceIds"]  # an empty list: its own message says what InstanceIds needs
     if len(given) != 1:
-        problems.append(reason.exactly_one_target(TARGET_KINDS, given))
+        problems.append(exactly_one_target(TARGET_KINDS, given))
         return "InstanceIds", ()
     try:
         return given[0], _parse_target(given[0], props[given[0]])
@@ -223,31 +222,31 @@ def _parse_target(kind: TargetKind, value: Any) -> tuple[str, ...]:
     if kind == "InstanceIds":
         ids = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
         if not isinstance(ids, list) or not ids:
-            raise ValueError(reason.instance_ids_empty())
+            raise ValueError(instance_ids_empty())
         bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.match(i)]
         if bad:
-            raise ValueError(reason.not_instance_ids(bad))
+            raise ValueError(not_instance_ids(bad))
         if len(set(ids)) > MAX_INSTANCE_IDS:
-            raise ValueError(reason.too_many_instance_ids(len(set(ids)), MAX_INSTANCE_IDS))
+            raise ValueError(too_many_instance_ids(len(set(ids)), MAX_INSTANCE_IDS))
         return tuple(sorted(set(ids)))
     if not isinstance(value, str):
-        raise ValueError(reason.not_a_string(kind))
+        raise ValueError(not_a_string(kind))
     if kind == "SpotFleet" and not _SPOT_FLEET_ID.match(value):
-        raise ValueError(reason.not_a_target_id(kind, value))
+        raise ValueError(not_a_target_id(kind, value))
     if kind == "Fleet" and not _FLEET_ID.match(value):
-        raise ValueError(reason.not_a_target_id(kind, value))
+        raise ValueError(not_a_target_id(kind, value))
     if kind == "AutoScalingGroup":
         arn = _ASG_ARN.match(value)
         value = arn.group(1) if arn else value
         if not 1 <= len(value) <= 255 or ":" in value:
-            raise ValueError(reason.not_a_target_id(kind, value))
+            raise ValueError(not_a_target_id(kind, value))
     return (value,)
 
 
 def _why_timeout_ceiling(props: Mapping[str, Any]) -> str:
     given = props.get("ServiceTimeout")
     service_timeout = given if given not in (None, "") and str(given).strip().isdigit() else None
-    return reason.timeout_ceiling_why(ANSWER_MARGIN_SECONDS, service_timeout, CLOUDFORMATION_CEILING_SECONDS)
+    return timeout_ceiling_why(ANSWER_MARGIN_SECONDS, service_timeout, CLOUDFORMATION_CEILING_SECONDS)
 
 
 def _timeout_ceiling(props: Mapping[str, Any], problems: list[str]) -> int:
@@ -265,11 +264,11 @@ def _integer(
     if value in (None, ""):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        problems.append(reason.not_whole_seconds(name, low, high, value))
+        problems.append(not_whole_seconds(name, low, high, value))
         return default
     number = int(str(value).strip())
     if not low <= number <= high:
-        problems.append(reason.out_of_range(name, low, high, bounds.why_max if number > high else "", number))
+        problems.append(out_of_range(name, low, high, bounds.why_max if number > high else "", number))
         return default
     return number
 
@@ -279,7 +278,7 @@ def _word(props: Mapping[str, Any], name: str, default: str, allowed: tuple[str,
     if value in (None, ""):
         return default
     if not isinstance(value, str) or value.strip().upper() not in allowed:
-        problems.append(reason.not_one_of(name, allowed, value))
+        problems.append(not_one_of(name, allowed, value))
         return default
     return value.strip().upper()
 
@@ -292,5 +291,71 @@ def _boolean(props: Mapping[str, Any], name: str, default: bool, problems: list[
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    problems.append(reason.not_a_boolean(name, value))
+    problems.append(not_a_boolean(name, value))
     return default
+
+
+# ---- the sentences of a property that is not right (each names the property and what is allowed) ------------------
+def unknown_properties(unknown: Sequence[str], allowed: Sequence[str]) -> str:
+    return f"Unknown properties {', '.join(unknown)}: allowed are {', '.join(allowed)}."
+
+
+def cluster_required() -> str:
+    return "Cluster is required: an ECS cluster name or ARN."
+
+
+def not_a_cluster(value: object) -> str:
+    return f"Cluster {value!r} is not an ECS cluster name or ARN."
+
+
+def exactly_one_target(kinds: Sequence[str], given: Sequence[str]) -> str:
+    named = " and ".join(given) if given else "none"
+    return f"Exactly one target is required, one of {', '.join(kinds)}; got {named}."
+
+
+def instance_ids_empty() -> str:
+    return "InstanceIds must be a non-empty list of EC2 instance ids (i-...)."
+
+
+def not_instance_ids(bad: Sequence[object]) -> str:
+    shown = ", ".join(b if isinstance(b, str) else repr(b) for b in bad[:5])
+    return f"InstanceIds has values that are not EC2 instance ids (i-...): {shown}."
+
+
+def too_many_instance_ids(count: int, most: int) -> str:
+    return f"InstanceIds lists {count} instances; at most {most} are allowed."
+
+
+def not_a_string(kind: str) -> str:
+    return f"{kind} must be a string."
+
+
+def not_a_target_id(kind: str, value: object) -> str:
+    what = {
+        "SpotFleet": "a Spot Fleet request id (sfr-...)",
+        "Fleet": "an EC2 Fleet id (fleet-...)",
+        "AutoScalingGroup": "an Auto Scaling group name or ARN",
+    }[kind]
+    return f"{kind} {value!r} is not {what}."
+
+
+def timeout_ceiling_why(margin: int, service_timeout: object | None, ceiling: int) -> str:
+    if service_timeout is not None:
+        return f"to leave {margin} s to answer CloudFormation within the stack's ServiceTimeout {service_timeout}"
+    return f"to leave {margin} s to answer CloudFormation before its {ceiling} s limit"
+
+
+def not_whole_seconds(name: str, low: int, high: int, value: object) -> str:
+    return f"{name} must be a whole number of seconds from {low} to {high}; got {value!r}."
+
+
+def out_of_range(name: str, low: int, high: int, why: str, number: int) -> str:
+    return f"{name} must be from {low} to {high}{f' ({why})' if why else ''}; got {number}."
+
+
+def not_one_of(name: str, allowed: Sequence[str], value: object) -> str:
+    return f"{name} must be {' or '.join(allowed)}; got {value!r}."
+
+
+def not_a_boolean(name: str, value: object) -> str:
+    return f"{name} must be true or false; got {value!r}."

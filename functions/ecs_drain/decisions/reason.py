@@ -1,6 +1,7 @@
-"""Every sentence ecs-drain says about a drain: the Reason CloudFormation shows, the state's message, the summary.
+"""What CloudFormation and the execution show of a drain's course: the Reason, the state's message, the summary.
 
-One module, so the wording is consistent and can be read in one place. It depends on the state's shape only; the
+One module, so the wording is consistent and can be read in one place; why an instance refuses a task is said beside
+each placement rule (placement.py). It depends on the state's shape only; the
 modules that decide (properties, draining, diagnosis, outcome, the handlers) call it with what they found.
 """
 
@@ -24,7 +25,7 @@ def _instances(count: int) -> str:
     return f"{count} instance" + ("" if count == 1 else "s")
 
 
-# ---- the drain's end ---------------------------------------------------------------------------------------------
+# ---- the drain's end ----------------------------------------------------------------------------------------------
 FAILURE_CAUSE_LENGTH = 600  # of an error's text, as a Reason quotes it
 
 
@@ -144,7 +145,7 @@ def remaining(drain: DrainState) -> str:
     return "Still running: " + "; ".join(parts) + (f"; and {more} more instances." if more > 0 else ".") + waiting
 
 
-# ---- the drain under way -----------------------------------------------------------------------------------------
+# ---- the drain under way ------------------------------------------------------------------------------------------
 def progress(
     drain: DrainState, tasks: int, instances: int, unlisted: int, first: Finding | None, more_findings: int
 ) -> str:
@@ -170,7 +171,7 @@ def findings(found: Iterable[Finding]) -> str:
     return " ".join(f"{f['subject']}: {f['detail']} (since {_clock(f['since'])})." for f in found)
 
 
-# ---- what the diagnosis found ------------------------------------------------------------------------------------
+# ---- what the diagnosis found -------------------------------------------------------------------------------------
 def deployment_configuration(min_healthy: int, max_percent: int, desired: int) -> str:
     return (
         f"minimumHealthyPercent {min_healthy} and maximumPercent {max_percent} of {desired} desired tasks let ECS "
@@ -224,7 +225,7 @@ def standalone_tasks(count: int, running_minutes: int | None) -> str:
     )
 
 
-# ---- the preflight of a replacing Update -------------------------------------------------------------------------
+# ---- the preflight of a replacing Update --------------------------------------------------------------------------
 def _ids(ids: Sequence[str], most: int = 10) -> str:
     shown = ", ".join(ids[:most])
     return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
@@ -345,7 +346,7 @@ def preflight_report_only(said: str) -> str:
     return f"Preflight=REPORT, so the update goes on. {said}"
 
 
-# ---- requests the custom resource refuses ------------------------------------------------------------------------
+# ---- requests the custom resource refuses -------------------------------------------------------------------------
 def unknown_request_type(request_type: object, known: Sequence[str]) -> str:
     return f"RequestType {request_type!r} is not one of {', '.join(known)}."
 
@@ -362,162 +363,12 @@ def provider_failed(error: Exception) -> str:
     return f"ecs-drain failed: {type(error).__name__}: {error}"
 
 
-# ---- properties that are not right (each names the property and what is allowed) ---------------------------------
-def unknown_properties(unknown: Sequence[str], allowed: Sequence[str]) -> str:
-    return f"Unknown properties {', '.join(unknown)}: allowed are {', '.join(allowed)}."
-
-
+# ---- a cluster that is not there ----------------------------------------------------------------------------------
 def cluster_not_found(cluster: str) -> str:
     return f"Cluster {cluster!r} does not exist or is not ACTIVE."
 
 
-def cluster_required() -> str:
-    return "Cluster is required: an ECS cluster name or ARN."
-
-
-def not_a_cluster(value: object) -> str:
-    return f"Cluster {value!r} is not an ECS cluster name or ARN."
-
-
-def exactly_one_target(kinds: Sequence[str], given: Sequence[str]) -> str:
-    named = " and ".join(given) if given else "none"
-    return f"Exactly one target is required, one of {', '.join(kinds)}; got {named}."
-
-
-def instance_ids_empty() -> str:
-    return "InstanceIds must be a non-empty list of EC2 instance ids (i-...)."
-
-
-def not_instance_ids(bad: Sequence[object]) -> str:
-    shown = ", ".join(b if isinstance(b, str) else repr(b) for b in bad[:5])
-    return f"InstanceIds has values that are not EC2 instance ids (i-...): {shown}."
-
-
-def too_many_instance_ids(count: int, most: int) -> str:
-    return f"InstanceIds lists {count} instances; at most {most} are allowed."
-
-
-def not_a_string(kind: str) -> str:
-    return f"{kind} must be a string."
-
-
-def not_a_target_id(kind: str, value: object) -> str:
-    what = {
-        "SpotFleet": "a Spot Fleet request id (sfr-...)",
-        "Fleet": "an EC2 Fleet id (fleet-...)",
-        "AutoScalingGroup": "an Auto Scaling group name or ARN",
-    }[kind]
-    return f"{kind} {value!r} is not {what}."
-
-
-def timeout_ceiling_why(margin: int, service_timeout: object | None, ceiling: int) -> str:
-    if service_timeout is not None:
-        return f"to leave {margin} s to answer CloudFormation within the stack's ServiceTimeout {service_timeout}"
-    return f"to leave {margin} s to answer CloudFormation before its {ceiling} s limit"
-
-
-def not_whole_seconds(name: str, low: int, high: int, value: object) -> str:
-    return f"{name} must be a whole number of seconds from {low} to {high}; got {value!r}."
-
-
-def out_of_range(name: str, low: int, high: int, why: str, number: int) -> str:
-    return f"{name} must be from {low} to {high}{f' ({why})' if why else ''}; got {number}."
-
-
-def not_one_of(name: str, allowed: Sequence[str], value: object) -> str:
-    return f"{name} must be {' or '.join(allowed)}; got {value!r}."
-
-
-def not_a_boolean(name: str, value: object) -> str:
-    return f"{name} must be true or false; got {value!r}."
-
-
-# ---- why a task does not fit (placement) -------------------------------------------------------------------------
-def fails_member_of(expression: str) -> str:
-    return f"no remaining instance satisfies memberOf({expression})"
-
-
-def fails_distinct_instance() -> str:
-    return "distinctInstance: every remaining instance runs a task of the service already"
-
-
-def fails_cpu(cpu: int) -> str:
-    return f"no remaining instance has {cpu} CPU units free"
-
-
-def fails_memory(memory: int) -> str:
-    return f"no remaining instance has {memory} MiB free"
-
-
-def fails_port(ports: Sequence[int]) -> str:
-    return f"host port {', '.join(map(str, ports))} is in use on every remaining instance"
-
-
-def fails_no_instance() -> str:
-    return "no instance remains"
-
-
-def fails_capacity_provider(providers: Sequence[str]) -> str:
-    return f"no remaining instance belongs to the service's capacity providers ({', '.join(providers)})"
-
-
-def fails_required_attribute(name: str, value: str | None) -> str:
-    wanted = f"{name} = {value}" if value is not None else name
-    return (
-        f"no remaining instance has the attribute {wanted} the task definition requires (requiresAttributes; ECS: "
-        "MISSING_ATTRIBUTE): the new instances' ECS agent does not register it"
-    )
-
-
-def fails_architecture(wanted: str, have: str) -> str:
-    return f"runtimePlatform cpuArchitecture {wanted}: the remaining instances are {have} (ecs.cpu-architecture)"
-
-
-def fails_os(wanted: str, have: str) -> str:
-    return f"runtimePlatform operatingSystemFamily {wanted}: the remaining instances run {have}"
-
-
-def fails_eni(instance_type: str | None) -> str:
-    kind = f" ({instance_type})" if instance_type else ""
-    return (
-        f"no remaining instance{kind} has a network interface free for another awsvpc task (ECS: RESOURCE:ENI; each "
-        "takes one, and the primary interface counts)"
-    )
-
-
-def fails_gpu(gpus: int) -> str:
-    return f"no remaining instance has {gpus} GPUs free (ECS: RESOURCE:GPU)"
-
-
-def cannot_parse(expression: str, why: str) -> str:
-    return f"memberOf({expression}) could not be read ({why})"
-
-
-def cannot_judge_member_of(expression: str) -> str:
-    return (
-        f"memberOf({expression}) could not be judged (it reads a fact not known here, or a point ECS does not "
-        "document: whether =~ matches the whole value, whether case counts)"
-    )
-
-
-def cannot_judge_architecture(wanted: str) -> str:
-    return (
-        f"runtimePlatform cpuArchitecture {wanted} could not be judged (an instance registers no ecs.cpu-architecture)"
-    )
-
-
-def cannot_judge_os(wanted: str) -> str:
-    return f"runtimePlatform operatingSystemFamily {wanted} could not be judged (an instance registers no OS attribute)"
-
-
-def cannot_judge_enis(instance_type: str | None) -> str:
-    return f"the network interfaces of instance type {instance_type or '(none registered)'} are not known here"
-
-
-def cannot_judge_gpus(gpus: int) -> str:
-    return f"whether an instance has {gpus} GPUs free could not be read"
-
-
+# ---- the account's schedules --------------------------------------------------------------------------------------
 def separate_schedules(tables: Sequence[str]) -> str:
     return (
         f"{len(tables)} ecs-drain providers in this account and Region book their ECS calls in schedules of their own "
