@@ -13,8 +13,7 @@ from rich.table import Table
 
 from ecs_drain.aws.executions import PREFLIGHT_SUFFIX
 from ecs_drain.decisions import reason
-from ecs_drain.decisions.findings import BLOCKING_CAUSES
-from ecs_drain.model.state import PREFLIGHT_MODE, ExecutionOutput
+from ecs_drain.model.state import BLOCKING_CAUSES, ExecutionOutput, Mode
 from ecs_drain.steps import preflight
 
 from . import lookup
@@ -144,7 +143,7 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         )
         return 1
     console.print(f"Outcome: {summary.get('outcome')} ({summary.get('status')}). {summary.get('reason', '')}")
-    if summary.get("mode") == PREFLIGHT_MODE:
+    if summary.get("mode") == Mode.PREFLIGHT:
         rooms = ", ".join(f"{r['service']} {r['placed']} of {r['tasks']}" for r in summary.get("services") or [])
         console.print(f"Room for the old target's tasks: {rooms or 'not checked'}")
         return 0 if summary.get("status") == "SUCCESS" else 1

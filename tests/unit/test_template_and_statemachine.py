@@ -115,9 +115,9 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
 def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
     start = STATES[ASL["StartAt"]]
     [preflight] = start["Choices"]
-    assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.PREFLIGHT_MODE, "Next": PREFLIGHT}
+    assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.Mode.PREFLIGHT, "Next": PREFLIGHT}
     assert start["Default"] == PLAN and drain_state.MODE_KEY == "Mode"
-    assert set(get_args(drain_state.Mode)) == {drain_state.PREFLIGHT_MODE, drain_state.DRAIN_MODE}
+    assert {str(mode) for mode in drain_state.Mode} == {"preflight", "drain"}
 
 
 def test_it_times_each_task_out_with_its_function() -> None:
@@ -184,7 +184,7 @@ def test_it_puts_each_drain_tasks_result_under_step_as_its_handler_returns_it() 
 def test_it_ends_the_preflight_loop_on_its_final_phases_or_its_bound() -> None:
     over, bound = STATES["Is the preflight over?"]["Choices"]
     assert {c["StringEquals"] for c in over["Or"]} == set(drain_state.PREFLIGHT_FINAL_PHASES)
-    assert set(drain_state.PREFLIGHT_FINAL_PHASES) <= set(get_args(drain_state.PreflightPhase))
+    assert set(drain_state.PREFLIGHT_FINAL_PHASES) <= set(drain_state.PreflightPhase)
     assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"]) == (
         "$.step.preflight.checks",
         "$.step.preflight.maxChecks",
@@ -198,8 +198,8 @@ def test_it_ends_the_loop_on_exactly_the_final_phases() -> None:
     over = STATES["Is the drain over?"]["Choices"][0]["Or"]
     assert {c["StringEquals"] for c in over} == set(drain_state.FINAL_PHASES)
     nothing = STATES["Is there anything to drain?"]["Choices"][0]
-    assert nothing["StringEquals"] == drain_state.NOTHING_TO_DRAIN
-    assert set(drain_state.FINAL_PHASES) <= set(get_args(drain_state.Phase))
+    assert nothing["StringEquals"] == drain_state.Phase.NOTHING_TO_DRAIN
+    assert set(drain_state.FINAL_PHASES) <= set(drain_state.Phase)
 
 
 def test_it_retries_only_errors_its_function_can_raise() -> None:

@@ -13,11 +13,10 @@ from ..decisions.findings import blocking
 from ..decisions.properties import DrainProperties
 from ..decisions.rule import drain_seconds
 from ..model.state import (
-    DRAIN_MODE,
-    PREFLIGHT_MODE,
     REQUEST_KEY,
     ExecutionInput,
     ExecutionOutput,
+    Mode,
     PreviousDrain,
     failed_tries_outlasting,
 )
@@ -57,7 +56,7 @@ def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) ->
     """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
     row outlast its deadline (until a step has run and set its own bound)."""
     bound = failed_tries_outlasting(drain_seconds(props))
-    return {"Properties": dict(given), "Mode": DRAIN_MODE, "RequestedAt": now, "step": {"maxFailedTries": bound}}
+    return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": {"maxFailedTries": bound}}
 
 
 def preflight_input(
@@ -67,7 +66,7 @@ def preflight_input(
     steps in a row outlast its deadline."""
     return {
         "Properties": dict(given),
-        "Mode": PREFLIGHT_MODE,
+        "Mode": Mode.PREFLIGHT,
         "OldProperties": dict(old_given),
         "RequestedAt": now,
         "step": {"maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds)},

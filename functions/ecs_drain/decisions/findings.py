@@ -1,9 +1,9 @@
 """Findings: one reason a drain cannot finish, as each step saw it and as the state keeps it. Pure: what was
 seen, merged with what was kept, in the order the Reason gives them.
 
-Two causes are ones ECS cannot resolve by itself (BLOCKING_CAUSES): a deployment configuration that lets ECS neither
-start a replacement nor stop a task, and replacements no instance can take. BlockedTimeoutSeconds answers early on
-those, once one has held that many seconds with no task of it moving.
+What each cause means, and what it does to a drain, is said once, in the Cause enum of model/state.py: those ECS
+cannot resolve by itself (BLOCKING_CAUSES) answer early under BlockedTimeoutSeconds, once one has held that many
+seconds with no task of it moving; warnings (WARNING_CAUSES) hold nothing up.
 """
 
 from __future__ import annotations
@@ -12,34 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from ..model.state import (
-    CANNOT_PLACE,
-    DEPLOYMENT_CONFIGURATION,
-    NOT_ENOUGH_CAPACITY,
-    NOT_JUDGED,
-    NOT_READY,
-    ROOM_FROM_SCALING,
-    SEPARATE_SCHEDULES,
-    SERVICE_UNAVAILABLE,
-    STANDALONE_TASKS,
-    WARNING_CAUSES,
-    Cause,
-    Finding,
-)
+from ..model.state import BLOCKING_CAUSES, WARNING_CAUSES, Cause, Finding
 
-BLOCKING_CAUSES: Final[tuple[Cause, ...]] = (DEPLOYMENT_CONFIGURATION, CANNOT_PLACE)
-# Most important first: what ECS cannot resolve, then what the drain waits for, then warnings.
-_ORDER: Final[tuple[Cause, ...]] = (
-    NOT_READY,
-    DEPLOYMENT_CONFIGURATION,
-    CANNOT_PLACE,
-    NOT_ENOUGH_CAPACITY,
-    STANDALONE_TASKS,
-    SERVICE_UNAVAILABLE,
-    ROOM_FROM_SCALING,
-    NOT_JUDGED,
-    SEPARATE_SCHEDULES,
-)
+# Most important first, as the Cause enum lists them: the Reason's order.
+_ORDER: Final = list(Cause)
 MAX_FINDINGS = 10  # kept in the state and the Reason
 
 

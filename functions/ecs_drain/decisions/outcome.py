@@ -5,24 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..model.state import (
-    BLOCKED,
-    DEADLINE,
-    DRAIN_MODE,
-    DRAINED,
     ERROR_KEY,
-    FAILED,
     INVALID_PROPERTIES,
     MODE_KEY,
-    NOTHING_TO_DRAIN,
-    PASSED,
-    PREFLIGHT_MODE,
     REQUEST_KEY,
     DrainOutput,
     DrainState,
     ExecutionInput,
     ExecutionOutput,
+    Mode,
     OutputCommon,
+    Phase,
     PreflightOutput,
+    PreflightPhase,
     PreflightState,
     StepError,
     empty_summary,
@@ -45,7 +40,7 @@ class Outcome:
 
 
 def is_preflight(state: ExecutionInput) -> bool:
-    return state.get(MODE_KEY) == PREFLIGHT_MODE
+    return state.get(MODE_KEY) == Mode.PREFLIGHT
 
 
 def _failure(error: StepError) -> str:
@@ -67,20 +62,22 @@ def of_state(state: ExecutionInput) -> Outcome:
         failure = _failure(error)
         if error.get("Error") == INVALID_PROPERTIES:
             return Outcome(
-                FAILED, _unfinished(policy), reason.could_not_go_on(failure, drain) + reason.policy_note(policy)
+                PreflightPhase.FAILED,
+                _unfinished(policy),
+                reason.could_not_go_on(failure, drain) + reason.policy_note(policy),
             )
         # The state machine gave up only after failed tries in a row that outlast the deadline.
         said = reason.deadline_while_failing(failure, drain)
-        return Outcome(DEADLINE, _unfinished(policy), said + reason.policy_note(policy))
+        return Outcome(Phase.DEADLINE, _unfinished(policy), said + reason.policy_note(policy))
     if drain is None:
-        return Outcome(FAILED, _unfinished(policy), reason.never_started() + reason.policy_note(policy))
+        return Outcome(PreflightPhase.FAILED, _unfinished(policy), reason.never_started() + reason.policy_note(policy))
     phase = drain["phase"]
-    if phase in (DRAINED, NOTHING_TO_DRAIN):
+    if phase in (Phase.DRAINED, Phase.NOTHING_TO_DRAIN):
         return Outcome(phase, "SUCCESS", drain["message"])
-    if phase == BLOCKED:
-        return Outcome(BLOCKED, _unfinished(policy), drain["message"] + reason.policy_note(policy))
-    message = drain["message"] if phase == DEADLINE else reason.stopped_after_checks(drain)
-    return Outcome(DEADLINE, _unfinished(policy), f"{message}{reason.policy_note(policy)}")
+    if phase == Phase.BLOCKED:
+        return Outcome(Phase.BLOCKED, _unfinished(policy), drain["message"] + reason.policy_note(policy))
+    message = drain["message"] if phase == Phase.DEADLINE else reason.stopped_after_checks(drain)
+    return Outcome(Phase.DEADLINE, _unfinished(policy), f"{message}{reason.policy_note(policy)}")
 
 
 def of_preflight(state: ExecutionInput) -> Outcome:
@@ -89,15 +86,15 @@ def of_preflight(state: ExecutionInput) -> Outcome:
     step = step_of(state)
     checked, error = step.get("preflight"), step.get(ERROR_KEY)
     if error and error.get("Error") == INVALID_PROPERTIES:
-        return Outcome(FAILED, "FAILED", reason.could_not_go_on(_failure(error), None))
+        return Outcome(PreflightPhase.FAILED, "FAILED", reason.could_not_go_on(_failure(error), None))
     data = preflight_data(checked) if checked else {}
     if error or checked is None:
         outcome = "PREFLIGHT_DEADLINE"
         said = reason.preflight_could_not_run(_failure(error) if error else "never ran")
-    elif checked["phase"] == PASSED:
+    elif checked["phase"] == PreflightPhase.PASSED:
         return Outcome("PREFLIGHT_PASSED", "SUCCESS", checked["message"], _new_id(state), data)
     else:
-        outcome = "PREFLIGHT_FAILED" if checked["phase"] == FAILED else "PREFLIGHT_DEADLINE"
+        outcome = "PREFLIGHT_FAILED" if checked["phase"] == PreflightPhase.FAILED else "PREFLIGHT_DEADLINE"
         said = checked["message"]
     if preflight_policy(properties_of(state)) == "REPORT":
         return Outcome("PREFLIGHT_REPORTED", "SUCCESS", reason.preflight_report_only(said), _new_id(state), data)
@@ -140,7 +137,7 @@ def summary(state: ExecutionInput, outcome: Outcome, answered: bool) -> Executio
     checked = step.get("preflight") if preflight else None
     seconds = checked.get("seconds") if checked else drain["summary"].get("seconds") if drain else None
     common: OutputCommon = {
-        "mode": PREFLIGHT_MODE if preflight else DRAIN_MODE,
+        "mode": Mode.PREFLIGHT if preflight else Mode.DRAIN,
         "outcome": outcome.outcome,
         "status": outcome.status,
         "reason": outcome.reason,
@@ -162,7 +159,7 @@ def _drain_output(drain: DrainState | None, outcome: Outcome) -> DrainOutput:
         "tasksRemaining": totals.get("tasksRemaining", 0),
         "standaloneTasksStopped": totals.get("standaloneStopped", 0),
         "phaseSeconds": _phase_seconds(drain) if drain else {},
-        "stillRunning": drain["remaining"] if drain and outcome.outcome != DRAINED else [],
+        "stillRunning": drain["remaining"] if drain and outcome.outcome != Phase.DRAINED else [],
         "eventsSince": drain.get("eventsSince", drain["startedAt"]) if drain else None,
     }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from ..model.state import WAITING_FOR_CAPACITY, DrainState, Finding, Resources, Spare
+from ..model.state import DrainState, Finding, Phase, Resources, Spare
 
 
 def _clock(epoch: float) -> str:
@@ -139,7 +139,7 @@ def remaining(drain: DrainState) -> str:
     more = drain["pendingCount"] - len(busy)
     waiting = (
         " Busy instances were not set DRAINING: spare capacity never became enough."
-        if drain["phase"] == WAITING_FOR_CAPACITY
+        if drain["phase"] == Phase.WAITING_FOR_CAPACITY
         else ""
     )
     return "Still running: " + "; ".join(parts) + (f"; and {more} more instances." if more > 0 else ".") + waiting
@@ -153,7 +153,7 @@ def progress(
     need = drain["need"]
     waiting = (
         f"Waiting for capacity: need {need['cpu']} CPU / {need['memory']} MiB elsewhere. "
-        if drain["phase"] == WAITING_FOR_CAPACITY
+        if drain["phase"] == Phase.WAITING_FOR_CAPACITY
         else ""
     )
     message = f"{waiting}{_tasks(tasks)} on {_instances(instances)} still running."

@@ -15,16 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..model.state import (
-    BLOCKED,
-    DEADLINE,
-    DRAINED,
-    DRAINING,
-    FAILED,
-    NOT_READY,
-    NOTHING_TO_DRAIN,
-    PASSED,
-    WAITING_FOR_CAPACITY,
-    WAITING_FOR_INSTANCES,
+    Cause,
     CountMemory,
     DrainState,
     Finding,
@@ -97,18 +88,20 @@ def finish(state: DrainState, now: float, ending: Ending) -> DrainState:
 
 
 def cluster_gone(props: DrainProperties) -> Ending:
-    return Ending(NOTHING_TO_DRAIN, reason.cluster_gone(props.cluster_name))
+    return Ending(Phase.NOTHING_TO_DRAIN, reason.cluster_gone(props.cluster_name))
 
 
 def plan_ending(props: DrainProperties, ec2_instances: int | None, registered: int) -> Ending | None:
     """The plan's: nothing to drain when the target is gone (`ec2_instances` None), empty, or none of its instances
     is registered in the cluster."""
     if ec2_instances is None:
-        return Ending(NOTHING_TO_DRAIN, reason.target_gone(props.target_name))
+        return Ending(Phase.NOTHING_TO_DRAIN, reason.target_gone(props.target_name))
     if not ec2_instances:
-        return Ending(NOTHING_TO_DRAIN, reason.target_empty(props.target_name))
+        return Ending(Phase.NOTHING_TO_DRAIN, reason.target_empty(props.target_name))
     if not registered:
-        return Ending(NOTHING_TO_DRAIN, reason.not_registered(ec2_instances, props.target_name, props.cluster_name))
+        return Ending(
+            Phase.NOTHING_TO_DRAIN, reason.not_registered(ec2_instances, props.target_name, props.cluster_name)
+        )
     return None
 
 
@@ -183,8 +176,8 @@ def _record(state: DrainState, seen: DrainSnapshot) -> None:
     """What the check saw, kept for the next (and for the Reason)."""
     if seen.spare is not None:
         state["spare"] = seen.spare
-    if state["phase"] == WAITING_FOR_CAPACITY and seen.draining:
-        state["phase"] = DRAINING
+    if state["phase"] == Phase.WAITING_FOR_CAPACITY and seen.draining:
+        state["phase"] = Phase.DRAINING
         state["timeline"]["capacityReadyAt"] = seen.now
     if seen.draining:
         state["timeline"].setdefault("drainingSetAt", seen.now)
@@ -232,25 +225,25 @@ def _ending(
     now = seen.now
     if not seen.busy:
         state["diagnosis"] = warnings(state["diagnosis"])
-        return Ending(DRAINED, reason.drained(state["summary"]["instances"], state["diagnosis"]))
+        return Ending(Phase.DRAINED, reason.drained(state["summary"]["instances"], state["diagnosis"]))
     # A retried Delete after a blocked attempt: the same block, and nothing else left to wait for, answers now.
     nothing_else_left = seen.only_blocked_left is True
     if previous is not None and unchanged(previous["diagnosis"], state["diagnosis"]) and nothing_else_left:
-        return Ending(BLOCKED, reason.still_blocked(previous["execution"], state))
+        return Ending(Phase.BLOCKED, reason.still_blocked(previous["execution"], state))
     timeout = props.blocked_timeout_seconds
     stuck = blocked(state["diagnosis"], now, timeout) if timeout else None
     if timeout and stuck is not None and nothing_else_left:
-        return Ending(BLOCKED, reason.blocked_for(now - stuck["stuckSince"], timeout, state))
+        return Ending(Phase.BLOCKED, reason.blocked_for(now - stuck["stuckSince"], timeout, state))
     deadline = state["deadline"]
     if (deadline is not None and now >= deadline) or state["checks"] >= state["maxChecks"]:
-        return Ending(DEADLINE, reason.deadline_reached(state))
+        return Ending(Phase.DEADLINE, reason.deadline_reached(state))
     return None
 
 
 def give_up_drain(before: DrainState, now: float, error: Exception) -> DrainState:
     """The deadline has come while the step kept failing: end as at any deadline (OnTimeout applies), saying so."""
     state = copy.deepcopy(before)
-    return finish(state, now, Ending(DEADLINE, reason.deadline_while_failing(reason.failure(error), before)))
+    return finish(state, now, Ending(Phase.DEADLINE, reason.deadline_while_failing(reason.failure(error), before)))
 
 
 # The preflight
@@ -260,7 +253,7 @@ def new_preflight(new: DrainProperties, old: DrainProperties, now: float, reques
     started = started_at(now, requested_at)
     timeout = new.preflight_timeout_seconds
     return {
-        "phase": WAITING_FOR_INSTANCES,
+        "phase": PreflightPhase.WAITING_FOR_INSTANCES,
         "startedAt": started,
         "deadline": started + timeout,
         "checks": 0,
@@ -304,13 +297,17 @@ def decide_preflight(before: PreflightState, seen: PreflightSnapshot, props: Dra
         state["expectedDrainSeconds"] = seen.expected_seconds
     state["diagnosis"] = merge(state["diagnosis"], seen.observations, now)
     if blocking(state["diagnosis"]):
-        return _verdict(state, now, FAILED, reason.preflight_failed(state["oldTarget"], state["diagnosis"]))
+        return _verdict(
+            state, now, PreflightPhase.FAILED, reason.preflight_failed(state["oldTarget"], state["diagnosis"])
+        )
     if not seen.ready and (now >= state["deadline"] or state["checks"] >= state["maxChecks"]):
         timeout = round(state["deadline"] - state["startedAt"])
         said = reason.preflight_deadline(timeout, state["newTarget"], list(seen.waiting_for))
-        not_ready = Observation(NOT_READY, state["newTarget"], seen.instances["listed"], "; ".join(seen.waiting_for))
+        not_ready = Observation(
+            Cause.NOT_READY, state["newTarget"], seen.instances["listed"], "; ".join(seen.waiting_for)
+        )
         state["diagnosis"] = merge(state["diagnosis"], [not_ready], now)
-        return _verdict(state, now, DEADLINE, said)
+        return _verdict(state, now, PreflightPhase.DEADLINE, said)
     if not seen.ready:
         state["nextCheckInSeconds"] = next_check_in(props.poll_interval_seconds, state["deadline"], now)
         state["message"] = reason.preflight_waiting(state["newTarget"], list(seen.waiting_for))
@@ -318,7 +315,7 @@ def decide_preflight(before: PreflightState, seen: PreflightSnapshot, props: Dra
     ready, services = seen.instances["ready"], len(state["services"])
     expected = state.get("expectedDrainSeconds")
     said = reason.preflight_passed(state["newTarget"], ready, services, expected, warnings(state["diagnosis"]))
-    return _verdict(state, now, PASSED, said)
+    return _verdict(state, now, PreflightPhase.PASSED, said)
 
 
 def _verdict(state: PreflightState, now: float, phase: PreflightPhase, message: str) -> PreflightState:
@@ -330,7 +327,7 @@ def _verdict(state: PreflightState, now: float, phase: PreflightPhase, message: 
 def give_up_preflight(before: PreflightState, error: Exception) -> PreflightState:
     """The deadline has come while the step kept failing: nothing was checked, so the preflight fails."""
     state = copy.deepcopy(before)
-    state["phase"], state["nextCheckInSeconds"] = DEADLINE, 0
+    state["phase"], state["nextCheckInSeconds"] = PreflightPhase.DEADLINE, 0
     state["seconds"] = round(state["deadline"] - state["startedAt"], 1)
     state["message"] = reason.preflight_could_not_run(reason.failure(error))
     return state

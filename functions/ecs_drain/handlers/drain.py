@@ -29,7 +29,7 @@ from ..model.state import (
     PREVIOUS_ATTEMPT_KEY,
     REQUEST_KEY,
     REQUESTED_AT_KEY,
-    SEPARATE_SCHEDULES,
+    Cause,
     DrainState,
     ExecutionState,
     PreflightState,
@@ -155,7 +155,7 @@ def _report(action: str, drain: DrainState) -> None:
     # The alarm's metric: findings ECS cannot resolve by itself (a deployment configuration, unplaceable tasks).
     metrics.add_metric(name="BlockingProblems", unit="Count", value=len(blocking(drain["diagnosis"])))
     # The alarm's metric: 1 where the account's providers keep more than one schedule (a warning in the Reason).
-    separate = any(f["cause"] == SEPARATE_SCHEDULES for f in drain["diagnosis"])
+    separate = any(f["cause"] == Cause.SEPARATE_SCHEDULES for f in drain["diagnosis"])
     metrics.add_metric(name="SeparateSchedules", unit="Count", value=int(separate))
     logger.info(
         "Drain %s: %s",

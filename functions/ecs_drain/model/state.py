@@ -14,49 +14,60 @@ import math
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast
 
-Phase = Literal["NOTHING_TO_DRAIN", "WAITING_FOR_CAPACITY", "DRAINING", "DRAINED", "DEADLINE", "BLOCKED"]
-NOTHING_TO_DRAIN: Final = "NOTHING_TO_DRAIN"
-WAITING_FOR_CAPACITY: Final = "WAITING_FOR_CAPACITY"
-DRAINING: Final = "DRAINING"
-DRAINED: Final = "DRAINED"
-DEADLINE: Final = "DEADLINE"
-BLOCKED: Final = "BLOCKED"  # answered early: blocked for a cause ECS cannot resolve (BlockedTimeoutSeconds)
+
+class Phase(StrEnum):
+    """Where a drain is ($.step.drain.phase)."""
+
+    NOTHING_TO_DRAIN = "NOTHING_TO_DRAIN"
+    WAITING_FOR_CAPACITY = "WAITING_FOR_CAPACITY"
+    DRAINING = "DRAINING"
+    DRAINED = "DRAINED"
+    DEADLINE = "DEADLINE"
+    BLOCKED = "BLOCKED"  # answered early: blocked for a cause ECS cannot resolve (BlockedTimeoutSeconds)
+
+
 # The phases that end the loop: the state machine's "Is the drain over?" goes to the answer on these.
-FINAL_PHASES: Final[tuple[Phase, ...]] = (DRAINED, DEADLINE, NOTHING_TO_DRAIN, BLOCKED)
+FINAL_PHASES: Final = (Phase.DRAINED, Phase.DEADLINE, Phase.NOTHING_TO_DRAIN, Phase.BLOCKED)
 
-# Why a drain cannot finish (see diagnosis).
-Cause = Literal[
-    "DEPLOYMENT_CONFIGURATION",
-    "CANNOT_PLACE",
-    "NOT_ENOUGH_CAPACITY",
-    "STANDALONE_TASKS",
-    "SERVICE_UNAVAILABLE",
-    "NOT_READY",
-    "NOT_JUDGED",
-    "ROOM_FROM_SCALING",
-    "SEPARATE_SCHEDULES",
-]
-DEPLOYMENT_CONFIGURATION: Final = "DEPLOYMENT_CONFIGURATION"
-CANNOT_PLACE: Final = "CANNOT_PLACE"
-NOT_ENOUGH_CAPACITY: Final = "NOT_ENOUGH_CAPACITY"
-STANDALONE_TASKS: Final = "STANDALONE_TASKS"
-SERVICE_UNAVAILABLE: Final = "SERVICE_UNAVAILABLE"
-NOT_READY: Final = "NOT_READY"  # the preflight's: the new target's instances never became ready
-# Placement the model could not judge (left to ECS, never a failure), and room a managed-scaling provider adds.
-NOT_JUDGED: Final = "NOT_JUDGED"
-ROOM_FROM_SCALING: Final = "ROOM_FROM_SCALING"
-SEPARATE_SCHEDULES: Final = "SEPARATE_SCHEDULES"  # other ecs-drain providers book in schedules of their own
-# Findings that are said but hold nothing up, kept once seen and given in every ending's Reason.
-WARNING_CAUSES: Final[tuple[Cause, ...]] = (SERVICE_UNAVAILABLE, NOT_JUDGED, ROOM_FROM_SCALING, SEPARATE_SCHEDULES)
 
-# The preflight of a replacing Update (see preflight): it waits for the new target's instances, then decides.
-PreflightPhase = Literal["WAITING_FOR_INSTANCES", "PASSED", "FAILED", "DEADLINE"]
-WAITING_FOR_INSTANCES: Final = "WAITING_FOR_INSTANCES"
-PASSED: Final = "PASSED"
-FAILED: Final = "FAILED"
-PREFLIGHT_FINAL_PHASES: Final[tuple[PreflightPhase, ...]] = (PASSED, FAILED, DEADLINE)
+class Cause(StrEnum):
+    """Why a drain cannot finish, or what a check says of it (diagnosis finds them, decisions/findings keeps them),
+    most important first: the Reason gives them in this order. What each does to the drain is in the sets below."""
+
+    NOT_READY = "NOT_READY"  # the preflight's: the new target's instances never became ready (it fails)
+    DEPLOYMENT_CONFIGURATION = "DEPLOYMENT_CONFIGURATION"  # ECS can neither start a replacement nor stop a task
+    CANNOT_PLACE = "CANNOT_PLACE"  # replacements no instance can take
+    NOT_ENOUGH_CAPACITY = "NOT_ENOUGH_CAPACITY"  # the others have no room yet: the drain waits
+    STANDALONE_TASKS = "STANDALONE_TASKS"  # tasks of no service, which DRAINING never moves
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"  # a service went to no healthy task
+    ROOM_FROM_SCALING = "ROOM_FROM_SCALING"  # room a managed-scaling capacity provider adds once tasks wait
+    NOT_JUDGED = "NOT_JUDGED"  # placement the model could not judge: left to ECS, never a failure
+    SEPARATE_SCHEDULES = "SEPARATE_SCHEDULES"  # other ecs-drain providers book in schedules of their own
+
+
+# Causes ECS cannot resolve by itself: BlockedTimeoutSeconds answers early on them once their tasks stop moving.
+BLOCKING_CAUSES: Final = frozenset({Cause.DEPLOYMENT_CONFIGURATION, Cause.CANNOT_PLACE})
+# Causes that are said but hold nothing up, kept once seen and given in every ending's Reason.
+WARNING_CAUSES: Final = frozenset(
+    {Cause.SERVICE_UNAVAILABLE, Cause.NOT_JUDGED, Cause.ROOM_FROM_SCALING, Cause.SEPARATE_SCHEDULES}
+)
+
+
+class PreflightPhase(StrEnum):
+    """Where the preflight of a replacing Update is ($.step.preflight.phase): it waits for the new target's
+    instances, then decides."""
+
+    WAITING_FOR_INSTANCES = "WAITING_FOR_INSTANCES"
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    DEADLINE = "DEADLINE"
+
+
+PREFLIGHT_FINAL_PHASES: Final = (PreflightPhase.PASSED, PreflightPhase.FAILED, PreflightPhase.DEADLINE)
+
 
 # The execution state: what the execution was started with (ExecutionInput: the properties under PROPERTIES_KEY,
 # as a person or CloudFormation gave them, and the request) and, under STEP_KEY, what the last step of the drain
@@ -64,11 +75,16 @@ PREFLIGHT_FINAL_PHASES: Final[tuple[PreflightPhase, ...]] = (PASSED, FAILED, DEA
 PROPERTIES_KEY: Final = "Properties"
 REQUEST_KEY: Final = "CloudFormation"
 STEP_KEY: Final = "step"
-# The execution's mode: "preflight" for the Update of a replacement, "drain" for a Delete.
 MODE_KEY: Final = "Mode"
-PREFLIGHT_MODE: Final = "preflight"
-DRAIN_MODE: Final = "drain"
-Mode = Literal["preflight", "drain"]
+
+
+class Mode(StrEnum):
+    """The execution's mode ($.Mode)."""
+
+    PREFLIGHT = "preflight"  # the Update of a replacement
+    DRAIN = "drain"  # a Delete
+
+
 # The old target's properties (OldResourceProperties, ServiceToken left out): what the preflight checks the new
 # target against.
 OLD_PROPERTIES_KEY: Final = "OldProperties"
@@ -403,7 +419,7 @@ def empty_summary() -> Summary:
 
 def new_state(cluster: str, now: float, deadline: float | None, max_checks: int) -> DrainState:
     return {
-        "phase": DRAINING,
+        "phase": Phase.DRAINING,
         "cluster": cluster,
         "startedAt": now,
         "deadline": deadline,

@@ -23,13 +23,7 @@ from ..decisions import reason
 from ..decisions.findings import Observation, blocking, merge
 from ..model.arns import last_part
 from ..model.state import (
-    CANNOT_PLACE,
-    DEPLOYMENT_CONFIGURATION,
-    NOT_ENOUGH_CAPACITY,
-    NOT_JUDGED,
-    ROOM_FROM_SCALING,
-    SERVICE_UNAVAILABLE,
-    STANDALONE_TASKS,
+    Cause,
     DrainState,
     Finding,
     Spare,
@@ -93,9 +87,9 @@ def diagnose(state: DrainState, gate: Gate, looked: Looked, standalone: Standalo
     if gate.waiting and spare is not None and late and not has_room(state["need"], spare):
         seen.append(_capacity_finding(state, spare))
     if spare is not None and "unjudged" in spare:
-        seen.append(Observation(NOT_JUDGED, "placement", 0, reason.gate_not_judged(spare["unjudged"])))
+        seen.append(Observation(Cause.NOT_JUDGED, "placement", 0, reason.gate_not_judged(spare["unjudged"])))
     if spare is not None and "scaling" in spare:
-        seen.append(Observation(ROOM_FROM_SCALING, "placement", 0, spare["scaling"]))
+        seen.append(Observation(Cause.ROOM_FROM_SCALING, "placement", 0, spare["scaling"]))
     if standalone is not None and not gate.waiting:
         daemons = sum(1 for s in looked.services if s.daemon)
         draining_for = now - (gate.draining_since if gate.draining_since is not None else now)
@@ -146,7 +140,7 @@ def _service_findings(looked: Looked, state: DrainState, targets: set[str]) -> l
         for obs in found:
             if not on_targets:
                 continue  # nothing of it is on the targets: the drain neither waits for it nor takes it down
-            if obs.cause == SERVICE_UNAVAILABLE and on_targets < len(homes):
+            if obs.cause == Cause.SERVICE_UNAVAILABLE and on_targets < len(homes):
                 continue  # some of its tasks run elsewhere: it keeps serving
             detail = reason.on_targets(on_targets, obs.detail)
             observations.append(Observation(obs.cause, obs.subject, on_targets, detail, obs.since))
@@ -163,22 +157,24 @@ def suspicions(service: ServiceView, events_since: float) -> list[Observation]:
     floor = math.ceil(service.desired * service.min_healthy_percent / 100)
     percents = (service.min_healthy_percent, service.max_percent, service.desired)
     if ceiling <= service.desired and floor >= service.desired:
-        found.append(Observation(DEPLOYMENT_CONFIGURATION, subject, 0, reason.deployment_configuration(*percents)))
+        found.append(
+            Observation(Cause.DEPLOYMENT_CONFIGURATION, subject, 0, reason.deployment_configuration(*percents))
+        )
     events = [(at, m) for at, m in service.events if UNABLE_TO_PLACE in m and at >= events_since]
     if events:
         first, newest = events[-1][0], events[0][1]
         closest = _CLOSEST.search(newest)
         detail = reason.cannot_place(closest.group("why") if closest else None, service.placement_constraints)
-        found.append(Observation(CANNOT_PLACE, subject, 0, detail, since=first))
+        found.append(Observation(Cause.CANNOT_PLACE, subject, 0, detail, since=first))
     if floor == 0:
-        found.append(Observation(SERVICE_UNAVAILABLE, subject, 0, reason.goes_to_zero(*percents)))
+        found.append(Observation(Cause.SERVICE_UNAVAILABLE, subject, 0, reason.goes_to_zero(*percents)))
     return found
 
 
 def _capacity_finding(state: DrainState, spare: Spare) -> Observation:
     detail = reason.not_enough_capacity(state["need"], spare)
     cluster = last_part(state["cluster"])
-    return Observation(NOT_ENOUGH_CAPACITY, f"cluster {cluster}", 0, detail, since=state["startedAt"])
+    return Observation(Cause.NOT_ENOUGH_CAPACITY, f"cluster {cluster}", 0, detail, since=state["startedAt"])
 
 
 def _standalone_findings(looked: Looked, cluster: str, daemons: int, quiet: bool) -> list[Observation]:
@@ -212,4 +208,4 @@ def _standalone_findings(looked: Looked, cluster: str, daemons: int, quiet: bool
 
 def _standalone_finding(name: str, count: int, oldest: float | None, now: float) -> Observation:
     minutes = round((now - oldest) / 60) if oldest is not None else None
-    return Observation(STANDALONE_TASKS, name, count, reason.standalone_tasks(count, minutes), since=oldest)
+    return Observation(Cause.STANDALONE_TASKS, name, count, reason.standalone_tasks(count, minutes), since=oldest)

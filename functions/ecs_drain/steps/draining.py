@@ -19,10 +19,10 @@ from ..decisions import reason, rule
 from ..decisions.findings import Observation, merge
 from ..decisions.properties import DrainProperties
 from ..model.state import (
-    SEPARATE_SCHEDULES,
-    WAITING_FOR_CAPACITY,
+    Cause,
     DrainState,
     Finding,
+    Phase,
     PreviousDrain,
     Spare,
     no_task_events,
@@ -69,7 +69,7 @@ def plan(
     # Targets already DRAINING (an earlier attempt set them) are being emptied: waiting for room changes nothing.
     still_active = any(i.status == "ACTIVE" and i.active_tasks for i in found.values())
     if props.wait_for_capacity and need["cpu"] + need["memory"] > 0 and still_active:
-        state["phase"] = WAITING_FOR_CAPACITY
+        state["phase"] = Phase.WAITING_FOR_CAPACITY
         # Task by task where listing the services' tasks is cheap; aggregates otherwise (capacity).
         cost = listing_cost(services)
         if cost <= min(listing_reads(len(ids)), clients.budget.affordable_reads()):
@@ -83,11 +83,11 @@ def _first_diagnosis(
 ) -> list[Finding]:
     """What the plan finds: the services' own findings and the gate's, and other providers' schedules (read once
     per drain, at its start)."""
-    gate = Gate(state["phase"] == WAITING_FOR_CAPACITY, None, None)
+    gate = Gate(state["phase"] == Phase.WAITING_FOR_CAPACITY, None, None)
     findings = diagnose(state, gate, Looked(clients.ecs, clients.budget, services, census, now))
     tables = call_budget_tables(clients.cloudformation) if clients.cloudformation is not None else None
     if tables is not None and len(tables) > 1:
-        warned = Observation(SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
+        warned = Observation(Cause.SEPARATE_SCHEDULES, "account", 0, reason.separate_schedules(tables))
         findings = merge(findings, [warned], now)
     return findings
 
@@ -182,7 +182,7 @@ def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Ce
     """The gate (room elsewhere for the targets' tasks), then what an open gate does: set the targets DRAINING,
     and under StandaloneTasks STOP, stop the tasks of no service."""
     ecs, cluster, need = clients.ecs, state["cluster"], state["need"]
-    waiting = state["phase"] == WAITING_FOR_CAPACITY
+    waiting = state["phase"] == Phase.WAITING_FOR_CAPACITY
     spare = (
         spare_capacity(clients, cluster, set(unpack_ids(state["pending"])), need, state.get("groups"))
         if waiting

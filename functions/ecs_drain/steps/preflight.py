@@ -28,11 +28,7 @@ from ..decisions.findings import Observation, blocking, merge
 from ..decisions.placement import Placement
 from ..decisions.properties import DrainProperties
 from ..model.state import (
-    CANNOT_PLACE,
-    DEPLOYMENT_CONFIGURATION,
-    NOT_JUDGED,
-    ROOM_FROM_SCALING,
-    SERVICE_UNAVAILABLE,
+    Cause,
     Finding,
     NewInstances,
     PreflightState,
@@ -150,7 +146,11 @@ def _configuration_findings(
     """What the services' own descriptions say would hold a drain of the old target up, for those with tasks there."""
     found: list[Observation] = []
     for service in services:
-        kept = [o for o in suspicions(service, now) if o.cause in (DEPLOYMENT_CONFIGURATION, SERVICE_UNAVAILABLE)]
+        kept = [
+            o
+            for o in suspicions(service, now)
+            if o.cause in (Cause.DEPLOYMENT_CONFIGURATION, Cause.SERVICE_UNAVAILABLE)
+        ]
         if not kept or not old_ids:
             continue
         on_old = sum(1 for home in calls.service_task_homes(ecs, cluster, service.name).values() if home in old_ids)
@@ -191,13 +191,13 @@ def _placement_findings(
     for name, count in Counter(u.task.service for u in placement.unplaced).items():
         miss = next(u for u in placement.unplaced if u.task.service == name)
         detail = reason.tasks_fit_nowhere(on_old[name], count, miss.why, constraints[name], miss.closest)
-        found.append(Observation(CANNOT_PLACE, f"service {name}", count, detail))
+        found.append(Observation(Cause.CANNOT_PLACE, f"service {name}", count, detail))
     for name, count in Counter(u.task.service for u in placement.unjudged).items():
         what = next(u.what for u in placement.unjudged if u.task.service == name)
         detail = reason.placement_not_judged(on_old[name], count, what)
-        found.append(Observation(NOT_JUDGED, f"service {name}", count, detail))
+        found.append(Observation(Cause.NOT_JUDGED, f"service {name}", count, detail))
     for name, count in Counter(u.task.service for u in placement.scaling).items():
-        found.append(Observation(ROOM_FROM_SCALING, f"service {name}", count, reason.scales_out([name])))
+        found.append(Observation(Cause.ROOM_FROM_SCALING, f"service {name}", count, reason.scales_out([name])))
     return found
 
 

@@ -21,25 +21,25 @@ def state(phase: Phase, on_timeout: str = "CONTINUE") -> ExecutionState:
 
 
 def test_it_answers_success_when_drained() -> None:
-    result = outcome.of_state(state("DRAINED"))
+    result = outcome.of_state(state(Phase.DRAINED))
     assert (result.status, result.outcome) == ("SUCCESS", "DRAINED")
 
 
 def test_it_follows_on_timeout_at_the_deadline() -> None:
-    assert outcome.of_state(state("DEADLINE", "CONTINUE")).status == "SUCCESS"
-    failed = outcome.of_state(state("DEADLINE", "FAIL"))
+    assert outcome.of_state(state(Phase.DEADLINE, "CONTINUE")).status == "SUCCESS"
+    failed = outcome.of_state(state(Phase.DEADLINE, "FAIL"))
     assert failed.status == "FAILED"
     assert "tries this Delete three times" in failed.reason and "DELETE_FAILED" in failed.reason
 
 
 def test_it_treats_the_bound_on_checks_as_the_deadline_and_names_what_still_runs() -> None:
-    result = outcome.of_state(state("DRAINING", "FAIL"))
+    result = outcome.of_state(state(Phase.DRAINING, "FAIL"))
     assert result.status == "FAILED"
     assert "i-1 (DRAINING): 2 tasks, 1 stopping" in result.reason
 
 
 def test_it_answers_a_failed_step_as_on_timeout_says_with_the_error() -> None:
-    failed = state("DRAINING", "FAIL")
+    failed = state(Phase.DRAINING, "FAIL")
     failed["step"]["error"] = {"Error": "Runtime.ExitError", "Cause": "boom"}
     result = outcome.of_state(failed)
     assert result.status == "FAILED"
@@ -64,7 +64,7 @@ def test_it_reports_an_aborted_execution_by_name() -> None:
 
 
 def test_it_summarises_phase_durations() -> None:
-    summary = outcome.summary(state("DRAINED"), outcome.of_state(state("DRAINED")), answered=True)
+    summary = outcome.summary(state(Phase.DRAINED), outcome.of_state(state(Phase.DRAINED)), answered=True)
     assert summary["phaseSeconds"] == {"draining": 50}
     assert summary["stillRunning"] == []
     assert summary["answeredCloudFormation"] is True

@@ -16,19 +16,12 @@ from ecs_drain.decisions import rule
 from ecs_drain.decisions.findings import Observation, merge
 from ecs_drain.decisions.properties import DrainProperties, parse
 from ecs_drain.model.state import (
-    BLOCKED,
-    DEADLINE,
-    DRAINED,
-    DRAINING,
-    FAILED,
-    NOTHING_TO_DRAIN,
-    PASSED,
-    WAITING_FOR_CAPACITY,
-    WAITING_FOR_INSTANCES,
+    Cause,
     CountMemory,
     DrainState,
     Finding,
     Phase,
+    PreflightPhase,
     PreviousDrain,
     RemainingInstance,
     Spare,
@@ -52,10 +45,12 @@ def props(**given: Any) -> DrainProperties:
 
 
 def pinned(tasks: int, since: float = T0) -> list[Finding]:
-    return merge([], [Observation("DEPLOYMENT_CONFIGURATION", "service pinned", tasks, "min 100, max 100")], since)
+    return merge([], [Observation(Cause.DEPLOYMENT_CONFIGURATION, "service pinned", tasks, "min 100, max 100")], since)
 
 
-def drain(phase: Phase = DRAINING, checks: int = 3, findings: list[Finding] | None = None, **given: Any) -> DrainState:
+def drain(
+    phase: Phase = Phase.DRAINING, checks: int = 3, findings: list[Finding] | None = None, **given: Any
+) -> DrainState:
     """A drain of 2 instances, 5 tasks at the start, planned at T0."""
     state = rule.new_drain(props(**given), T0, T0)
     state["phase"] = phase
@@ -94,23 +89,35 @@ class Row:
 
 
 DRAIN_ROWS = [
-    Row("every task on the targets STOPPED", drain(), seen(60, busy=(), tasks=0), DRAINED, "Drained 2 container"),
-    Row("the cluster gone", drain(), rule.DrainSnapshot(T0 + 60, cluster_gone=True), NOTHING_TO_DRAIN, "Cluster web"),
-    Row("tasks left before the deadline", drain(), seen(60), DRAINING, "2 tasks on 1 instance still running"),
+    Row("every task on the targets STOPPED", drain(), seen(60, busy=(), tasks=0), Phase.DRAINED, "Drained 2 container"),
+    Row(
+        "the cluster gone",
+        drain(),
+        rule.DrainSnapshot(T0 + 60, cluster_gone=True),
+        Phase.NOTHING_TO_DRAIN,
+        "Cluster web",
+    ),
+    Row("tasks left before the deadline", drain(), seen(60), Phase.DRAINING, "2 tasks on 1 instance still running"),
     Row(
         "the deadline",
         drain(DrainTimeoutSeconds="600"),
         seen(600),
-        DEADLINE,
+        Phase.DEADLINE,
         "Deadline reached with tasks still running",
         {"DrainTimeoutSeconds": "600"},
     ),
-    Row("the bound on checks", drain(checks=10_000), seen(60), DEADLINE, "Deadline reached with tasks still running"),
+    Row(
+        "the bound on checks",
+        drain(checks=10_000),
+        seen(60),
+        Phase.DEADLINE,
+        "Deadline reached with tasks still running",
+    ),
     Row(
         "BlockedTimeoutSeconds with a blocking finding and nothing else left",
         drain(findings=pinned(2)),
         seen(300, findings=tuple(pinned(2)), only_blocked_left=True),
-        BLOCKED,
+        Phase.BLOCKED,
         "Blocked for 300 s by a cause ECS cannot resolve",
         {"BlockedTimeoutSeconds": "300"},
     ),
@@ -118,7 +125,7 @@ DRAIN_ROWS = [
         "BlockedTimeoutSeconds with other tasks still leaving: not early",
         drain(findings=pinned(2)),
         seen(300, findings=tuple(pinned(2)), only_blocked_left=False),
-        DRAINING,
+        Phase.DRAINING,
         "2 tasks on 1 instance still running. Diagnosis: service pinned: DEPLOYMENT_CONFIGURATION",
         {"BlockedTimeoutSeconds": "300"},
     ),
@@ -126,7 +133,7 @@ DRAIN_ROWS = [
         "a retried Delete finding the previous attempt's block unchanged",
         drain(findings=pinned(1)),
         seen(30, tasks=1, findings=tuple(pinned(1)), only_blocked_left=True),
-        BLOCKED,
+        Phase.BLOCKED,
         "Still blocked, as the previous attempt (web-ECSDrain-1) found",
         previous=PREVIOUS,
     ),
@@ -134,22 +141,22 @@ DRAIN_ROWS = [
         "a retried Delete whose block is gone: drains on",
         drain(),
         seen(30, tasks=1),
-        DRAINING,
+        Phase.DRAINING,
         "1 task on 1 instance still running",
         previous=PREVIOUS,
     ),
     Row(
         "waiting for room that is not there yet",
-        drain(WAITING_FOR_CAPACITY),
+        drain(Phase.WAITING_FOR_CAPACITY),
         replace(seen(60), spare=NO_ROOM, draining=False),
-        WAITING_FOR_CAPACITY,
+        Phase.WAITING_FOR_CAPACITY,
         "Waiting for capacity: need 512 CPU / 1024 MiB elsewhere",
     ),
     Row(
         "room found: the targets are set DRAINING",
-        drain(WAITING_FOR_CAPACITY),
+        drain(Phase.WAITING_FOR_CAPACITY),
         replace(seen(60), spare=ROOM, draining=True),
-        DRAINING,
+        Phase.DRAINING,
         "2 tasks on 1 instance still running",
     ),
 ]
@@ -162,7 +169,7 @@ def test_it_decides_each_drain_check_as_its_row_says(row: Row) -> None:
     assert (after["phase"], after["message"][: len(row.head)]) == (row.phase, row.head)
     assert row.before == before  # the state before is left as it was
     assert after["checks"] == before["checks"] + 1 and after["checkedAt"] == row.seen.now
-    ended = row.phase in (DRAINED, DEADLINE, BLOCKED, NOTHING_TO_DRAIN)
+    ended = row.phase in (Phase.DRAINED, Phase.DEADLINE, Phase.BLOCKED, Phase.NOTHING_TO_DRAIN)
     assert (after["nextCheckInSeconds"] == 0) == ended
     if ended:
         assert after["timeline"]["endedAt"] == row.seen.now and after["summary"]["seconds"] == row.seen.now - T0
@@ -170,7 +177,7 @@ def test_it_decides_each_drain_check_as_its_row_says(row: Row) -> None:
 
 def test_it_keeps_what_a_check_saw_for_the_next_and_the_reason() -> None:
     after = rule.decide_drain(
-        drain(WAITING_FOR_CAPACITY), replace(seen(60), spare=ROOM, problems=("refused",)), props()
+        drain(Phase.WAITING_FOR_CAPACITY), replace(seen(60), spare=ROOM, problems=("refused",)), props()
     )
     assert after["timeline"]["capacityReadyAt"] == after["timeline"]["drainingSetAt"] == T0 + 60
     assert (after["pendingCount"], after["summary"]["tasksRemaining"], after["summary"]["drained"]) == (1, 2, 1)
@@ -179,7 +186,7 @@ def test_it_keeps_what_a_check_saw_for_the_next_and_the_reason() -> None:
 
 
 def test_it_keeps_only_the_warnings_of_a_drain_that_finished() -> None:
-    warned = merge([], [Observation("SERVICE_UNAVAILABLE", "service solo", 1, "goes to zero")], T0)
+    warned = merge([], [Observation(Cause.SERVICE_UNAVAILABLE, "service solo", 1, "goes to zero")], T0)
     after = rule.decide_drain(drain(findings=pinned(1) + warned), seen(60, busy=(), tasks=0), props())
     assert [f["cause"] for f in after["diagnosis"]] == ["SERVICE_UNAVAILABLE"]
     assert "Warning: service solo" in after["message"]
@@ -226,14 +233,14 @@ def test_it_finds_nothing_to_drain_for_a_target_gone_empty_or_unregistered(
     ec2: int | None, registered: int, head: str
 ) -> None:
     ending = rule.plan_ending(props(), ec2, registered)
-    assert ending is not None and (ending.phase, ending.message) == (NOTHING_TO_DRAIN, head)
+    assert ending is not None and (ending.phase, ending.message) == (Phase.NOTHING_TO_DRAIN, head)
     assert rule.plan_ending(props(), 3, 3) is None
 
 
 def test_it_ends_a_drain_whose_step_kept_failing_at_its_deadline_naming_the_error() -> None:
     before = drain(DrainTimeoutSeconds="600")
     after = rule.give_up_drain(before, T0 + 600, TimeoutError("the step timed out"))
-    assert after["phase"] == DEADLINE and before["phase"] == DRAINING
+    assert after["phase"] == Phase.DEADLINE and before["phase"] == Phase.DRAINING
     assert after["message"].startswith("Deadline reached while the drain step kept failing (TimeoutError: the step")
 
 
@@ -257,30 +264,30 @@ def look(seconds: float, **more: Any) -> rule.PreflightSnapshot:
     return rule.PreflightSnapshot(T0 + seconds, **{"instances": no_instances(), **more})
 
 
-PINNED = Observation("DEPLOYMENT_CONFIGURATION", "service pinned", 2, "min 100, max 100")
+PINNED = Observation(Cause.DEPLOYMENT_CONFIGURATION, "service pinned", 2, "min 100, max 100")
 PREFLIGHT_ROWS = [
     (
         "a service ECS cannot move: failed at once",
         look(30, observations=(PINNED,)),
-        FAILED,
+        PreflightPhase.FAILED,
         "Preflight failed: draining",
     ),
     (
         "the new instances still coming",
         look(30, waiting_for=("3 instances of SpotFleet sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321 to register",)),
-        WAITING_FOR_INSTANCES,
+        PreflightPhase.WAITING_FOR_INSTANCES,
         "Preflight: waiting for SpotFleet sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321: 3 instances",
     ),
     (
         "the new instances never came: failed at the deadline",
         look(900, waiting_for=("3 instances of SpotFleet sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321 to register",)),
-        DEADLINE,
+        Phase.DEADLINE,
         "Preflight failed: after 900 s (PreflightTimeoutSeconds)",
     ),
     (
         "ready, and room for every task",
         look(120, instances=READY, services=({"service": "web", "tasks": 6, "placed": 6},)),
-        PASSED,
+        PreflightPhase.PASSED,
         "Preflight passed: 3 instances of SpotFleet sfr-9f8e7d6c-5b4a-4321-8fed-cba987654321",
     ),
 ]
@@ -295,7 +302,7 @@ def test_it_decides_each_preflight_look_as_its_row_says(
     after = rule.decide_preflight(before, snapshot, NEW)
     assert (after["phase"], after["message"][: len(head)]) == (phase, head)
     assert before["checks"] == 0 and after["checks"] == 1
-    assert (after["nextCheckInSeconds"] == 0) == (phase != WAITING_FOR_INSTANCES)
+    assert (after["nextCheckInSeconds"] == 0) == (phase != PreflightPhase.WAITING_FOR_INSTANCES)
 
 
 def test_it_names_what_the_preflight_waited_for_as_a_finding_at_its_deadline() -> None:
@@ -307,7 +314,7 @@ def test_it_names_what_the_preflight_waited_for_as_a_finding_at_its_deadline() -
 
 def test_it_fails_a_preflight_whose_step_kept_failing_at_its_deadline() -> None:
     after = rule.give_up_preflight(rule.new_preflight(NEW, OLD, T0, T0), TimeoutError("timed out"))
-    assert (after["phase"], after["seconds"]) == (DEADLINE, 900.0)
+    assert (after["phase"], after["seconds"]) == (PreflightPhase.DEADLINE, 900.0)
     assert "(TimeoutError: timed out)" in after["message"]
 
 

@@ -11,7 +11,7 @@ from ecs_drain.aws.ecs_calls import describe_services
 from ecs_drain.decisions import findings
 from ecs_drain.decisions.findings import Observation
 from ecs_drain.decisions.properties import parse
-from ecs_drain.model.state import Finding
+from ecs_drain.model.state import Cause, Finding
 from ecs_drain.steps import diagnosis, draining
 from ecs_drain.steps.census import Pending, count
 from ecs_drain.steps.diagnosis import Gate
@@ -91,7 +91,7 @@ def test_it_warns_when_every_task_of_a_service_may_stop_at_once_and_all_are_on_t
 
 
 def observed(tasks: int) -> Observation:
-    return Observation("DEPLOYMENT_CONFIGURATION", "service pinned", tasks, "detail")
+    return Observation(Cause.DEPLOYMENT_CONFIGURATION, "service pinned", tasks, "detail")
 
 
 def test_it_keeps_when_a_finding_was_first_seen_and_restarts_the_stuck_clock_when_its_tasks_drop() -> None:
@@ -105,8 +105,8 @@ def test_it_keeps_when_a_finding_was_first_seen_and_restarts_the_stuck_clock_whe
 
 
 def test_it_keeps_a_warning_once_seen_and_orders_what_ecs_cannot_resolve_first() -> None:
-    warning = Observation("SERVICE_UNAVAILABLE", "service solo", 1, "detail")
-    standalone = Observation("STANDALONE_TASKS", "task group family:job", 1, "detail")
+    warning = Observation(Cause.SERVICE_UNAVAILABLE, "service solo", 1, "detail")
+    standalone = Observation(Cause.STANDALONE_TASKS, "task group family:job", 1, "detail")
     found = findings.merge([], [warning, standalone, observed(1)], now=100.0)
     assert [f["cause"] for f in found] == ["DEPLOYMENT_CONFIGURATION", "STANDALONE_TASKS", "SERVICE_UNAVAILABLE"]
     assert [f["cause"] for f in findings.merge(found, [], now=200.0)] == ["SERVICE_UNAVAILABLE"]
@@ -116,7 +116,7 @@ def test_it_calls_a_drain_blocked_only_after_the_timeout_with_no_task_moving() -
     found = findings.merge([], [observed(3)], now=100.0)
     assert findings.blocked(found, now=159.0, after_seconds=60) is None
     assert findings.blocked(found, now=160.0, after_seconds=60) is not None
-    standalone = findings.merge([], [Observation("STANDALONE_TASKS", "task group x", 1, "d")], now=0.0)
+    standalone = findings.merge([], [Observation(Cause.STANDALONE_TASKS, "task group x", 1, "d")], now=0.0)
     assert findings.blocked(standalone, now=10_000.0, after_seconds=60) is None  # it ends by itself
 
 

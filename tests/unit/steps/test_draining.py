@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from ecs_drain.model.state import (
-    DEADLINE,
-    DRAINED,
-    DRAINING,
-    NOTHING_TO_DRAIN,
-    WAITING_FOR_CAPACITY,
+    Phase,
 )
 from ecs_drain.steps import draining
 from ecs_drain.steps.capacity import PLACEMENT_LISTING_READS, needs_of
@@ -26,7 +22,7 @@ def test_it_plans_the_room_the_targets_need_from_what_ecs_reports() -> None:
     ecs.add_task(B, "job-1", group="family:report")
     ecs.daemons = {"log-agent"}
     drain = planned(ecs)
-    assert drain["phase"] == WAITING_FOR_CAPACITY
+    assert drain["phase"] == Phase.WAITING_FOR_CAPACITY
     assert drain["pendingCount"] == 2
     assert drain["summary"]["tasksAtStart"] == 5
     # Reserved on the targets (5 tasks of 256/512) less one daemon task on each busy target is 768/1536, but the
@@ -47,13 +43,13 @@ def test_it_places_in_aggregate_where_listing_the_services_tasks_would_cost_too_
     for n in range(PLACEMENT_LISTING_READS * 50 + 1):
         ecs.add_task(A if n % 2 else B, f"web-{n}")
     drain = planned(ecs)
-    assert drain["phase"] == WAITING_FOR_CAPACITY and "groups" not in drain
+    assert drain["phase"] == Phase.WAITING_FOR_CAPACITY and "groups" not in drain
     assert ecs.calls["list_tasks"] == ecs.calls["DescribeTasks"] == 0
 
 
 def test_it_plans_nothing_for_targets_that_are_not_registered() -> None:
     drain = planned(FakeEcs())
-    assert drain["phase"] == NOTHING_TO_DRAIN
+    assert drain["phase"] == Phase.NOTHING_TO_DRAIN
     assert "None of the 2 instances" in drain["message"]
 
 
@@ -65,17 +61,17 @@ def test_it_sets_targets_draining_once_there_is_room_and_finishes_when_every_tas
     ecs.add_task(A, "web-1")
     drain = planned(ecs)
     drain = draining.check(drain, props(), clients(ecs), now=1001.0)
-    assert drain["phase"] == DRAINING
+    assert drain["phase"] == Phase.DRAINING
     assert {ecs.instances[c]["status"] for c in (A, B)} == {"DRAINING"}
     assert ecs.instances[SPARE]["status"] == "ACTIVE"
     assert drain["nextCheckInSeconds"] == 15
     assert drain["summary"]["tasksRemaining"] == 1
     ecs.set_task("web-1", "DEACTIVATING")
     drain = draining.check(drain, props(), clients(ecs), now=1016.0)
-    assert (drain["phase"], drain["summary"]["tasksRemaining"]) == (DRAINING, 1)
+    assert (drain["phase"], drain["summary"]["tasksRemaining"]) == (Phase.DRAINING, 1)
     ecs.set_task("web-1", "STOPPED")
     drain = draining.check(drain, props(), clients(ecs), now=1031.0)
-    assert drain["phase"] == DRAINED
+    assert drain["phase"] == Phase.DRAINED
     assert drain["summary"]["seconds"] == 31.0
     assert drain["timeline"]["drainingSetAt"] == 1001.0
 
@@ -105,7 +101,7 @@ def test_it_stops_at_the_deadline_and_names_what_still_runs() -> None:
     drain = draining.check(drain, props(DrainTimeoutSeconds="60"), clients(ecs), now=1001.0)
     assert drain["nextCheckInSeconds"] == 15
     drain = draining.check(drain, props(DrainTimeoutSeconds="60"), clients(ecs), now=1060.0)
-    assert drain["phase"] == DEADLINE
+    assert drain["phase"] == Phase.DEADLINE
     assert "i-aaaaaaaa (DRAINING): 1 task." in drain["message"]
 
 
