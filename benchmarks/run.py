@@ -188,6 +188,14 @@ def _state_bytes_max(world: World) -> int:
     )
 
 
+def _is_check(parameters: str) -> bool:
+    """A drain task that checks (not the plan: the first check of a drain, before it has a state of its own)."""
+    from ecs_drain.handlers.drain import step_action  # the product's own reading of a step
+
+    payload = json.loads(parameters)["Payload"]
+    return bool(payload.get("Action") == "check" and step_action(payload) == "check")
+
+
 def _usd_per_hour(world: World, steps: list[Any]) -> float | None:
     """One loop (the check, its Choice, the wait for the tasks) an hour's worth of times, at the checks' and waits'
     simulated duration, with their DynamoDB writes (the call budget's bookings, the watch's)."""
@@ -195,7 +203,7 @@ def _usd_per_hour(world: World, steps: list[Any]) -> float | None:
     checks_scheduled = [
         n
         for n, e in enumerate(events)
-        if e["type"] == "TaskScheduled" and '"check"' in e["taskScheduledEventDetails"]["parameters"]
+        if e["type"] == "TaskScheduled" and _is_check(e["taskScheduledEventDetails"]["parameters"])
     ]
     if len(checks_scheduled) < 2:
         return None

@@ -334,6 +334,10 @@ class OfflineAws:
         handler = getattr(importlib.import_module(module_name), attribute)
         context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
         action = str(event.get("Action", "")) if isinstance(event, dict) else ""
+        if action == "check":  # the first check is the plan
+            from ecs_drain.handlers.drain import step_action
+
+            action = step_action(event)  # type: ignore[arg-type]
         before = self.calls.by_action(caller=logical_id)
         sim_started = self.clock.now()
         with self.clock.participant(), self.calls.acting_as(logical_id):

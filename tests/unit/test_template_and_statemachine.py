@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any, get_args, get_type_hints
 
-from ecs_drain.aws import budget, cfn_answer
+from ecs_drain.aws import budget, cfn_answer, executions
 from ecs_drain.aws import clients as aws
 from ecs_drain.decisions import properties
 from ecs_drain.model import state as drain_state
@@ -17,7 +17,7 @@ from emulation import template as cfn
 TEMPLATE = cfn.load()
 _, SM_PROPS, ASL = cfn.state_machine(TEMPLATE)
 STATES: dict[str, Any] = ASL["States"]
-PLAN, CHECK = "Find the container instances to drain", "Set instances DRAINING and count the tasks left"
+CHECK = "Set instances DRAINING and count the tasks left"
 PREFLIGHT = "Check the new capacity"
 ANSWER_STATES = {n for n, s in STATES.items() if s["Type"] == "Task" and "AnswerFunctionArn" in json.dumps(s)}
 
@@ -62,13 +62,13 @@ def test_it_retries_every_task_and_catches_into_an_answer() -> None:
 
 
 def test_it_gives_every_drain_function_step_the_same_retries_and_catches() -> None:
-    plan, check, preflight = STATES[PLAN], STATES[CHECK], STATES[PREFLIGHT]
-    assert plan["Retry"] == check["Retry"] == preflight["Retry"] and plan["Catch"] == check["Catch"]
+    check, preflight = STATES[CHECK], STATES[PREFLIGHT]
+    assert check["Retry"] == preflight["Retry"]
 
     def uncommented(catches: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in c.items() if k != "Comment"} for c in catches]
 
-    assert uncommented(preflight["Catch"]) == uncommented(plan["Catch"])
+    assert uncommented(preflight["Catch"]) == uncommented(check["Catch"])
     # The transient Lambda errors are the same list wherever a task retries them.
     transient = [
         {e for e in r["ErrorEquals"] if e.startswith("Lambda.")} for s in STATES.values() for r in s.get("Retry", [])
@@ -79,7 +79,7 @@ def test_it_gives_every_drain_function_step_the_same_retries_and_catches() -> No
 def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
     """Our own trouble never answers early: only invalid properties reach the answer; everything else goes back,
     after a wait, to the step that failed (whose handler ends the drain at its deadline)."""
-    for name in (PLAN, CHECK, PREFLIGHT):
+    for name in (CHECK, PREFLIGHT):
         catches = {c["ErrorEquals"][0]: c for c in STATES[name]["Catch"]}
         assert set(catches) == {"InvalidProperties", "States.ALL"}
         assert catches["InvalidProperties"]["Next"] in ANSWER_STATES
@@ -91,12 +91,16 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
             waits = [retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n for n in range(retrier["MaxAttempts"])]
             assert "JitterStrategy" not in retrier and sum(waits) == drain_state.QUICK_RETRY_SECONDS
         # Counted ($.step.failedTries), then answered only past $.step.maxFailedTries in a row; else back to the step.
-        bound_state = "Have the failed tries outlasted the deadline?"
-        deadline = STATES[bound_state]
-        assert reachable(again["Next"]) >= {"First failed try", "Add a failed try", bound_state}
         failed_tries = f"$.{drain_state.STEP_KEY}.{drain_state.FAILED_TRIES_KEY}"
-        for counting in ("First failed try", "Add a failed try"):
-            assert STATES[counting]["ResultPath"] == failed_tries
+        counting = STATES[again["Next"]]
+        assert counting == {
+            "Type": "Pass",
+            "Comment": counting["Comment"],
+            "Parameters": {"count.$": f"States.MathAdd({failed_tries}.count, 1)"},
+            "ResultPath": failed_tries,
+            "Next": "Have the failed tries outlasted the deadline?",
+        }
+        deadline = STATES[counting["Next"]]
         [bound] = deadline["Choices"]
         assert bound == {
             "Variable": f"{failed_tries}.count",
@@ -104,19 +108,25 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
             "Next": bound["Next"],
         }
         assert bound["Next"] in ANSWER_STATES
-        which = STATES[deadline["Default"]]
-        assert which["Choices"] == [
-            {"Variable": "$.step.preflight", "IsPresent": True, "Next": PREFLIGHT},
-            {"Variable": "$.step.drain", "IsPresent": True, "Next": CHECK},
-        ]
-        assert which["Default"] == ASL["StartAt"]
+        # Else the step that failed is tried again: the start sends a preflight to its check, a drain to its own.
+        assert deadline["Default"] == ASL["StartAt"] and name in reachable(ASL["StartAt"])
+
+
+def test_it_counts_failed_tries_from_zero_in_every_input_and_every_steps_result() -> None:
+    """The count has no first case of its own: each step's result, and each execution's input, start it at 0."""
+    for name in (CHECK, PREFLIGHT):
+        assert STATES[name]["ResultSelector"][drain_state.FAILED_TRIES_KEY] == {"count": 0}, name
+    props = properties.parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"]})
+    drain = executions.drain_input({"Cluster": "web"}, props, 0.0)
+    preflight = executions.preflight_input({"Cluster": "web"}, {"Cluster": "web"}, props, 0.0)
+    assert drain["step"]["failedTries"] == preflight["step"]["failedTries"] == {"count": 0}
 
 
 def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
     start = STATES[ASL["StartAt"]]
     [preflight] = start["Choices"]
     assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.Mode.PREFLIGHT, "Next": PREFLIGHT}
-    assert start["Default"] == PLAN and drain_state.MODE_KEY == "Mode"
+    assert start["Default"] == CHECK and drain_state.MODE_KEY == "Mode"
     assert {str(mode) for mode in drain_state.Mode} == {"preflight", "drain"}
 
 
@@ -172,18 +182,37 @@ def test_it_reads_only_the_drain_fields_the_state_names() -> None:
 
 
 def test_it_puts_each_drain_tasks_result_under_step_as_its_handler_returns_it() -> None:
-    for name, key in ((PLAN, "drain"), (CHECK, "drain"), (PREFLIGHT, "preflight")):
+    for name, key in ((CHECK, "drain"), (PREFLIGHT, "preflight")):
         task = STATES[name]
         assert task["ResultPath"] == f"$.{drain_state.STEP_KEY}" and "OutputPath" not in task
         selected = {k.removesuffix(".$"): v for k, v in task["ResultSelector"].items()}
-        assert selected == {key: f"$.Payload.{key}", "maxFailedTries": "$.Payload.maxFailedTries"}
-        assert set(selected) <= set(get_type_hints(drain_state.StepResult))
+        assert selected == {
+            key: f"$.Payload.{key}",
+            "maxFailedTries": "$.Payload.maxFailedTries",
+            "failedTries": {"count": 0},
+        }
+        returned = {k.removesuffix(".$") for k in task["ResultSelector"] if k.endswith(".$")}
+        assert returned <= set(get_type_hints(drain_state.StepResult)) and set(selected) <= set(
+            get_type_hints(drain_state.StepState)
+        )
         assert all(c["ResultPath"] == f"$.{drain_state.STEP_KEY}.{drain_state.ERROR_KEY}" for c in task["Catch"])
+
+
+def said_over(choice: dict[str, Any], kind: str) -> bool:
+    """The choice answers when the step says the loop is over (and only where it says so)."""
+    variable = f"$.step.{kind}.over"
+    return bool(
+        choice["And"]
+        == [
+            {"Variable": variable, "IsPresent": True},
+            {"Variable": variable, "BooleanEquals": True},
+        ]
+    )
 
 
 def test_it_ends_the_preflight_loop_on_its_final_phases_or_its_bound() -> None:
     over, bound = STATES["Is the preflight over?"]["Choices"]
-    assert {c["StringEquals"] for c in over["Or"]} == set(drain_state.PREFLIGHT_FINAL_PHASES)
+    assert said_over(over, "preflight")
     assert set(drain_state.PREFLIGHT_FINAL_PHASES) <= set(drain_state.PreflightPhase)
     assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"]) == (
         "$.step.preflight.checks",
@@ -194,11 +223,19 @@ def test_it_ends_the_preflight_loop_on_its_final_phases_or_its_bound() -> None:
     assert STATES[PREFLIGHT]["Next"] == "Is the preflight over?"
 
 
-def test_it_ends_the_loop_on_exactly_the_final_phases() -> None:
-    over = STATES["Is the drain over?"]["Choices"][0]["Or"]
-    assert {c["StringEquals"] for c in over} == set(drain_state.FINAL_PHASES)
-    nothing = STATES["Is there anything to drain?"]["Choices"][0]
-    assert nothing["StringEquals"] == drain_state.Phase.NOTHING_TO_DRAIN
+def test_it_ends_the_drain_loop_where_the_step_says_it_is_over_or_at_its_bound_and_checks_at_once_after_the_plan() -> (
+    None
+):
+    over, bound, planned = STATES["Is the drain over?"]["Choices"]
+    assert said_over(over, "drain") and over["Next"] in ANSWER_STATES
+    assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"], bound["Next"] in ANSWER_STATES) == (
+        "$.step.drain.checks",
+        "$.step.drain.maxChecks",
+        True,
+    )
+    # The plan leaves nextCheckInSeconds at 0 (every check waits at least 1 s): the first check comes at once.
+    assert planned == {"Variable": "$.step.drain.nextCheckInSeconds", "NumericEquals": 0, "Next": CHECK}
+    assert STATES["Is the drain over?"]["Default"] == "Wait for the tasks to stop"
     assert set(drain_state.FINAL_PHASES) <= set(drain_state.Phase)
 
 

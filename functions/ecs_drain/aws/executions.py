@@ -18,6 +18,7 @@ from ..model.state import (
     ExecutionOutput,
     Mode,
     PreviousDrain,
+    StepState,
     failed_tries_outlasting,
 )
 from ..runtime import clock
@@ -56,7 +57,8 @@ def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) ->
     """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
     row outlast its deadline (until a step has run and set its own bound)."""
     bound = failed_tries_outlasting(drain_seconds(props))
-    return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": {"maxFailedTries": bound}}
+    step: StepState = {"maxFailedTries": bound, "failedTries": {"count": 0}}
+    return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": step}
 
 
 def preflight_input(
@@ -69,7 +71,10 @@ def preflight_input(
         "Mode": Mode.PREFLIGHT,
         "OldProperties": dict(old_given),
         "RequestedAt": now,
-        "step": {"maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds)},
+        "step": {
+            "maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds),
+            "failedTries": {"count": 0},
+        },
     }
 
 

@@ -259,6 +259,7 @@ def new_preflight(new: DrainProperties, old: DrainProperties, now: float, reques
         "checks": 0,
         "maxChecks": check_bound(timeout, new.poll_interval_seconds),
         "nextCheckInSeconds": 0,
+        "over": False,
         "newTarget": new.target_name,
         "oldTarget": old.target_name,
         "newInstances": no_instances(),

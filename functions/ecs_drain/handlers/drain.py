@@ -24,11 +24,14 @@ from ..decisions.findings import blocking
 from ..decisions.properties import DrainProperties, parse
 from ..model.state import (
     ERROR_KEY,
+    FINAL_PHASES,
     MAX_FAILED_TRIES_KEY,
     OLD_PROPERTIES_KEY,
+    PREFLIGHT_FINAL_PHASES,
     PREVIOUS_ATTEMPT_KEY,
     REQUEST_KEY,
     REQUESTED_AT_KEY,
+    STEP_KEY,
     Cause,
     DrainState,
     ExecutionState,
@@ -58,7 +61,7 @@ def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult:  # noqa: 
     if event["Action"] == "wait":
         _wait(event)
         return {}
-    action, state = event["Action"], execution_state(event["State"])
+    action, state = step_action(event), execution_state(event["State"])
     request = state.get(REQUEST_KEY) or {}
     logger.append_keys(
         execution_name=event.get("ExecutionName"),
@@ -72,12 +75,21 @@ def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult:  # noqa: 
     props = parse(properties_of(state), from_cloudformation=REQUEST_KEY in state)
     if action == "preflight":
         checked = _preflight_step(state, props)
+        checked["over"] = checked["phase"] in PREFLIGHT_FINAL_PHASES  # the state machine's one test of the loop
         # If the next steps fail without running at all, the state machine answers after this many in a row.
         return {"preflight": checked, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(checked["deadline"] - clock.now())}
     drain = _drain_step(action, state, props, event.get("ExecutionName"))
+    drain["over"] = drain["phase"] in FINAL_PHASES
     _report(action, drain)
     until = rule.retry_until(props, drain["startedAt"])
     return {"drain": drain, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(until - clock.now())}
+
+
+def step_action(event: StepEvent) -> str:
+    """What the step does: the ASL's check is the plan while the drain has none (an earlier ASL says "plan")."""
+    if event["Action"] == "check" and "drain" not in (event["State"].get(STEP_KEY) or {}):
+        return "plan"
+    return event["Action"]
 
 
 def _drain_step(action: str, state: ExecutionState, props: DrainProperties, execution: str | None) -> DrainState:

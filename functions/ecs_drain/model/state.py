@@ -29,7 +29,7 @@ class Phase(StrEnum):
     BLOCKED = "BLOCKED"  # answered early: blocked for a cause ECS cannot resolve (BlockedTimeoutSeconds)
 
 
-# The phases that end the loop: the state machine's "Is the drain over?" goes to the answer on these.
+# The phases that end the loop: the step says so ($.step.drain.over), and "Is the drain over?" answers.
 FINAL_PHASES: Final = (Phase.DRAINED, Phase.DEADLINE, Phase.NOTHING_TO_DRAIN, Phase.BLOCKED)
 
 
@@ -95,8 +95,8 @@ REQUESTED_AT_KEY: Final = "RequestedAt"
 
 # What the state machine reads of the step's result: $.step.drain.<field>, $.step.preflight.<field> and
 # $.step.<field>; nothing else of them is the ASL's business (a test holds these to the ASL).
-ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds", "events")
-PREFLIGHT_ASL_FIELDS: Final = ("phase", "checks", "maxChecks", "nextCheckInSeconds")
+ASL_FIELDS: Final = ("over", "checks", "maxChecks", "nextCheckInSeconds", "events")
+PREFLIGHT_ASL_FIELDS: Final = ("over", "checks", "maxChecks", "nextCheckInSeconds")
 STEP_ASL_FIELDS: Final = ("drain", "preflight", "maxFailedTries", "failedTries", "error")
 
 # A step that fails past its quick retries (QUICK_RETRY_SECONDS of them, no jitter) is tried again after
@@ -241,6 +241,7 @@ class DrainState(CountMemory):
     maxChecks: int
     checks: int
     nextCheckInSeconds: int
+    over: bool  # the loop is over (a final phase): set as each step returns, the state machine's test
     checkedAt: NotRequired[float]
     eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
     events: TaskEvents
@@ -281,6 +282,7 @@ class PreflightState(TypedDict):
     checks: int
     maxChecks: int
     nextCheckInSeconds: int
+    over: bool  # the preflight is over (a final phase): set as each step returns
     newTarget: str  # "SpotFleet sfr-..." as the Reason names it
     oldTarget: str
     newInstances: NewInstances
@@ -426,6 +428,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "maxChecks": max_checks,
         "checks": 0,
         "nextCheckInSeconds": 0,
+        "over": False,
         "pending": "",
         "pendingCount": 0,
         "watched": "",
