@@ -327,7 +327,11 @@ class StackApi:
         self.exports = exports  # the account's exports, by name
 
     def __call__(self, action: str, parameters: dict[str, str]) -> tuple[int, dict[str, str], str]:
-        self.log.calls[(self.log.caller("cloudformation", action), "cloudformation", action)] += 1
+        caller = self.log.caller("cloudformation", action)
+        self.log.calls[(caller, "cloudformation", action)] += 1
+        if "StackName" in parameters:  # a name, or a stack id (arn:...:stack/<name>/<id>)
+            name = parameters["StackName"].split(":stack/", 1)[-1].split("/", 1)[0]
+            self.log.scopes.add((caller, "cloudformation", action, name))
         if action == "ListExports":  # the account's, one page
             exported = [{"ExportingStackId": "", "Name": k, "Value": v} for k, v in sorted(self.exports.items())]
             return moto_patches.serialized("cloudformation", action, {"Exports": exported})

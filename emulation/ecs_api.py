@@ -58,6 +58,8 @@ class CallLog:
     call with its simulated time."""
 
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (caller, service, action)
+    # (caller, service, action, what it acts on): an ECS call's cluster, a CloudFormation call's stack, by name
+    scopes: set[tuple[str, str, str, str]] = field(default_factory=set)
     throttled: int = 0
     ecs: list[EcsCall] = field(default_factory=list)
     local: threading.local = field(default_factory=threading.local)
@@ -94,6 +96,7 @@ class CallLog:
 
     def reset(self) -> None:
         self.calls.clear()
+        self.scopes.clear()
         self.ecs.clear()
         self.throttled = 0
 
@@ -305,6 +308,9 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
         action = response._get_action()
         caller = log.caller(service, action)
         log.calls[(caller, service, action)] += 1
+        if service == "ecs":
+            clusters = response._get_param("clusters") or [c for c in [response._get_param("cluster")] if c]
+            log.scopes.update((caller, service, action, str(c).rsplit("/", 1)[-1]) for c in clusters)
         if caller not in ("driver", "states") and account.call_seconds:
             clock.sleep(account.call_seconds)  # a call from a function takes time; it reaches AWS at the end
         if service == "ecs":

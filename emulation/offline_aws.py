@@ -236,15 +236,10 @@ class OfflineAws:
         )["Role"]["Arn"]
         lam = boto3.client("lambda", region_name=REGION)
         sm_logical_id, sm_props, definition = cfn_template.state_machine(self.template)
-        stack = cfn_template.Stack(
-            STACK, REGION, ACCOUNT, refs={}, attributes={}, conditions=self.template.get("Conditions", {})
-        )
-        for name, parameter in self.template.get("Parameters", {}).items():
-            stack.refs[name] = str(parameter.get("Default", ""))
-        stack.refs["LogLevel"] = self.log_level
+        # What a deployment overrides, over the template's defaults.
+        overrides = {"LogLevel": self.log_level} | self.parameters
+        stack = cfn_template.Stack.deployed(self.template, overrides, STACK, REGION, ACCOUNT)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for name, value in self.parameters.items():  # what a deployment overrides
-            stack.refs[name] = value
         for logical_id, props in cfn_template.tables(self.template, stack):
             table = dynamodb.create_table(
                 TableName=f"{STACK}-{logical_id}",

@@ -45,15 +45,32 @@ class Stack:
     name: str
     region: str
     account: str
-    refs: dict[str, str]  # logical id -> Ref value
+    refs: dict[str, str]  # logical id -> Ref value (a CommaDelimitedList parameter's: its text, commas and all)
     attributes: dict[tuple[str, str], str]  # (logical id, attribute) -> GetAtt value
     conditions: dict[str, Any] = field(default_factory=dict)  # the template's Conditions, unresolved
+    lists: frozenset[str] = frozenset()  # the CommaDelimitedList parameters: their Ref is a list
+
+    @classmethod
+    def deployed(
+        cls, template: dict[str, Any], parameters: dict[str, str], name: str, region: str, account: str
+    ) -> Stack:
+        """The stack `template` makes with these parameter values (the others at their Default)."""
+        declared = template.get("Parameters", {})
+        refs = {n: str(p.get("Default", "")) for n, p in declared.items()} | parameters
+        lists = frozenset(n for n, p in declared.items() if p.get("Type") == "CommaDelimitedList")
+        return cls(name, region, account, refs, {}, template.get("Conditions", {}), lists)
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return None if arg == "AWS::NoValue" else self._ref(arg)
+                if arg == "AWS::NoValue":
+                    return None
+                return self.refs[arg].split(",") if arg in self.lists else self._ref(arg)
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(v) for v in self.resolve(arg[1]))
+            if key == "Fn::Split":
+                return str(self.resolve(arg[1])).split(str(arg[0]))
             if key == "Fn::If":
                 condition, when_true, when_false = arg
                 return self.resolve(when_true if self.holds(condition) else when_false)
@@ -64,9 +81,11 @@ class Stack:
             if key == "Fn::GetAtt":
                 return self.attributes[(arg[0], arg[1])]
             if key == "Fn::Sub":
-                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), arg)
-        if isinstance(value, dict):
-            return {k: self.resolve(v) for k, v in value.items()}
+                text, names = (arg[0], self.resolve(arg[1])) if isinstance(arg, list) else (arg, {})
+                return re.sub(r"\$\{([^}]+)\}", lambda m: names.get(m.group(1)) or self._sub(m.group(1)), text)
+        if isinstance(value, dict):  # a property that resolves to AWS::NoValue is left out, as CloudFormation does
+            resolved = {k: self.resolve(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not None}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         return value

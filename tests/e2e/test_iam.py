@@ -17,6 +17,7 @@ from emulation import template as cfn
 from emulation.catalog import SCENARIOS, world_options
 from emulation.offline_aws import ACCOUNT, REGION
 from emulation.scenarios import World, pinned_services, rollover_world, services
+from tests import iam
 
 WATCH_TABLE, RULE = "ecs-drain-WatchTable", "ecs-drain-task-stopped"
 
@@ -41,11 +42,15 @@ def granted() -> dict[str, set[str]]:
     return roles
 
 
+SCOPES: set[tuple[str, str, str, str]] = set()  # (role, service, action, cluster or stack) of every call recorded
+
+
 def record(world: World, used: dict[str, set[str]]) -> None:
     for (caller, service, action), _ in world.aws.calls.calls.items():
         if caller == "driver":
             continue
         used[caller].add(f"{IAM_PREFIX.get(service, service)}:{IAM_ACTION.get((service, action), action)}")
+    SCOPES.update(scope for scope in world.aws.calls.scopes if scope[0] != "driver")
 
 
 def scenarios(used: dict[str, set[str]]) -> None:
@@ -110,3 +115,22 @@ def test_it_grants_each_role_exactly_the_calls_its_code_makes() -> None:
         unused = policies.get(role, set()) - used[role]
         assert not missing, f"{role} calls what its policy does not grant: {sorted(missing)}"
         assert not unused, f"{role} is granted what it never calls: {sorted(unused)}"
+    # Every call on a cluster or a stack is allowed on it: with every cluster and stack allowed (the default), and
+    # with only the clusters and stacks these drains used named (ClusterNames, ConsumerStackNames).
+    judged = [(role, service, action, name) for role, service, action, name in SCOPES if role != "states"]
+    clusters = sorted({name for _, service, _, name in judged if service == "ecs"})
+    stacks = sorted({name for _, service, _, name in judged if service == "cloudformation"})
+    assert clusters and stacks
+    named = {"ClusterNames": ",".join(clusters), "ConsumerStackNames": ",".join(stacks)}
+    elsewhere = {"ClusterNames": "elsewhere", "ConsumerStackNames": "elsewhere"}
+    for setting in ({}, named):
+        allowed = iam.policies(setting)
+        for role, service, action, name in judged:
+            call = iam.ecs_request(action, name) if service == "ecs" else iam.stack_request(action, name)
+            assert iam.allows(allowed[role], call), (setting, role, action, name)
+    # And the named setting scopes: the same calls on other clusters and stacks are refused (but for the one ECS
+    # read that takes no resource).
+    refused = iam.policies(elsewhere)
+    for role, service, action, name in judged:
+        call = iam.ecs_request(action, name) if service == "ecs" else iam.stack_request(action, name)
+        assert iam.allows(refused[role], call) == (action == "DescribeTaskDefinition"), (role, action, name)
