@@ -11,6 +11,8 @@ UV := .tools/bin/uv
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+# Every CloudFormation template in the repository: the provider's and the examples teams copy.
+TEMPLATES := template.yaml $(wildcard examples/*.yaml)
 # Bytecode is cached outside the source folders: every test process then starts without compiling moto again.
 export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
 # Written, not only read, even where the environment says otherwise.
@@ -68,7 +70,7 @@ test: ## Everything CI runs: lint, types, template checks, unit and end-to-end t
 tests: $(VENV)/.synced ## Unit and end-to-end tests in one run, on two workers (the longest first)
 	$(VENV)/bin/pytest -q -n 2 tests/unit tests/emulation tests/e2e
 
-check: $(VENV)/.synced $(NPM_TOOLS)/.synced ## ruff, mypy --strict, import layers, dead code, cfn-lint, asl-validator
+check: $(VENV)/.synced $(NPM_TOOLS)/.synced ## ruff, mypy --strict, import layers, dead code, asl-validator
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -76,13 +78,14 @@ check: $(VENV)/.synced $(NPM_TOOLS)/.synced ## ruff, mypy --strict, import layer
 	@mkdir -p .pycache && $(VENV)/bin/python -m tests.typeddict_keys > .pycache/typeddict_keys.py
 	$(VENV)/bin/vulture functions/ecs_drain ecs_drain_cli emulation benchmarks tests vulture_whitelist.py \
 		.pycache/typeddict_keys.py --min-confidence 60
-	$(VENV)/bin/cfn-lint template.yaml $(wildcard examples/*.yaml)
 	for definition in statemachine/*.asl.json; do $(NPM_TOOLS)/node_modules/.bin/asl-validator --json-path "$$definition" || exit 1; done
 
-validate: $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## sam validate --lint, sam build (no Docker), checkov
+validate: $(VENV)/.synced $(SAM_VENV)/.synced $(CHECKOV_VENV)/.synced ## cfn-lint and checkov on every template; sam validate --lint, sam build (no Docker)
+	$(VENV)/bin/cfn-lint $(TEMPLATES)
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --region us-east-1 >/dev/null
-	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --config-file .checkov.yaml -f template.yaml --framework cloudformation
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --config-file .checkov.yaml \
+		$(foreach template,$(TEMPLATES),-f $(template)) --framework cloudformation
 
 unit: $(VENV)/.synced ## Unit tests (no network): the product's, and the emulation's models pinned
 	$(VENV)/bin/pytest -q tests/unit tests/emulation
