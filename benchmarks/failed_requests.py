@@ -49,12 +49,16 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# The README's short table: the rollover, and two broken new fleets (too small for the old one's tasks; an agent that
-# never registers), where the preflight rolls the update back and, off, the cleanup cannot.
+# The README's short table: the rollover; a service that allows no healthy task (where every strategy fails
+# requests, ecs-drain too); and two broken new fleets (too small for the old one's tasks; an agent that never
+# registers), where the preflight rolls the update back and, off, the cleanup cannot.
 README_ROWS = (
     ("rollover", "ecs-drain"),
     ("rollover", "seed"),
     ("rollover", "none"),
+    ("min-zero", "ecs-drain"),
+    ("min-zero", "seed"),
+    ("min-zero", "none"),
     ("small-fleet", "ecs-drain"),
     ("small-fleet", "ecs-drain-no-preflight"),
     ("small-fleet", "seed"),

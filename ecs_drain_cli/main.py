@@ -19,7 +19,7 @@ from ecs_drain.runtime import clock
 from ecs_drain.steps import preflight
 
 from . import display, lookup
-from .options import parser
+from .options import TARGET_NOT_IN_CLUSTER, fail, parser, unknown_options, wants_json
 
 USAGE_OR_AWS_ERROR = 2
 
@@ -29,13 +29,20 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    root = parser()
+    unknown = unknown_options(root, given)
+    if unknown:
+        fail(f"ecs-drain: {unknown} (see ecs-drain --help)", wants_json(given))
+    args = root.parse_args(given)
     try:
         return run(args)
     except (UsageError, InvalidProperties, LookupError, BotoCoreError, ClientError) as error:
         if args.debug:
             raise
-        print(f"ecs-drain {args.command}: {explain(error)}", file=sys.stderr)
+        line = f"ecs-drain {args.command}: {explain(error)}"
+        print(line, file=sys.stderr)
+        display.emit(args.output, {"error": line, "exitStatus": USAGE_OR_AWS_ERROR})
         return USAGE_OR_AWS_ERROR
 
 
@@ -85,6 +92,11 @@ def check(console: Console, session: boto3.Session, props: DrainProperties, outp
     verdict = preflight.assess(props, clients, clock.now())
     display.verdict(console, props, verdict)
     display.emit(output, display.verdict_document(props, verdict))
+    if verdict.unregistered:
+        named = ", ".join(verdict.unregistered)
+        print(f"ecs-drain check: warning: not registered in {props.cluster_name}: {named}", file=sys.stderr)
+        if props.target_kind == "InstanceIds":  # ids given by hand: a typo, or the wrong cluster
+            return TARGET_NOT_IN_CLUSTER
     return 0 if verdict.finishes else 1
 
 

@@ -1,13 +1,17 @@
-"""The command line's options: every one with help, the AWS ones accepted before or after the command."""
+"""The command line's options: every one with help; the global ones (AWS, --output, --debug) accepted anywhere on
+the line, as the AWS CLI takes them; a mistyped option or command answered with the closest one."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from itertools import pairwise
 from typing import NoReturn
 
 STATE_MACHINE_VARIABLE = "ECS_DRAIN_STATE_MACHINE_ARN"
@@ -18,9 +22,15 @@ environment:
   ECS_DRAIN_STATE_MACHINE_ARN  the drain state machine, instead of reading the provider stack's outputs
 """
 _USAGE_EXIT = "  2  a usage, input or AWS error (nothing was started, nothing was changed)\n"
+TARGET_NOT_IN_CLUSTER = 3
 # Each command's own exit codes.
 EXIT_CODES = {
-    "ecs-drain": "exit status: as each command says (ecs-drain COMMAND --help)\n" + _USAGE_EXIT + _ENVIRONMENT,
+    "ecs-drain": "exit status: (each command's in detail: ecs-drain COMMAND --help)\n"
+    "  0  the drain ended well, was started, or would finish\n"
+    "  1  the drain did not finish, or would be blocked; a preflight failed\n"
+    + _USAGE_EXIT
+    + f"  {TARGET_NOT_IN_CLUSTER}  check: an instance of --instance-ids is not registered in the cluster\n"
+    + _ENVIRONMENT,
     "watch": "exit status:\n"
     "  0  the drain ended DRAINED, or there was nothing to drain; a preflight passed\n"
     "  1  the drain did not finish (deadline, blocked, failed, stopped); a preflight failed\n"
@@ -31,7 +41,10 @@ EXIT_CODES = {
     "  1  with --watch: the drain did not finish (deadline, blocked, failed, stopped)\n" + _USAGE_EXIT + _ENVIRONMENT,
     "check": "exit status:\n"
     "  0  a drain of the target would finish\n"
-    "  1  a drain of the target would be blocked (the findings say why)\n" + _USAGE_EXIT + _ENVIRONMENT,
+    "  1  a drain of the target would be blocked (the findings say why)\n"
+    + _USAGE_EXIT
+    + f"  {TARGET_NOT_IN_CLUSTER}  an instance of --instance-ids is not registered in the cluster (a typo?): the others"
+    " were checked\n" + _ENVIRONMENT,
 }
 _STATES_ARN = r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:"
 _NAME = r"[A-Za-z0-9_.-]{1,80}"
@@ -39,11 +52,51 @@ _EC2_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """A usage error in one line, naming the option, with where to read more; exit status 2."""
+    """A usage error in one line, naming the option (and the closest one, for a typo), with where to read more;
+    with --output json, also as a JSON document on stdout. Exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        raise SystemExit(2)
+        chosen = re.search(r"invalid choice: '([^']*)' \(choose from ([^)]*)\)", message)
+        if chosen:
+            choices = re.findall(r"[\w-]+", chosen.group(2))
+            message += _suggestion(chosen.group(1), choices)
+        fail(f"{self.prog}: {message} (see {self.prog} --help)", wants_json(sys.argv[1:]))
+
+
+def fail(line: str, as_json: bool) -> NoReturn:
+    """A usage error: the line on stderr; with --output json, the same as a document on stdout."""
+    print(line, file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": line, "exitStatus": 2}))
+    raise SystemExit(2)
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """--output json anywhere on the line (read before parsing, so that a parsing error is a document too)."""
+    return any(a == "--output=json" or (a == "--output" and b == "json") for a, b in pairwise([*argv, ""]))
+
+
+def _suggestion(given: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(given, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def unknown_options(root: argparse.ArgumentParser, argv: Sequence[str]) -> str | None:
+    """The first option no command knows, with the closest one: checked before parsing, since argparse would
+    first complain that a required option (the one mistyped) is missing."""
+    known = {o for p in _parsers(root) for a in p._actions for o in a.option_strings}
+    for word in argv:
+        if word == "--":
+            break
+        name = word.split("=", 1)[0]
+        if name.startswith("--") and name not in known:
+            return f"unknown option {name}" + _suggestion(name, sorted(known))
+    return None
+
+
+def _parsers(root: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    commands = [a for a in root._actions if isinstance(a, argparse._SubParsersAction)]
+    return [root, *(p for c in commands for p in c.choices.values())]
 
 
 def _matching(what: str, pattern: str) -> Callable[[str], str]:
@@ -86,9 +139,13 @@ def seconds(value: str) -> float:
 
 def whole_seconds(value: str) -> int:
     """A whole number of seconds, 0 or more (the property's own range is checked with the properties)."""
-    if not value.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {value!r}")
-    return int(value)
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds (like 600), not {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, not {value}")
+    return number
 
 
 def _version() -> str:
@@ -98,8 +155,9 @@ def _version() -> str:
         return "unknown"
 
 
-def _aws_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
-    """Given to the root and to every command; after the command, a value given there wins."""
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Given to the root and to every command, so they go anywhere on the line; after the command, a value given
+    there wins."""
 
     def default(value: object) -> object:
         return value if defaults else argparse.SUPPRESS
@@ -124,20 +182,18 @@ def _aws_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     parser.add_argument(
         "--debug", action="store_true", default=default(False), help="on an error, show the Python traceback"
     )
+    parser.add_argument(
+        "--output",
+        choices=("text", "json"),
+        default=default("text"),
+        help="text for people (default), or json: one JSON document on stdout when the command ends (an error too: "
+        '{"error": ..., "exitStatus": 2}), for scripts',
+    )
 
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=seconds, default=5.0, help="seconds between refreshes (default: 5)")
     parser.add_argument("--plain", action="store_true", help="print a line per change instead of a live table")
-
-
-def _output_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--output",
-        choices=("text", "json"),
-        default="text",
-        help="text for people (default), or json: one JSON document on stdout when the command ends, for scripts",
-    )
 
 
 def _target_options(parser: argparse.ArgumentParser) -> None:
@@ -164,7 +220,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     root.add_argument("--version", action="version", version=f"ecs-drain {_version()}")
-    _aws_options(root, defaults=True)
+    _global_options(root, defaults=True)
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -175,8 +231,7 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--stack", help="the consumer stack (its exact name) whose Custom::ECSDrain is draining")
     which.add_argument("--execution-arn", type=execution_arn, help="the drain's Step Functions execution")
     _follow_options(watch)
-    _output_option(watch)
-    _aws_options(watch, defaults=False)
+    _global_options(watch, defaults=False)
 
     start = commands.add_parser(
         "start",
@@ -211,8 +266,7 @@ def parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--watch", action="store_true", help="then follow the drain until it ends")
     _follow_options(start)
-    _output_option(start)
-    _aws_options(start, defaults=False)
+    _global_options(start, defaults=False)
 
     check = commands.add_parser(
         "check",
@@ -224,6 +278,5 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _target_options(check)
-    _output_option(check)
-    _aws_options(check, defaults=False)
+    _global_options(check, defaults=False)
     return root

@@ -1,3 +1,3 @@
 """ecs-drain: drain ECS container instances before CloudFormation deletes the capacity under them."""
 
-__version__ = "1.1.0"
+__version__ = "1.2.0.dev0"

@@ -12,6 +12,7 @@ import pytest
 
 from ecs_drain.aws import cfn_answer
 from ecs_drain_cli.main import main
+from ecs_drain_cli.options import TARGET_NOT_IN_CLUSTER
 from emulation import strategies
 from emulation.catalog import SCENARIOS, world_options
 from emulation.ecs_simulator import ServiceSpec
@@ -162,6 +163,19 @@ def test_it_checks_from_the_command_line_whether_a_drain_would_finish(capsys: py
         assert main([*args, "--spot-fleet", world.old.request_id]) == 1
         out = capsys.readouterr().out
         assert "Would be blocked" in out and "service web" in out and "fit on no instance" in out
+
+
+def test_it_warns_of_instance_ids_not_in_the_cluster_with_an_exit_code_of_their_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with rollover_world(new_fleet_registers=None) as world:
+        typo = "i-0badc0ffee0000000"
+        code = main(["check", "--cluster", "web", "--instance-ids", world.old.ec2_ids[0], typo])
+        said = capsys.readouterr()
+        assert code == TARGET_NOT_IN_CLUSTER == 3
+        assert f"warning: not registered in web: {typo}" in said.err and world.old.ec2_ids[0] not in said.err
+        assert "Would finish" in said.out  # the registered one was checked
+        assert main(["check", "--cluster", "web", "--instance-ids", *world.old.ec2_ids]) == 0
 
 
 def test_it_checks_a_blocked_service_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pytest
@@ -146,7 +147,13 @@ def test_it_follows_an_execution_by_its_arn_without_looking_for_the_provider_sta
         (["watch", "--stack", "w", "--interval", "-5"], "argument --interval: must be more than 0 seconds"),
         (["watch", "--stack", "w", "--interval", "soon"], "argument --interval: not a number of seconds"),
         (["check", "--cluster", "web", "--instance-ids", "i-1"], "argument --instance-ids: not an EC2 instance id"),
-        (["start", "--cluster", "web", "--fleet", "fleet-1", "--timeout", "ten"], "not a whole number of seconds"),
+        (["start", "--cluster", "web", "--fleet", "fleet-1", "--timeout", "ten"], "must be a whole number of seconds"),
+        (
+            ["start", "--cluster", "web", "--fleet", "fleet-1", "--timeout", "-5"],
+            "--timeout: must be 0 seconds or more",
+        ),
+        (["check", "--clster", "web", "--fleet", "fleet-1"], "unknown option --clster; did you mean --cluster?"),
+        (["chek", "--cluster", "web", "--fleet", "fleet-1"], "invalid choice: 'chek'"),
         (["watch"], "one of the arguments --stack --execution-arn is required"),
         (["drain"], "argument COMMAND: invalid choice: 'drain'"),
     ],
@@ -173,3 +180,37 @@ def test_it_takes_instance_ids_as_the_aws_cli_does_or_comma_separated() -> None:
     assert target_properties(spaced)["InstanceIds"] == [first, second, third]
     commas = parser().parse_args(["check", "--cluster", "w", "--instance-ids", f"{first},{second}"])
     assert target_properties(commas)["InstanceIds"] == [first, second]
+
+
+def test_it_takes_the_global_options_anywhere_on_the_line_and_lists_them_in_the_top_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    line = ["--region", "us-east-1", "--output", "json", "check", "--cluster", "web", "--fleet", "fleet-1"]
+    assert parser().parse_args(line).output == "json"
+    after = ["check", "--cluster", "web", "--fleet", "fleet-1", "--output", "json", "--debug"]
+    assert (parser().parse_args(after).output, parser().parse_args(after).debug) == ("json", True)
+    assert parser().parse_args(["watch", "--stack", "w"]).output == "text"
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert all(option in top for option in ("--output", "--region", "--profile", "--debug", "--provider-stack"))
+
+
+def test_it_suggests_the_closest_command_for_a_mistyped_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["chek", "--cluster", "web", "--fleet", "fleet-1"])
+    assert "did you mean check?" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_aws")
+def test_it_writes_an_error_as_a_json_document_on_stdout_under_output_json(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):  # a usage error, found while parsing
+        main(["--output", "json", "check", "--clster", "web", "--fleet", "fleet-1"])
+    usage = capsys.readouterr()
+    assert json.loads(usage.out) == {"error": usage.err.strip(), "exitStatus": 2}
+    spot_fleet = "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    assert main(["check", "--cluster", "web", "--spot-fleet", spot_fleet, "--output=json"]) == 2  # no Region
+    aws = capsys.readouterr()
+    document = json.loads(aws.out)
+    assert document["exitStatus"] == 2 and document["error"] == aws.err.strip()
+    assert "no AWS Region is set" in document["error"]

@@ -93,3 +93,22 @@ def test_it_keeps_every_function_of_the_product_within_forty_lines_and_six_param
                 if lines > 40 or parameters > 6:
                     too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines, {parameters})")
     assert too_long == []
+
+
+def test_it_numbers_the_version_as_the_changelog_says() -> None:
+    """The package, the template and the code agree; while the CHANGELOG's newest section is Unreleased, the version
+    is a pre-release of the next one (a change to the execution's input never ships under the last number)."""
+    import ecs_drain
+
+    package = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    template = re.search(r"SemanticVersion: (\S+)", (ROOT / "template.yaml").read_text())
+    newest = re.search(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
+    released = re.findall(r"^## (\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
+    assert package and template and newest and released
+    version = package.group(1)
+    assert ecs_drain.__version__ == version
+    assert template.group(1) == version.replace(".dev", "-dev.")
+    if newest.group(1) == "Unreleased":
+        assert ".dev" in version and version.split(".dev")[0] not in released
+    else:
+        assert version == newest.group(1)

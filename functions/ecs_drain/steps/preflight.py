@@ -78,6 +78,7 @@ class Verdict:
     services: list[ServiceRoom]
     findings: list[Finding]
     expected_seconds: int | None  # the longest an old task takes to stop once replaced (see state); None: not known
+    unregistered: tuple[str, ...] = ()  # the target's EC2 instances not registered in the cluster
 
     @property
     def finishes(self) -> bool:
@@ -89,10 +90,20 @@ def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
     whether every other ACTIVE instance can take its service tasks, task by task. Only reads."""
     ecs, cluster = clients.ecs, target.cluster
     services = calls.describe_services(ecs, cluster)
-    ids = set(_registered(target, clients))
+    ec2_ids = ec2_instance_ids(target, clients) or []
+    ids = set(calls.container_instance_ids(ecs, cluster, ec2_ids)) if ec2_ids else set()
     seen = _configuration_findings(ecs, cluster, services, ids, now)
     placed = _placement(clients, cluster, services, ids) if ids else Placed([], [], None)
-    return Verdict(len(ids), placed.rooms, merge([], seen + placed.findings, now), placed.expected_seconds)
+    findings = merge([], seen + placed.findings, now)
+    return Verdict(len(ids), placed.rooms, findings, placed.expected_seconds, _unregistered(ecs, cluster, ec2_ids, ids))
+
+
+def _unregistered(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str], ids: set[str]) -> tuple[str, ...]:
+    """The EC2 instances not registered in the cluster: described only when fewer are registered than given."""
+    if len(ids) >= len(set(ec2_ids)):
+        return ()
+    found, _ = calls.describe_instances(ecs, cluster, sorted(ids)) if ids else ({}, set())
+    return tuple(sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()}))
 
 
 def _registered(props: DrainProperties, clients: Clients) -> list[str]:
