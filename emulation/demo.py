@@ -150,7 +150,7 @@ def picture(
     if traffic:
         _requests_panel(panels[-1], world, started, others, end)
     panels[-1].set_xlim(0, end)
-    panels[-1].set_xlabel("simulated minutes since the stack update")
+    panels[-1].set_xlabel(axis_label(world, started, end))
     panels[0].set_title(title(world, tries, bool(fleets)))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -159,12 +159,37 @@ def picture(
     return path
 
 
+# A measuring window up to this long is drawn whole, so the picture shows what the request counts cover; a longer one
+# (a strategy that keeps the old fleet for hours) would squeeze ecs-drain's minutes to a few pixels: the picture then
+# ends 5 minutes after ecs-drain's run settled, and its axis says so.
+WHOLE_WINDOW_MINUTES = 30
+
+
 def run_end(world: World, started: float) -> float:
-    """Minutes from the update to 5 minutes after ecs-drain's run settled: the old fleet gone, or the stack's last
-    status (a rollback, a removal); never past the measuring window."""
+    """Minutes from the update to the end of the measuring window; or, past WHOLE_WINDOW_MINUTES (or with no
+    traffic), to 5 minutes after ecs-drain's run settled: the old fleet gone, or the stack's last status."""
+    window = (window_end(world) - started) / 60
+    if window <= WHOLE_WINDOW_MINUTES:
+        return window
     settled = world.old_fleet_gone_at or max((t for t, _ in world.cfn.statuses), default=started)
-    window = world.sim.traffic.counting_until if world.sim.traffic is not None else math.inf
-    return (min(window, settled + strategies.RECOVERY_SECONDS) - started) / 60
+    return min(window, (settled + strategies.RECOVERY_SECONDS - started) / 60)
+
+
+def window_end(world: World) -> float:
+    """When the requests stop being counted (never, with no traffic)."""
+    return world.sim.traffic.counting_until if world.sim.traffic is not None else math.inf
+
+
+def axis_label(world: World, started: float, end: float) -> str:
+    """What the time axis covers, and, where it ends before the measuring window, why."""
+    window = (window_end(world) - started) / 60
+    label = "simulated minutes since the stack update"
+    if end < window < math.inf:
+        label += (
+            f"\n(shown to {end:.0f} of the {window:.0f} minutes the requests are counted over: "
+            f"{strategies.RECOVERY_SECONDS // 60} after ecs-drain's run settled; later failures noted at the right)"
+        )
+    return label
 
 
 def title(world: World, tries: list[tuple[float, Answer | None]], lines: bool) -> str:
@@ -300,6 +325,9 @@ def _requests_panel(axis: Any, world: World, started: float, others: dict[str, s
     label = f"ecs-drain: failed ({traffic.total_failed:,})"
     axis.step(xs, failed, where="post", label=label, color="tab:red", linewidth=1.8)
     tails = []
+    later_own = sum(n for t, n in traffic.failed_at.items() if t >= last)
+    if later_own:
+        tails.append((f"ecs-drain: {later_own:,} more failed after this \u2192", "tab:red"))
     for name, other in others.items():
         xs_other, failed_other = per_10s(other.traffic.failed_at)
         color, style = STYLES.get(name, ("tab:green", "-."))
