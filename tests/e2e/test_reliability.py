@@ -14,8 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
+from ecs_drain.decisions import rule
+from ecs_drain.steps import draining
+from ecs_drain.steps.census import Census
+from ecs_drain.steps.census import count as census_count
 from emulation.cloudformation import Answer, Endpoint, Request
-from emulation.scenarios import World, rollover_world
+from emulation.scenarios import World, rollover_world, services
 from tests.e2e.helpers import assert_no_secret_leaked, executions, old_tasks_not_stopped
 
 
@@ -346,3 +350,29 @@ def test_it_answers_at_the_deadline_as_on_timeout_says_when_lambda_refuses_every
         assert 300 <= answer.at - asked <= 300 + 2 * 15 + 60  # after the deadline, within a try or two of it
         assert "Deadline reached before the drain could start: Lambda.TooManyRequestsException" in answer.body["Reason"]
         assert len(answers(world, request)) == 1
+
+
+def test_it_ends_a_drain_whose_checks_come_early_when_it_is_drained_not_at_the_bound_on_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """For its first 300 s every count reports listings left for the next check (a backlog, as when the step's
+    allowance cannot afford them), so the next check comes 1 s later: about ten times the checks that polling every
+    60 s to the 1,800 s deadline makes. The drain goes on until its tasks are STOPPED, and is answered Drained, not at
+    the bound on checks."""
+    counted = census_count
+    with rollover_world(services=services(6, 1, deregistration_delay=60), new_fleet_registers=None) as world:
+        backlog_until = world.aws.clock.now() + 300
+
+        def with_backlog(*args: Any, **kwargs: Any) -> Census:
+            census = counted(*args, **kwargs)
+            census.out_of_time |= world.aws.clock.now() < backlog_until
+            return census
+
+        monkeypatch.setattr(draining, "count", with_backlog)
+        _, answer = drain(world, wall_seconds=300, DrainTimeoutSeconds="1800", PollIntervalSeconds="60")
+        assert answer is not None and answer.body["Status"] == "SUCCESS", answer
+        assert answer.body["Reason"].startswith("Drained"), answer.body["Reason"]
+        [execution] = executions(world)
+        checks = json.loads(execution["output"])["checks"]
+        assert checks > rule.check_bound(1800, 60) == 32
+        assert old_tasks_not_stopped(world) == 0

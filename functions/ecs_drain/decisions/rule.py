@@ -166,6 +166,7 @@ def decide_drain(
     # Listings the allowance could not afford wait for the budget, not for ECS: the next check comes at once.
     wait = BACKLOG_RECHECK_SECONDS if seen.out_of_time else props.poll_interval_seconds
     state["nextCheckInSeconds"] = next_check_in(wait, state["deadline"], now)
+    state["maxChecks"] = _bound_ahead(state, props, now)
     findings = state["diagnosis"]
     first = findings[0] if findings else None
     state["message"] = reason.progress(state, seen.tasks, seen.busy, seen.unlisted, first, max(0, len(findings) - 1))
@@ -234,10 +235,17 @@ def _ending(
     stuck = blocked(state["diagnosis"], now, timeout) if timeout else None
     if timeout and stuck is not None and nothing_else_left:
         return Ending(Phase.BLOCKED, reason.blocked_for(now - stuck["stuckSince"], timeout, state))
-    deadline = state["deadline"]
-    if (deadline is not None and now >= deadline) or state["checks"] >= state["maxChecks"]:
+    if now >= retry_until(props, state["startedAt"]):  # only time ends a drain by time (checks may come early)
         return Ending(Phase.DEADLINE, reason.deadline_reached(state))
     return None
+
+
+def _bound_ahead(state: DrainState, props: DrainProperties, now: float) -> int:
+    """The state machine's bound on checks, kept ahead of the checks made: a check that came early (a backlog, a
+    last task's event) never brings the loop's end nearer than the deadline. It never grows past what polling to the
+    deadline needs, so the loop stays bounded: by time, through the function, and by the execution's own timeout."""
+    left = max(0.0, retry_until(props, state["startedAt"]) - now)
+    return max(state["maxChecks"], state["checks"] + check_bound(left, props.poll_interval_seconds))
 
 
 def give_up_drain(before: DrainState, now: float, error: Exception) -> DrainState:

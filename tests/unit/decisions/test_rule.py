@@ -14,7 +14,7 @@ import pytest
 
 from ecs_drain.decisions import rule
 from ecs_drain.decisions.findings import Observation, merge
-from ecs_drain.decisions.properties import DrainProperties, parse
+from ecs_drain.decisions.properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties, parse
 from ecs_drain.model.state import (
     Cause,
     CountMemory,
@@ -107,9 +107,17 @@ DRAIN_ROWS = [
         {"DrainTimeoutSeconds": "600"},
     ),
     Row(
-        "the bound on checks",
-        drain(checks=10_000),
+        "checks that came early, far past the checks polling needs, before the deadline: only time ends a drain",
+        drain(checks=10_000, DrainTimeoutSeconds="600"),
         seen(60),
+        Phase.DRAINING,
+        "2 tasks on 1 instance still running",
+        {"DrainTimeoutSeconds": "600"},
+    ),
+    Row(
+        "a drain by hand at its 7 days",
+        drain(),
+        seen(MAX_MANUAL_DRAIN_SECONDS),
         Phase.DEADLINE,
         "Deadline reached with tasks still running",
     ),
@@ -336,3 +344,18 @@ def test_it_reads_the_unreported_tasks_every_two_polls_while_events_come_and_eve
     assert rule.reconcile_due({**events, "on": False}, 15, T0 + 75)  # no events: every check
     missed = rule.decide_drain(after, replace(seen(75), events_on=True, reconciled=True, missed=1), props())
     assert missed["events"]["missed"] == 1 and rule.reconcile_due(missed["events"], 15, T0 + 90)
+
+
+def test_it_keeps_the_state_machines_bound_ahead_of_checks_that_come_early() -> None:
+    """A backlog rechecks after 1 s: a drain of 600 s polled every 15 s (a bound of 42 checks) checked every second
+    never reaches the bound before its deadline, and the bound never passes what polling to the deadline needs."""
+    given = {"DrainTimeoutSeconds": "600"}
+    state = drain(checks=0, DrainTimeoutSeconds="600")
+    assert state["maxChecks"] == rule.check_bound(600, 15) == 42
+    for second in range(1, 600):
+        state = rule.decide_drain(state, seen(second, out_of_time=True), props(**given))
+        assert state["phase"] == Phase.DRAINING and state["checks"] < state["maxChecks"], second
+        assert state["maxChecks"] <= state["checks"] + rule.check_bound(600 - second, 15)
+    assert state["checks"] == 599 and state["nextCheckInSeconds"] == 1
+    ended = rule.decide_drain(state, seen(600), props(**given))
+    assert ended["phase"] == Phase.DEADLINE

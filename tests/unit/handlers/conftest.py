@@ -12,7 +12,7 @@ import pytest
 from ecs_drain.aws import cfn_answer
 from ecs_drain.handlers import answer, custom_resource, drain
 from ecs_drain.model.state import ExecutionState, StepState, execution_state
-from ecs_drain.runtime import environment
+from ecs_drain.runtime import clock, environment
 from tests.fakes import FakeCloudFormation, FakeEcs, FakeSfn, FakeSsm, LambdaContext, clients
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ecs-drain-drain"
@@ -69,9 +69,10 @@ def published(capsys: pytest.CaptureFixture[str]) -> set[str]:
     return names
 
 
-def drain_input(given: dict[str, Any], requested_at: float = 0.0) -> ExecutionState:
-    """An execution's input for a drain started by hand, as `ecs-drain start` gives it."""
-    return execution_state({"Properties": given, "Mode": "drain", "RequestedAt": requested_at, "step": {}})
+def drain_input(given: dict[str, Any], requested_at: float | None = None) -> ExecutionState:
+    """An execution's input for a drain started by hand, as `ecs-drain start` gives it (asked for now, by default)."""
+    asked = clock.now() if requested_at is None else requested_at
+    return execution_state({"Properties": given, "Mode": "drain", "RequestedAt": asked, "step": {}})
 
 
 def step(action: str, state: ExecutionState) -> ExecutionState:
