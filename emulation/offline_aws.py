@@ -125,6 +125,9 @@ class OfflineAws:
         self.exports: dict[str, str] = {}  # the account's CloudFormation exports (this provider's, after deploying)
         self.functions = {f.logical_id: f for f in cfn_template.functions(self.template)}
         self.function_arns: dict[str, str] = {}
+        self.versions: dict[str, list[str]] = {}  # logical id -> the handler of each published version, from 1
+        self._definition: dict[str, Any] = {}
+        self._substitutions: dict[str, str] = {}
         self.state_machine_arn = ""
         self.ended_rules: list[tuple[str, dict[str, Any]]] = []
         self.ecs_rules: list[tuple[str, str, dict[str, Any]]] = []  # (function logical id, rule name, pattern)
@@ -205,11 +208,12 @@ class OfflineAws:
             _headers: Any,
             response_headers: dict[str, Any],
         ) -> bytes:
-            name = function_name.rsplit(":function:", 1)[-1].split(":", maxsplit=1)[0]
+            name, _, qualifier = function_name.rsplit(":function:", 1)[-1].partition(":")
             logical_id = name.removeprefix(f"{STACK}-")
+            version = int(qualifier) if qualifier.isdigit() else None  # a published version, else $LATEST
             event = json.loads(body) if body else {}
             try:
-                result = emulation.invoke(logical_id, event)
+                result = emulation.invoke(logical_id, event, version)
             except TooManyRequests:
                 raise  # the Invoke call itself fails: the function never ran
             except Exception as error:  # the runtime reports it as a function error
@@ -249,10 +253,13 @@ class OfflineAws:
             )["TableDescription"]
             stack.refs[logical_id] = table["TableName"]
             stack.attributes[(logical_id, "Arn")] = table["TableArn"]
-        for logical_id in self.functions:
+        for logical_id, function in self.functions.items():
             arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-{logical_id}"
             stack.refs[logical_id] = f"{STACK}-{logical_id}"
             stack.attributes[(logical_id, "Arn")] = arn
+            self.versions[logical_id] = [function.handler]  # version 1: what this deployment published
+            if function.published:
+                stack.refs[f"{logical_id}.Version"] = f"{arn}:1"
         sm_name = stack.resolve(sm_props.get("Name", f"{STACK}-{sm_logical_id}"))
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{sm_name}"
         stack.refs[sm_logical_id] = self.state_machine_arn
@@ -270,6 +277,7 @@ class OfflineAws:
             reserved = stack.resolve(function.reserved_concurrency)
             function.reserved_concurrency = None if reserved is None else int(reserved)
         substitutions = {k: str(stack.resolve(v)) for k, v in sm_props.get("DefinitionSubstitutions", {}).items()}
+        self._definition, self._substitutions = definition, substitutions
         sfn = boto3.client("stepfunctions", region_name=REGION)
         created = sfn.create_state_machine(
             name=sm_name, definition=cfn_template.substitute(definition, substitutions), roleArn=role, type="STANDARD"
@@ -300,8 +308,26 @@ class OfflineAws:
                 handler.setStream(routed)
                 self._stack.callback(handler.setStream, previous)
 
+    def deploy_handler(self, logical_id: str, handler: str) -> int:
+        """A new deployment of one function's code, as `sam deploy` makes it: $LATEST runs `handler` from now on; a
+        function with AutoPublishAlias publishes it as the next version, and the state machine's definition names
+        that version for the executions started from now on (those under way keep the definition they started
+        with, as Step Functions keeps it)."""
+        self.versions[logical_id].append(handler)
+        self.functions[logical_id].handler = handler
+        version = len(self.versions[logical_id])
+        if self.functions[logical_id].published:
+            old = f"{self.function_arns[logical_id]}:{version - 1}"
+            self._substitutions = {
+                k: f"{self.function_arns[logical_id]}:{version}" if v == old else v
+                for k, v in self._substitutions.items()
+            }
+            definition = cfn_template.substitute(self._definition, self._substitutions)
+            self.sfn().update_state_machine(stateMachineArn=self.state_machine_arn, definition=definition)
+        return version
+
     # ---- running -----------------------------------------------------------------------------------
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+    def invoke(self, logical_id: str, event: dict[str, Any], version: int | None = None) -> Any:
         """Run a function's real handler, as Lambda would, within its reserved concurrency."""
         limit = self.functions[logical_id].reserved_concurrency
         held_back = self.held_back.get(logical_id)
@@ -315,17 +341,18 @@ class OfflineAws:
                 raise TooManyRequests(f"reserved concurrency of {logical_id}")
             self.in_flight[logical_id] += 1
         try:
-            return self._run(logical_id, event)
+            return self._run(logical_id, event, version)
         finally:
             with self._in_flight_lock:
                 self.in_flight[logical_id] -= 1
 
-    def _run(self, logical_id: str, event: dict[str, Any]) -> Any:
-        """Run a function's real handler in-process; crashes are injected here."""
+    def _run(self, logical_id: str, event: dict[str, Any], version: int | None) -> Any:
+        """Run a function's real handler in-process (a version's, or $LATEST's); crashes are injected here."""
         function = self.functions[logical_id]
         count = self._counts.get(logical_id, 0) + 1
         self._counts[logical_id] = count
-        module_name, attribute = function.handler.rsplit(".", 1)
+        path = self.versions[logical_id][version - 1] if version is not None else function.handler
+        module_name, attribute = path.rsplit(".", 1)
         handler = getattr(importlib.import_module(module_name), attribute)
         context = Context(f"{STACK}-{logical_id}", function.timeout, self.function_arns[logical_id])
         action = str(event.get("Action", "")) if isinstance(event, dict) else ""

@@ -116,6 +116,7 @@ class Function:
     timeout: int
     environment: dict[str, Any]
     reserved_concurrency: Any = None  # ReservedConcurrentExecutions as written (resolved at deployment)
+    published: bool = False  # AutoPublishAlias: each deployment publishes a version (`!Ref <id>.Version`)
 
 
 def functions(template: dict[str, Any]) -> list[Function]:
@@ -136,6 +137,7 @@ def functions(template: dict[str, Any]) -> list[Function]:
                 int(props.get("Timeout", 3)),
                 environment,
                 props.get("ReservedConcurrentExecutions"),
+                "AutoPublishAlias" in props,
             )
         )
     return out
