@@ -26,6 +26,7 @@ no_aws
 pytest_collection_modifyitems
 seed_handler
 refusing_handler
+unreadable_state_handler
 
 # The emulation's CloudFormation API answers by action name (emulation/cloudformation.py StackApi).
 _.DescribeStacks
