@@ -237,8 +237,11 @@ def limits() -> str:
         ),
         (
             "a drain by hand",
-            f"{properties.MAX_MANUAL_DRAIN_SECONDS // 86400} days",
-            "the loop's bound without a deadline",
+            f"{properties.CHECKS_PER_EXECUTION:,} polls",
+            f"{properties.manual_drain_seconds(properties.DEFAULT_POLL_SECONDS) / 3600:.1f} h at the default poll, "
+            f"{properties.manual_drain_seconds(properties.MAX_POLL_SECONDS) / 86400:.1f} days at "
+            f"{properties.MAX_POLL_SECONDS} s: what one execution's {properties.HISTORY_EVENTS_QUOTA:,} history events "
+            f"hold ({properties.HISTORY_EVENTS_PER_CHECK} a check); a longer DrainTimeoutSeconds is refused",
         ),
         (
             "`PollIntervalSeconds`",

@@ -242,7 +242,11 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _target_options(start)
-    start.add_argument("--timeout", type=whole_seconds, help="DrainTimeoutSeconds: the deadline (default: none)")
+    start.add_argument(
+        "--timeout",
+        type=whole_seconds,
+        help="DrainTimeoutSeconds: the deadline (default: what one execution holds, 1,846 polls: 7.7 h at 15 s)",
+    )
     start.add_argument(
         "--poll", type=whole_seconds, help="PollIntervalSeconds: time between checks, 5 to 300 (default: 15)"
     )

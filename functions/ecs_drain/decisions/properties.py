@@ -22,6 +22,12 @@ MAX_DRAIN_TIMEOUT_SECONDS = CLOUDFORMATION_CEILING_SECONDS - ANSWER_MARGIN_SECON
 MIN_DRAIN_TIMEOUT_SECONDS = 60
 # Started by hand there is no CloudFormation ceiling; the loop is still bounded.
 MAX_MANUAL_DRAIN_SECONDS = 7 * 24 * 3600
+# One execution holds 25,000 history events (a Step Functions quota). A check and the wait after it write 13 of them
+# (measured on the emulation); a thousand are left for the start, the answer and failed tries. ecs-drain does not yet
+# go on in a new execution, so a drain by hand lasts no more polls than that.
+HISTORY_EVENTS_QUOTA = 25_000
+HISTORY_EVENTS_PER_CHECK = 13
+CHECKS_PER_EXECUTION = (HISTORY_EVENTS_QUOTA - 1_000) // HISTORY_EVENTS_PER_CHECK
 DEFAULT_POLL_SECONDS = 15
 MIN_POLL_SECONDS = 5
 MAX_POLL_SECONDS = 300
@@ -104,16 +110,16 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         problems.append(unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
     cluster = _cluster(props, problems)
     kind, target = _target(props, problems)
-    limit = _TimeoutLimit.of(props, problems, from_cloudformation)
-    drain_bounds = _Bounds(MIN_DRAIN_TIMEOUT_SECONDS, limit.ceiling, limit.why)
-    drain_timeout = _integer(props, "DrainTimeoutSeconds", limit.default_drain, drain_bounds, problems)
     poll = _integer(
         props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, _Bounds(MIN_POLL_SECONDS, MAX_POLL_SECONDS), problems
     )
+    limit = _TimeoutLimit.of(props, problems, from_cloudformation, poll or DEFAULT_POLL_SECONDS)
+    drain_bounds = _Bounds(MIN_DRAIN_TIMEOUT_SECONDS, limit.ceiling, limit.why)
+    drain_timeout = _integer(props, "DrainTimeoutSeconds", limit.default_drain, drain_bounds, problems)
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
     standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
     wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
-    blocked_bounds = _Bounds(MIN_BLOCKED_TIMEOUT_SECONDS, drain_timeout or MAX_MANUAL_DRAIN_SECONDS, BLOCKED_CEILING)
+    blocked_bounds = _Bounds(MIN_BLOCKED_TIMEOUT_SECONDS, drain_timeout or limit.ceiling, BLOCKED_CEILING)
     blocked_timeout = _integer(props, "BlockedTimeoutSeconds", None, blocked_bounds, problems)
     preflight = _word(props, "Preflight", "FAIL", PREFLIGHT_VALUES, problems)
     preflight_default = min(DEFAULT_PREFLIGHT_TIMEOUT_SECONDS, limit.ceiling)
@@ -137,6 +143,11 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     )
 
 
+def manual_drain_seconds(poll_seconds: int) -> int:
+    """The longest drain by hand: the checks one execution's history holds at this poll interval, 7 days at most."""
+    return min(MAX_MANUAL_DRAIN_SECONDS, CHECKS_PER_EXECUTION * poll_seconds)
+
+
 BLOCKED_CEILING = "no longer than DrainTimeoutSeconds"  # why BlockedTimeoutSeconds is bounded as it is
 
 
@@ -150,16 +161,18 @@ class _Bounds:
 @dataclass(frozen=True)
 class _TimeoutLimit:
     """How long a drain or a preflight may take: under CloudFormation, what its request may wait for an answer (and
-    why, in words); by hand, MAX_MANUAL_DRAIN_SECONDS with no default deadline."""
+    why, in words); by hand, what one execution holds at the poll interval (manual_drain_seconds), with no default
+    deadline."""
 
     ceiling: int
     default_drain: int | None
     why: str
 
     @classmethod
-    def of(cls, props: Mapping[str, Any], problems: list[str], from_cloudformation: bool) -> _TimeoutLimit:
+    def of(cls, props: Mapping[str, Any], problems: list[str], from_cloudformation: bool, poll: int) -> _TimeoutLimit:
         if not from_cloudformation:
-            return cls(MAX_MANUAL_DRAIN_SECONDS, None, "")
+            why = f"one execution holds {CHECKS_PER_EXECUTION:,} checks of PollIntervalSeconds {poll}"
+            return cls(manual_drain_seconds(poll), None, why)
         ceiling = _timeout_ceiling(props, problems)
         return cls(ceiling, min(DEFAULT_DRAIN_TIMEOUT_SECONDS, ceiling), _why_timeout_ceiling(props))
 

@@ -34,7 +34,7 @@ from ..model.state import (
 )
 from . import reason
 from .findings import Observation, blocked, blocking, merge, unchanged, warnings
-from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
+from .properties import DrainProperties, manual_drain_seconds
 
 BACKLOG_RECHECK_SECONDS = 1  # the next check, when listings wait for the budget rather than for ECS
 RECONCILE_POLLS = 2  # while events come, the tasks they did not report are read every this many polls
@@ -59,8 +59,8 @@ def next_check_in(wait: float, deadline: float | None, now: float) -> int:
 
 
 def drain_seconds(props: DrainProperties) -> int:
-    """How long a drain may take: DrainTimeoutSeconds, or the longest drain by hand."""
-    return props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
+    """How long a drain may take: DrainTimeoutSeconds, or the longest drain by hand at its poll interval."""
+    return props.drain_timeout_seconds or manual_drain_seconds(props.poll_interval_seconds)
 
 
 def retry_until(props: DrainProperties, started: float) -> float:

@@ -4,7 +4,7 @@ import math
 import re
 
 from ecs_drain.aws.executions import drain_input, execution_name, stack_prefix
-from ecs_drain.decisions.properties import MAX_MANUAL_DRAIN_SECONDS, parse
+from ecs_drain.decisions.properties import manual_drain_seconds, parse
 from ecs_drain.model.state import FAILED_TRY_SECONDS
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/web-cluster/1f2e3d4c-0000-11ef-9a2b-0a1b2c3d4e5f"
@@ -45,4 +45,4 @@ def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -
     )
     by_hand = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}
     manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0)
-    assert manual["step"]["maxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / FAILED_TRY_SECONDS) + 1
+    assert manual["step"]["maxFailedTries"] == math.ceil(manual_drain_seconds(15) / FAILED_TRY_SECONDS) + 1

@@ -3,10 +3,12 @@ from __future__ import annotations
 import pytest
 
 from ecs_drain.decisions.properties import (
+    CHECKS_PER_EXECUTION,
     DEFAULT_DRAIN_TIMEOUT_SECONDS,
     MAX_DRAIN_TIMEOUT_SECONDS,
     InvalidProperties,
     is_ours,
+    manual_drain_seconds,
     parse,
     physical_resource_id,
 )
@@ -97,7 +99,8 @@ def test_it_has_no_deadline_when_started_by_hand_without_one() -> None:
     assert parse({"Cluster": "web", "SpotFleet": FLEET}, from_cloudformation=False).drain_timeout_seconds is None
     assert (
         parse(
-            {"Cluster": "web", "SpotFleet": FLEET, "DrainTimeoutSeconds": 86400}, from_cloudformation=False
+            {"Cluster": "web", "SpotFleet": FLEET, "DrainTimeoutSeconds": 86400, "PollIntervalSeconds": 60},
+            from_cloudformation=False,
         ).drain_timeout_seconds
         == 86400
     )
@@ -183,3 +186,17 @@ def test_it_names_a_preflight_property_it_refuses(given: dict[str, object], said
 def test_it_shortens_the_default_preflight_to_fit_a_short_service_timeout() -> None:
     props = parse({"Cluster": "web", "SpotFleet": FLEET, "ServiceTimeout": "600"})
     assert props.preflight_timeout_seconds == 600 - 180
+
+
+def test_it_refuses_a_drain_by_hand_longer_than_one_execution_holds_and_says_why() -> None:
+    """25,000 history events, 13 a check, 1,000 spare: 1,846 checks; at 15 s that is 27,690 s."""
+    assert CHECKS_PER_EXECUTION == 1_846
+    fits = parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "DrainTimeoutSeconds": 27_690},
+                 from_cloudformation=False)  # fmt: skip
+    assert fits.drain_timeout_seconds == 27_690
+    with pytest.raises(InvalidProperties, match=r"DrainTimeoutSeconds must be from 60 to 27690 \(one execution holds"):
+        parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "DrainTimeoutSeconds": 27_691},
+              from_cloudformation=False)  # fmt: skip
+    slow = parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "PollIntervalSeconds": 300,
+                  "DrainTimeoutSeconds": 550_000}, from_cloudformation=False)  # fmt: skip
+    assert slow.drain_timeout_seconds == 550_000 and manual_drain_seconds(300) == 553_800
