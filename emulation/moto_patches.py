@@ -46,6 +46,7 @@ from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # noqa: E4
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.ecs.responses import EC2ContainerServiceResponse  # noqa: E402
 from moto.moto_api import state_manager  # noqa: E402
+from moto.stepfunctions.parser.api import HistoryEventType  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.path import result_path as result_path_module  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl  # noqa: E402
 from moto.stepfunctions.parser.asl.component.program import program as program_module  # noqa: E402
@@ -57,6 +58,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resou
 )
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcome  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager  # noqa: E402
 from moto.stepfunctions.parser.asl.utils import json_path as json_path_module  # noqa: E402
 from moto.stepfunctions.parser.backend import execution_worker as execution_worker_module  # noqa: E402
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution  # noqa: E402
@@ -387,6 +389,30 @@ def execution_history_order(stack: ExitStack) -> None:
         return ActionResult({**result.result, "events": events[: int(size)]})
 
     stack.enter_context(mock.patch.object(StepFunctionResponse, "get_execution_history", get_execution_history))
+
+
+# Step Functions' quota on a Standard execution's history (Step Functions developer guide, "Quotas": 25,000 events;
+# the execution fails when it would exceed them). How AWS names that failure is not documented: this one fails as
+# moto fails any error its interpreter did not expect, with States.Runtime.
+HISTORY_EVENTS_LIMIT = 25_000
+
+
+class HistoryLimitExceeded(RuntimeError):
+    """The execution's history is full: nothing more may be written but its failure."""
+
+
+def history_limit(stack: ExitStack) -> None:
+    """An execution fails once its history holds HISTORY_EVENTS_LIMIT events, as AWS fails it (moto enforces no
+    quota): any further event but the failure itself raises, and the interpreter ends the execution FAILED."""
+    original = EventManager.add_event
+
+    def add_event(manager: EventManager, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        full = len(manager._history_event_list) >= HISTORY_EVENTS_LIMIT
+        if full and event_type != HistoryEventType.ExecutionFailed:
+            raise HistoryLimitExceeded(f"the execution's history holds {HISTORY_EVENTS_LIMIT:,} events")
+        return int(original(manager, context, event_type, *args, **kwargs))
+
+    stack.enter_context(mock.patch.object(EventManager, "add_event", add_event))
 
 
 def execution_endings(stack: ExitStack, ended: Callable[[Any], None]) -> None:

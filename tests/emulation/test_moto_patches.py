@@ -1,10 +1,12 @@
 """The emulation's patches of moto internals load only on the moto they were written for, and change how fast moto
-answers, not what it answers."""
+answers, not what it answers (but for the quotas AWS enforces and moto does not)."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import json
+import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -99,3 +101,34 @@ def test_it_leaves_members_a_response_transformer_names_to_moto() -> None:
     as_moto, planned = both_ways(serialize)
     assert planned == as_moto
     assert '"ecs.os-type"' in planned
+
+
+def test_it_fails_an_execution_whose_history_is_full_as_step_functions_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With room for 20 events, a loop of one Pass state: ExecutionStarted, then 2 events a pass; the 10th pass's
+    PassStateExited would be the 21st, so the execution fails there, its failure the one event past the limit."""
+    import boto3
+    from moto import mock_aws
+
+    from emulation import moto_patches
+    from emulation.offline_aws import MOTO_CONFIG
+
+    monkeypatch.setattr(moto_patches, "HISTORY_EVENTS_LIMIT", 20)
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        moto_patches.history_limit(stack)
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        loop = {"StartAt": "Again", "States": {"Again": {"Type": "Pass", "Comment": "forever", "Next": "Again"}}}
+        machine = sfn.create_state_machine(
+            name="loop", definition=json.dumps(loop), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+        for _ in range(200):
+            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        assert len(events) == 21 and [e["type"] for e in events].count("PassStateEntered") == 10
+        failed = events[-1]
+        assert failed["type"] == "ExecutionFailed"
+        assert "history holds 20 events" in failed["executionFailedEventDetails"]["cause"]
