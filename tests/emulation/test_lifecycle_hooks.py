@@ -1,0 +1,85 @@
+"""Auto Scaling lifecycle actions as the user guide describes them, pinned by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulation.lifecycle_hooks import LAUNCHING, TERMINATING, LifecycleActions, LifecycleError
+
+GROUP, HOOK, INSTANCE = "web-asg", "drain", "i-0123456789abcdef0"
+
+
+def terminating(actions: LifecycleActions, heartbeat: int, default: str = "ABANDON", now: float = 0.0) -> str:
+    action = actions.begin(GROUP, HOOK, INSTANCE, TERMINATING, now, HeartbeatTimeout=heartbeat, DefaultResult=default)
+    assert action.state == "Terminating:Wait"
+    return action.token
+
+
+def test_it_ends_an_action_nobody_completes_at_its_heartbeat_timeout_with_the_default_result() -> None:
+    actions = LifecycleActions()
+    terminating(actions, 300)
+    assert actions.expire(299.0) == []
+    [ended] = actions.expire(300.0)
+    assert (ended.result, ended.ended, ended.timed_out) == ("ABANDON", 300.0, True)
+    # A termination hook is best effort: abandoned, the instance is terminated all the same, unless the group's
+    # instance lifecycle policy retains it.
+    assert ended.outcome(retain_on_abandon=False) == "Terminated"
+    assert ended.outcome(retain_on_abandon=True) == "Retained"
+
+
+def test_it_keeps_an_instance_held_while_heartbeats_come_up_to_100_heartbeat_timeouts() -> None:
+    """HeartbeatTimeout 300: 100 timeouts are 30,000 s, less than 48 h (172,800 s)."""
+    actions = LifecycleActions()
+    token = terminating(actions, 300, default="CONTINUE")
+    for now in range(250, 30_000, 250):
+        actions.heartbeat(GROUP, HOOK, float(now), token=token)
+    assert actions.holding(INSTANCE)
+    [ended] = actions.expire(30_000.0)
+    assert (ended.ended, ended.result, ended.outcome(retain_on_abandon=True)) == (30_000.0, "CONTINUE", "Terminated")
+    with pytest.raises(LifecycleError, match="No active Lifecycle Action"):
+        actions.heartbeat(GROUP, HOOK, 30_001.0, token=token)
+
+
+def test_it_ends_an_action_at_48_hours_when_100_heartbeat_timeouts_would_be_longer() -> None:
+    """HeartbeatTimeout 7,200: 100 timeouts are 720,000 s; 48 h (172,800 s) comes first."""
+    actions = LifecycleActions()
+    terminating(actions, 7200)
+    [action] = actions.actions
+    assert action.last_moment == 172_800.0
+    for now in range(7000, 172_800, 7000):
+        actions.heartbeat(GROUP, HOOK, float(now), instance_id=INSTANCE)
+    assert action.due == 172_800.0  # the last heartbeat, at 168,000 s, would have held it to 175,200 s
+
+
+def test_it_completes_by_token_or_by_instance_and_refuses_an_action_that_has_ended() -> None:
+    actions = LifecycleActions()
+    token = terminating(actions, 3600)
+    actions.complete(GROUP, HOOK, "CONTINUE", 100.0, token=token)
+    [action] = actions.actions
+    assert (action.result, action.ended, action.timed_out) == ("CONTINUE", 100.0, False)
+    with pytest.raises(LifecycleError):
+        actions.complete(GROUP, HOOK, "CONTINUE", 101.0, instance_id=INSTANCE)
+    with pytest.raises(LifecycleError):  # by instance, but another hook's
+        actions.begin(GROUP, "other", INSTANCE, TERMINATING, 0.0)
+        actions.complete(GROUP, HOOK, "ABANDON", 1.0, instance_id=INSTANCE)
+
+
+def test_it_sends_a_launch_in_service_on_continue_and_terminates_it_on_abandon() -> None:
+    actions = LifecycleActions()
+    kept = actions.begin(GROUP, HOOK, "i-1", LAUNCHING, 0.0)
+    dropped = actions.begin(GROUP, HOOK, "i-2", LAUNCHING, 0.0)
+    assert kept.state == "Pending:Wait" and kept.heartbeat_seconds == 3600 and kept.default_result == "ABANDON"
+    actions.complete(GROUP, HOOK, "CONTINUE", 10.0, instance_id="i-1")
+    actions.complete(GROUP, HOOK, "ABANDON", 10.0, instance_id="i-2")
+    assert kept.outcome(retain_on_abandon=True) == "InService"
+    assert dropped.outcome(retain_on_abandon=True) == "Terminated"
+
+
+@pytest.mark.parametrize(("settings", "said"), [
+    ({"HeartbeatTimeout": 29}, "HeartbeatTimeout must be from 30 to 7200"),
+    ({"HeartbeatTimeout": 7201}, "HeartbeatTimeout must be from 30 to 7200"),
+    ({"DefaultResult": "STOP"}, "DefaultResult must be CONTINUE or ABANDON"),
+])  # fmt: skip
+def test_it_refuses_a_hook_setting_auto_scaling_refuses(settings: dict[str, object], said: str) -> None:
+    with pytest.raises(LifecycleError, match=said):
+        LifecycleActions().begin(GROUP, HOOK, INSTANCE, TERMINATING, 0.0, **settings)
