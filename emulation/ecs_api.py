@@ -25,7 +25,7 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.ecs.exceptions import ClusterNotFoundException
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import moto_patches, throttling
+from . import autoscaling_api, moto_patches, throttling
 
 if TYPE_CHECKING:
     from .ecs_simulator import EcsSimulator
@@ -131,6 +131,8 @@ class EcsApi:
         self.sim = sim
         # container instance id -> how many more state updates of it fail (a per-instance failure, as AWS reports)
         self.refuse: dict[str, int] = {}
+        # Auto Scaling's lifecycle calls, answered beside ECS's (set by `enforced`)
+        self.lifecycle: autoscaling_api.AutoScalingLifecycle | None = None
 
     def _cluster(self, response: EC2ContainerServiceResponse) -> None:
         name = str(response._get_param("cluster", "default")).rsplit("/", 1)[-1]
@@ -298,6 +300,8 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
     """While inside: ECS answers and throttles as AWS does, calls take time, every call is counted, and faults are
     injected."""
     api = EcsApi(sim)
+    lifecycle = autoscaling_api.AutoScalingLifecycle(sim, sim.backend.account_id, sim.backend.region_name)
+    api.lifecycle = lifecycle
     sfn_lock = threading.RLock()
     dynamodb_lock = threading.Lock()
     clock = sim.clock
@@ -325,6 +329,11 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
                 return _throttled()
             with sim.clock.lock:
                 return moto_patches.ORIGINAL_CALL_ACTION(response)
+        if service == "autoscaling" and action in autoscaling_api.ANSWERED:
+            params = {k: response._get_param(k) for k in autoscaling_api.PARAMETERS}
+            answered = lifecycle.answer(action, {k: v for k, v in params.items() if v is not None})
+            if answered is not None:
+                return answered
         if service == "stepfunctions":
             # moto's StartExecution is not atomic as AWS's is: the same name twice at once must give one execution
             with sfn_lock:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
+from botocore.exceptions import ClientError
 
 from emulation.lifecycle_hooks import LAUNCHING, TERMINATING, LifecycleActions, LifecycleError
+from emulation.scenarios import World, rollover_world
 
 GROUP, HOOK, INSTANCE = "web-asg", "drain", "i-0123456789abcdef0"
 
@@ -83,3 +90,77 @@ def test_it_sends_a_launch_in_service_on_continue_and_terminates_it_on_abandon()
 def test_it_refuses_a_hook_setting_auto_scaling_refuses(settings: dict[str, object], said: str) -> None:
     with pytest.raises(LifecycleError, match=said):
         LifecycleActions().begin(GROUP, HOOK, INSTANCE, TERMINATING, 0.0, **settings)
+
+
+@dataclass
+class Held:
+    """A rollover world on Auto Scaling groups whose old group has a termination hook (heartbeat 60 s)."""
+
+    world: World
+    autoscaling: Any
+    group: str
+    instance: str  # an old instance's EC2 id
+    container: str  # its container instance
+
+    def state(self) -> str:
+        found = self.autoscaling.describe_auto_scaling_instances(InstanceIds=[self.instance])["AutoScalingInstances"]
+        return str(found[0]["LifecycleState"]) if found else "gone"
+
+    def terminate(self) -> None:
+        self.autoscaling.terminate_instance_in_auto_scaling_group(
+            InstanceId=self.instance, ShouldDecrementDesiredCapacity=True
+        )
+
+    def heartbeat(self) -> None:
+        self.autoscaling.record_lifecycle_action_heartbeat(
+            AutoScalingGroupName=self.group, LifecycleHookName=HOOK, InstanceId=self.instance
+        )
+
+
+def held(default_result: str) -> Iterator[Held]:
+    with rollover_world(kind="AutoScalingGroup", new_instances=3, new_fleet_registers=None, log_level="ERROR") as world:
+        autoscaling = world.aws.client("autoscaling")
+        group = world.old.request_id
+        autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName=group,
+            LifecycleHookName=HOOK,
+            LifecycleTransition=TERMINATING,
+            HeartbeatTimeout=60,
+            DefaultResult=default_result,
+        )
+        yield Held(world, autoscaling, group, world.old.ec2_ids[0], world.old.container_ids[0])
+
+
+def test_it_holds_an_instance_a_termination_hook_holds_until_the_action_is_completed() -> None:
+    with contextmanager(held)("ABANDON") as it:
+        it.terminate()
+        assert it.state() == "Terminating:Wait"
+        it.world.aws.clock.advance(50)
+        it.heartbeat()
+        it.world.aws.clock.advance(50)  # 100 s in: past the first timeout, within the one the heartbeat restarted
+        assert it.state() == "Terminating:Wait"
+        assert it.world.sim.instances[it.container].status == "ACTIVE"  # still serving
+        it.autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=it.group,
+            LifecycleHookName=HOOK,
+            InstanceId=it.instance,
+            LifecycleActionResult="CONTINUE",
+        )
+        assert it.state() == "gone" and it.instance in it.world.sim.record.gone_at
+        with pytest.raises(ClientError, match="No active Lifecycle Action"):
+            it.heartbeat()
+
+
+def test_it_terminates_an_instance_at_its_heartbeat_timeout_or_retains_it_where_the_policy_says() -> None:
+    with contextmanager(held)("CONTINUE") as it:
+        it.terminate()
+        it.world.aws.clock.advance(59)
+        assert it.state() == "Terminating:Wait"
+        it.world.aws.clock.advance(2)
+        assert it.state() == "gone" and it.instance in it.world.sim.record.gone_at
+    with contextmanager(held)("ABANDON") as it:
+        assert it.world.api.lifecycle is not None
+        it.world.api.lifecycle.retain_on_abandon.add(it.group)
+        it.terminate()
+        it.world.aws.clock.advance(61)
+        assert it.state() == "Retained" and it.instance not in it.world.sim.record.gone_at

@@ -1,0 +1,126 @@
+"""Auto Scaling's lifecycle calls, answered as AWS answers them where moto cannot: TerminateInstanceInAutoScalingGroup
+holds an instance its group's termination hooks hold (moto terminates it at once), CompleteLifecycleAction and
+RecordLifecycleActionHeartbeat (moto has neither), on the model of `lifecycle_hooks`. The instance's LifecycleState
+is kept on moto's group, so DescribeAutoScalingInstances and DescribeAutoScalingGroups show it.
+
+When an action ends (completed, or timed out on the simulated clock), the instance goes where the model says: a
+terminated one is terminated in EC2 (and so in the ECS simulator: whatever still runs there is killed); a retained
+one stays, out of the group's desired capacity. Not yet modelled: launch hooks, EventBridge's lifecycle events,
+instance refresh, scale-in by SetDesiredCapacity (issue 47 builds on this).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.autoscaling.models import autoscaling_backends
+from moto.ec2.models import ec2_backends
+
+from . import moto_patches
+from .ecs_simulator import EcsSimulator
+from .lifecycle_hooks import TERMINATING, LifecycleAction, LifecycleActions, LifecycleError
+
+ANSWERED = ("TerminateInstanceInAutoScalingGroup", "CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
+_VALIDATION_ERROR = (
+    "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{message}</Message></Error>"
+    "</ErrorResponse>"
+)
+PARAMETERS = (
+    "InstanceId",
+    "ShouldDecrementDesiredCapacity",
+    "AutoScalingGroupName",
+    "LifecycleHookName",
+    "LifecycleActionToken",
+    "LifecycleActionResult",
+)
+
+
+class AutoScalingLifecycle:
+    """The lifecycle actions of one account and Region, on the ECS simulator's clock."""
+
+    def __init__(self, sim: EcsSimulator, account: str, region: str) -> None:
+        self.sim = sim
+        self.backend = autoscaling_backends[account][region]
+        self.ec2 = ec2_backends[account][region]
+        self.actions = LifecycleActions()
+        self.retain_on_abandon: set[str] = set()  # groups whose lifecycle policy retains abandoned terminations
+
+    def answer(self, action: str, params: dict[str, Any]) -> Any:
+        """(status, headers, body) of the call, as the service puts it on the wire; None: moto answers it."""
+        try:
+            if action == "TerminateInstanceInAutoScalingGroup":
+                return self._terminate(params)
+            group, hook = params.get("AutoScalingGroupName", ""), params.get("LifecycleHookName", "")
+            token, instance = params.get("LifecycleActionToken", ""), params.get("InstanceId", "")
+            now = self.sim.clock.now()
+            if action == "CompleteLifecycleAction":
+                result = params.get("LifecycleActionResult", "")
+                self.actions.complete(group, hook, result, now, token=token, instance_id=instance)
+            else:
+                self.actions.heartbeat(group, hook, now, token=token, instance_id=instance)
+                self._schedule()
+        except LifecycleError as error:
+            return 400, {"status": "400"}, _VALIDATION_ERROR.format(message=error)
+        self.settle()
+        return moto_patches.serialized("autoscaling", action, {})
+
+    def settle(self) -> None:
+        """End what has timed out; send every instance no action holds any longer where its actions say."""
+        self.actions.expire(max(self.sim.now, self.sim.clock.now()))  # the simulator's time, inside its queue
+        for group in self.backend.autoscaling_groups.values():
+            for state in list(group.instance_states):
+                if state.lifecycle_state != "Terminating:Wait" or self.actions.holding(state.instance.id):
+                    continue
+                ended = [a for a in self.actions.actions if a.instance_id == state.instance.id]
+                self._leave(group, state, ended)
+
+    def _terminate(self, params: dict[str, Any]) -> Any:
+        instance_id = params["InstanceId"]
+        group, state = self._group_of(instance_id)
+        hooks = [h for h in self.backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
+        if not hooks:
+            return None  # moto terminates it at once, as AWS does with no hook
+        now = self.sim.clock.now()
+        for hook in hooks:
+            settings = {"HeartbeatTimeout": hook.heartbeat_timeout, "DefaultResult": hook.default_result}
+            self.actions.begin(group.name, hook.name, instance_id, TERMINATING, now, **settings)
+        state.lifecycle_state = "Terminating:Wait"
+        if str(params.get("ShouldDecrementDesiredCapacity", "false")).lower() == "true":
+            group.desired_capacity = max(0, (group.desired_capacity or 0) - 1)
+        self._schedule()
+        activity = {
+            "ActivityId": str(uuid.uuid4()),
+            "AutoScalingGroupName": group.name,
+            "Cause": f"instance {instance_id} was taken out of service in response to a user request",
+            "StartTime": datetime.fromtimestamp(now, UTC),
+            "StatusCode": "InProgress",
+        }
+        return moto_patches.serialized("autoscaling", "TerminateInstanceInAutoScalingGroup", {"Activity": activity})
+
+    def _group_of(self, instance_id: str) -> tuple[Any, Any]:
+        for group in self.backend.autoscaling_groups.values():
+            for state in group.instance_states:
+                if state.instance.id == instance_id:
+                    return group, state
+        raise LifecycleError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+
+    def _leave(self, group: Any, state: Any, ended: list[LifecycleAction]) -> None:
+        """Where the instance goes: Retained where an abandoned termination is retained, else terminated."""
+        retain = group.name in self.retain_on_abandon
+        outcomes = {a.outcome(retain) for a in ended}
+        if "Retained" in outcomes:
+            state.lifecycle_state = "Retained"
+            return
+        group.instance_states.remove(state)
+        self.ec2.terminate_instances([state.instance.id])
+        container = next((c for c, e in self.sim.ec2_ids.items() if e == state.instance.id), None)
+        if container is not None:
+            self.sim.terminate_instance(container)
+
+    def _schedule(self) -> None:
+        """Settle again when the next action under way falls due (a heartbeat moves that time)."""
+        due = [a.due for a in self.actions.actions if a.ended is None]
+        if due:
+            self.sim.at(min(due), self.settle)
