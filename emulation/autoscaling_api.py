@@ -12,6 +12,7 @@ instance refresh, scale-in by SetDesiredCapacity (issue 47 builds on this).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,8 @@ class AutoScalingLifecycle:
         self.ec2 = ec2_backends[account][region]
         self.actions = LifecycleActions()
         self.retain_on_abandon: set[str] = set()  # groups whose lifecycle policy retains abandoned terminations
+        self.publish: Callable[[dict[str, Any]], None] = lambda _event: None  # the account's event bus
+        self.account, self.region = account, region
 
     def answer(self, action: str, params: dict[str, Any]) -> Any:
         """(status, headers, body) of the call, as the service puts it on the wire; None: moto answers it."""
@@ -85,7 +88,8 @@ class AutoScalingLifecycle:
         now = self.sim.clock.now()
         for hook in hooks:
             settings = {"HeartbeatTimeout": hook.heartbeat_timeout, "DefaultResult": hook.default_result}
-            self.actions.begin(group.name, hook.name, instance_id, TERMINATING, now, **settings)
+            held = self.actions.begin(group.name, hook.name, instance_id, TERMINATING, now, **settings)
+            self.publish(self._event(held, group.arn))
         state.lifecycle_state = "Terminating:Wait"
         if str(params.get("ShouldDecrementDesiredCapacity", "false")).lower() == "true":
             group.desired_capacity = max(0, (group.desired_capacity or 0) - 1)
@@ -98,6 +102,28 @@ class AutoScalingLifecycle:
             "StatusCode": "InProgress",
         }
         return moto_patches.serialized("autoscaling", "TerminateInstanceInAutoScalingGroup", {"Activity": activity})
+
+    def _event(self, action: LifecycleAction, group_arn: str) -> dict[str, Any]:
+        """What Auto Scaling sends EventBridge when a hook holds an instance (EventBridge delivers it best effort)."""
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "EC2 Instance-terminate Lifecycle Action",
+            "source": "aws.autoscaling",
+            "account": self.account,
+            "time": datetime.fromtimestamp(action.started, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.region,
+            "resources": [group_arn],
+            "detail": {
+                "LifecycleActionToken": action.token,
+                "AutoScalingGroupName": action.group,
+                "LifecycleHookName": action.hook,
+                "EC2InstanceId": action.instance_id,
+                "LifecycleTransition": action.transition,
+                "Origin": "AutoScalingGroup",
+                "Destination": "EC2",
+            },
+        }
 
     def _group_of(self, instance_id: str) -> tuple[Any, Any]:
         for group in self.backend.autoscaling_groups.values():

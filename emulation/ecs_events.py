@@ -66,7 +66,8 @@ class Rule:
 
 
 class EventBus:
-    """The account's default event bus, for the ECS events of one simulated cluster."""
+    """The account's default event bus: the ECS events of one simulated cluster, and what other services publish
+    (Auto Scaling's lifecycle actions: `autoscaling_api`)."""
 
     def __init__(self, sim: EcsSimulator, account: str, region: str) -> None:
         self.sim, self.account, self.region = sim, account, region
@@ -89,7 +90,10 @@ class EventBus:
         self.rules.pop(name, None)
 
     def _task_changed(self, task: SimTask) -> None:
-        event = task_state_change(self.sim, task, self.account, self.region)
+        self.publish(task_state_change(self.sim, task, self.account, self.region))
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """An event a service sends: each enabled rule whose pattern matches it delivers it, as its Delivery says."""
         for rule in list(self.rules.values()):
             if rule.enabled() and matches(rule.pattern, event):
                 self._schedule(rule, event)

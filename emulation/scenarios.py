@@ -102,6 +102,7 @@ class World:
     others: list[Fleet] = field(default_factory=list)  # more old fleets, each another consumer stack's
     old_fleet_gone_at: float | None = None  # when CloudFormation deleted the old fleet
     ecs_events: dict[str, Deliveries] = field(default_factory=dict)  # per ECS rule, what EventBridge delivered
+    bus: EventBus | None = None  # the account's event bus, where a test may put rules of its own
 
     def drain_old(self, wall_seconds: float = 120.0, **policy: Any) -> tuple[Request, Answer | None]:
         """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup, and its answer."""
@@ -317,11 +318,14 @@ def rollover_world(
         boto3.client("ecs", region_name=REGION).create_cluster(clusterName=CLUSTER)
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
         sim.traffic = traffic
-        deliveries = {} if ecs_events is None else aws.connect_ecs_events(EventBus(sim, ACCOUNT, REGION), ecs_events)
+        bus = EventBus(sim, ACCOUNT, REGION)
+        deliveries = {} if ecs_events is None else aws.connect_ecs_events(bus, ecs_events)
         faults = Faults()
         now = aws.clock.now()
         account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))
         api = stack.enter_context(enforced(sim, aws.calls, faults, account))
+        assert api.lifecycle is not None
+        api.lifecycle.publish = bus.publish  # Auto Scaling's lifecycle events go to the same bus
         stack.enter_context(moto_patches.fast_instance_lookup(ACCOUNT, REGION))
         old = make_fleet(kind, old_instances, old_instance_type)
         old_provider = OLD_PROVIDER if capacity_providers else None
@@ -383,7 +387,7 @@ def rollover_world(
         cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[kind])
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
         world = World(
-            aws, sim, api, faults, account, server, cfn, old, new, props, others=others, ecs_events=deliveries
+            aws, sim, api, faults, account, server, cfn, old, new, props, others=others, ecs_events=deliveries, bus=bus
         )
         if create:
             _request, answer = cfn.create("ECSDrain", props)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from emulation.ecs_events import Delivery
 from emulation.lifecycle_hooks import LAUNCHING, TERMINATING, LifecycleActions, LifecycleError
 from emulation.scenarios import World, rollover_world
 
@@ -164,3 +165,33 @@ def test_it_terminates_an_instance_at_its_heartbeat_timeout_or_retains_it_where_
         it.terminate()
         it.world.aws.clock.advance(61)
         assert it.state() == "Retained" and it.instance not in it.world.sim.record.gone_at
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_it_tells_eventbridge_that_a_hook_holds_an_instance_best_effort(lost: bool) -> None:
+    with contextmanager(held)("ABANDON") as it:
+        assert it.world.bus is not None
+        got: list[dict[str, Any]] = []
+        pattern = {"source": ["aws.autoscaling"], "detail-type": ["EC2 Instance-terminate Lifecycle Action"]}
+        it.world.bus.put_rule("hooks", pattern, got.append, Delivery(lost_share=1.0 if lost else 0.0))
+        it.terminate()
+        it.world.aws.clock.advance(5)  # delivered 0.5 to 2.5 s after
+        assert it.state() == "Terminating:Wait"  # held whether or not the event came: a read finds it
+        if lost:
+            assert got == []
+            return
+        [event] = got
+        detail = event["detail"]
+        assert (detail["EC2InstanceId"], detail["AutoScalingGroupName"], detail["LifecycleHookName"]) == (
+            it.instance,
+            it.group,
+            HOOK,
+        )
+        assert detail["LifecycleTransition"] == TERMINATING and event["resources"][0].endswith(f"/{it.group}")
+        it.autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=it.group,
+            LifecycleHookName=HOOK,
+            LifecycleActionToken=detail["LifecycleActionToken"],
+            LifecycleActionResult="CONTINUE",
+        )
+        assert it.state() == "gone"
