@@ -23,7 +23,12 @@ from . import moto_patches
 from .ecs_simulator import EcsSimulator
 from .lifecycle_hooks import TERMINATING, LifecycleAction, LifecycleActions, LifecycleError
 
-ANSWERED = ("TerminateInstanceInAutoScalingGroup", "CompleteLifecycleAction", "RecordLifecycleActionHeartbeat")
+ANSWERED = (
+    "TerminateInstanceInAutoScalingGroup",
+    "SetDesiredCapacity",
+    "CompleteLifecycleAction",
+    "RecordLifecycleActionHeartbeat",
+)
 _VALIDATION_ERROR = (
     "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{message}</Message></Error>"
     "</ErrorResponse>"
@@ -35,6 +40,7 @@ PARAMETERS = (
     "LifecycleHookName",
     "LifecycleActionToken",
     "LifecycleActionResult",
+    "DesiredCapacity",
 )
 
 
@@ -55,6 +61,8 @@ class AutoScalingLifecycle:
         try:
             if action == "TerminateInstanceInAutoScalingGroup":
                 return self._terminate(params)
+            if action == "SetDesiredCapacity":
+                return self._scale_in(params)
             group, hook = params.get("AutoScalingGroupName", ""), params.get("LifecycleHookName", "")
             token, instance = params.get("LifecycleActionToken", ""), params.get("InstanceId", "")
             now = self.sim.clock.now()
@@ -82,18 +90,12 @@ class AutoScalingLifecycle:
     def _terminate(self, params: dict[str, Any]) -> Any:
         instance_id = params["InstanceId"]
         group, state = self._group_of(instance_id)
-        hooks = [h for h in self.backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
-        if not hooks:
+        if not self._hooks(group):
             return None  # moto terminates it at once, as AWS does with no hook
-        now = self.sim.clock.now()
-        for hook in hooks:
-            settings = {"HeartbeatTimeout": hook.heartbeat_timeout, "DefaultResult": hook.default_result}
-            held = self.actions.begin(group.name, hook.name, instance_id, TERMINATING, now, **settings)
-            self.publish(self._event(held, group.arn))
-        state.lifecycle_state = "Terminating:Wait"
+        self._hold(group, state)
         if str(params.get("ShouldDecrementDesiredCapacity", "false")).lower() == "true":
             group.desired_capacity = max(0, (group.desired_capacity or 0) - 1)
-        self._schedule()
+        now = self.sim.clock.now()
         activity = {
             "ActivityId": str(uuid.uuid4()),
             "AutoScalingGroupName": group.name,
@@ -102,6 +104,33 @@ class AutoScalingLifecycle:
             "StatusCode": "InProgress",
         }
         return moto_patches.serialized("autoscaling", "TerminateInstanceInAutoScalingGroup", {"Activity": activity})
+
+    def _scale_in(self, params: dict[str, Any]) -> Any:
+        """SetDesiredCapacity below the instances in service, on a group with a termination hook: the instances it
+        takes out (moto's choice: the first not protected from scale-in) are held, not terminated."""
+        group = self.backend.autoscaling_groups[params["AutoScalingGroupName"]]
+        desired = int(params["DesiredCapacity"])
+        in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
+        if not self._hooks(group) or desired >= len(in_service):
+            return None  # moto launches, or terminates at once, as AWS does with no hook
+        removable = [s for s in in_service if not s.protected_from_scale_in]
+        for state in removable[: len(in_service) - desired]:
+            self._hold(group, state)
+        group.desired_capacity = desired
+        return moto_patches.serialized("autoscaling", "SetDesiredCapacity", {})
+
+    def _hooks(self, group: Any) -> list[Any]:
+        return [h for h in self.backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
+
+    def _hold(self, group: Any, state: Any) -> None:
+        """Each termination hook of the group holds the instance, and says so to EventBridge."""
+        now = self.sim.clock.now()
+        for hook in self._hooks(group):
+            settings = {"HeartbeatTimeout": hook.heartbeat_timeout, "DefaultResult": hook.default_result}
+            held = self.actions.begin(group.name, hook.name, state.instance.id, TERMINATING, now, **settings)
+            self.publish(self._event(held, group.arn))
+        state.lifecycle_state = "Terminating:Wait"
+        self._schedule()
 
     def _event(self, action: LifecycleAction, group_arn: str) -> dict[str, Any]:
         """What Auto Scaling sends EventBridge when a hook holds an instance (EventBridge delivers it best effort)."""

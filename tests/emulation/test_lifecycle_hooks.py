@@ -195,3 +195,21 @@ def test_it_tells_eventbridge_that_a_hook_holds_an_instance_best_effort(lost: bo
             LifecycleActionResult="CONTINUE",
         )
         assert it.state() == "gone"
+
+
+def test_it_holds_the_instances_a_scale_in_takes_out_and_terminates_them_once_completed() -> None:
+    with contextmanager(held)("ABANDON") as it:
+        before = len(it.world.old.ec2_ids)
+        it.autoscaling.set_desired_capacity(AutoScalingGroupName=it.group, DesiredCapacity=before - 1)
+        group = it.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[it.group])["AutoScalingGroups"][0]
+        states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+        assert group["DesiredCapacity"] == before - 1
+        assert sorted(states.values()) == sorted(["Terminating:Wait"] + ["InService"] * (before - 1))
+        [taken] = [i for i, state in states.items() if state == "Terminating:Wait"]
+        it.world.aws.clock.advance(30)
+        assert taken not in it.world.sim.record.gone_at  # serving while held
+        it.autoscaling.complete_lifecycle_action(
+            AutoScalingGroupName=it.group, LifecycleHookName=HOOK, InstanceId=taken, LifecycleActionResult="CONTINUE"
+        )
+        assert taken in it.world.sim.record.gone_at
+        assert len(it.autoscaling.describe_auto_scaling_instances(InstanceIds=[taken])["AutoScalingInstances"]) == 0
