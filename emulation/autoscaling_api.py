@@ -21,7 +21,7 @@ from moto.ec2.models import ec2_backends
 
 from . import moto_patches
 from .ecs_simulator import EcsSimulator
-from .lifecycle_hooks import TERMINATING, LifecycleAction, LifecycleActions, LifecycleError
+from .lifecycle_hooks import LAUNCHING, TERMINATING, LifecycleAction, LifecycleActions, LifecycleError
 
 ANSWERED = (
     "TerminateInstanceInAutoScalingGroup",
@@ -62,7 +62,7 @@ class AutoScalingLifecycle:
             if action == "TerminateInstanceInAutoScalingGroup":
                 return self._terminate(params)
             if action == "SetDesiredCapacity":
-                return self._scale_in(params)
+                return self._set_capacity(params)
             group, hook = params.get("AutoScalingGroupName", ""), params.get("LifecycleHookName", "")
             token, instance = params.get("LifecycleActionToken", ""), params.get("InstanceId", "")
             now = self.sim.clock.now()
@@ -82,7 +82,9 @@ class AutoScalingLifecycle:
         self.actions.expire(max(self.sim.now, self.sim.clock.now()))  # the simulator's time, inside its queue
         for group in self.backend.autoscaling_groups.values():
             for state in list(group.instance_states):
-                if state.lifecycle_state != "Terminating:Wait" or self.actions.holding(state.instance.id):
+                if state.lifecycle_state not in ("Terminating:Wait", "Pending:Wait"):
+                    continue
+                if self.actions.holding(state.instance.id):
                     continue
                 ended = [a for a in self.actions.actions if a.instance_id == state.instance.id]
                 self._leave(group, state, ended)
@@ -105,39 +107,47 @@ class AutoScalingLifecycle:
         }
         return moto_patches.serialized("autoscaling", "TerminateInstanceInAutoScalingGroup", {"Activity": activity})
 
-    def _scale_in(self, params: dict[str, Any]) -> Any:
-        """SetDesiredCapacity below the instances in service, on a group with a termination hook: the instances it
-        takes out (moto's choice: the first not protected from scale-in) are held, not terminated."""
+    def _set_capacity(self, params: dict[str, Any]) -> Any:
+        """SetDesiredCapacity on a group with lifecycle hooks. Below the instances in service, with a termination
+        hook: the instances it takes out (moto's choice: the first not protected from scale-in) are held, not
+        terminated. Above, with a launch hook: the instances moto launches are held in Pending:Wait."""
         group = self.backend.autoscaling_groups[params["AutoScalingGroupName"]]
         desired = int(params["DesiredCapacity"])
         in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
-        if not self._hooks(group) or desired >= len(in_service):
+        if desired < len(in_service) and self._hooks(group, TERMINATING):
+            removable = [s for s in in_service if not s.protected_from_scale_in]
+            for state in removable[: len(in_service) - desired]:
+                self._hold(group, state, TERMINATING)
+            group.desired_capacity = desired
+        elif desired > len(in_service) and self._hooks(group, LAUNCHING):
+            before = {s.instance.id for s in group.instance_states}
+            group.set_desired_capacity(desired)
+            for state in [s for s in group.instance_states if s.instance.id not in before]:
+                self._hold(group, state, LAUNCHING)
+        else:
             return None  # moto launches, or terminates at once, as AWS does with no hook
-        removable = [s for s in in_service if not s.protected_from_scale_in]
-        for state in removable[: len(in_service) - desired]:
-            self._hold(group, state)
-        group.desired_capacity = desired
         return moto_patches.serialized("autoscaling", "SetDesiredCapacity", {})
 
-    def _hooks(self, group: Any) -> list[Any]:
-        return [h for h in self.backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == TERMINATING]
+    def _hooks(self, group: Any, transition: str = TERMINATING) -> list[Any]:
+        return [h for h in self.backend.describe_lifecycle_hooks(group.name) if h.lifecycle_transition == transition]
 
-    def _hold(self, group: Any, state: Any) -> None:
-        """Each termination hook of the group holds the instance, and says so to EventBridge."""
+    def _hold(self, group: Any, state: Any, transition: str = TERMINATING) -> None:
+        """Each hook of the group for this transition holds the instance, and says so to EventBridge."""
         now = self.sim.clock.now()
-        for hook in self._hooks(group):
+        for hook in self._hooks(group, transition):
             settings = {"HeartbeatTimeout": hook.heartbeat_timeout, "DefaultResult": hook.default_result}
-            held = self.actions.begin(group.name, hook.name, state.instance.id, TERMINATING, now, **settings)
+            held = self.actions.begin(group.name, hook.name, state.instance.id, transition, now, **settings)
             self.publish(self._event(held, group.arn))
-        state.lifecycle_state = "Terminating:Wait"
+        state.lifecycle_state = "Terminating:Wait" if transition == TERMINATING else "Pending:Wait"
         self._schedule()
 
     def _event(self, action: LifecycleAction, group_arn: str) -> dict[str, Any]:
         """What Auto Scaling sends EventBridge when a hook holds an instance (EventBridge delivers it best effort)."""
+        verb = "terminate" if action.transition == TERMINATING else "launch"
         return {
             "version": "0",
             "id": str(uuid.uuid4()),
-            "detail-type": "EC2 Instance-terminate Lifecycle Action",
+            "detail-type": f"EC2 Instance-{verb} Lifecycle Action",
             "source": "aws.autoscaling",
             "account": self.account,
             "time": datetime.fromtimestamp(action.started, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -149,8 +159,8 @@ class AutoScalingLifecycle:
                 "LifecycleHookName": action.hook,
                 "EC2InstanceId": action.instance_id,
                 "LifecycleTransition": action.transition,
-                "Origin": "AutoScalingGroup",
-                "Destination": "EC2",
+                "Origin": "AutoScalingGroup" if action.transition == TERMINATING else "EC2",
+                "Destination": "EC2" if action.transition == TERMINATING else "AutoScalingGroup",
             },
         }
 
@@ -165,8 +175,8 @@ class AutoScalingLifecycle:
         """Where the instance goes: Retained where an abandoned termination is retained, else terminated."""
         retain = group.name in self.retain_on_abandon
         outcomes = {a.outcome(retain) for a in ended}
-        if "Retained" in outcomes:
-            state.lifecycle_state = "Retained"
+        if "Retained" in outcomes or outcomes == {"InService"}:
+            state.lifecycle_state = "Retained" if "Retained" in outcomes else "InService"
             return
         group.instance_states.remove(state)
         self.ec2.terminate_instances([state.instance.id])

@@ -213,3 +213,27 @@ def test_it_holds_the_instances_a_scale_in_takes_out_and_terminates_them_once_co
         )
         assert taken in it.world.sim.record.gone_at
         assert len(it.autoscaling.describe_auto_scaling_instances(InstanceIds=[taken])["AutoScalingInstances"]) == 0
+
+
+def test_it_holds_the_instances_a_launch_hook_holds_until_continue_puts_them_in_service() -> None:
+    with contextmanager(held)("ABANDON") as it:
+        it.autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName=it.group,
+            LifecycleHookName="check",
+            LifecycleTransition=LAUNCHING,
+            HeartbeatTimeout=120,
+        )
+        before = {i for i in it.world.old.ec2_ids}
+        it.autoscaling.set_desired_capacity(AutoScalingGroupName=it.group, DesiredCapacity=len(before) + 2)
+        group = it.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[it.group])["AutoScalingGroups"][0]
+        launched = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"] if i["InstanceId"] not in before}
+        assert sorted(launched.values()) == ["Pending:Wait", "Pending:Wait"]
+        kept, dropped = sorted(launched)
+        names = {"AutoScalingGroupName": it.group, "LifecycleHookName": "check"}
+        it.autoscaling.complete_lifecycle_action(**names, InstanceId=kept, LifecycleActionResult="CONTINUE")
+        it.world.aws.clock.advance(121)  # the other times out: ABANDON, the default, terminates a launch
+        states = {
+            i["InstanceId"]: i["LifecycleState"]
+            for i in it.autoscaling.describe_auto_scaling_instances(InstanceIds=[kept, dropped])["AutoScalingInstances"]
+        }
+        assert states == {kept: "InService"}
