@@ -19,7 +19,7 @@ from ecs_drain.runtime import clock
 from ecs_drain.steps import preflight
 
 from . import display, lookup
-from .options import TARGET_NOT_IN_CLUSTER, fail, parser, unknown_options, wants_json
+from .options import TARGET_NOT_IN_CLUSTER, UsageExit, fail, parser, unknown_options, usage_document, wants_json
 
 USAGE_OR_AWS_ERROR = 2
 
@@ -30,11 +30,12 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
-    root = parser()
-    unknown = unknown_options(root, given)
-    if unknown:
-        fail(f"ecs-drain: {unknown} (see ecs-drain --help)", wants_json(given))
-    args = root.parse_args(given)
+    try:
+        args = _parsed(given)
+    except UsageExit as usage:  # under --output json, a usage error is a document on stdout too
+        if wants_json(given):
+            print(usage_document(usage.line))
+        raise
     try:
         return run(args)
     except (UsageError, InvalidProperties, LookupError, BotoCoreError, ClientError) as error:
@@ -44,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr)
         display.emit(args.output, {"error": line, "exitStatus": USAGE_OR_AWS_ERROR})
         return USAGE_OR_AWS_ERROR
+
+
+def _parsed(given: list[str]) -> argparse.Namespace:
+    root = parser()
+    unknown = unknown_options(root, given)
+    if unknown:
+        fail(f"ecs-drain: {unknown} (see ecs-drain --help)")
+    return root.parse_args(given)
 
 
 def region(args: argparse.Namespace) -> str | None:

@@ -51,24 +51,33 @@ _NAME = r"[A-Za-z0-9_.-]{1,80}"
 _EC2_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 
 
+class UsageExit(SystemExit):
+    """A usage error, said in one line on stderr; exit status 2."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(2)
+        self.line = line
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """A usage error in one line, naming the option (and the closest one, for a typo), with where to read more;
-    with --output json, also as a JSON document on stdout. Exit status 2."""
+    """A usage error in one line, naming the option (and the closest one, for a typo), with where to read more."""
 
     def error(self, message: str) -> NoReturn:
         chosen = re.search(r"invalid choice: '([^']*)' \(choose from ([^)]*)\)", message)
         if chosen:
             choices = re.findall(r"[\w-]+", chosen.group(2))
             message += _suggestion(chosen.group(1), choices)
-        fail(f"{self.prog}: {message} (see {self.prog} --help)", wants_json(sys.argv[1:]))
+        fail(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
-def fail(line: str, as_json: bool) -> NoReturn:
-    """A usage error: the line on stderr; with --output json, the same as a document on stdout."""
+def fail(line: str) -> NoReturn:
     print(line, file=sys.stderr)
-    if as_json:
-        print(json.dumps({"error": line, "exitStatus": 2}))
-    raise SystemExit(2)
+    raise UsageExit(line)
+
+
+def usage_document(line: str) -> str:
+    """A usage error as --output json puts it on stdout."""
+    return json.dumps({"error": line, "exitStatus": 2})
 
 
 def wants_json(argv: Sequence[str]) -> bool:

@@ -208,6 +208,12 @@ def test_it_writes_an_error_as_a_json_document_on_stdout_under_output_json(capsy
         main(["--output", "json", "check", "--clster", "web", "--fleet", "fleet-1"])
     usage = capsys.readouterr()
     assert json.loads(usage.out) == {"error": usage.err.strip(), "exitStatus": 2}
+    with pytest.raises(SystemExit):  # one argparse finds (the line given to main, not the process's)
+        main(["chek", "--cluster", "web", "--fleet", "fleet-1", "--output", "json"])
+    choice = capsys.readouterr()
+    assert (
+        json.loads(choice.out) == {"error": choice.err.strip(), "exitStatus": 2} and "did you mean check" in choice.out
+    )
     spot_fleet = "sfr-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
     assert main(["check", "--cluster", "web", "--spot-fleet", spot_fleet, "--output=json"]) == 2  # no Region
     aws = capsys.readouterr()

@@ -32,7 +32,6 @@ DEFAULT_PARAMETER_PREFIX = PARAMETER_PREFIX_PATTERN.replace("${AWS::StackName}",
 PUT_ATTEMPTS = 5
 PUT_TIMEOUT_SECONDS = 10
 PUT_BACKOFF_SECONDS = 1.0
-# Lets tests and the offline emulation trust a throwaway certificate; verification is never turned off.
 
 
 class AnswerError(Exception):

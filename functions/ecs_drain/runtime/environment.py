@@ -13,7 +13,9 @@ TASK_STOPPED_RULE = "ECS_DRAIN_TASK_STOPPED_RULE"
 BUDGET_TABLE = "ECS_DRAIN_BUDGET_TABLE"  # the call schedule every drain of the account shares
 READS_PER_SECOND = "ECS_READS_PER_SECOND"
 MODIFY_CALLS_PER_SECOND = "ECS_MODIFY_CALLS_PER_SECOND"
-CA_BUNDLE = "ECS_DRAIN_CA_BUNDLE"  # a CA the answer trusts besides the system's (the emulation's CloudFormation)
+# A CA the answer trusts besides the system's: tests and the emulation's CloudFormation use a throwaway certificate;
+# verification is never turned off.
+CA_BUNDLE = "ECS_DRAIN_CA_BUNDLE"
 
 
 class BadEnvironment(ValueError):

@@ -197,7 +197,7 @@ def place_groups(
 ) -> Placement:
     """Place every task of the groups on these instances (ACTIVE, connected, not among the targets), task by task."""
     facts = facts if facts is not None else RoomFacts()
-    tasks = [needs_of(g) for g in groups for _ in range(g["tasks"])]
+    tasks = [needs for g in groups for needs in [needs_of(g)] * g["tasks"]]  # one reading per group
     rooms = [_room(i, groups, facts) for i in instances]
     return place(tasks, rooms)
 
