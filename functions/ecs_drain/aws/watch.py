@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 BATCH_WRITE_LIMIT = 25  # BatchWriteItem's maximum
-KEEP_SECONDS = 2 * 24 * 3600  # items outlive any drain (at most 12 hours) by a day or more; TTL removes them
+# Items are kept two days past the update that last added tasks to them (a watched task stops within minutes,
+# however long its drain lasts); TTL removes them.
+KEEP_SECONDS = 2 * 24 * 3600
 # A token already used, or its task ended (a timeout): nothing to wake.
 GONE_TOKEN_CODES = {"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"}
 TROUBLE = (ClientError, BotoCoreError)
