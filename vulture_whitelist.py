@@ -25,6 +25,7 @@ fresh_clients_in_a_region
 no_aws
 pytest_collection_modifyitems
 seed_handler
+small_history
 refusing_handler
 unreadable_state_handler
 

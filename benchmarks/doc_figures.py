@@ -10,6 +10,7 @@ from typing import Any
 
 from ecs_drain.aws import budget, cfn_answer, sweeps
 from ecs_drain.decisions import findings, properties
+from ecs_drain.model import state
 from ecs_drain.steps import census, diagnosis, draining
 from emulation import template as cfn_template
 
@@ -227,6 +228,7 @@ def reads_at_1000() -> str:
 
 def limits() -> str:
     """The limits in one table, from the constants that enforce them."""
+    one_execution_hours = state.CHECKS_PER_EXECUTION * properties.DEFAULT_POLL_SECONDS / 3600
     rows = [
         ("instances in `InstanceIds`", f"{properties.MAX_INSTANCE_IDS:,}", "refused beyond, naming the property"),
         (
@@ -237,11 +239,11 @@ def limits() -> str:
         ),
         (
             "a drain by hand",
-            f"{properties.CHECKS_PER_EXECUTION:,} polls",
-            f"{properties.manual_drain_seconds(properties.DEFAULT_POLL_SECONDS) / 3600:.1f} h at the default poll, "
-            f"{properties.manual_drain_seconds(properties.MAX_POLL_SECONDS) / 86400:.1f} days at "
-            f"{properties.MAX_POLL_SECONDS} s: what one execution's {properties.HISTORY_EVENTS_QUOTA:,} history events "
-            f"hold ({properties.HISTORY_EVENTS_PER_CHECK} a check); a longer DrainTimeoutSeconds is refused",
+            f"{properties.MAX_MANUAL_DRAIN_SECONDS // 86400} days",
+            "the default without `DrainTimeoutSeconds`, a longer one refused; past "
+            f"{state.CHECKS_PER_EXECUTION:,} checks ({one_execution_hours:.1f} h at the default poll: "
+            f"{state.HISTORY_EVENTS_QUOTA:,} history events, {state.HISTORY_EVENTS_PER_CHECK} a check) "
+            "it goes on in a new execution",
         ),
         (
             "`PollIntervalSeconds`",

@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from ecs_drain.aws.executions import PREFLIGHT_SUFFIX
+from ecs_drain.aws.executions import PREFLIGHT_SUFFIX, went_on_in
 from ecs_drain.decisions import reason
 from ecs_drain.model.state import BLOCKING_CAUSES, ExecutionOutput, Mode
 from ecs_drain.steps import preflight
@@ -78,8 +78,9 @@ def emit(output: str, document: dict[str, Any]) -> None:
 
 
 def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool, output: str = "text") -> int:
-    """Follow the execution until it ends; exit 0 if the drain ended well (a preflight: if it passed). With json
-    output, nothing is shown until the end, then the execution's output (its outcome, reason and summary)."""
+    """Follow the execution, and the executions its chain goes on in, until the last ends; exit 0 if the drain ended
+    well (a preflight: if it passed). With json output, nothing is shown until the end, then the last execution's
+    output (its outcome, reason and summary)."""
     console.print(f"Following {arn}")
     last = ""
     live = None if plain or console.quiet else Live(console=console, refresh_per_second=2)
@@ -88,6 +89,11 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool, ou
     try:
         while True:
             execution = sfn.describe_execution(executionArn=arn)
+            following = went_on_in(execution)
+            if following is not None:  # the drain goes on in the next execution of its chain: follow it there
+                console.print(f"Went on in {following}")
+                arn = following
+                continue
             shown, line = progress(sfn, arn, execution)
             if live:
                 live.update(shown)

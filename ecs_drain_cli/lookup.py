@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ecs_drain.aws.clients import Clients
-from ecs_drain.aws.executions import stack_prefix
+from ecs_drain.aws.executions import MAX_NAME, stack_prefix
 from ecs_drain.aws.targets import ec2_instance_ids
 from ecs_drain.decisions.properties import DrainProperties
 from ecs_drain.model.state import REQUEST_KEY, ExecutionInput
@@ -51,7 +51,7 @@ def _of_stack(sfn: Any, execution: dict[str, Any], stack_name: str) -> bool:
 def manual_name(cluster_name: str) -> str:
     """A drain by hand: named after its cluster and when it started, unique even for two in the same second."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    return f"manual-{cluster_name}-{stamp}-{secrets.token_hex(3)}"[-80:]
+    return f"manual-{cluster_name}-{stamp}-{secrets.token_hex(3)}"[-MAX_NAME:]
 
 
 def target_instances(props: DrainProperties, clients: Clients) -> list[str] | None:

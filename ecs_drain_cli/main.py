@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         _require_target(session, props)
         sfn = session.client("stepfunctions")
         name = lookup.manual_name(props.cluster_name)
-        arn = lookup.start(sfn, machine, name, drain_input(properties, props, clock.now()))
+        arn = lookup.start(sfn, machine, name, drain_input(properties, props, clock.now(), name))
         console.print(f"Started {arn}")
         if args.watch:
             return display.watch(console, sfn, arn, args.interval, args.plain, args.output)

@@ -65,11 +65,12 @@ class CallLog:
     local: threading.local = field(default_factory=threading.local)
 
     def caller(self, service: str = "", action: str = "") -> str:
-        """The function making the call; Lambda invocations from outside any function are the state machine's."""
+        """The function making the call; calls from outside any function are the state machine's where they are
+        Lambda invocations or made by an execution's own thread (a Task on a service integration)."""
         caller = getattr(self.local, "caller", None)
         if caller:
             return str(caller)
-        return "states" if (service, action) == ("awslambda", "Invoke") else "driver"
+        return "states" if (service, action) == ("awslambda", "Invoke") or moto_patches.in_execution() else "driver"
 
     @contextmanager
     def acting_as(self, caller: str) -> Iterator[None]:

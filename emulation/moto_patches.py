@@ -56,6 +56,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (  # noqa: E402
     ResourceCondition,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (  # noqa: E402
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, CallbackOutcome  # noqa: E402
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager  # noqa: E402
@@ -413,6 +416,34 @@ def history_limit(stack: ExitStack) -> None:
         return int(original(manager, context, event_type, *args, **kwargs))
 
     stack.enter_context(mock.patch.object(EventManager, "add_event", add_event))
+
+
+def step_functions_integration_names(stack: ExitStack) -> None:
+    """A Task on `arn:aws:states:::states:startExecution` names its parameters as the API does (StateMachineArn,
+    Name, Input) and reads its result so too (ExecutionArn, StartDate), as Step Functions' own integration does (its
+    developer guide, "Start a new AWS Step Functions state machine from a running execution"). moto passes them to
+    boto3 unchanged, which knows them as stateMachineArn..., and returns boto3's names: here they are translated
+    both ways by the API's own model."""
+    members = get_service_model("stepfunctions").operation_model("StartExecution")
+    inputs = {name.lower(): name for name in members.input_shape.members}
+    outputs = {name: name[0].upper() + name[1:] for name in members.output_shape.members}
+    original_normalise = StateTaskServiceSfn._normalise_parameters
+    original_response = StateTaskServiceSfn._normalise_response
+
+    def normalise_parameters(task: StateTaskServiceSfn, parameters: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_normalise(task, parameters, *args, **kwargs)
+        for name in list(parameters):
+            parameters[inputs.get(name.lower(), name)] = parameters.pop(name)
+
+    def normalise_response(task: StateTaskServiceSfn, response: Any, *args: Any, **kwargs: Any) -> None:
+        original_response(task, response, *args, **kwargs)
+        if isinstance(response, dict):
+            for name in [n for n in response if n in outputs]:
+                value = response.pop(name)
+                response[outputs[name]] = value.isoformat() if hasattr(value, "isoformat") else value
+
+    stack.enter_context(mock.patch.object(StateTaskServiceSfn, "_normalise_parameters", normalise_parameters))
+    stack.enter_context(mock.patch.object(StateTaskServiceSfn, "_normalise_response", normalise_response))
 
 
 def execution_endings(stack: ExitStack, ended: Callable[[Any], None]) -> None:

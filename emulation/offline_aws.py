@@ -226,6 +226,7 @@ class OfflineAws:
         moto_patches.execution_endings(self._stack, self._execution_ended)
         moto_patches.execution_history_order(self._stack)
         moto_patches.history_limit(self._stack)
+        moto_patches.step_functions_integration_names(self._stack)
         moto_patches.memoized_attribute_keys(self._stack)
         moto_patches.planned_json_structures(self._stack)
         moto_patches.one_lambda_client_per_world(self._stack)

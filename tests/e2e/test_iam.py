@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
+from unittest import mock
 
 import pytest
 
 from ecs_drain.aws.watch import TaskWatch
+from ecs_drain.decisions import rule
 from emulation import template as cfn
 from emulation.catalog import SCENARIOS, world_options
 from emulation.offline_aws import ACCOUNT, REGION
 from emulation.scenarios import World, pinned_services, rollover_world, services
 from tests import iam
+from tests.e2e.helpers import executions
 
 WATCH_TABLE, RULE = "ecs-drain-WatchTable", "ecs-drain-task-stopped"
 
@@ -96,6 +99,12 @@ def scenarios(used: dict[str, set[str]]) -> None:
         world.aws.invoke("DrainFunction", {**wait, "TaskToken": "another-token"})  # kept: t2 is still stopping
         stopped = {"lastStatus": "STOPPED", "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/web/t2"}
         world.aws.invoke("TaskStoppedFunction", {"source": "aws.ecs", "detail": stopped})
+        record(world, used)
+    # A drain that goes on in a new execution (after 3 checks here, 1,538 under the real quota).
+    with mock.patch.object(rule, "CHECKS_PER_EXECUTION", 3), rollover_world(services=services(6, 1)) as world:
+        _, answer = world.drain_old(wall_seconds=300, PollIntervalSeconds="5")
+        assert answer is not None and answer.body["Status"] == "SUCCESS"
+        assert any(e["name"].endswith("-2") for e in executions(world)), "no drain went on in a new execution"
         record(world, used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})

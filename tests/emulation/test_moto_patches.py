@@ -132,3 +132,66 @@ def test_it_fails_an_execution_whose_history_is_full_as_step_functions_does(monk
         failed = events[-1]
         assert failed["type"] == "ExecutionFailed"
         assert "history holds 20 events" in failed["executionFailedEventDetails"]["cause"]
+
+
+def run_to_end(definition: dict[str, Any], patch: Callable[[ExitStack], None] | None = None) -> list[dict[str, Any]]:
+    """Run `definition` once on moto (with `patch` made) and return the executions of its state machine once ended."""
+    import boto3
+    from moto import mock_aws
+
+    from emulation.offline_aws import MOTO_CONFIG
+
+    with ExitStack() as stack:
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        if patch is not None:
+            patch(stack)
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        machine = sfn.create_state_machine(
+            name="m", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/r"
+        )["stateMachineArn"]
+        sfn.start_execution(stateMachineArn=machine, name="first", input='{"n": 1}')
+        for _ in range(200):
+            listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+            if all(e["status"] != "RUNNING" for e in listed):
+                break
+            time.sleep(0.05)
+        return [dict(sfn.describe_execution(executionArn=e["executionArn"])) for e in listed]
+
+
+def test_it_fails_a_state_whose_output_passes_256_kb_as_step_functions_does() -> None:
+    """moto's own check (States.DataLimitExceeded): 262,144 bytes of UTF-8 at most between states."""
+    big = {"StartAt": "Grow", "States": {"Grow": {"Type": "Pass", "Comment": "300 KB", "Result": "x" * 300_000,
+                                                   "End": True}}}  # fmt: skip
+    [execution] = run_to_end(big)
+    assert execution["status"] == "FAILED" and execution["error"] == "States.DataLimitExceeded"
+
+
+def test_it_starts_an_execution_from_a_task_with_the_apis_names_both_ways() -> None:
+    """`arn:aws:states:::states:startExecution` takes StateMachineArn, Name and Input, and returns ExecutionArn, as
+    Step Functions' integration does (moto passes boto3 the names unchanged: step_functions_integration_names)."""
+    from emulation import moto_patches
+
+    chain = {
+        "StartAt": "Last?",
+        "States": {
+            "Last?": {
+                "Type": "Choice",
+                "Comment": "two",
+                "Choices": [{"Variable": "$.n", "NumericEquals": 2, "Next": "Done"}],
+                "Default": "Next",
+            },
+            "Next": {
+                "Type": "Task",
+                "Comment": "go on",
+                "Resource": "arn:aws:states:::states:startExecution",
+                "Parameters": {"StateMachineArn.$": "$$.StateMachine.Id", "Name": "second", "Input": {"n": 2}},
+                "ResultSelector": {"next.$": "$.ExecutionArn"},
+                "End": True,
+            },
+            "Done": {"Type": "Succeed", "Comment": "end"},
+        },
+    }
+    executions = {e["name"]: e for e in run_to_end(chain, moto_patches.step_functions_integration_names)}
+    assert set(executions) == {"first", "second"}
+    assert json.loads(executions["first"]["output"]) == {"next": executions["second"]["executionArn"]}
+    assert executions["second"]["status"] == "SUCCEEDED" and json.loads(executions["second"]["input"]) == {"n": 2}

@@ -19,6 +19,7 @@ _, SM_PROPS, ASL = cfn.state_machine(TEMPLATE)
 STATES: dict[str, Any] = ASL["States"]
 CHECK = "Set instances DRAINING and count the tasks left"
 PREFLIGHT = "Check the new capacity"
+GO_ON = "Go on in a new execution"
 ANSWER_STATES = {n for n, s in STATES.items() if s["Type"] == "Task" and "AnswerFunctionArn" in json.dumps(s)}
 
 
@@ -57,6 +58,9 @@ def test_it_retries_every_task_and_catches_into_an_answer() -> None:
             # The wait between checks: whatever happens, the next check comes (its own Catch answers).
             after = [c["Next"] for c in state["Catch"]]
             assert {STATES[n]["Next"] if STATES[n]["Type"] == "Wait" else n for n in after} == {CHECK}, name
+        elif name == GO_ON:
+            # Handing on failed: counted as a failed try, whose loop answers at the deadline.
+            assert catch["Next"] == "Wait before trying the step again" and reachable(catch["Next"]) & ANSWER_STATES
         elif name not in ANSWER_STATES:
             assert any(c["Next"] in ANSWER_STATES for c in state["Catch"]), name
 
@@ -96,12 +100,20 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
         assert counting == {
             "Type": "Pass",
             "Comment": counting["Comment"],
-            "Parameters": {"count.$": f"States.MathAdd({failed_tries}.count, 1)"},
+            "Parameters": {
+                "count.$": f"States.MathAdd({failed_tries}.count, 1)",
+                "here.$": f"States.MathAdd({failed_tries}.here, 1)",
+            },
             "ResultPath": failed_tries,
             "Next": "Have the failed tries outlasted the deadline?",
         }
         deadline = STATES[counting["Next"]]
-        [bound] = deadline["Choices"]
+        bound, go_on = deadline["Choices"]
+        assert go_on == {
+            "Variable": f"{failed_tries}.here",
+            "NumericGreaterThanEquals": drain_state.FAILED_TRIES_PER_EXECUTION,
+            "Next": "Number the next execution",
+        }
         assert bound == {
             "Variable": f"{failed_tries}.count",
             "NumericGreaterThanEqualsPath": f"$.{drain_state.STEP_KEY}.{drain_state.MAX_FAILED_TRIES_KEY}",
@@ -115,11 +127,48 @@ def test_it_tries_a_failed_drain_step_again_instead_of_answering() -> None:
 def test_it_counts_failed_tries_from_zero_in_every_input_and_every_steps_result() -> None:
     """The count has no first case of its own: each step's result, and each execution's input, start it at 0."""
     for name in (CHECK, PREFLIGHT):
-        assert STATES[name]["ResultSelector"][drain_state.FAILED_TRIES_KEY] == {"count": 0}, name
+        assert STATES[name]["ResultSelector"][drain_state.FAILED_TRIES_KEY] == drain_state.no_failed_tries(), name
     props = properties.parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"]})
-    drain = executions.drain_input({"Cluster": "web"}, props, 0.0)
-    preflight = executions.preflight_input({"Cluster": "web"}, {"Cluster": "web"}, props, 0.0)
-    assert drain["step"]["failedTries"] == preflight["step"]["failedTries"] == {"count": 0}
+    drain = executions.drain_input({"Cluster": "web"}, props, 0.0, "d")
+    preflight = executions.preflight_input({"Cluster": "web"}, {"Cluster": "web"}, props, 0.0, "p")
+    assert drain["step"]["failedTries"] == preflight["step"]["failedTries"] == {"count": 0, "here": 0}
+
+
+def test_it_goes_on_in_a_new_execution_named_after_the_first_with_its_state_exactly() -> None:
+    """The chain: number the next execution, start its failed tries in a row at 0 (those toward the deadline carry
+    on), start it with the whole state (it begins as any try again does, at the start) and end without answering."""
+    numbering = STATES["Number the next execution"]
+    assert numbering["Parameters"] == {"name.$": "$.Chain.name", "link.$": "States.MathAdd($.Chain.link, 1)"}
+    assert numbering["ResultPath"] == f"$.{drain_state.CHAIN_KEY}"
+    zero = STATES[numbering["Next"]]
+    assert zero["Parameters"] == {"count.$": "$.step.failedTries.count", "here": 0}
+    assert zero["ResultPath"] == "$.step.failedTries" and zero["Next"] == GO_ON
+    task = STATES[GO_ON]
+    assert task["Resource"] == "arn:aws:states:::states:startExecution"
+    assert task["Parameters"] == {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        "Name.$": "States.Format('{}-{}', $.Chain.name, $.Chain.link)",
+        "Input.$": "$",
+    }
+    assert task["ResultSelector"] == {"outcome": drain_state.WENT_ON, "wentOnIn.$": "$.ExecutionArn"}
+    assert set(task["ResultSelector"]) - {"wentOnIn.$"} | {"wentOnIn"} == set(get_type_hints(drain_state.WentOnOutput))
+    assert STATES[task["Next"]]["Type"] == "Succeed" and task["ResultPath"] == "$"
+    assert drain_state.link_name({"name": "web-drain", "link": 3}) == "web-drain-3"
+    # Only this state machine's own executions are started.
+    [statement] = [s for _, s in policy_statements() if s.get("Sid") == "GoOnInANewExecution"]
+    assert statement["Action"] == "states:StartExecution"
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-drain"
+    }
+
+
+def test_it_keeps_room_in_one_executions_history_for_its_checks_and_failed_tries() -> None:
+    assert drain_state.CHECKS_PER_EXECUTION == 1_538
+    used = (
+        drain_state.CHECKS_PER_EXECUTION * drain_state.HISTORY_EVENTS_PER_CHECK
+        + drain_state.FAILED_TRIES_PER_EXECUTION * drain_state.HISTORY_EVENTS_PER_FAILED_TRY
+    )
+    assert used + drain_state.HISTORY_EVENTS_RESERVE <= drain_state.HISTORY_EVENTS_QUOTA
 
 
 def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
@@ -137,6 +186,9 @@ def test_it_times_each_task_out_with_its_function() -> None:
             continue
         if task["Resource"].endswith(".waitForTaskToken"):  # the wait between checks: the poll interval at most
             assert task["TimeoutSecondsPath"] == "$.step.drain.nextCheckInSeconds", name
+            continue
+        if name == GO_ON:  # Step Functions' own call
+            assert task["TimeoutSeconds"] == 60
             continue
         function = "DrainFunction" if "DrainFunctionArn" in json.dumps(task) else "AnswerFunction"
         assert task["TimeoutSeconds"] == timeouts[function], name
@@ -178,7 +230,16 @@ def test_it_reads_only_the_drain_fields_the_state_names() -> None:
     assert read == set(drain_state.STEP_ASL_FIELDS) <= set(get_type_hints(drain_state.StepState))
     # Nothing else of the execution state is read or written but the mode, the answer's own output ($.outcome) and
     # its failure ($.answerError); $$.Execution is the context's.
-    assert set(re.findall(r"(?<!\$)\$\.(\w+)", document)) == {"Mode", "step", "Payload", "outcome", "answerError"}
+    # the chain (Chain) and what starting the next execution returned (ExecutionArn).
+    assert set(re.findall(r"(?<!\$)\$\.(\w+)", document)) == {
+        "Mode",
+        "step",
+        "Payload",
+        "outcome",
+        "answerError",
+        "Chain",
+        "ExecutionArn",
+    }
 
 
 def test_it_puts_each_drain_tasks_result_under_step_as_its_handler_returns_it() -> None:
@@ -189,7 +250,7 @@ def test_it_puts_each_drain_tasks_result_under_step_as_its_handler_returns_it() 
         assert selected == {
             key: f"$.Payload.{key}",
             "maxFailedTries": "$.Payload.maxFailedTries",
-            "failedTries": {"count": 0},
+            "failedTries": {"count": 0, "here": 0},
         }
         returned = {k.removesuffix(".$") for k in task["ResultSelector"] if k.endswith(".$")}
         assert returned <= set(get_type_hints(drain_state.StepResult)) and set(selected) <= set(
@@ -226,8 +287,13 @@ def test_it_ends_the_preflight_loop_on_its_final_phases_or_its_bound() -> None:
 def test_it_ends_the_drain_loop_where_the_step_says_it_is_over_or_at_its_bound_and_checks_at_once_after_the_plan() -> (
     None
 ):
-    over, bound, planned = STATES["Is the drain over?"]["Choices"]
+    over, bound, go_on, planned = STATES["Is the drain over?"]["Choices"]
     assert said_over(over, "drain") and over["Next"] in ANSWER_STATES
+    assert go_on["And"] == [
+        {"Variable": "$.step.drain.goOn", "IsPresent": True},
+        {"Variable": "$.step.drain.goOn", "BooleanEquals": True},
+    ]
+    assert go_on["Next"] == "Number the next execution"
     assert (bound["Variable"], bound["NumericGreaterThanEqualsPath"], bound["Next"] in ANSWER_STATES) == (
         "$.step.drain.checks",
         "$.step.drain.maxChecks",
@@ -245,7 +311,7 @@ def test_it_retries_only_errors_its_function_can_raise() -> None:
         "AnswerFunctionArn": {"InsecureResponseUrl", "AnswerRejected"},
     }
     for name, task in STATES.items():
-        if task["Type"] != "Task":
+        if task["Type"] != "Task" or name == GO_ON:
             continue
         function = next(f for f in raised if f in json.dumps(task["Parameters"]))
         named = {e for r in task["Retry"] for e in r["ErrorEquals"] if "." not in e}
@@ -325,7 +391,7 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 def test_it_sends_each_function_the_event_its_handler_declares() -> None:
     for name, task in STATES.items():
-        if task["Type"] != "Task":
+        if task["Type"] != "Task" or name == GO_ON:
             continue
         sent = {key.removesuffix(".$") for key in task["Parameters"]["Payload"]}
         declared: Any = drain_state.StepEvent if "DrainFunctionArn" in json.dumps(task) else drain_state.AnswerStepEvent

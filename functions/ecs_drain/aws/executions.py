@@ -14,12 +14,15 @@ from ..decisions.properties import DrainProperties
 from ..decisions.rule import drain_seconds
 from ..model.state import (
     REQUEST_KEY,
+    WENT_ON,
+    Chain,
     ExecutionInput,
     ExecutionOutput,
     Mode,
     PreviousDrain,
     StepState,
     failed_tries_outlasting,
+    no_failed_tries,
 )
 from ..runtime import clock
 
@@ -27,7 +30,10 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
     from mypy_boto3_stepfunctions.type_defs import DescribeExecutionOutputTypeDef
 
-MAX_NAME = 80
+# Step Functions takes names of up to 80 characters; the state machine names an execution's successors after it
+# with "-<link>" (four digits at most: a chain of a drain by hand polled every 5 s holds about 90 executions), so
+# the first name leaves five characters free.
+MAX_NAME = 80 - 5
 DIGEST = 12
 _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 
@@ -53,19 +59,20 @@ def stack_prefix(stack_name: str) -> str:
     return _UNSAFE.sub("-", f"{stack_name}-").lstrip("-")[: MAX_NAME - DIGEST - 1]
 
 
-def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float) -> ExecutionInput:
-    """An execution's input: the properties as given, when the drain was asked for, and how many failed steps in a
-    row outlast its deadline (until a step has run and set its own bound)."""
+def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float, name: str) -> ExecutionInput:
+    """An execution's input: the properties as given, when the drain was asked for, how many failed steps in a row
+    outlast its deadline (until a step has run and set its own bound), and the chain it begins (`name`: its own)."""
     bound = failed_tries_outlasting(drain_seconds(props))
-    step: StepState = {"maxFailedTries": bound, "failedTries": {"count": 0}}
-    return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": step}
+    step: StepState = {"maxFailedTries": bound, "failedTries": no_failed_tries()}
+    chain: Chain = {"name": name, "link": 1}
+    return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": step, "Chain": chain}
 
 
 def preflight_input(
-    given: Mapping[str, Any], old_given: Mapping[str, Any], props: DrainProperties, now: float
+    given: Mapping[str, Any], old_given: Mapping[str, Any], props: DrainProperties, now: float, name: str
 ) -> ExecutionInput:
-    """A preflight's input: the new properties as given, the old ones, when it was asked for, and how many failed
-    steps in a row outlast its deadline."""
+    """A preflight's input: the new properties as given, the old ones, when it was asked for, how many failed
+    steps in a row outlast its deadline, and the chain it begins."""
     return {
         "Properties": dict(given),
         "Mode": Mode.PREFLIGHT,
@@ -73,8 +80,9 @@ def preflight_input(
         "RequestedAt": now,
         "step": {
             "maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds),
-            "failedTries": {"count": 0},
+            "failedTries": no_failed_tries(),
         },
+        "Chain": {"name": name, "link": 1},
     }
 
 
@@ -96,9 +104,31 @@ def start(sfn: SFNClient, state_machine_arn: str, name: str, execution_input: Ex
         arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=document)["executionArn"]
     except sfn.exceptions.ExecutionAlreadyExists:
         arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
-        running = sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"
-        return Started(arn, closed=not running)
+        last = last_of_chain(sfn, sfn.describe_execution(executionArn=arn))
+        return Started(last["executionArn"], closed=last["status"] != "RUNNING")
     return Started(arn, closed=False)
+
+
+# A chain is at most this long: a drain by hand lasts 7 days, and an execution holds thousands of checks.
+MAX_CHAIN = 10_000
+
+
+def went_on_in(described: Mapping[str, Any]) -> str | None:
+    """The next execution of the chain, where this one went on in it."""
+    if described["status"] != "SUCCEEDED":
+        return None
+    output = json.loads(described.get("output") or "{}")
+    return str(output["wentOnIn"]) if output.get("outcome") == WENT_ON and output.get("wentOnIn") else None
+
+
+def last_of_chain(sfn: SFNClient, described: DescribeExecutionOutputTypeDef) -> DescribeExecutionOutputTypeDef:
+    """The execution the chain that `described` belongs to has come to: where it runs, or where it ended."""
+    for _ in range(MAX_CHAIN):
+        following = went_on_in(described)
+        if following is None:
+            break
+        described = sfn.describe_execution(executionArn=following)
+    return described
 
 
 # CloudFormation retries a Delete once the last try answered FAILED; that drain's execution is then in its last step
@@ -128,7 +158,7 @@ def previous_blocked(
             earlier = json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}
             if any(earlier.get(k) != request.get(k) for k in ("StackId", "LogicalResourceId", "PhysicalResourceId")):
                 continue
-            described = _settled(sfn, described)
+            described = _settled(sfn, last_of_chain(sfn, described))
             summary = cast("ExecutionOutput", json.loads(described.get("output") or "{}"))
             findings = blocking(summary.get("diagnosis") or [])
             since = float(summary.get("eventsSince") or 0)
@@ -139,10 +169,10 @@ def previous_blocked(
 
 
 def _settled(sfn: SFNClient, described: DescribeExecutionOutputTypeDef) -> DescribeExecutionOutputTypeDef:
-    """The execution, once it has ended (or as it is after PREVIOUS_SETTLE_SECONDS)."""
+    """The execution (the last of its chain), once it has ended (or as it is after PREVIOUS_SETTLE_SECONDS)."""
     waited = 0
     while described["status"] == "RUNNING" and waited < PREVIOUS_SETTLE_SECONDS:
         clock.sleep(1)
         waited += 1
-        described = sfn.describe_execution(executionArn=described["executionArn"])
+        described = last_of_chain(sfn, sfn.describe_execution(executionArn=described["executionArn"]))
     return described

@@ -20,14 +20,9 @@ ANSWER_MARGIN_SECONDS = 180
 DEFAULT_DRAIN_TIMEOUT_SECONDS = 3300
 MAX_DRAIN_TIMEOUT_SECONDS = CLOUDFORMATION_CEILING_SECONDS - ANSWER_MARGIN_SECONDS
 MIN_DRAIN_TIMEOUT_SECONDS = 60
-# Started by hand there is no CloudFormation ceiling; the loop is still bounded.
+# Started by hand there is no CloudFormation ceiling; the loop is still bounded. A drain that outlasts one
+# execution's history goes on in the next execution of its chain (model/state.CHECKS_PER_EXECUTION).
 MAX_MANUAL_DRAIN_SECONDS = 7 * 24 * 3600
-# One execution holds 25,000 history events (a Step Functions quota). A check and the wait after it write 13 of them
-# (measured on the emulation); a thousand are left for the start, the answer and failed tries. ecs-drain does not yet
-# go on in a new execution, so a drain by hand lasts no more polls than that.
-HISTORY_EVENTS_QUOTA = 25_000
-HISTORY_EVENTS_PER_CHECK = 13
-CHECKS_PER_EXECUTION = (HISTORY_EVENTS_QUOTA - 1_000) // HISTORY_EVENTS_PER_CHECK
 DEFAULT_POLL_SECONDS = 15
 MIN_POLL_SECONDS = 5
 MAX_POLL_SECONDS = 300
@@ -113,7 +108,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     poll = _integer(
         props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, _Bounds(MIN_POLL_SECONDS, MAX_POLL_SECONDS), problems
     )
-    limit = _TimeoutLimit.of(props, problems, from_cloudformation, poll or DEFAULT_POLL_SECONDS)
+    limit = _TimeoutLimit.of(props, problems, from_cloudformation)
     drain_bounds = _Bounds(MIN_DRAIN_TIMEOUT_SECONDS, limit.ceiling, limit.why)
     drain_timeout = _integer(props, "DrainTimeoutSeconds", limit.default_drain, drain_bounds, problems)
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
@@ -143,11 +138,6 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     )
 
 
-def manual_drain_seconds(poll_seconds: int) -> int:
-    """The longest drain by hand: the checks one execution's history holds at this poll interval, 7 days at most."""
-    return min(MAX_MANUAL_DRAIN_SECONDS, CHECKS_PER_EXECUTION * poll_seconds)
-
-
 BLOCKED_CEILING = "no longer than DrainTimeoutSeconds"  # why BlockedTimeoutSeconds is bounded as it is
 
 
@@ -161,18 +151,16 @@ class _Bounds:
 @dataclass(frozen=True)
 class _TimeoutLimit:
     """How long a drain or a preflight may take: under CloudFormation, what its request may wait for an answer (and
-    why, in words); by hand, what one execution holds at the poll interval (manual_drain_seconds), with no default
-    deadline."""
+    why, in words); by hand, MAX_MANUAL_DRAIN_SECONDS with no default deadline."""
 
     ceiling: int
     default_drain: int | None
     why: str
 
     @classmethod
-    def of(cls, props: Mapping[str, Any], problems: list[str], from_cloudformation: bool, poll: int) -> _TimeoutLimit:
+    def of(cls, props: Mapping[str, Any], problems: list[str], from_cloudformation: bool) -> _TimeoutLimit:
         if not from_cloudformation:
-            why = f"one execution holds {CHECKS_PER_EXECUTION:,} checks of PollIntervalSeconds {poll}"
-            return cls(manual_drain_seconds(poll), None, why)
+            return cls(MAX_MANUAL_DRAIN_SECONDS, None, "a drain by hand lasts 7 days at most")
         ceiling = _timeout_ceiling(props, problems)
         return cls(ceiling, min(DEFAULT_DRAIN_TIMEOUT_SECONDS, ceiling), _why_timeout_ceiling(props))
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..model.state import (
+    CHECKS_PER_EXECUTION,
     Cause,
     CountMemory,
     DrainState,
@@ -34,7 +35,7 @@ from ..model.state import (
 )
 from . import reason
 from .findings import Observation, blocked, blocking, merge, unchanged, warnings
-from .properties import DrainProperties, manual_drain_seconds
+from .properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties
 
 BACKLOG_RECHECK_SECONDS = 1  # the next check, when listings wait for the budget rather than for ECS
 RECONCILE_POLLS = 2  # while events come, the tasks they did not report are read every this many polls
@@ -59,8 +60,8 @@ def next_check_in(wait: float, deadline: float | None, now: float) -> int:
 
 
 def drain_seconds(props: DrainProperties) -> int:
-    """How long a drain may take: DrainTimeoutSeconds, or the longest drain by hand at its poll interval."""
-    return props.drain_timeout_seconds or manual_drain_seconds(props.poll_interval_seconds)
+    """How long a drain may take: DrainTimeoutSeconds, or the longest drain by hand."""
+    return props.drain_timeout_seconds or MAX_MANUAL_DRAIN_SECONDS
 
 
 def retry_until(props: DrainProperties, started: float) -> float:
@@ -72,6 +73,16 @@ def new_drain(props: DrainProperties, now: float, requested_at: float | None) ->
     started = started_at(now, requested_at)
     deadline = started + props.drain_timeout_seconds if props.drain_timeout_seconds else None
     return new_state(props.cluster, started, deadline, check_bound(drain_seconds(props), props.poll_interval_seconds))
+
+
+def counted_in_execution(state: DrainState, link: int) -> DrainState:
+    """Count the step against this execution's share of the history (`link`: which execution of the chain this
+    is): after CHECKS_PER_EXECUTION of them a drain not yet over goes on in the next execution."""
+    if state.get("link") != link:
+        state["link"], state["linkChecks"] = link, 0
+    state["linkChecks"] = state.get("linkChecks", 0) + 1
+    state["goOn"] = not state["over"] and state["linkChecks"] >= CHECKS_PER_EXECUTION
+    return state
 
 
 @dataclass(frozen=True)

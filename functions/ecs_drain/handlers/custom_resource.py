@@ -118,7 +118,7 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"])
     logger.append_keys(execution_name=name)
     request = _request(event, name)
-    execution_input = executions.drain_input(_properties_input(event, "ResourceProperties"), props, clock.now())
+    execution_input = executions.drain_input(_properties_input(event, "ResourceProperties"), props, clock.now(), name)
     execution_input[REQUEST_KEY] = request.to_json()
     sfn, state_machine = sfn_client(), required(Environment.read().state_machine, STATE_MACHINE)
     previous = executions.previous_blocked(sfn, state_machine, name, execution_input[REQUEST_KEY], clock.now())
@@ -153,7 +153,7 @@ def start_preflight(event: CustomResourceRequest, props: DrainProperties, new_id
     logger.append_keys(execution_name=name)
     request = _request(event, name, new_id)
     given, old_given = _properties_input(event, "ResourceProperties"), _properties_input(event, "OldResourceProperties")
-    execution_input = executions.preflight_input(given, old_given, props, clock.now())
+    execution_input = executions.preflight_input(given, old_given, props, clock.now(), name)
     execution_input[REQUEST_KEY] = request.to_json()
     return _start(request, name, execution_input, f"Preflight of {props.target_kind}")
 

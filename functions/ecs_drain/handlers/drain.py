@@ -39,6 +39,7 @@ from ..model.state import (
     StepEvent,
     StepResult,
     WaitEvent,
+    chain_of,
     execution_state,
     failed_tries_outlasting,
     properties_of,
@@ -78,8 +79,10 @@ def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult:  # noqa: 
         checked["over"] = checked["phase"] in PREFLIGHT_FINAL_PHASES  # the state machine's one test of the loop
         # If the next steps fail without running at all, the state machine answers after this many in a row.
         return {"preflight": checked, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(checked["deadline"] - clock.now())}
-    drain = _drain_step(action, state, props, event.get("ExecutionName"))
+    chain = chain_of(state, event.get("ExecutionName"))
+    drain = _drain_step(action, state, props, chain["name"])
     drain["over"] = drain["phase"] in FINAL_PHASES
+    drain = rule.counted_in_execution(drain, chain["link"])
     _report(action, drain)
     until = rule.retry_until(props, drain["startedAt"])
     return {"drain": drain, MAX_FAILED_TRIES_KEY: failed_tries_outlasting(until - clock.now())}
@@ -92,7 +95,8 @@ def step_action(event: StepEvent) -> str:
     return event["Action"]
 
 
-def _drain_step(action: str, state: ExecutionState, props: DrainProperties, execution: str | None) -> DrainState:
+def _drain_step(action: str, state: ExecutionState, props: DrainProperties, drain_name: str) -> DrainState:
+    """One step of the drain; `drain_name` (its chain's) keeps its watch across the chain's executions."""
     step, now, requested_at = step_of(state), clock.now(), state.get(REQUESTED_AT_KEY)
     current = step.get("drain")
     if step.get(ERROR_KEY) is not None and current is not None:  # the previous try of this step failed
@@ -104,7 +108,7 @@ def _drain_step(action: str, state: ExecutionState, props: DrainProperties, exec
     if action == "plan":
         work = partial(draining.plan, props, clients, now, previous, requested_at)
     else:
-        task_watch = watch.TaskWatch.from_environment(dynamodb_client(), events_client(), execution)
+        task_watch = watch.TaskWatch.from_environment(dynamodb_client(), events_client(), drain_name)
         work = partial(draining.check, current, props, clients, now, previous, task_watch)
 
     def give_up(error: Exception) -> DrainState:
@@ -136,7 +140,12 @@ def _wait(event: WaitEvent) -> None:
     table = Environment.read().watch_table
     if table:
         woken = watch.wait_for_wake(
-            dynamodb_client(), sfn_client(), table, event["ExecutionName"], event["TaskToken"], event["Wake"]
+            dynamodb_client(),
+            sfn_client(),
+            table,
+            event.get("Drain") or event["ExecutionName"],
+            event["TaskToken"],
+            event["Wake"],
         )
         logger.info("Waiting for the next check", extra={"wake_on_last_stop": event["Wake"], "woken_at_once": woken})
 

@@ -92,10 +92,13 @@ PREVIOUS_ATTEMPT_KEY: Final = "PreviousAttempt"
 # When the drain was asked for (epoch seconds, set by whoever starts the execution): the deadline counts from here,
 # so a first step that keeps failing still ends at the deadline.
 REQUESTED_AT_KEY: Final = "RequestedAt"
+# Which execution of the drain's chain this is (Chain): a drain that would outlast one execution's history goes on
+# in the next, named after the first.
+CHAIN_KEY: Final = "Chain"
 
 # What the state machine reads of the step's result: $.step.drain.<field>, $.step.preflight.<field> and
 # $.step.<field>; nothing else of them is the ASL's business (a test holds these to the ASL).
-ASL_FIELDS: Final = ("over", "checks", "maxChecks", "nextCheckInSeconds", "events")
+ASL_FIELDS: Final = ("over", "goOn", "checks", "maxChecks", "nextCheckInSeconds", "events")
 PREFLIGHT_ASL_FIELDS: Final = ("over", "checks", "maxChecks", "nextCheckInSeconds")
 STEP_ASL_FIELDS: Final = ("drain", "preflight", "maxFailedTries", "failedTries", "error")
 
@@ -110,6 +113,22 @@ MAX_FAILED_TRIES_KEY: Final = "maxFailedTries"
 FAILED_TRIES_KEY: Final = "failedTries"
 ERROR_KEY: Final = "error"
 INVALID_PROPERTIES: Final = "InvalidProperties"  # the error a Catch answers at once: retrying cannot fix it
+
+
+# One execution's history holds 25,000 events (a Step Functions quota: the execution fails at it). Measured on the
+# emulation with this ASL: a check and the wait after it write HISTORY_EVENTS_PER_CHECK events, a failed try
+# (three tries of the step, the wait, the count) HISTORY_EVENTS_PER_FAILED_TRY. An execution goes on in the next one
+# of its chain after CHECKS_PER_EXECUTION checks, or after FAILED_TRIES_PER_EXECUTION failed tries in a row (the
+# ASL's own count: the function may not run at all); HISTORY_EVENTS_RESERVE is left for the start, the answer and
+# the handing on. (A test holds these to the ASL, and the emulation enforces the quota.)
+HISTORY_EVENTS_QUOTA: Final = 25_000
+HISTORY_EVENTS_PER_CHECK: Final = 13
+HISTORY_EVENTS_PER_FAILED_TRY: Final = 20
+HISTORY_EVENTS_RESERVE: Final = 1_000
+FAILED_TRIES_PER_EXECUTION: Final = 200
+CHECKS_PER_EXECUTION: Final = (
+    HISTORY_EVENTS_QUOTA - HISTORY_EVENTS_RESERVE - FAILED_TRIES_PER_EXECUTION * HISTORY_EVENTS_PER_FAILED_TRY
+) // HISTORY_EVENTS_PER_CHECK
 
 
 def failed_tries_outlasting(seconds: float) -> int:
@@ -242,6 +261,10 @@ class DrainState(CountMemory):
     checks: int
     nextCheckInSeconds: int
     over: bool  # the loop is over (a final phase): set as each step returns, the state machine's test
+    # The check count reached this execution's share of the history: the state machine goes on in the next one.
+    goOn: bool
+    link: NotRequired[int]  # the execution of the chain (Chain.link) whose checks linkChecks counts
+    linkChecks: NotRequired[int]
     checkedAt: NotRequired[float]
     eventsSince: NotRequired[float]  # service events from then on count (a retried Delete: the first attempt's start)
     events: TaskEvents
@@ -304,7 +327,25 @@ class StepError(TypedDict):
 
 
 class FailedTries(TypedDict):
-    count: int
+    count: int  # in a row: at maxFailedTries they outlast the deadline
+    here: int  # in a row in this execution: at FAILED_TRIES_PER_EXECUTION it goes on in the next one
+
+
+def no_failed_tries() -> FailedTries:
+    return {"count": 0, "here": 0}
+
+
+class Chain(TypedDict):
+    """The executions of one drain or preflight: the first one's name (the others are named after it, and the
+    drain's watch keeps it) and which of them this is, from 1. The state machine numbers the next."""
+
+    name: str
+    link: int
+
+
+def link_name(chain: Chain) -> str:
+    """What the state machine names the execution of `chain` (States.Format('{}-{}', name, link) after the first)."""
+    return chain["name"] if chain["link"] == 1 else f"{chain['name']}-{chain['link']}"
 
 
 class StepState(TypedDict, total=False):
@@ -328,6 +369,7 @@ class ExecutionInput(TypedDict):
     CloudFormation: NotRequired[dict[str, str]]  # the request to answer (absent: started by hand)
     OldProperties: NotRequired[dict[str, Any]]  # the preflight's: the old target's properties
     PreviousAttempt: NotRequired[PreviousDrain]
+    Chain: NotRequired[Chain]  # absent in an input an older version started: a chain of one
 
 
 class ExecutionState(ExecutionInput):
@@ -350,6 +392,7 @@ class WaitEvent(TypedDict):
     TaskToken: str
     ExecutionName: str
     Wake: bool
+    Drain: NotRequired[str]  # the chain's name, under which the drain's watch is kept (else ExecutionName)
 
 
 class AnswerStepEvent(TypedDict):
@@ -407,6 +450,17 @@ class ExecutionOutput(OutputCommon, DrainOutput, PreflightOutput):
     (executions.previous_blocked) and by `ecs-drain watch`. One shape for a drain and a preflight."""
 
 
+WENT_ON: Final = "WENT_ON"
+
+
+class WentOnOutput(TypedDict):
+    """The output of an execution that went on in the next one of its chain (the state machine's, not a step's):
+    the drain's summary is the last execution's."""
+
+    outcome: Literal["WENT_ON"]
+    wentOnIn: str  # the next execution's ARN
+
+
 def no_resources() -> Resources:
     return {"cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
 
@@ -429,6 +483,7 @@ def new_state(cluster: str, now: float, deadline: float | None, max_checks: int)
         "checks": 0,
         "nextCheckInSeconds": 0,
         "over": False,
+        "goOn": False,
         "pending": "",
         "pendingCount": 0,
         "watched": "",
@@ -453,6 +508,11 @@ def execution_state(data: Mapping[str, Any]) -> ExecutionState:
 def properties_of(state: ExecutionInput) -> dict[str, Any]:
     """The properties as given."""
     return dict(state.get(PROPERTIES_KEY) or {})
+
+
+def chain_of(state: ExecutionInput, execution_name: str | None) -> Chain:
+    """The chain this execution belongs to: as the input says, or (an input without one) a chain of this one."""
+    return state.get(CHAIN_KEY) or {"name": execution_name or "", "link": 1}
 
 
 def step_of(state: ExecutionInput) -> StepState:

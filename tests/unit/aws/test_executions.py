@@ -4,8 +4,8 @@ import math
 import re
 
 from ecs_drain.aws.executions import drain_input, execution_name, stack_prefix
-from ecs_drain.decisions.properties import manual_drain_seconds, parse
-from ecs_drain.model.state import FAILED_TRY_SECONDS
+from ecs_drain.decisions.properties import MAX_MANUAL_DRAIN_SECONDS, parse
+from ecs_drain.model.state import FAILED_TRY_SECONDS, link_name
 
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/web-cluster/1f2e3d4c-0000-11ef-9a2b-0a1b2c3d4e5f"
 
@@ -21,10 +21,10 @@ def test_it_gives_a_repeated_delivery_the_same_name_and_another_request_another(
     assert execution_name(STACK, "ECSDrain", "request-1") != execution_name(STACK, "ECSDrain", "request-2")
 
 
-def test_it_keeps_long_names_within_80_characters_and_distinct() -> None:
+def test_it_keeps_long_names_within_80_characters_with_the_chains_numbers_and_distinct() -> None:
     stack = STACK.replace("web-cluster", "s" * 128)
     a, b = execution_name(stack, "L" * 255, "r1"), execution_name(stack, "L" * 255, "r2")
-    assert len(a) == len(b) == 80
+    assert len(a) == len(b) == 75 and len(link_name({"name": a, "link": 9999})) == 80
     assert a != b
 
 
@@ -36,7 +36,7 @@ def test_it_finds_a_stacks_drains_by_the_same_prefix_even_for_long_stack_names()
 
 def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -> None:
     given = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"], "DrainTimeoutSeconds": "600"}
-    started = drain_input(given, parse(given), 1000.0)
+    started = drain_input(given, parse(given), 1000.0, "web-drain")
     assert started["RequestedAt"] == 1000.0 and started["Properties"] == given
     # Each failed try lasts at least 18 s (1 s and 2 s of quick retries, a 15 s wait): 35 of them in a row (630 s at
     # least) outlast 600 s; 34 (612 s) would too, and 33 (594 s) might not: ceil(600 / 18) + 1.
@@ -44,5 +44,5 @@ def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -
         started["step"]["maxFailedTries"] == 35 and (started["step"]["maxFailedTries"] - 2) * FAILED_TRY_SECONDS == 594
     )
     by_hand = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}
-    manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0)
-    assert manual["step"]["maxFailedTries"] == math.ceil(manual_drain_seconds(15) / FAILED_TRY_SECONDS) + 1
+    manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0, "manual")
+    assert manual["step"]["maxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / FAILED_TRY_SECONDS) + 1

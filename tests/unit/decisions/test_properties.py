@@ -3,12 +3,11 @@ from __future__ import annotations
 import pytest
 
 from ecs_drain.decisions.properties import (
-    CHECKS_PER_EXECUTION,
     DEFAULT_DRAIN_TIMEOUT_SECONDS,
     MAX_DRAIN_TIMEOUT_SECONDS,
+    MAX_MANUAL_DRAIN_SECONDS,
     InvalidProperties,
     is_ours,
-    manual_drain_seconds,
     parse,
     physical_resource_id,
 )
@@ -188,15 +187,11 @@ def test_it_shortens_the_default_preflight_to_fit_a_short_service_timeout() -> N
     assert props.preflight_timeout_seconds == 600 - 180
 
 
-def test_it_refuses_a_drain_by_hand_longer_than_one_execution_holds_and_says_why() -> None:
-    """25,000 history events, 13 a check, 1,000 spare: 1,846 checks; at 15 s that is 27,690 s."""
-    assert CHECKS_PER_EXECUTION == 1_846
-    fits = parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "DrainTimeoutSeconds": 27_690},
-                 from_cloudformation=False)  # fmt: skip
-    assert fits.drain_timeout_seconds == 27_690
-    with pytest.raises(InvalidProperties, match=r"DrainTimeoutSeconds must be from 60 to 27690 \(one execution holds"):
-        parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "DrainTimeoutSeconds": 27_691},
+def test_it_lets_a_drain_by_hand_last_seven_days_whatever_its_poll_and_refuses_longer_saying_why() -> None:
+    """A drain that outlasts one execution's history goes on in the next: the poll interval no longer bounds it."""
+    quick = parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "PollIntervalSeconds": 5,
+                   "DrainTimeoutSeconds": 7 * 86400}, from_cloudformation=False)  # fmt: skip
+    assert quick.drain_timeout_seconds == MAX_MANUAL_DRAIN_SECONDS == 604_800
+    with pytest.raises(InvalidProperties, match=r"DrainTimeoutSeconds must be from 60 to 604800 \(a drain by hand"):
+        parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "DrainTimeoutSeconds": 604_801},
               from_cloudformation=False)  # fmt: skip
-    slow = parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "PollIntervalSeconds": 300,
-                  "DrainTimeoutSeconds": 550_000}, from_cloudformation=False)  # fmt: skip
-    assert slow.drain_timeout_seconds == 550_000 and manual_drain_seconds(300) == 553_800

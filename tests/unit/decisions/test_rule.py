@@ -14,7 +14,7 @@ import pytest
 
 from ecs_drain.decisions import rule
 from ecs_drain.decisions.findings import Observation, merge
-from ecs_drain.decisions.properties import DrainProperties, manual_drain_seconds, parse
+from ecs_drain.decisions.properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties, parse
 from ecs_drain.model.state import (
     Cause,
     CountMemory,
@@ -115,9 +115,9 @@ DRAIN_ROWS = [
         {"DrainTimeoutSeconds": "600"},
     ),
     Row(
-        "a drain by hand at the checks one execution holds (1,846 polls of 15 s)",
+        "a drain by hand at its 7 days, however many executions its chain took",
         drain(),
-        seen(manual_drain_seconds(15)),
+        seen(MAX_MANUAL_DRAIN_SECONDS),
         Phase.DEADLINE,
         "Deadline reached with tasks still running",
     ),
