@@ -87,6 +87,17 @@ class Fleet:
 
 
 @dataclass
+class ConsumerStack:
+    """A stack with a Custom::ECSDrain on its fleet in the cluster: its CloudFormation, its old and new fleets."""
+
+    cfn: CloudFormation
+    old: Fleet
+    new: Fleet | None
+    properties: dict[str, Any]
+    physical_id: str = ""
+
+
+@dataclass
 class World:
     aws: OfflineAws
     sim: EcsSimulator
@@ -118,29 +129,68 @@ class World:
         model, also after the third failure, since the cleanup goes on (AWS does not say whether it deletes what the
         skipped resource depended on; the emulation takes the unsafe reading). Answered FAILED: the rollback (the
         reverse Update; then CloudFormation deletes the new fleet). Returns the Update's answer, the last Delete's."""
-        assert self.new is not None
-        new_properties = {**self.properties, self.new.kind: self.new.request_id, **policy}
-        old_properties = {**self.properties, **policy}
-        cfn, fleet_type = self.cfn, FLEET_TYPES.get(self.new.kind, "AWS::EC2::Instance")
+        return self.roll(ConsumerStack(self.cfn, self.old, self.new, self.properties, self.physical_id), **policy)
+
+    def roll(self, consumer: ConsumerStack, **policy: Any) -> tuple[Answer | None, Answer | None]:
+        """`rollover`, of any consumer stack of the cluster."""
+        assert consumer.new is not None
+        old, new = consumer.old, consumer.new
+        new_properties = {**consumer.properties, new.kind: new.request_id, **policy}
+        old_properties = {**consumer.properties, **policy}
+        cfn, fleet_type = consumer.cfn, FLEET_TYPES.get(new.kind, "AWS::EC2::Instance")
         cfn.set_status("UPDATE_IN_PROGRESS")
-        cfn.resources[FLEET] = StackResource(self.new.request_id, fleet_type)  # the replacement is created first
-        _update, update = cfn.update("ECSDrain", old_properties, new_properties, self.physical_id)
+        cfn.resources[FLEET] = StackResource(new.request_id, fleet_type)  # the replacement is created first
+        _update, update = cfn.update("ECSDrain", old_properties, new_properties, consumer.physical_id)
         if update is None or update.body["Status"] != "SUCCESS":
-            cfn.resources[FLEET] = StackResource(self.old.request_id, fleet_type)
-            cfn.roll_back("ECSDrain", old_properties, new_properties, update, self.physical_id)
+            cfn.resources[FLEET] = StackResource(old.request_id, fleet_type)
+            cfn.roll_back("ECSDrain", old_properties, new_properties, update, consumer.physical_id)
             if cfn.status != "UPDATE_ROLLBACK_FAILED":
-                self.delete_fleet(self.new)  # what the update created, deleted with no request to the resource
+                self.delete_fleet(new)  # what the update created, deleted with no request to the resource
                 cfn.rolled_back()
             return update, None
         new_id = update.body["PhysicalResourceId"]
         cfn.resources["ECSDrain"] = StackResource(new_id, "Custom::ECSDrain", "UPDATE_COMPLETE")
         answer = None
-        if new_id != self.physical_id:
-            _delete, answer = cfn.clean_up("ECSDrain", old_properties, self.physical_id)
+        if new_id != consumer.physical_id:
+            _delete, answer = cfn.clean_up("ECSDrain", old_properties, consumer.physical_id)
             if (answer is not None and answer.body["Status"] == "SUCCESS") or "ECSDrain" in cfn.skipped:
-                self.delete_fleet(self.old)
+                self.delete_fleet(old)
         cfn.set_status("UPDATE_COMPLETE")
         return update, answer
+
+    def roll_at_once(self, consumers: list[ConsumerStack], **policy: Any) -> list[tuple[Answer | None, Answer | None]]:
+        """The consumer stacks' rollovers, started together (one AMI parameter, many stacks): each as `roll` runs
+        it, in a thread of its own; their answers in the order given."""
+        results: list[tuple[Answer | None, Answer | None]] = [(None, None)] * len(consumers)
+
+        def run(n: int) -> None:
+            results[n] = self.roll(consumers[n], **policy)
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(len(consumers))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    def consumer(self) -> ConsumerStack:
+        """The world's own consumer stack."""
+        return ConsumerStack(self.cfn, self.old, self.new, self.properties, self.physical_id)
+
+    def second_stack(self, new_instances: int, size: tuple[int, int], registers_at: float = 60.0) -> ConsumerStack:
+        """Another consumer stack in the cluster: its old fleet is `others[0]` (serving the same services), its new
+        one `new_instances` instances of `size` (CPU units, MiB) registering from `registers_at` s on."""
+        old = self.others[0]
+        new = make_fleet(old.kind, new_instances)
+        for n, ec2_id in enumerate(new.ec2_ids):
+            when = self.aws.clock.now() + registers_at + 5 * n
+            self.sim.at(when, lambda e=ec2_id: _register(self.sim, new, e, size, None, frozenset(), None))
+        cfn = CloudFormation(self.aws, self.server, stack_name="other-stack")
+        cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[old.kind])
+        props = {**self.properties, old.kind: old.request_id}
+        _request, created = cfn.create("ECSDrain", props)
+        assert created is not None and created.body["Status"] == "SUCCESS", created
+        return ConsumerStack(cfn, old, new, props, created.body["PhysicalResourceId"])
 
     def remove(self, *, with_fleet: bool = False, **policy: Any) -> Answer | None:
         """An update that removes the Custom::ECSDrain from the template (and the fleet too, `with_fleet`): its Delete
@@ -202,7 +252,7 @@ class World:
             for instance_id in fleet.container_ids:
                 self.sim.terminate_instance(instance_id)
             self.sim.instances_changed()  # ECS replaces what was lost at once, not at the clock's next step
-        which = "old" if fleet is self.old else "new"
+        which = "old" if fleet is self.old or fleet in self.others else "new"
         self.cfn.events.append((self.sim.clock.now(), f"{which} {fleet.kind} {fleet.request_id} deleted"))
         if fleet is self.old:
             self.old_fleet_gone_at = self.sim.clock.now()

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from . import instance_types
 from .budget import CallBudget
 from .errors import error_code
+from .room_claims import RoomBook
 from .sweeps import SharedSweeps
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Clients:
     elbv2: ElasticLoadBalancingv2Client | None = None  # the preflight's reading of deregistration delays
     cloudformation: CloudFormationClient | None = None  # the other providers' schedules (their exports)
     sweeps: SharedSweeps | None = None  # the cluster sweeps the provider stack's drains share
+    room: RoomBook | None = None  # the claims on the clusters' room every drain of the account reads
 
 
 class AwsThrottled(Exception):
@@ -83,6 +85,7 @@ def _new_drain_clients() -> Clients:
         elbv2=boto3.client("elbv2", config=CONFIG),
         cloudformation=cloudformation_client(),
         sweeps=SharedSweeps.from_environment(dynamodb_client()),
+        room=RoomBook.from_environment(dynamodb_client()),
     )
 
 

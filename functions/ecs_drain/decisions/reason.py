@@ -203,6 +203,10 @@ def on_old_target(tasks: int, detail: str) -> str:
 
 
 def not_enough_capacity(need: Resources, spare: Spare) -> str:
+    return _not_enough(need, spare) + room_claimed_by(spare.get("claimedBy") or [])
+
+
+def _not_enough(need: Resources, spare: Spare) -> str:
     missing_cpu, missing_memory = max(0, need["cpu"] - spare["cpu"]), max(0, need["memory"] - spare["memory"])
     detail = (
         f"the targets' service tasks need {need['cpu']} CPU units / {need['memory']} MiB elsewhere (largest task "
@@ -268,6 +272,24 @@ def tasks_fit_nowhere(
     return (
         f"{_tasks(tasks)} on the old target; {unplaced} of them fit on no instance that remains ({nearest}: {why}"
         f"{placement}); give the new fleet larger instances, more of them, or the attributes the service needs"
+    )
+
+
+def room_claimed_by(others: Sequence[str]) -> str:
+    """What a task that fits nowhere was not given, where other rollovers or drains claim the same room."""
+    if not others:
+        return ""
+    return (
+        f". Other rollovers and drains in flight in the cluster claim room too: {'; '.join(others)}. Their targets "
+        "(old, and new until their Update passes) are not counted as room, and the room the earlier of them need "
+        "is theirs (the free figures are what they leave): roll or drain one at a time, or add room"
+    )
+
+
+def claims_unread() -> str:
+    return (
+        "what other rollovers and drains in flight claim of the cluster's room could not be read (the call budget "
+        "table): the room is judged as ECS shows it"
     )
 
 

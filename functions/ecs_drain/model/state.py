@@ -153,6 +153,8 @@ class Spare(Resources):
     unplaced: NotRequired[str]
     unjudged: NotRequired[str]  # what the model could not judge for a task no instance took (left to ECS)
     scaling: NotRequired[str]  # tasks that fit nowhere now, whose capacity provider's group scales out
+    # The other rollovers and drains in flight whose claims on the room came first (decisions/claims.py), named.
+    claimedBy: NotRequired[list[str]]
 
 
 class TaskGroup(TypedDict):

@@ -192,14 +192,38 @@ def _groups_on(
     return found
 
 
+@dataclass(frozen=True)
+class ClaimedFirst:
+    """The room other claims take before this one's tasks are placed (decisions/claims.py): their tasks, each with
+    the instances it may not count, placed first in their order; and the instances this one may not count."""
+
+    first: tuple[tuple[tuple[TaskGroup, ...], frozenset[str]], ...] = ()  # (groups, EC2 ids not theirs to count)
+    not_room: frozenset[str] = frozenset()  # EC2 ids: other claims' old targets, and new ones undecided
+    by: tuple[str, ...] = ()  # the other claims, as the Reason names them
+
+    def groups(self) -> list[TaskGroup]:
+        return [g for groups, _ in self.first for g in groups]
+
+
+def _tasks_of(groups: Sequence[TaskGroup]) -> list[TaskNeeds]:
+    return [needs for g in groups for needs in [needs_of(g)] * g["tasks"]]  # one reading per group
+
+
 def place_groups(
-    groups: Sequence[TaskGroup], instances: Iterable[InstanceFacts], facts: RoomFacts | None = None
+    groups: Sequence[TaskGroup],
+    instances: Iterable[InstanceFacts],
+    facts: RoomFacts | None = None,
+    claimed: ClaimedFirst | None = None,
 ) -> Placement:
-    """Place every task of the groups on these instances (ACTIVE, connected, not among the targets), task by task."""
+    """Place every task of the groups on these instances (ACTIVE, connected, not among the targets), task by task;
+    with `claimed`, on what the earlier claims leave of the instances this drain may count."""
     facts = facts if facts is not None else RoomFacts()
-    tasks = [needs for g in groups for needs in [needs_of(g)] * g["tasks"]]  # one reading per group
-    rooms = [_room(i, groups, facts) for i in instances]
-    return place(tasks, rooms)
+    claimed = claimed or ClaimedFirst()
+    every = [*groups, *claimed.groups()]
+    rooms = [_room(i, every, facts) for i in instances]
+    for their_groups, not_theirs in claimed.first:
+        place(_tasks_of(their_groups), [r for r in rooms if r.facts.ec2_instance_id not in not_theirs])
+    return place(_tasks_of(groups), [r for r in rooms if r.facts.ec2_instance_id not in claimed.not_room])
 
 
 def _room(instance: InstanceFacts, groups: Sequence[TaskGroup], facts: RoomFacts) -> Room:
@@ -223,6 +247,7 @@ class PlacementReads:
 
     facts: RoomFacts | None = None
     growing: dict[tuple[str, ...], set[str] | None] = field(default_factory=dict)  # providers -> scaling ones
+    claimed: ClaimedFirst = field(default_factory=ClaimedFirst)  # the other claims on the room, as read
 
 
 def judged_placement(
@@ -234,10 +259,12 @@ def judged_placement(
     reads: PlacementReads | None = None,
 ) -> Placement:
     """The groups placed on these instances with every rule the model knows (what the rules need is read first), and
-    the tasks that fit nowhere now but whose capacity provider scales out told apart."""
+    the tasks that fit nowhere now but whose capacity provider scales out told apart; after the earlier claims on
+    the same room, where `reads` holds them."""
     reads = reads if reads is not None else PlacementReads()
-    reads.facts = room_facts(clients, cluster, groups, instances, services, reads.facts)
-    placement = place_groups(groups, instances, reads.facts)
+    every = [*groups, *reads.claimed.groups()]
+    reads.facts = room_facts(clients, cluster, every, instances, services, reads.facts)
+    placement = place_groups(groups, instances, reads.facts, reads.claimed)
     providers = tuple(sorted({p for u in placement.unplaced for p in u.task.capacity_providers}))
     if providers:
         if providers not in reads.growing:
@@ -281,27 +308,36 @@ def spare_capacity(
     targets: set[str],
     need: Resources,
     groups: Sequence[TaskGroup] | None = None,
+    claimed: ClaimedFirst | None = None,
 ) -> Spare:
     """Room left on ACTIVE, connected instances that are not being drained: page by page, until there is room
     for `need` (then the figures count only the pages read) or the cluster has been read whole. With the targets'
-    task groups, room means that every task of them is placed, task by task.
+    task groups, room means that every task of them is placed, task by task. With `claimed`, only what the earlier
+    claims on the cluster's room leave, on instances no other claim may take away.
 
     This lists the cluster, so it runs only while waiting for capacity, never once draining has begun; stopping
     at enough room keeps many drains of one cluster from each reading all of it.
     """
-    spare: Spare = {"instances": 0, "cpu": 0, "memory": 0, "largestCpu": 0, "largestMemory": 0}
+    claimed = claimed or ClaimedFirst()
+    # The sums start below zero by what the earlier claims' tasks take: what is left of the room is theirs first.
+    taken = [needs_of(g) for g in claimed.groups() for _ in range(g["tasks"])]
+    spare: Spare = {"instances": 0, "cpu": -sum(t.cpu for t in taken), "memory": -sum(t.memory for t in taken),
+                    "largestCpu": 0, "largestMemory": 0}  # fmt: skip
     seen: list[InstanceFacts] = []
-    reads = PlacementReads()
+    reads = PlacementReads(claimed=claimed)
     for page in other_instance_pages(clients.ecs, cluster, targets):
         for instance in page:
             seen.append(instance)
-            _add_room(spare, instance)
+            if instance.ec2_instance_id not in claimed.not_room:
+                _add_room(spare, instance)
         # Task by task only once the sums allow it: placing costs tasks x instances, and the sums are necessary.
         # (A capacity provider that scales out adds room the sums cannot see: those groups are placed anyway.)
         if groups is not None and (_sums_allow(need, spare) or any(needs_of(g).capacity_providers for g in groups)):
             _record_placement(spare, judged_placement(clients, cluster, groups, seen, reads=reads))
         if has_room(need, spare):
             break
+    if claimed.by:
+        spare["claimedBy"] = list(claimed.by)
     return spare
 
 

@@ -7,6 +7,7 @@ standalone tasks) and returns a snapshot; rule.decide_drain, a pure function, gi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,9 +17,11 @@ from ..aws.schedules import call_budget_tables
 from ..aws.targets import ec2_instance_ids
 from ..aws.watch import TaskWatch
 from ..decisions import reason, rule
+from ..decisions.claims import CLAIM_MARGIN_SECONDS, DRAINING_CLAIM_SECONDS, Claim
 from ..decisions.findings import Observation, merge
 from ..decisions.properties import DrainProperties
 from ..model.state import (
+    FINAL_PHASES,
     Cause,
     DrainState,
     Finding,
@@ -32,6 +35,7 @@ from ..model.state import (
 from .capacity import has_room, inventory, listing_cost, listing_reads, spare_capacity, task_groups
 from .census import Census, Pending, at_start, count
 from .diagnosis import Gate, Looked, StandaloneWait, diagnose, only_blocked_left
+from .room import claim_room, hold_room_until, read_room, release_room
 
 if TYPE_CHECKING:
     from ..aws.clients import Clients
@@ -75,7 +79,21 @@ def plan(
         if cost <= min(listing_reads(len(ids)), clients.budget.affordable_reads()):
             state["groups"] = task_groups(clients.ecs, props.cluster, set(ids), services, definitions)
     state["diagnosis"] = _first_diagnosis(state, clients, services, at_start(list(found.values())), now)
+    claim_room(clients, props.cluster_name, drain_claim(props, state, ec2_ids or []), now)
     return state
+
+
+def drain_claim(props: DrainProperties, state: DrainState, ec2_ids: Sequence[str]) -> Claim:
+    """The drain's claim on the cluster's room: its targets leave, and their service tasks need room elsewhere."""
+    ends = state["deadline"] or rule.retry_until(props, state["startedAt"])
+    return Claim(
+        key=props.target_name,
+        by=f"the drain of {props.target_name}",
+        leaving=frozenset(ec2_ids),
+        undecided=frozenset(),
+        groups=tuple(state.get("groups") or ()),
+        expires_at=ends + CLAIM_MARGIN_SECONDS,
+    )
 
 
 def _first_diagnosis(
@@ -106,7 +124,10 @@ def check(
         seen = observe(state, props, clients, now, previous, watch)
     except ClusterGone:
         seen = rule.DrainSnapshot(now, cluster_gone=True)
-    return rule.decide_drain(state, seen, props, previous)
+    decided = rule.decide_drain(state, seen, props, previous)
+    if decided["phase"] in FINAL_PHASES:
+        release_room(clients, props.cluster_name, props.target_name)
+    return decided
 
 
 def observe(
@@ -122,7 +143,7 @@ def observe(
     pending = _pending(state, props, watch, now)
     census = count(clients.ecs, state["cluster"], pending, clients.budget, now, clients.sweeps)
     events_on = _keep_watch(watch, list(pending.watched) if state["events"]["on"] else [], census.watched, now)
-    acted = _act(state, props, clients, census)
+    acted = _act(state, props, clients, census, now)
     turn = _Turn(props, clients, now, previous)
     findings, only_blocked = _why(state, turn, census, acted) if census.busy else ([], None)
     busiest = sorted(census.busy, key=lambda b: -b.tasks)
@@ -178,18 +199,20 @@ class _Acted:
     standalone_done: set[str]
 
 
-def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Census) -> _Acted:
+def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Census, now: float) -> _Acted:
     """The gate (room elsewhere for the targets' tasks), then what an open gate does: set the targets DRAINING,
     and under StandaloneTasks STOP, stop the tasks of no service."""
     ecs, cluster, need = clients.ecs, state["cluster"], state["need"]
     waiting = state["phase"] == Phase.WAITING_FOR_CAPACITY
-    spare = (
-        spare_capacity(clients, cluster, set(unpack_ids(state["pending"])), need, state.get("groups"))
-        if waiting
-        else None
-    )
+    spare = None
+    if waiting:
+        claimed = read_room(clients, props.cluster_name, props.target_name, now).claimed
+        targets = set(unpack_ids(state["pending"]))
+        spare = spare_capacity(clients, cluster, targets, need, state.get("groups"), claimed)
     room = spare is not None and has_room(need, spare)
     draining = not waiting or rule.gate_opens(need["cpu"], need["memory"], room, bool(census.busy))
+    if waiting and draining:  # the gate opens: the claim holds while ECS places the replacements
+        hold_room_until(clients, props.cluster_name, props.target_name, now + DRAINING_CLAIM_SECONDS)
     # An empty target is set DRAINING at once, even while waiting for capacity: nothing moves, and ECS places
     # nothing new on it. The others wait for room elsewhere.
     active = [i for i, view in census.views.items() if view.status == "ACTIVE" and (draining or not view.active_tasks)]

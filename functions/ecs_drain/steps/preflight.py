@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..aws import ecs_calls as calls
@@ -24,20 +24,24 @@ from ..aws.ecs_calls import ServiceView
 from ..aws.load_balancers import deregistration_delays
 from ..aws.targets import capacity_short, ec2_instance_ids
 from ..decisions import reason, rule
+from ..decisions.claims import CLAIM_MARGIN_SECONDS, PASSED_KEEP_SECONDS, Claim
 from ..decisions.findings import Observation, blocking, merge
 from ..decisions.placement import Placement
 from ..decisions.properties import DrainProperties
 from ..model.state import (
+    PREFLIGHT_FINAL_PHASES,
     Cause,
     Finding,
     NewInstances,
+    PreflightPhase,
     PreflightState,
     ServiceRoom,
     TaskGroup,
     no_instances,
 )
-from .capacity import judged_placement, needs_of, other_instance_pages, task_groups
+from .capacity import ClaimedFirst, PlacementReads, judged_placement, needs_of, other_instance_pages, task_groups
 from .diagnosis import suspicions
+from .room import ClaimedRoom, claim_room, release_room, settle_room
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -51,21 +55,52 @@ DEFAULT_STOP_TIMEOUT_SECONDS = 30
 def check(
     state: PreflightState, new: DrainProperties, old: DrainProperties, clients: Clients, now: float
 ) -> PreflightState:
-    """One look, then the verdict (rule.decide_preflight)."""
-    return rule.decide_preflight(state, observe(new, old, clients, now), new)
+    """One look, then the verdict (rule.decide_preflight), and the rollover's claim on the cluster's room kept as
+    the verdict leaves it: passed, the old target's tasks keep it until their drain takes it over; failed, none."""
+    decided = rule.decide_preflight(state, observe(new, old, clients, now, state), new)
+    if decided["phase"] == PreflightPhase.PASSED:
+        settle_room(clients, new.cluster_name, old.target_name, now + PASSED_KEEP_SECONDS)
+    elif decided["phase"] in PREFLIGHT_FINAL_PHASES:
+        release_room(clients, new.cluster_name, old.target_name)
+    return decided
 
 
-def observe(new: DrainProperties, old: DrainProperties, clients: Clients, now: float) -> rule.PreflightSnapshot:
+def rollover_claim(
+    new: DrainProperties, old: DrainProperties, old_ec2: Sequence[str], new_ec2: Sequence[str], until: float
+) -> Claim:
+    """The rollover's claim: the old target leaves whatever happens, the new one stays only if the Update passes."""
+    return Claim(
+        key=old.target_name,
+        by=f"the rollover from {old.target_name} to {new.target_name}",
+        leaving=frozenset(old_ec2),
+        undecided=frozenset(new_ec2),
+        groups=(),
+        expires_at=until,
+    )
+
+
+def observe(
+    new: DrainProperties, old: DrainProperties, clients: Clients, now: float, state: PreflightState
+) -> rule.PreflightSnapshot:
     """The new instances, what would block a drain of the old target, and (once the new instances are ready) the
-    placement of the old target's service tasks. Every ECS call of a look is made here; none changes anything."""
+    placement of the old target's service tasks, after what other rollovers and drains in flight claim of the
+    room. Every ECS call of a look is made here; none changes anything."""
     ecs, cluster = clients.ecs, new.cluster
     services = calls.describe_services(ecs, cluster)
-    old_ids = set(_registered(old, clients))
+    old_ec2, new_ec2 = ec2_instance_ids(old, clients) or [], ec2_instance_ids(new, clients) or []
+    old_ids = set(calls.container_instance_ids(ecs, cluster, old_ec2)) if old_ec2 else set()
     instances, waiting_for = _readiness(new, clients, services)
     seen = _configuration_findings(ecs, cluster, services, old_ids, now)
+    # The old target's tasks are listed at the first look (so that the claim says from the start what they need) and
+    # once the new instances are ready; in between, the claim keeps them.
+    listed = bool(old_ids) and (not waiting_for or not state["checks"])
+    groups = task_groups(ecs, cluster, old_ids, services) if listed else []
+    until = state["deadline"] + CLAIM_MARGIN_SECONDS
+    mine = replace(rollover_claim(new, old, old_ec2, new_ec2, until), groups=tuple(groups))
+    room = claim_room(clients, new.cluster_name, mine, now, keep_groups=not listed)
     if waiting_for or not old_ids:
         return rule.PreflightSnapshot(now, instances, tuple(waiting_for), tuple(seen))
-    placed = _placement(clients, cluster, services, old_ids)
+    placed = _placement(clients, Looked(cluster, services, old_ids, groups), room)
     seen += placed.findings
     return rule.PreflightSnapshot(now, instances, (), tuple(seen), tuple(placed.rooms), placed.expected_seconds)
 
@@ -93,7 +128,8 @@ def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
     ec2_ids = ec2_instance_ids(target, clients) or []
     ids = set(calls.container_instance_ids(ecs, cluster, ec2_ids)) if ec2_ids else set()
     seen = _configuration_findings(ecs, cluster, services, ids, now)
-    placed = _placement(clients, cluster, services, ids) if ids else Placed([], [], None)
+    looked = Looked(cluster, services, ids, task_groups(ecs, cluster, ids, services) if ids else [])
+    placed = _placement(clients, looked) if ids else Placed([], [], None)
     findings = merge([], seen + placed.findings, now)
     return Verdict(len(ids), placed.rooms, findings, placed.expected_seconds, _unregistered(ecs, cluster, ec2_ids, ids))
 
@@ -104,11 +140,6 @@ def _unregistered(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str], ids: set
         return ()
     found, _ = calls.describe_instances(ecs, cluster, sorted(ids)) if ids else ({}, set())
     return tuple(sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()}))
-
-
-def _registered(props: DrainProperties, clients: Clients) -> list[str]:
-    ec2_ids = ec2_instance_ids(props, clients)
-    return calls.container_instance_ids(clients.ecs, props.cluster, ec2_ids) if ec2_ids else []
 
 
 def _readiness(
@@ -178,31 +209,47 @@ class Placed:
     expected_seconds: int | None
 
 
-def _placement(clients: Clients, cluster: str, services: Sequence[ServiceView], old_ids: set[str]) -> Placed:
-    """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones."""
-    ecs = clients.ecs
-    groups = task_groups(ecs, cluster, old_ids, services)
-    instances = [i for page in other_instance_pages(ecs, cluster, old_ids) for i in page]
-    placement = judged_placement(clients, cluster, groups, instances, services)
+@dataclass(frozen=True)
+class Looked:
+    """What a look read of the cluster before placing: its services, the old target's instances and their tasks."""
+
+    cluster: str
+    services: Sequence[ServiceView]
+    old_ids: set[str]
+    groups: list[TaskGroup]
+
+
+def _placement(clients: Clients, looked: Looked, room: ClaimedRoom | None = None) -> Placed:
+    """Place the old target's service tasks, task by task, on every ACTIVE, connected instance but the old ones,
+    after what other rollovers and drains in flight claim (`room`), and on none of theirs that may go away."""
+    room = room or ClaimedRoom(ClaimedFirst())
+    instances = [i for page in other_instance_pages(clients.ecs, looked.cluster, looked.old_ids) for i in page]
+    reads = PlacementReads(claimed=room.claimed)
+    placement = judged_placement(clients, looked.cluster, looked.groups, instances, looked.services, reads)
     left = Counter(u.task.service for u in placement.unplaced + placement.scaling)
     left.update(u.task.service for u in placement.unjudged)
     rows: list[ServiceRoom] = [
-        {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - left[g["service"]]} for g in groups
+        {"service": g["service"], "tasks": g["tasks"], "placed": g["tasks"] - left[g["service"]]} for g in looked.groups
     ]
-    return Placed(rows, _placement_findings(placement, groups, services), _expected_seconds(clients, groups))
+    findings = _placement_findings(placement, looked.groups, looked.services, room)
+    return Placed(rows, findings, _expected_seconds(clients, looked.groups))
 
 
 def _placement_findings(
-    placement: Placement, groups: Sequence[TaskGroup], services: Sequence[ServiceView]
+    placement: Placement, groups: Sequence[TaskGroup], services: Sequence[ServiceView], room: ClaimedRoom
 ) -> list[Observation]:
-    """Per service: tasks that fit nowhere (a failure), that could not be judged, that wait for the group to grow."""
+    """Per service: tasks that fit nowhere (a failure: naming the other rollovers and drains in flight, whose room
+    was not counted), that could not be judged, that wait for the group to grow."""
     on_old = {g["service"]: g["tasks"] for g in groups}
     constraints = {s.name: s.placement_constraints for s in services}
     found: list[Observation] = []
     for name, count in Counter(u.task.service for u in placement.unplaced).items():
         miss = next(u for u in placement.unplaced if u.task.service == name)
         detail = reason.tasks_fit_nowhere(on_old[name], count, miss.why, constraints[name], miss.closest)
+        detail += reason.room_claimed_by(room.names())
         found.append(Observation(Cause.CANNOT_PLACE, f"service {name}", count, detail))
+    if room.unread:
+        found.append(Observation(Cause.NOT_JUDGED, "other rollovers", 0, reason.claims_unread()))
     for name, count in Counter(u.task.service for u in placement.unjudged).items():
         what = next(u.what for u in placement.unjudged if u.task.service == name)
         detail = reason.placement_not_judged(on_old[name], count, what)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from ecs_drain.decisions.placement import TaskNeeds
 from ecs_drain.model.container_instance import InstanceFacts
 from ecs_drain.model.state import Resources, Spare, TaskGroup, no_resources
-from ecs_drain.steps.capacity import has_room, place_groups
+from ecs_drain.steps.capacity import ClaimedFirst, has_room, place_groups
 
 
 def test_it_needs_room_only_for_service_tasks_that_fit_somewhere() -> None:
@@ -45,3 +45,18 @@ def test_it_takes_the_placed_verdict_over_the_sums_once_it_has_one() -> None:
     assert has_room(need, spare)
     assert not has_room(need, spare | {"fits": False})
     assert not has_room(need, {**spare, "cpu": 1024, "fits": True})  # the sums are still necessary
+
+
+def test_it_places_an_earlier_claims_tasks_first_and_counts_no_instance_another_claim_may_take_away() -> None:
+    """Two rollovers share one spare instance `s` (2048 CPU free): the earlier one's 2 x 1024 take it whole, so the
+    later one's task has no room there. `n` is the earlier one's new instance (4096 free, undecided): its tasks go
+    there first (the emptiest), leaving `s` to the later one, which never counts `n` itself."""
+    spare, new_of_earlier = instance("s", 2048, 4096), instance("n", 4096, 8192)
+    earlier = ((group("api", 2, 1024),), frozenset[str]())
+    later = place_groups([group("web", 1, 1024)], [spare], claimed=ClaimedFirst(first=(earlier,)))
+    assert not later.fits and [u.task.service for u in later.unplaced] == ["web"]
+    assert place_groups([group("web", 1, 1024)], [spare], claimed=ClaimedFirst()).fits  # no earlier claim
+    both = ClaimedFirst(first=(earlier,), not_room=frozenset({"i-n"}))
+    assert place_groups([group("web", 1, 1024)], [spare, new_of_earlier], claimed=both).fits  # on `s`
+    large = place_groups([group("web", 1, 3072)], [spare, new_of_earlier], claimed=both)  # only `n` would take it
+    assert not large.fits and large.unplaced[0].task.service == "web"

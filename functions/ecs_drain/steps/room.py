@@ -1,0 +1,88 @@
+"""A preflight's or a drain's claim on its cluster's room: written (its number drawn once), then read back with the
+others', which become what placing must leave to them (capacity.ClaimedFirst). decisions/claims.py says the rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..decisions.claims import Claim, Others, numbered, view_of
+from .capacity import ClaimedFirst
+
+if TYPE_CHECKING:
+    from ..aws.clients import Clients
+
+
+@dataclass(frozen=True)
+class ClaimedRoom:
+    """What this claimant may count, and who else claims the cluster's room (as the Reason names them)."""
+
+    claimed: ClaimedFirst
+    others: tuple[Claim, ...] = ()
+    unread: bool = False  # the claims could not be read or written: the room is judged as ECS shows it
+
+    def names(self) -> list[str]:
+        return list(self.claimed.by)
+
+
+def claim_room(clients: Clients, cluster: str, mine: Claim, now: float, keep_groups: bool = False) -> ClaimedRoom:
+    """Write `mine` (keeping the number it drew before, and with `keep_groups` the tasks it claimed before) and
+    read every claim on the cluster's room back."""
+    book = clients.room
+    if book is None:
+        return ClaimedRoom(ClaimedFirst())  # an older template without the table: nothing to share
+    before = book.read(cluster)
+    if before is None:
+        return ClaimedRoom(ClaimedFirst(), unread=True)
+    kept = next((c for c in before if c.key == mine.key), None)
+    if kept is not None:
+        mine = replace(numbered(mine, kept.seq), groups=kept.groups if keep_groups else mine.groups)
+    written = book.write(cluster, mine)
+    # A new claim drew its number after that read: read again, so that every claim numbered before it is seen.
+    claims = before if kept else book.read(cluster)
+    if written is None or claims is None:
+        return ClaimedRoom(ClaimedFirst(), unread=True)
+    return _seen_by(written, claims, now)
+
+
+def read_room(clients: Clients, cluster: str, key: str, now: float) -> ClaimedRoom:
+    """The others' claims, as the claim under `key` (written before) sees them; its own kept as it is."""
+    claims = clients.room.read(cluster) if clients.room is not None else []
+    if claims is None:
+        return ClaimedRoom(ClaimedFirst(), unread=True)
+    mine = next((c for c in claims if c.key == key), None)
+    if mine is None:  # never written (the table refused at the plan): judged as ECS shows it
+        return ClaimedRoom(ClaimedFirst(), unread=clients.room is not None)
+    return _seen_by(mine, claims, now)
+
+
+def _seen_by(mine: Claim, claims: list[Claim], now: float) -> ClaimedRoom:
+    others = Others.of(claims, mine, now)
+    everyone = [*others.claims, mine]
+    first = tuple((c.groups, frozenset(view_of(c, everyone))) for c in others.first(mine, now))
+    names = tuple(f"{c.by} ({c.tasks()} tasks of {c.key})" for c in others.claims)
+    return ClaimedRoom(ClaimedFirst(first, frozenset(others.not_room()), names), others.claims)
+
+
+def hold_room_until(clients: Clients, cluster: str, key: str, until: float) -> None:
+    """The claim's tasks are being replaced (its targets set DRAINING): their claim on the room ends at `until`."""
+    _rewrite(clients, cluster, key, lambda c: replace(c, groups_until=until))
+
+
+def settle_room(clients: Clients, cluster: str, key: str, until: float) -> None:
+    """The claim's new target is decided (the Update passed): it stays, and the claim lasts until `until`."""
+    _rewrite(clients, cluster, key, lambda c: replace(c, undecided=frozenset(), expires_at=until))
+
+
+def _rewrite(clients: Clients, cluster: str, key: str, change: Callable[[Claim], Claim]) -> None:
+    claims = clients.room.read(cluster) if clients.room is not None else None
+    kept = next((c for c in claims or [] if c.key == key), None)
+    if clients.room is not None and kept is not None:
+        clients.room.write(cluster, change(kept))
+
+
+def release_room(clients: Clients, cluster: str, key: str) -> None:
+    """The claim is over: its drain ended, or its Update failed (its new target goes, its old one stays)."""
+    if clients.room is not None:
+        clients.room.release(cluster, key)

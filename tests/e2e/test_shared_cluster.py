@@ -1,0 +1,104 @@
+"""Two consumer stacks whose fleets share one cluster, rolled at once: room is claimed once.
+
+The cluster: stack A's old fleet and stack B's old fleet, 3 instances each (2048 CPU units: 4 tasks of 512 each),
+serving one service of 16 tasks (about 8 on each). Each stack replaces its fleet in one Update, both at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ecs_drain.aws.room_claims import RoomBook
+from emulation.ecs_simulator import ServiceSpec
+from emulation.scenarios import ConsumerStack, World, rollover_world
+from tests.e2e.helpers import executions
+
+SIZE = (2048, 3840)
+
+
+def web() -> list[ServiceSpec]:
+    return [ServiceSpec("web", cpu=512, memory=512, desired=16, min_healthy_percent=50, max_percent=200)]
+
+
+def running(world: World) -> int:
+    return sum(1 for t in world.sim.tasks.values() if t.service == "web" and t.last == "RUNNING")
+
+
+def preflight_of(world: World, consumer: ConsumerStack) -> dict[str, Any]:
+    [execution] = [
+        e for e in executions(world) if e["name"].startswith(consumer.cfn.stack_name) and "-preflight-" in e["name"]
+    ]
+    return dict(json.loads(execution["output"]))
+
+
+def test_it_rolls_back_the_rollover_whose_tasks_have_nowhere_to_go_naming_the_other_and_lets_the_other_pass() -> None:
+    """A's new fleet (3 instances) holds A's tasks; B's (one instance of half the size: 2 tasks) cannot hold B's,
+    and without B's old fleet and A's new one (another rollover's: it may go) nothing else can. Counting them, as
+    each preflight did before, both passed and the two cleanups left 14 places for 16 tasks."""
+    with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
+        a, b = world.consumer(), world.second_stack(new_instances=1, size=(1024, 1920))
+        (a_update, a_delete), (b_update, b_delete) = world.roll_at_once([a, b])
+        assert a_update is not None and a_update.body["Status"] == "SUCCESS", a_update
+        assert a_delete is not None and a_delete.body["Status"] == "SUCCESS", a_delete
+        assert b_update is not None and b_update.body["Status"] == "FAILED", b_update
+        assert b_delete is None  # rolled back: B's old fleet stays, its new one is deleted
+        said = b_update.body["Reason"]
+        assert "service web" in said and f"the rollover from SpotFleet {a.old.request_id}" in said, said
+        assert world.aws.wait_for_executions(60)
+        world.sim.run_until(world.aws.clock.now() + 300)
+        assert running(world) == 16  # no task lost: every one runs on A's new fleet or B's old one
+        assert preflight_of(world, a)["outcome"] == "PREFLIGHT_PASSED"
+
+
+def test_it_would_lose_tasks_in_that_cluster_were_the_claims_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same rollovers with no claim kept (each preflight counting the other's fleets as room, as before): both
+    pass, both drain, and two of the 16 tasks have nowhere to run. What the first test guards against is real."""
+    monkeypatch.setattr(RoomBook, "from_environment", classmethod(lambda cls, dynamodb: None))
+    with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
+        a, b = world.consumer(), world.second_stack(new_instances=1, size=(1024, 1920))
+        for update, delete in world.roll_at_once([a, b]):
+            assert update is not None and update.body["Status"] == "SUCCESS", update
+            assert delete is not None and delete.body["Status"] == "SUCCESS", delete
+        world.sim.run_until(world.aws.clock.now() + 300)
+        assert running(world) == 14
+
+
+def test_it_passes_and_drains_both_rollovers_where_each_new_fleet_holds_its_own_tasks() -> None:
+    with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
+        a, b = world.consumer(), world.second_stack(new_instances=3, size=SIZE)
+        for update, delete in world.roll_at_once([a, b]):
+            assert update is not None and update.body["Status"] == "SUCCESS", update
+            assert delete is not None and delete.body["Status"] == "SUCCESS", delete
+            assert delete.body["Reason"].startswith("Drained"), delete.body["Reason"]
+        world.sim.run_until(world.aws.clock.now() + 300)
+        assert running(world) == 16
+
+
+def two_drains_one_spare() -> Any:
+    """Two stacks' old fleets (3 instances each, about 4 of the 8 tasks on each) drained at once, with one spare
+    instance (4 places) added after the services settled: room for one drain's tasks, not both."""
+    return rollover_world(
+        services=[ServiceSpec("web", cpu=512, memory=512, desired=8, min_healthy_percent=50, max_percent=200)],
+        other_old_fleets=1,
+        new_instances=1,
+        new_fleet_registers=(1.0, 1.0),
+        properties={"DrainTimeoutSeconds": "300", "OnTimeout": "FAIL"},
+    )
+
+
+def test_it_never_sets_two_drains_draining_on_the_strength_of_the_same_spare_instance() -> None:
+    with two_drains_one_spare() as world:
+        _, answers = world.drain_stacks_at_once(wall_seconds=300)
+        fleets = [world.old, *world.others]
+        set_draining = [f for f in fleets if any(i in world.sim.record.draining_set_at for i in f.container_ids)]
+        assert len(set_draining) == 1, [f.request_id for f in set_draining]
+        statuses = sorted(a.body["Status"] for a in answers if a is not None)
+        assert statuses == ["FAILED", "SUCCESS"], statuses
+        [waited] = [a for a in answers if a is not None and a.body["Status"] == "FAILED"]
+        assert waited.body["Reason"].startswith("Deadline reached")
+        assert "Busy instances were not set DRAINING: spare capacity never became enough" in waited.body["Reason"]
+        world.sim.run_until(world.aws.clock.now() + 120)
+        assert running(world) == 8
