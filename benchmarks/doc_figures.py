@@ -62,6 +62,11 @@ scenario's rows again and ends with the same numbers).
   are the daemon tasks ECS had started on the new fleet, which CloudFormation deletes. With the preflight off, the
   same updates complete and the old fleet is deleted at the end of a drain that could not finish.
 - **remove**: the Custom::ECSDrain removed from the template and the fleet kept; its Delete drains nothing.
+- **shared-cluster**: two stacks whose fleets share the cluster replace them at once; one new fleet is too small.
+  ecs-drain rolls that stack back, naming the other rollover (neither counts the other's fleets as room), and
+  drains the other: no request failed, no task short. Every other strategy completes both updates and ends with
+  the service short of its desired count (`tasks short at end`): with the preflight off, the second drain waits for
+  room to its deadline and its fleet is deleted with tasks on it.
 - **constraints** (services placed by a regular expression, a list of zones and a task group) and **scaling** (room
   that comes from a capacity provider scaling out): the preflight passes, and the drain fails no request.
 - **seed** fails few requests where the new fleet has room: a draining target gets no new requests, so deleting an
@@ -69,6 +74,7 @@ scenario's rows again and ends with the same numbers).
   their instance (daemons; a job mid-run), and when a task never ends (`deadline-continue`) it dies at 15 minutes
   and CloudFormation waits out its hour, three times: the old fleet stays three hours.
 - **none** takes every service offline until replacements are placed on the new fleet and pass their health check.
+- `tasks short at end`: the tasks the services (daemons aside) run fewer than they want when the window ends.
 - `old fleet kept, s` runs from the Delete to the old fleet gone (`kept`: a rollback, or a removal, never deletes
   it); `old capacity` is that time times the old instances; `stack status` is how the update ended.
 

@@ -36,15 +36,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | strategy | window, min | requests | failed | no healthy target (503) "
         "| killed with instance (502) | killed at stop timeout | tasks killed | old set DRAINING | old fleet kept, s "
-        "| old capacity instance-s | stack status |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| old capacity instance-s | tasks short at end | stack status |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['scenario']} | {r['strategy']} | {r['window_seconds'] / 60:,.0f} | {r['requests']:,} | {_failed(r)} "
             f"| {r['no_healthy_target']:,} | {r['killed_with_instance']:,} | {r['killed_at_stop_timeout']:,} "
             f"| {r['tasks_killed']:,} | {r['old_set_draining']} | {_kept(r)} "
-            f"| {r['old_capacity_seconds']:,.0f} | {r['stack_status']} |"
+            f"| {r['old_capacity_seconds']:,.0f} | {r['short_at_end']:,} | {r['stack_status']} |"
         )
     return "\n".join(lines)
 

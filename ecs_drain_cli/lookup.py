@@ -7,6 +7,8 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ecs_drain.aws.clients import Clients
 from ecs_drain.aws.executions import MAX_NAME, stack_prefix
 from ecs_drain.aws.targets import ec2_instance_ids
@@ -14,6 +16,7 @@ from ecs_drain.decisions.properties import DrainProperties
 from ecs_drain.model.state import REQUEST_KEY, ExecutionInput
 
 STATE_MACHINE_OUTPUT = "StateMachineArn"
+BUDGET_TABLE_OUTPUT = "CallBudgetTable"  # where the provider's drains keep their schedule and their claims on room
 
 
 def state_machine_arn(cloudformation: Any, provider_stack: str) -> str:
@@ -23,6 +26,17 @@ def state_machine_arn(cloudformation: Any, provider_stack: str) -> str:
         if output["OutputKey"] == STATE_MACHINE_OUTPUT:
             return str(output["OutputValue"])
     raise LookupError(f"Stack {provider_stack} has no {STATE_MACHINE_OUTPUT} output: is it ecs-drain's?")
+
+
+def budget_table(cloudformation: Any, provider_stack: str) -> str | None:
+    """The provider's call budget table, from its stack's outputs; None where the stack cannot be read (the check
+    then judges the room as ECS shows it, and says so)."""
+    try:
+        stack = cloudformation.describe_stacks(StackName=provider_stack)["Stacks"][0]
+    except (ClientError, BotoCoreError):
+        return None
+    found = [o["OutputValue"] for o in stack.get("Outputs", []) if o["OutputKey"] == BUDGET_TABLE_OUTPUT]
+    return str(found[0]) if found else None
 
 
 def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from ecs_drain.aws.clients import Clients
 from ecs_drain.aws.executions import drain_input
+from ecs_drain.aws.room_claims import RoomBook
 from ecs_drain.decisions.properties import DrainProperties, InvalidProperties, parse
 from ecs_drain.runtime import clock
 from ecs_drain.steps import preflight
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True, quiet=args.output == "json")  # json: only the document, on stdout
     if args.command == "check":
         props = parse(target_properties(args), from_cloudformation=False)  # checked before any AWS call
-        return check(console, _session(args), props, args.output)
+        return check(console, _session(args), props, args.output, args.provider_stack)
     if args.command == "start":
         properties = start_properties(args)
         props = parse(properties, from_cloudformation=False)  # checked before any AWS call
@@ -94,10 +96,13 @@ def _state_machine(args: argparse.Namespace, session: boto3.Session) -> str:
     return args.state_machine_arn or lookup.state_machine_arn(session.client("cloudformation"), args.provider_stack)
 
 
-def check(console: Console, session: boto3.Session, props: DrainProperties, output: str) -> int:
+def check(console: Console, session: boto3.Session, props: DrainProperties, output: str, provider_stack: str) -> int:
     """The preflight's verdict for draining the target now; reads only. 0: it would finish, 1: it would not."""
     clients = _require_target(session, props)
     clients.budget.attach(clients.ecs)  # paced as the drain paces itself: other tools keep their share
+    table = lookup.budget_table(session.client("cloudformation"), provider_stack)
+    if table is not None:  # what the rollovers and drains in flight claim of the room is theirs
+        clients = replace(clients, room=RoomBook(session.client("dynamodb"), table))
     verdict = preflight.assess(props, clients, clock.now())
     display.verdict(console, props, verdict)
     display.emit(output, display.verdict_document(props, verdict))

@@ -23,7 +23,10 @@ class Scenario:
     options: dict[str, Any]  # rollover_world's, with "services" named (see SERVICES)
     throttle_share: float = 0.0  # a named fault: this share of the drain's ECS calls throttled
     traffic: dict[str, Any] = field(default_factory=dict)  # Traffic's, beyond its defaults
-    operation: str = "rollover"  # what the stack update does: "rollover" (a new fleet), "remove" (the resource goes)
+    # What the stack update does: "rollover" (a new fleet), "remove" (the resource goes), "shared" (this stack and
+    # another whose old fleet shares the cluster, `others[0]`, replace their fleets at once: see `second`).
+    operation: str = "rollover"
+    second: tuple[int, tuple[int, int]] | None = None  # "shared": the other stack's new fleet: instances, size
     # How long requests are counted, from the stack update, the same for every strategy: long enough for every
     # strategy's end and 5 minutes after. LONG_WINDOW where one of them waits out CloudFormation's three hour-long
     # tries of the Delete (seed, whose Lambda dies without answering, or a drain that cannot finish).
@@ -141,6 +144,17 @@ SCENARIOS: dict[str, Scenario] = {
         operation="remove",
         window_minutes=LONG_WINDOW,
     ),
+    "shared-cluster": Scenario(
+        "Two stacks whose fleets share the cluster (3 instances each, `web` on both) replace them at once, as one AMI "
+        "change does. Stack A's new fleet holds A's tasks; B's (one instance of half the size) cannot hold B's, and "
+        "only A's fleets could: the preflight counts neither another rollover's old fleet nor its new one, so B rolls "
+        "back naming A, and A drains.",
+        {},
+        {"services": "shared", "other_old_fleets": 1, "new_fleet_registers": (45.0, 60.0)},
+        operation="shared",
+        second=(1, (1024, 1920)),
+        window_minutes=LONG_WINDOW,
+    ),
     "throttling": Scenario(
         "Half of all ECS calls are throttled; the SDK and the state machine retry.", {}, {}, throttle_share=0.5
     ),
@@ -179,6 +193,7 @@ TRAFFIC_SCENARIOS = (
     "eni",
     "missing-attribute",
     "scaling",
+    "shared-cluster",
 )
 
 
@@ -242,7 +257,16 @@ def provider_services() -> list[ServiceSpec]:
     return services
 
 
+def shared_services() -> list[ServiceSpec]:
+    """One load-balanced service spread over both stacks' fleets (16 tasks of 512 CPU units: 4 an instance)."""
+    web = ServiceSpec(
+        "web", cpu=512, memory=512, desired=16, min_healthy_percent=50, deregistration_delay=30, load_balanced=True
+    )
+    return [web, ServiceSpec("log-agent", cpu=128, memory=128, daemon=True)]
+
+
 SERVICES = {
+    "shared": shared_services,
     "providers": provider_services,
     "constraints": constraint_services,
     "x86": x86_services,

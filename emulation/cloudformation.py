@@ -322,9 +322,10 @@ class StackApi:
     (a stack no driver plays is refused, as CloudFormation refuses an unknown one), and ListExports for the account.
     Every call is counted in `log`."""
 
-    def __init__(self, log: CallLog, exports: dict[str, str]) -> None:
+    def __init__(self, log: CallLog, exports: dict[str, str], provider: tuple[str, dict[str, str]] | None) -> None:
         self.log = log
         self.exports = exports  # the account's exports, by name
+        self.provider = provider  # the provider stack's name and outputs
 
     def __call__(self, action: str, parameters: dict[str, str]) -> tuple[int, dict[str, str], str]:
         caller = self.log.caller("cloudformation", action)
@@ -336,6 +337,13 @@ class StackApi:
             exported = [{"ExportingStackId": "", "Name": k, "Value": v} for k, v in sorted(self.exports.items())]
             return moto_patches.serialized("cloudformation", action, {"Exports": exported})
         name = parameters.get("StackName", "")
+        if action == "DescribeStacks" and self.provider is not None and name == self.provider[0]:
+            outputs = [{"OutputKey": k, "OutputValue": v} for k, v in sorted(self.provider[1].items())]
+            described = {"StackName": name, "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}
+            created = {"StackId": f"arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/provider"}
+            return moto_patches.serialized(
+                "cloudformation", action, {"Stacks": [{**created, **described, "CreationTime": datetime.now(UTC)}]}
+            )
         stack = next((s for s in STACKS.values() if name in (s.stack_id, s.stack_name)), None)
         answer = getattr(self, action, None)
         if stack is None or answer is None:
@@ -386,8 +394,11 @@ def _refused(message: str) -> tuple[int, dict[str, str], str]:
 
 
 @contextmanager
-def stack_api(log: CallLog, exports: dict[str, str]) -> Iterator[None]:
-    with moto_patches.service_intercept("cloudformation.", StackApi(log, exports)):
+def stack_api(
+    log: CallLog, exports: dict[str, str], provider: tuple[str, dict[str, str]] | None = None
+) -> Iterator[None]:
+    """The drivers' stacks, the account's exports and (`provider`: its name and outputs) the provider stack."""
+    with moto_patches.service_intercept("cloudformation.", StackApi(log, exports, provider)):
         try:
             yield
         finally:

@@ -123,6 +123,7 @@ class OfflineAws:
         self.template = cfn_template.load()
         self.parameters: dict[str, str] = dict(parameters or {})  # the provider stack's parameter overrides
         self.exports: dict[str, str] = {}  # the account's CloudFormation exports (this provider's, after deploying)
+        self.outputs: dict[str, str] = {}  # the provider stack's outputs (DescribeStacks of STACK gives them)
         self.functions = {f.logical_id: f for f in cfn_template.functions(self.template)}
         self.function_arns: dict[str, str] = {}
         self.versions: dict[str, list[str]] = {}  # logical id -> the handler of each published version, from 1
@@ -286,6 +287,7 @@ class OfflineAws:
         )["stateMachineArn"]
         assert created == self.state_machine_arn, (created, self.state_machine_arn)
         self.exports.update(cfn_template.exports(self.template, stack))
+        self.outputs.update(cfn_template.outputs(self.template, stack))
         self.ended_rules = [
             (fid, stack.resolve(pattern)) for fid, pattern in cfn_template.execution_ended_patterns(self.template)
         ]

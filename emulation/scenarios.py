@@ -18,6 +18,7 @@ from .ecs_api import Account, EcsApi, Faults, enforced
 from .ecs_events import Deliveries, Delivery, EventBus
 from .ecs_simulator import CapacityProviderSpec, EcsSimulator, ServiceSpec
 from .offline_aws import ACCOUNT, REGION, OfflineAws
+from .offline_aws import STACK as PROVIDER_STACK
 from .sim_clock import SimClock
 from .throttling import EcsBuckets, Neighbour
 from .traffic import Traffic
@@ -95,6 +96,8 @@ class ConsumerStack:
     new: Fleet | None
     properties: dict[str, Any]
     physical_id: str = ""
+    logical_id: str = "ECSDrain"  # the Custom::ECSDrain's logical id in its stack
+    fleet_id: str = "Fleet"  # its fleet's
 
 
 @dataclass
@@ -134,63 +137,94 @@ class World:
     def roll(self, consumer: ConsumerStack, **policy: Any) -> tuple[Answer | None, Answer | None]:
         """`rollover`, of any consumer stack of the cluster."""
         assert consumer.new is not None
-        old, new = consumer.old, consumer.new
-        new_properties = {**consumer.properties, new.kind: new.request_id, **policy}
-        old_properties = {**consumer.properties, **policy}
-        cfn, fleet_type = consumer.cfn, FLEET_TYPES.get(new.kind, "AWS::EC2::Instance")
+        new, cfn = consumer.new, consumer.cfn
         cfn.set_status("UPDATE_IN_PROGRESS")
-        cfn.resources[FLEET] = StackResource(new.request_id, fleet_type)  # the replacement is created first
-        _update, update = cfn.update("ECSDrain", old_properties, new_properties, consumer.physical_id)
+        cfn.resources[consumer.fleet_id] = _fleet_resource(new)  # the replacement is created first
+        _update, update = cfn.update(consumer.logical_id, *_properties(consumer, policy), consumer.physical_id)
         if update is None or update.body["Status"] != "SUCCESS":
-            cfn.resources[FLEET] = StackResource(old.request_id, fleet_type)
-            cfn.roll_back("ECSDrain", old_properties, new_properties, update, consumer.physical_id)
+            self._roll_back(consumer, update, policy)
             if cfn.status != "UPDATE_ROLLBACK_FAILED":
-                self.delete_fleet(new)  # what the update created, deleted with no request to the resource
                 cfn.rolled_back()
             return update, None
-        new_id = update.body["PhysicalResourceId"]
-        cfn.resources["ECSDrain"] = StackResource(new_id, "Custom::ECSDrain", "UPDATE_COMPLETE")
-        answer = None
-        if new_id != consumer.physical_id:
-            _delete, answer = cfn.clean_up("ECSDrain", old_properties, consumer.physical_id)
-            if (answer is not None and answer.body["Status"] == "SUCCESS") or "ECSDrain" in cfn.skipped:
-                self.delete_fleet(old)
+        answer = self._clean_up(consumer, update, policy)
         cfn.set_status("UPDATE_COMPLETE")
         return update, answer
+
+    def _roll_back(self, consumer: ConsumerStack, update: Answer | None, policy: dict[str, Any]) -> None:
+        """One resource's rollback: its reverse Update (or the Delete of the replacement it answered), then what the
+        update created goes, unless the rollback failed."""
+        assert consumer.new is not None
+        consumer.cfn.resources[consumer.fleet_id] = _fleet_resource(consumer.old)
+        old_properties, new_properties = _properties(consumer, policy)
+        consumer.cfn.roll_back(consumer.logical_id, old_properties, new_properties, update, consumer.physical_id)
+        if consumer.cfn.status != "UPDATE_ROLLBACK_FAILED":
+            self.delete_fleet(consumer.new)  # what the update created, deleted with no request to the resource
+
+    def _clean_up(self, consumer: ConsumerStack, update: Answer, policy: dict[str, Any]) -> Answer | None:
+        """One resource's cleanup after its Update passed: the Delete of its old id, then its old fleet goes."""
+        cfn, new_id = consumer.cfn, update.body["PhysicalResourceId"]
+        cfn.resources[consumer.logical_id] = StackResource(new_id, "Custom::ECSDrain", "UPDATE_COMPLETE")
+        if new_id == consumer.physical_id:
+            return None
+        old_properties, _new = _properties(consumer, policy)
+        _delete, answer = cfn.clean_up(consumer.logical_id, old_properties, consumer.physical_id)
+        if (answer is not None and answer.body["Status"] == "SUCCESS") or consumer.logical_id in cfn.skipped:
+            self.delete_fleet(consumer.old)
+        return answer
+
+    def roll_one_stack(
+        self, consumers: list[ConsumerStack], **policy: Any
+    ) -> list[tuple[Answer | None, Answer | None]]:
+        """Fleets of one stack (two Custom::ECSDrain resources of one CloudFormation) replaced in one Update: their
+        Updates at once; one not SUCCESS rolls every one back (each gets its reverse Update, or the Delete of the
+        replacement it answered, and every new fleet goes); all SUCCESS, their Deletes in the cleanup, at once."""
+        cfn = consumers[0].cfn
+        cfn.set_status("UPDATE_IN_PROGRESS")
+        for consumer in consumers:
+            assert consumer.new is not None and consumer.cfn is cfn
+            cfn.resources[consumer.fleet_id] = _fleet_resource(consumer.new)
+        updates = _at_once(
+            [lambda c=c: cfn.update(c.logical_id, *_properties(c, policy), c.physical_id)[1] for c in consumers]
+        )
+        if any(u is None or u.body["Status"] != "SUCCESS" for u in updates):
+            for consumer, update in zip(consumers, updates, strict=True):
+                self._roll_back(consumer, update, policy)
+            if cfn.status != "UPDATE_ROLLBACK_FAILED":
+                cfn.rolled_back()
+            return [(update, None) for update in updates]
+        deletes = _at_once(
+            [lambda c=c, u=u: self._clean_up(c, u, policy) for c, u in zip(consumers, updates, strict=True)]
+        )
+        cfn.set_status("UPDATE_COMPLETE")
+        return list(zip(updates, deletes, strict=True))
 
     def roll_at_once(self, consumers: list[ConsumerStack], **policy: Any) -> list[tuple[Answer | None, Answer | None]]:
         """The consumer stacks' rollovers, started together (one AMI parameter, many stacks): each as `roll` runs
         it, in a thread of its own; their answers in the order given."""
-        results: list[tuple[Answer | None, Answer | None]] = [(None, None)] * len(consumers)
-
-        def run(n: int) -> None:
-            results[n] = self.roll(consumers[n], **policy)
-
-        threads = [threading.Thread(target=run, args=(n,)) for n in range(len(consumers))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return results
+        return _at_once([lambda c=c: self.roll(c, **policy) for c in consumers])
 
     def consumer(self) -> ConsumerStack:
         """The world's own consumer stack."""
         return ConsumerStack(self.cfn, self.old, self.new, self.properties, self.physical_id)
 
-    def second_stack(self, new_instances: int, size: tuple[int, int], registers_at: float = 60.0) -> ConsumerStack:
-        """Another consumer stack in the cluster: its old fleet is `others[0]` (serving the same services), its new
-        one `new_instances` instances of `size` (CPU units, MiB) registering from `registers_at` s on."""
+    def second_stack(
+        self, new_instances: int, size: tuple[int, int], registers_at: float = 60.0, *, same_stack: bool = False
+    ) -> ConsumerStack:
+        """Another consumer stack in the cluster (`same_stack`: a second fleet of the world's own stack, with a
+        Custom::ECSDrain of its own): its old fleet is `others[0]` (serving the same services), its new one
+        `new_instances` instances of `size` (CPU units, MiB) registering from `registers_at` s on."""
         old = self.others[0]
         new = make_fleet(old.kind, new_instances)
         for n, ec2_id in enumerate(new.ec2_ids):
             when = self.aws.clock.now() + registers_at + 5 * n
             self.sim.at(when, lambda e=ec2_id: _register(self.sim, new, e, size, None, frozenset(), None))
-        cfn = CloudFormation(self.aws, self.server, stack_name="other-stack")
-        cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[old.kind])
+        cfn = self.cfn if same_stack else CloudFormation(self.aws, self.server, stack_name="other-stack")
+        logical_id, fleet_id = ("SecondDrain", "SecondFleet") if same_stack else ("ECSDrain", FLEET)
+        cfn.resources[fleet_id] = _fleet_resource(old)
         props = {**self.properties, old.kind: old.request_id}
-        _request, created = cfn.create("ECSDrain", props)
+        _request, created = cfn.create(logical_id, props)
         assert created is not None and created.body["Status"] == "SUCCESS", created
-        return ConsumerStack(cfn, old, new, props, created.body["PhysicalResourceId"])
+        return ConsumerStack(cfn, old, new, props, created.body["PhysicalResourceId"], logical_id, fleet_id)
 
     def remove(self, *, with_fleet: bool = False, **policy: Any) -> Answer | None:
         """An update that removes the Custom::ECSDrain from the template (and the fleet too, `with_fleet`): its Delete
@@ -256,6 +290,33 @@ class World:
         self.cfn.events.append((self.sim.clock.now(), f"{which} {fleet.kind} {fleet.request_id} deleted"))
         if fleet is self.old:
             self.old_fleet_gone_at = self.sim.clock.now()
+
+
+def _fleet_resource(fleet: Fleet) -> StackResource:
+    return StackResource(fleet.request_id, FLEET_TYPES.get(fleet.kind, "AWS::EC2::Instance"))
+
+
+def _properties(consumer: ConsumerStack, policy: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The resource's old and new properties in its rollover (the new ones name the new fleet)."""
+    assert consumer.new is not None
+    new = {**consumer.properties, consumer.new.kind: consumer.new.request_id, **policy}
+    return {**consumer.properties, **policy}, new
+
+
+def _at_once[T](calls: list[Callable[[], T]]) -> list[T]:
+    """Each call in a thread of its own, together, as CloudFormation works on resources that do not depend on each
+    other; their results in order."""
+    results: list[Any] = [None] * len(calls)
+
+    def run(n: int) -> None:
+        results[n] = calls[n]()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def services(cluster: int, tasks_per_instance: int, deregistration_delay: float = 30) -> list[ServiceSpec]:
@@ -432,7 +493,7 @@ def rollover_world(
         if old_instances + new_instances <= 100:  # the picture: per-instance samples
             sim.watched = set(old.container_ids) | set(new.container_ids if new else [])
         server = stack.enter_context(response_server(aws))
-        stack.enter_context(stack_api(aws.calls, aws.exports))
+        stack.enter_context(stack_api(aws.calls, aws.exports, (PROVIDER_STACK, aws.outputs)))
         cfn = CloudFormation(aws, server)
         cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[kind])
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}

@@ -59,6 +59,7 @@ class Run:
     window_seconds: float  # requests counted from COUNTING_LEAD_SECONDS before the update, for this long after it
     failing_at_end: int  # requests failed in the window's last minute: an outage still going on when it ends
     down_at_end: list[str]  # services (not daemons) that run no task when the window ends: an outage of their own
+    short_at_end: int  # tasks the services (not daemons) run fewer than they want when the window ends: lost room
     ended_in_window: bool  # the strategy ended (and RECOVERY_SECONDS passed) within the window
     old_fleet: str  # "deleted" or "kept" (a rollback, or a removal that keeps the fleet)
 
@@ -79,6 +80,7 @@ class Run:
             "window_seconds": round(self.window_seconds),
             "failing_at_end": self.failing_at_end,
             "down_at_end": self.down_at_end,
+            "short_at_end": self.short_at_end,
             "ended_in_window": self.ended_in_window,
             "old_fleet": self.old_fleet,
         }
@@ -101,6 +103,7 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
     world.aws.clock.sleep(max(0.0, window_end - world.aws.clock.now()))
     ended = gone if gone is not None else started
     killed = world.sim.record.killed
+    old_ids = set(world.old.container_ids).union(*(f.container_ids for f in world.others))
     return Run(
         scenario=scenario,
         strategy=strategy,
@@ -111,8 +114,8 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
         old_capacity_seconds=len(world.old.container_ids) * (ended - started),
         answer=answer,
         tasks_killed=len(killed),
-        old_tasks_killed=sum(1 for arn in killed if world.sim.tasks[arn].instance_id in world.old.container_ids),
-        old_set_draining=len(set(world.sim.record.draining_set_at) & set(world.old.container_ids)),
+        old_tasks_killed=sum(1 for arn in killed if world.sim.tasks[arn].instance_id in old_ids),
+        old_set_draining=len(set(world.sim.record.draining_set_at) & old_ids),
         stack_status=world.cfn.status,
         traffic=traffic,
         window_seconds=window_end - begun,
@@ -124,6 +127,11 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
             and spec.desired
             and not any(t.last == "RUNNING" for t in world.sim.service_tasks(spec.name))
         ),
+        short_at_end=sum(
+            max(0, spec.desired - sum(1 for t in world.sim.service_tasks(spec.name) if t.last == "RUNNING"))
+            for spec in world.sim.services.values()
+            if not spec.daemon
+        ),
         ended_in_window=settled + RECOVERY_SECONDS <= window_end,
         old_fleet="deleted" if gone is not None else "kept",
     )
@@ -132,6 +140,9 @@ def run(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> R
 def _roll_over(world: World, scenario: str, strategy: str, policy: dict[str, str]) -> str:
     """The stack update under `strategy`; the last answer CloudFormation got for the Delete ("-": none)."""
     answer, removing = "-", SCENARIOS[scenario].operation == "remove"
+    second = SCENARIOS[scenario].second
+    if SCENARIOS[scenario].operation == "shared" and second is not None:
+        return _roll_both(world, strategy, {**policy, **POLICY.get(strategy, {})}, second)
     if strategy == "seed":
         world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
     if strategy == "none":  # no drain: the old fleet goes at once (and a removed resource changes nothing)
@@ -145,6 +156,21 @@ def _roll_over(world: World, scenario: str, strategy: str, policy: dict[str, str
         _update, last = world.rollover(**{**policy, **POLICY.get(strategy, {})})
         answer = last.body["Status"] if last is not None else "-"
     return answer
+
+
+def _roll_both(world: World, strategy: str, policy: dict[str, str], second: tuple[int, tuple[int, int]]) -> str:
+    """Both stacks of a shared cluster replace their fleets at once; the last answers to their Deletes, A's then B's
+    ("-": none, as after a rollback)."""
+    other = world.second_stack(*second)  # created under ecs-drain, as the world's own stack was
+    if strategy == "seed":
+        world.aws.functions["CustomResourceFunction"].handler = f"{__name__}.seed_handler"
+    if strategy == "none":
+        world.delete_fleet(world.old)
+        world.delete_fleet(other.old)
+        world.cfn.set_status("UPDATE_COMPLETE")
+        return "-, -"
+    results = world.roll_at_once([world.consumer(), other], **policy)
+    return ", ".join(last.body["Status"] if last is not None else "-" for _update, last in results)
 
 
 def measure(name: str, strategy: str) -> Run:

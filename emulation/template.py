@@ -152,6 +152,11 @@ def tables(template: dict[str, Any], stack: Stack) -> list[tuple[str, dict[str, 
     ]
 
 
+def outputs(template: dict[str, Any], stack: Stack) -> dict[str, str]:
+    """Output key -> value of the stack's outputs, as DescribeStacks gives them."""
+    return {key: str(stack.resolve(o["Value"])) for key, o in template.get("Outputs", {}).items()}
+
+
 def exports(template: dict[str, Any], stack: Stack) -> dict[str, str]:
     """Export name -> value of the stack's outputs."""
     return {

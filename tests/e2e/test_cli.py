@@ -7,7 +7,12 @@ import threading
 
 import pytest
 
+from ecs_drain.aws.room_claims import RoomBook
+from ecs_drain.decisions.claims import Claim
+from ecs_drain.decisions.placement import TaskNeeds
+from ecs_drain.model.state import TaskGroup
 from ecs_drain_cli.main import main
+from emulation.ecs_simulator import ServiceSpec
 from emulation.scenarios import World, pinned_services, rollover_world
 
 
@@ -143,3 +148,36 @@ def test_it_gives_two_drains_started_in_the_same_second_their_own_names(capsys: 
         assert len({e["name"] for e in started}) == 2
         out = capsys.readouterr().out
         assert out.count("Started arn:aws:states:") == 2
+
+
+def test_it_checks_a_target_against_the_room_other_drains_in_flight_claim(capsys: pytest.CaptureFixture[str]) -> None:
+    """One spare instance (4 places) after the services settled. A drain of the other old fleet, in flight, claims
+    it for 4 of its tasks: a check of the old fleet then finds no room, naming that drain; with no claim, it fits."""
+    with rollover_world(
+        services=[ServiceSpec("web", cpu=512, memory=512, desired=8, min_healthy_percent=50)],
+        other_old_fleets=1,
+        new_instances=1,
+        new_fleet_registers=(1.0, 1.0),
+    ) as world:
+        world.sim.run_until(world.aws.clock.now() + 30)  # the spare instance registers
+        target = ["check", "--cluster", "web", "--spot-fleet", world.old.request_id, "--output", "json"]
+        assert main(target) == 0, capsys.readouterr()
+        capsys.readouterr()
+        other = world.others[0]
+        book = RoomBook(world.aws.client("dynamodb"), world.aws.outputs["CallBudgetTable"])
+        needs = TaskNeeds("web", 512, 512).to_json()
+        group: TaskGroup = {"service": "web", "tasks": 4, "heldOn": [], "targetGroups": [], "needs": needs}
+        drain = Claim(
+            f"SpotFleet {other.request_id}",
+            f"the drain of SpotFleet {other.request_id}",
+            frozenset(other.ec2_ids),
+            frozenset(),
+            (group,),
+            world.aws.clock.now() + 3600,
+        )
+        assert book.write("web", drain) is not None
+        assert main(target) == 1
+        verdict = json.loads(capsys.readouterr().out)
+        assert verdict["finishes"] is False
+        said = " ".join(f["detail"] for f in verdict["findings"])
+        assert f"the drain of SpotFleet {other.request_id} (4 tasks of SpotFleet {other.request_id})" in said, said

@@ -7,6 +7,7 @@ serving one service of 16 tasks (about 8 on each). Each stack replaces its fleet
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -102,3 +103,58 @@ def test_it_never_sets_two_drains_draining_on_the_strength_of_the_same_spare_ins
         assert "Busy instances were not set DRAINING: spare capacity never became enough" in waited.body["Reason"]
         world.sim.run_until(world.aws.clock.now() + 120)
         assert running(world) == 8
+
+
+def test_it_rolls_back_both_fleets_of_one_stack_when_one_cannot_take_its_tasks_and_loses_none() -> None:
+    """The same two fleets, both of one stack (on-demand and Spot, say) replaced by one Update: the second one's
+    preflight fails as above, so CloudFormation rolls the whole Update back, the first fleet's replacement included
+    (its Delete drains the new fleet back onto the old ones before it goes)."""
+    with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
+        a, b = world.consumer(), world.second_stack(new_instances=1, size=(1024, 1920), same_stack=True)
+        (a_update, a_delete), (b_update, b_delete) = world.roll_one_stack([a, b])
+        assert a_update is not None and a_update.body["Status"] == "SUCCESS", a_update
+        assert b_update is not None and b_update.body["Status"] == "FAILED", b_update
+        assert f"the rollover from SpotFleet {a.old.request_id}" in b_update.body["Reason"]
+        assert a_delete is None and b_delete is None and world.cfn.status == "UPDATE_ROLLBACK_COMPLETE"
+        assert world.aws.wait_for_executions(60)
+        world.sim.run_until(world.aws.clock.now() + 300)
+        assert running(world) == 16 and not world.sim.record.killed
+
+
+def test_it_passes_and_drains_both_fleets_of_one_stack_where_each_new_fleet_holds_its_own_tasks() -> None:
+    with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
+        a, b = world.consumer(), world.second_stack(new_instances=3, size=SIZE, same_stack=True)
+        for update, delete in world.roll_one_stack([a, b]):
+            assert update is not None and update.body["Status"] == "SUCCESS", update
+            assert delete is not None and delete.body["Reason"].startswith("Drained"), delete
+        assert world.cfn.status == "UPDATE_COMPLETE"
+        world.sim.run_until(world.aws.clock.now() + 300)
+        assert running(world) == 16 and not world.sim.record.killed
+
+
+def test_it_answers_two_stacks_updates_at_once_each_with_its_own_id() -> None:
+    """crhelper keeps the request it answers on its instance: one per Lambda container. Two stacks' Updates handled
+    at once (the preflight off: crhelper answers them) must not answer with each other's ids, or not at all."""
+    with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
+        a, b = world.consumer(), world.second_stack(new_instances=1, size=SIZE)
+        for _ in range(5):
+            answers = _at_once_updates(world, [a, b])
+            for consumer, answer in zip([a, b], answers, strict=True):
+                assert consumer.new is not None and answer is not None and answer.body["Status"] == "SUCCESS"
+                assert consumer.new.request_id in answer.body["PhysicalResourceId"], (consumer.cfn.stack_name, answer)
+                assert answer.body["StackId"] == consumer.cfn.stack_id
+
+
+def _at_once_updates(world: World, consumers: list[ConsumerStack]) -> list[Any]:
+    def update(consumer: ConsumerStack) -> Any:
+        assert consumer.new is not None
+        new = {**consumer.properties, consumer.new.kind: consumer.new.request_id, "Preflight": "OFF"}
+        return consumer.cfn.update(consumer.logical_id, consumer.properties, new, consumer.physical_id)[1]
+
+    results: list[Any] = [None, None]
+    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, update(consumers[n]))) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -64,6 +64,7 @@ def run(
         window_seconds=11_400,
         failing_at_end=failing,
         down_at_end=[],
+        short_at_end=0,
         ended_in_window=True,
         old_fleet=kept,
     )

@@ -102,8 +102,9 @@ class Others:
         """The claims numbered before `mine` whose tasks still hold room: placed first, in their order."""
         return [c for c in self.claims if c.seq < mine.seq and c.holds_room(now) and c.groups]
 
-    def names(self) -> list[str]:
-        return [f"{c.by}: {c.key}" for c in self.claims]
+    def names(self) -> tuple[str, ...]:
+        """Each claim as the Reason names it: who, and the tasks it claimed."""
+        return tuple(f"{c.by} ({c.tasks()} tasks of {c.key})" for c in self.claims)
 
 
 def view_of(claim: Claim, everyone: Sequence[Claim]) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from typing import Any, Literal
 
 from crhelper import CfnResource
@@ -34,14 +34,22 @@ class AnsweringResource(CfnResource):
         _answer(self._response_url, request, status or self.Status, reason if status else self.Reason, self.Data)
 
 
-@cache
+# crhelper keeps the request it answers on its instance: one per Lambda container, which runs one invocation at a
+# time. Where invocations run side by side in one process (the emulation's threads, each a container), each thread
+# keeps its own, or two Updates at once would answer with each other's ids.
+_container = threading.local()
+
+
 def resource() -> AnsweringResource:
-    # Built on first use: crhelper makes boto3 clients in its constructor. Its DEBUG log prints the
-    # whole event, ResponseURL included, so it stays at WARNING.
-    helper = AnsweringResource(json_logging=False, log_level="WARNING", boto_level="WARNING", sleep_on_delete=0)
-    helper.create(on_create)
-    helper.update(on_update)
-    helper.delete(on_foreign_delete)
+    helper: AnsweringResource | None = getattr(_container, "helper", None)
+    if helper is None:
+        # Built on first use: crhelper makes boto3 clients in its constructor. Its DEBUG log prints the
+        # whole event, ResponseURL included, so it stays at WARNING.
+        helper = AnsweringResource(json_logging=False, log_level="WARNING", boto_level="WARNING", sleep_on_delete=0)
+        helper.create(on_create)
+        helper.update(on_update)
+        helper.delete(on_foreign_delete)
+        _container.helper = helper
     return helper
 
 

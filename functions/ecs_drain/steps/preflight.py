@@ -41,7 +41,7 @@ from ..model.state import (
 )
 from .capacity import ClaimedFirst, PlacementReads, judged_placement, needs_of, other_instance_pages, task_groups
 from .diagnosis import suspicions
-from .room import ClaimedRoom, claim_room, release_room, settle_room
+from .room import ClaimedRoom, claim_room, read_room_last, release_room, settle_room
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -129,7 +129,7 @@ def assess(target: DrainProperties, clients: Clients, now: float) -> Verdict:
     ids = set(calls.container_instance_ids(ecs, cluster, ec2_ids)) if ec2_ids else set()
     seen = _configuration_findings(ecs, cluster, services, ids, now)
     looked = Looked(cluster, services, ids, task_groups(ecs, cluster, ids, services) if ids else [])
-    placed = _placement(clients, looked) if ids else Placed([], [], None)
+    placed = _placement(clients, looked, read_room_last(clients, target, ec2_ids, now)) if ids else Placed([], [], None)
     findings = merge([], seen + placed.findings, now)
     return Verdict(len(ids), placed.rooms, findings, placed.expected_seconds, _unregistered(ecs, cluster, ec2_ids, ids))
 

@@ -3,7 +3,7 @@ others', which become what placing must leave to them (capacity.ClaimedFirst). d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -12,14 +12,14 @@ from .capacity import ClaimedFirst
 
 if TYPE_CHECKING:
     from ..aws.clients import Clients
+    from ..decisions.properties import DrainProperties
 
 
 @dataclass(frozen=True)
 class ClaimedRoom:
-    """What this claimant may count, and who else claims the cluster's room (as the Reason names them)."""
+    """What this claimant may count (with who else claims the cluster's room, as the Reason names them)."""
 
     claimed: ClaimedFirst
-    others: tuple[Claim, ...] = ()
     unread: bool = False  # the claims could not be read or written: the room is judged as ECS shows it
 
     def names(self) -> list[str]:
@@ -57,12 +57,26 @@ def read_room(clients: Clients, cluster: str, key: str, now: float) -> ClaimedRo
     return _seen_by(mine, claims, now)
 
 
+# A check by hand claims nothing: it comes after every claim in flight.
+LAST = 2**62
+
+
+def read_room_last(clients: Clients, target: DrainProperties, ec2_ids: Sequence[str], now: float) -> ClaimedRoom:
+    """What a drain of `target` started now could count: every claim in flight comes first (`ecs-drain check`)."""
+    if clients.room is None:
+        return ClaimedRoom(ClaimedFirst())
+    claims = clients.room.read(target.cluster_name)
+    if claims is None:
+        return ClaimedRoom(ClaimedFirst(), unread=True)
+    mine = Claim(target.target_name, "a check", frozenset(ec2_ids), frozenset(), (), now + 1, seq=LAST)
+    return _seen_by(mine, claims, now)
+
+
 def _seen_by(mine: Claim, claims: list[Claim], now: float) -> ClaimedRoom:
     others = Others.of(claims, mine, now)
     everyone = [*others.claims, mine]
     first = tuple((c.groups, frozenset(view_of(c, everyone))) for c in others.first(mine, now))
-    names = tuple(f"{c.by} ({c.tasks()} tasks of {c.key})" for c in others.claims)
-    return ClaimedRoom(ClaimedFirst(first, frozenset(others.not_room()), names), others.claims)
+    return ClaimedRoom(ClaimedFirst(first, frozenset(others.not_room()), others.names()))
 
 
 def hold_room_until(clients: Clients, cluster: str, key: str, until: float) -> None:

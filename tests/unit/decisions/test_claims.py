@@ -54,3 +54,4 @@ def test_it_keeps_a_claim_whole_through_its_json() -> None:
     assert Claim.from_json("A", A.to_json()) == A
     assert numbered(claim("D", 0, leaving=set()), 7).seq == 7
     assert A.tasks() == 2
+    assert Others.of([A, B], B, 0.0).names() == ("the rollover of A (2 tasks of A)",)

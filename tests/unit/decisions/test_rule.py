@@ -16,6 +16,7 @@ from ecs_drain.decisions import rule
 from ecs_drain.decisions.findings import Observation, merge
 from ecs_drain.decisions.properties import MAX_MANUAL_DRAIN_SECONDS, DrainProperties, parse
 from ecs_drain.model.state import (
+    CHECKS_PER_EXECUTION,
     Cause,
     CountMemory,
     DrainState,
@@ -359,3 +360,18 @@ def test_it_keeps_the_state_machines_bound_ahead_of_checks_that_come_early() -> 
     assert state["checks"] == 599 and state["nextCheckInSeconds"] == 1
     ended = rule.decide_drain(state, seen(600), props(**given))
     assert ended["phase"] == Phase.DEADLINE
+
+
+def test_it_goes_on_in_the_next_execution_after_its_share_of_checks_and_counts_each_execution_from_zero() -> None:
+    """1,538 checks fit one execution's history: the 1,538th check of execution 1 says go on; execution 2 counts
+    its own from 0; a drain that is over never goes on."""
+    state = drain(checks=0)
+    for _ in range(CHECKS_PER_EXECUTION - 1):
+        state = rule.counted_in_execution(state, 1)
+        assert not state["goOn"]
+    state = rule.counted_in_execution(state, 1)
+    assert state["goOn"] and state["linkChecks"] == CHECKS_PER_EXECUTION == 1_538
+    state = rule.counted_in_execution(state, 2)
+    assert not state["goOn"] and (state["link"], state["linkChecks"]) == (2, 1)
+    over = drain(Phase.DRAINED) | {"over": True, "link": 2, "linkChecks": CHECKS_PER_EXECUTION}
+    assert not rule.counted_in_execution(over, 2)["goOn"]
