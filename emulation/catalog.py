@@ -148,7 +148,8 @@ SCENARIOS: dict[str, Scenario] = {
         "Two stacks whose fleets share the cluster (3 instances each, `web` on both) replace them at once, as one AMI "
         "change does. Stack A's new fleet holds A's tasks; B's (one instance of half the size) cannot hold B's, and "
         "only A's fleets could: the preflight counts neither another rollover's old fleet nor its new one, so B rolls "
-        "back naming A, and A drains.",
+        "back naming A, and A drains. (The picture shows A's fleets; B's new instance is among the new ones, "
+        "deleted by B's rollback.)",
         {},
         {"services": "shared", "other_old_fleets": 1, "new_fleet_registers": (45.0, 60.0)},
         operation="shared",

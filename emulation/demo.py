@@ -549,7 +549,24 @@ def report(
 
 def verdict(world: World, answer: Answer | None, run: strategies.Run) -> list[str]:
     """What happened, in words: clean, rolled back, or what users saw and what the drain could and could not
-    prevent."""
+    prevent; where another stack rolled at once, what became of it too."""
+    lines = _verdict(world, answer, run)
+    other = world.second
+    if other is None or other.cfn is world.cfn:
+        return lines
+    update = other.cfn.update_answer
+    if other.cfn.status.startswith("UPDATE_ROLLBACK"):
+        said = update.body["Reason"] if update is not None else "no answer"
+        lines.append(
+            f"The other stack ({other.cfn.stack_name}) ended {other.cfn.status}: its old fleet still serves; its "
+            f"Update was answered: {said[:160]}..."
+        )
+    else:
+        lines.append(f"The other stack ({other.cfn.stack_name}) ended {other.cfn.status}.")
+    return lines
+
+
+def _verdict(world: World, answer: Answer | None, run: strategies.Run) -> list[str]:
     below = _below_minimum(world)
     status = answer.body["Status"] if answer is not None else "no answer"
     if run.stack_status.startswith("UPDATE_ROLLBACK"):
@@ -572,6 +589,12 @@ def verdict(world: World, answer: Answer | None, run: strategies.Run) -> list[st
         return [
             "[green]Clean[/]: CloudFormation got SUCCESS, no task was stopped before its replacement ran, and no "
             "request failed."
+        ]
+    if status == "SUCCESS" and not run.old_tasks_killed and not run.failed and not below and world.second:
+        return [
+            f"[yellow]Rolled back elsewhere[/] (exit status {NOT_CLEAN}): this stack's drain was clean "
+            f"(CloudFormation got SUCCESS, no request failed); the {run.tasks_killed} tasks killed were ECS's on the "
+            "other stack's new fleet, which its rollback deleted."
         ]
     lines = [f"[yellow]Not a clean rollover[/] (exit status {NOT_CLEAN}): CloudFormation got {status}."]
     if run.old_tasks_killed:

@@ -117,6 +117,7 @@ class World:
     old_fleet_gone_at: float | None = None  # when CloudFormation deleted the old fleet
     ecs_events: dict[str, Deliveries] = field(default_factory=dict)  # per ECS rule, what EventBridge delivered
     bus: EventBus | None = None  # the account's event bus, where a test may put rules of its own
+    second: ConsumerStack | None = None  # the other consumer stack second_stack made, if any
 
     def drain_old(self, wall_seconds: float = 120.0, **policy: Any) -> tuple[Request, Answer | None]:
         """The Delete of the old fleet's resource, as CloudFormation sends it in cleanup, and its answer."""
@@ -224,7 +225,8 @@ class World:
         props = {**self.properties, old.kind: old.request_id}
         _request, created = cfn.create(logical_id, props)
         assert created is not None and created.body["Status"] == "SUCCESS", created
-        return ConsumerStack(cfn, old, new, props, created.body["PhysicalResourceId"], logical_id, fleet_id)
+        self.second = ConsumerStack(cfn, old, new, props, created.body["PhysicalResourceId"], logical_id, fleet_id)
+        return self.second
 
     def remove(self, *, with_fleet: bool = False, **policy: Any) -> Answer | None:
         """An update that removes the Custom::ECSDrain from the template (and the fleet too, `with_fleet`): its Delete
