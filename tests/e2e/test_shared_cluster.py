@@ -79,12 +79,15 @@ def test_it_passes_and_drains_both_rollovers_where_each_new_fleet_holds_its_own_
 
 
 def two_drains_one_spare() -> Any:
-    """Two stacks' old fleets (3 instances each, about 4 of the 8 tasks on each) drained at once, with one spare
-    instance (4 places) added after the services settled: room for one drain's tasks, not both."""
+    """Two stacks' old fleets (3 instances of 2 places each) full with 12 tasks: 6 on each, whatever the placement.
+    Drained at once, with one spare instance of 6 places added after the services settled: room for one drain's
+    tasks, not both."""
     return rollover_world(
-        services=[ServiceSpec("web", cpu=512, memory=512, desired=8, min_healthy_percent=50, max_percent=200)],
+        services=[ServiceSpec("web", cpu=512, memory=512, desired=12, min_healthy_percent=50, max_percent=200)],
+        instance_cpu=1024,
         other_old_fleets=1,
         new_instances=1,
+        new_instance_size=(3072, 7680),
         new_fleet_registers=(1.0, 1.0),
         properties={"DrainTimeoutSeconds": "300", "OnTimeout": "FAIL"},
     )
@@ -102,7 +105,7 @@ def test_it_never_sets_two_drains_draining_on_the_strength_of_the_same_spare_ins
         assert waited.body["Reason"].startswith("Deadline reached")
         assert "Busy instances were not set DRAINING: spare capacity never became enough" in waited.body["Reason"]
         world.sim.run_until(world.aws.clock.now() + 120)
-        assert running(world) == 8
+        assert running(world) == 12
 
 
 def test_it_rolls_back_both_fleets_of_one_stack_when_one_cannot_take_its_tasks_and_loses_none() -> None:
