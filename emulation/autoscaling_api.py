@@ -5,14 +5,18 @@ is kept on moto's group, so DescribeAutoScalingInstances and DescribeAutoScaling
 
 When an action ends (completed, or timed out on the simulated clock), the instance goes where the model says: a
 terminated one is terminated in EC2 (and so in the ECS simulator: whatever still runs there is killed); a retained
-one stays, out of the group's desired capacity. Not yet modelled: launch hooks, EventBridge's lifecycle events,
-instance refresh, scale-in by SetDesiredCapacity (issue 47 builds on this).
+one stays, out of the group's desired capacity. SetDesiredCapacity holds what it takes out (or launches) on the
+group's hooks; the hooks' events go to the account's bus. An instance refresh (StartInstanceRefresh,
+DescribeInstanceRefreshes, CancelInstanceRefresh) runs on the model of `instance_refresh`, its moves carried out
+through the same hooks. Not yet modelled: scale-in by UpdateAutoScalingGroup, the ECS agent of a launched instance
+registering by itself (`on_launch`), CloudFormation's update policies (issue 47 builds on this).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +25,15 @@ from moto.ec2.models import ec2_backends
 
 from . import moto_patches
 from .ecs_simulator import EcsSimulator
+from .instance_refresh import (
+    DEFAULT_CHECKPOINT_DELAY,
+    DEFAULT_MAX_HEALTHY,
+    DEFAULT_MIN_HEALTHY,
+    IN_SERVICE,
+    InstanceRefresh,
+    Member,
+    RefreshError,
+)
 from .lifecycle_hooks import LAUNCHING, TERMINATING, LifecycleAction, LifecycleActions, LifecycleError
 
 ANSWERED = (
@@ -28,7 +41,11 @@ ANSWERED = (
     "SetDesiredCapacity",
     "CompleteLifecycleAction",
     "RecordLifecycleActionHeartbeat",
+    "StartInstanceRefresh",
+    "DescribeInstanceRefreshes",
+    "CancelInstanceRefresh",
 )
+REFRESH_TICK_SECONDS = 5.0  # how often a refresh under way looks at its group again
 _VALIDATION_ERROR = (
     "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{message}</Message></Error>"
     "</ErrorResponse>"
@@ -55,10 +72,14 @@ class AutoScalingLifecycle:
         self.retain_on_abandon: set[str] = set()  # groups whose lifecycle policy retains abandoned terminations
         self.publish: Callable[[dict[str, Any]], None] = lambda _event: None  # the account's event bus
         self.account, self.region = account, region
+        self.refreshes: dict[str, Refreshing] = {}  # group -> its latest instance refresh
+        self.on_launch: Callable[[str], None] = lambda _ec2_id: None  # an instance launched (the world registers it)
 
     def answer(self, action: str, params: dict[str, Any]) -> Any:
         """(status, headers, body) of the call, as the service puts it on the wire; None: moto answers it."""
         try:
+            if action in ("StartInstanceRefresh", "DescribeInstanceRefreshes", "CancelInstanceRefresh"):
+                return self._refresh_call(action, params)
             if action == "TerminateInstanceInAutoScalingGroup":
                 return self._terminate(params)
             if action == "SetDesiredCapacity":
@@ -72,14 +93,14 @@ class AutoScalingLifecycle:
             else:
                 self.actions.heartbeat(group, hook, now, token=token, instance_id=instance)
                 self._schedule()
-        except LifecycleError as error:
+        except (LifecycleError, RefreshError) as error:
             return 400, {"status": "400"}, _VALIDATION_ERROR.format(message=error)
         self.settle()
         return moto_patches.serialized("autoscaling", action, {})
 
     def settle(self) -> None:
         """End what has timed out; send every instance no action holds any longer where its actions say."""
-        self.actions.expire(max(self.sim.now, self.sim.clock.now()))  # the simulator's time, inside its queue
+        self.actions.expire(self._now())
         for group in self.backend.autoscaling_groups.values():
             for state in list(group.instance_states):
                 if state.lifecycle_state not in ("Terminating:Wait", "Pending:Wait"):
@@ -184,8 +205,127 @@ class AutoScalingLifecycle:
         if container is not None:
             self.sim.terminate_instance(container)
 
+    # ---- instance refresh -------------------------------------------------------------------------
+    def _refresh_call(self, action: str, params: dict[str, Any]) -> Any:
+        name = params.get("AutoScalingGroupName", "")
+        group = self.backend.autoscaling_groups.get(name)
+        if group is None:
+            raise RefreshError(f"AutoScalingGroup name not found - AutoScalingGroup {name} not found")
+        current = self.refreshes.get(name)
+        if action == "StartInstanceRefresh":
+            if current is not None and current.refresh.status in ("Pending", "InProgress", "RollbackInProgress"):
+                raise RefreshError(f"An Instance Refresh is already in progress for {name}")
+            self.refreshes[name] = Refreshing.start(group, params, self.sim.clock.now())
+            self.sim.at(self.sim.clock.now(), lambda: self._refresh_tick(name))
+            return moto_patches.serialized(
+                "autoscaling", action, {"InstanceRefreshId": self.refreshes[name].refresh_id}
+            )
+        if action == "CancelInstanceRefresh":
+            if current is None:
+                raise RefreshError(f"No in progress or pending Instance Refresh found for {name}")
+            current.refresh.cancel()
+            return moto_patches.serialized("autoscaling", action, {"InstanceRefreshId": current.refresh_id})
+        described = [current.describe(name, self._members(group, current))] if current is not None else []
+        return moto_patches.serialized("autoscaling", action, {"InstanceRefreshes": described})
+
+    def alarm(self, group: str, name: str) -> None:
+        """A CloudWatch alarm the group's refresh watches went into ALARM (the world, or a test, says so)."""
+        if group in self.refreshes and name in self.refreshes[group].alarms:
+            self.refreshes[group].refresh.alarm(name)
+
+    def _now(self) -> float:
+        return max(self.sim.now, self.sim.clock.now())  # the simulator's time, inside its queue
+
+    def _members(self, group: Any, refreshing: Refreshing) -> list[Member]:
+        now = self._now()
+        for state in group.instance_states:
+            if state.lifecycle_state == IN_SERVICE:
+                refreshing.in_service_since.setdefault(state.instance.id, now)
+        return [
+            Member(
+                s.instance.id,
+                s.instance.id in refreshing.launched,
+                s.lifecycle_state,
+                refreshing.in_service_since.get(s.instance.id),
+            )
+            for s in group.instance_states
+        ]
+
+    def _refresh_tick(self, name: str) -> None:
+        """One look of the group's refresh: carry out its moves, and look again REFRESH_TICK_SECONDS later."""
+        group, refreshing = self.backend.autoscaling_groups.get(name), self.refreshes.get(name)
+        if group is None or refreshing is None:
+            return
+        self.settle()
+        now = self._now()
+        moves = refreshing.refresh.moves(self._members(group, refreshing), now)
+        for instance_id in moves.terminate:
+            state = next(s for s in group.instance_states if s.instance.id == instance_id)
+            if self._hooks(group, TERMINATING):
+                self._hold(group, state, TERMINATING)
+            else:
+                self._leave(group, state, [])
+        if moves.launch:
+            before = {s.instance.id for s in group.instance_states}
+            group.replace_autoscaling_group_instances(moves.launch, group.get_propagated_tags())
+            for state in [s for s in group.instance_states if s.instance.id not in before]:
+                if not refreshing.refresh.rolling_back:  # a rollback launches with the configuration of before
+                    refreshing.launched.add(state.instance.id)
+                if self._hooks(group, LAUNCHING):
+                    self._hold(group, state, LAUNCHING)
+                self.on_launch(state.instance.id)
+        if refreshing.refresh.status in ("InProgress", "RollbackInProgress"):
+            self.sim.at(now + REFRESH_TICK_SECONDS, lambda: self._refresh_tick(name))
+
     def _schedule(self) -> None:
         """Settle again when the next action under way falls due (a heartbeat moves that time)."""
         due = [a.due for a in self.actions.actions if a.ended is None]
         if due:
             self.sim.at(min(due), self.settle)
+
+
+@dataclass
+class Refreshing:
+    """A group's instance refresh: the model, and what the API keeps of it."""
+
+    refresh_id: str
+    refresh: InstanceRefresh
+    started: float
+    alarms: tuple[str, ...] = ()
+    launched: set[str] = field(default_factory=set)  # instances launched with the configuration it moves to
+    in_service_since: dict[str, float] = field(default_factory=dict)
+    to_update: int = 0
+
+    @classmethod
+    def start(cls, group: Any, params: dict[str, Any], now: float) -> Refreshing:
+        def number(name: str, default: int) -> int:
+            value = params.get(f"Preferences.{name}")
+            return int(value) if value is not None else default
+
+        checkpoints = tuple(
+            int(v) for k, v in sorted(params.items()) if k.startswith("Preferences.CheckpointPercentages.member.")
+        )
+        alarms = tuple(v for k, v in sorted(params.items()) if k.startswith("Preferences.AlarmSpecification.Alarms."))
+        refresh = InstanceRefresh(
+            desired=group.desired_capacity or 0,
+            min_healthy=number("MinHealthyPercentage", DEFAULT_MIN_HEALTHY),
+            max_healthy=number("MaxHealthyPercentage", DEFAULT_MAX_HEALTHY),
+            warmup=number("InstanceWarmup", 0),
+            checkpoints=checkpoints,
+            checkpoint_delay=number("CheckpointDelay", DEFAULT_CHECKPOINT_DELAY),
+            auto_rollback=str(params.get("Preferences.AutoRollback", "false")).lower() == "true",
+        )
+        return cls(str(uuid.uuid4()), refresh, now, alarms, to_update=len(group.instance_states))
+
+    def describe(self, group: str, members: list[Member]) -> dict[str, Any]:
+        """As DescribeInstanceRefreshes gives it."""
+        percent = self.refresh.replaced_percent(members)
+        return {
+            "InstanceRefreshId": self.refresh_id,
+            "AutoScalingGroupName": group,
+            "Status": self.refresh.status,
+            "StatusReason": self.refresh.status_reason,
+            "StartTime": datetime.fromtimestamp(self.started, UTC),
+            "PercentageComplete": percent,
+            "InstancesToUpdate": max(0, self.to_update - sum(1 for m in members if m.new)),
+        }

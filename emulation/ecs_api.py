@@ -331,7 +331,8 @@ def enforced(sim: EcsSimulator, log: CallLog, faults: Faults, account: Account) 
             with sim.clock.lock:
                 return moto_patches.ORIGINAL_CALL_ACTION(response)
         if service == "autoscaling" and action in autoscaling_api.ANSWERED:
-            params = {k: response._get_param(k) for k in autoscaling_api.PARAMETERS}
+            flat = {k: v[0] for k, v in (response.querystring or {}).items() if v}  # Preferences.X as sent
+            params = {**flat, **{k: response._get_param(k) for k in autoscaling_api.PARAMETERS}}
             answered = lifecycle.answer(action, {k: v for k, v in params.items() if v is not None})
             if answered is not None:
                 return answered

@@ -136,3 +136,47 @@ def test_it_starts_nothing_more_once_cancelled() -> None:
 def test_it_refuses_preferences_auto_scaling_refuses(low: int, high: int, said: str) -> None:
     with pytest.raises(RefreshError, match=said):
         InstanceRefresh(desired=4, min_healthy=low, max_healthy=high)
+
+
+def test_it_runs_a_refresh_through_the_api_holding_each_old_instance_on_the_groups_termination_hook() -> None:
+    """StartInstanceRefresh on a group of 3 with a termination hook, MinHealthyPercentage 50 (2 kept): one old
+    instance at a time is held in Terminating:Wait while its replacement launches; completing each action lets the
+    next batch go; DescribeInstanceRefreshes says Successful, 100 %, once all 3 run the new configuration."""
+    from emulation.scenarios import rollover_world
+
+    with rollover_world(kind="AutoScalingGroup", new_instances=0, log_level="ERROR") as world:
+        autoscaling, group = world.aws.client("autoscaling"), world.old.request_id
+        autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName=group,
+            LifecycleHookName="drain",
+            LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+            HeartbeatTimeout=600,
+            DefaultResult="CONTINUE",
+        )
+        old = set(world.old.ec2_ids)
+        started = autoscaling.start_instance_refresh(
+            AutoScalingGroupName=group, Preferences={"MinHealthyPercentage": 50, "InstanceWarmup": 0}
+        )
+        held_at_once = 0
+        for _ in range(40):
+            world.aws.clock.advance(5)
+            instances = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+            states = {i["InstanceId"]: i["LifecycleState"] for i in instances[0]["Instances"]}
+            held = [i for i, state in states.items() if state == "Terminating:Wait"]
+            held_at_once = max(held_at_once, len(held))
+            assert sum(1 for state in states.values() if state == "InService") >= 2  # the minimum, always
+            for instance in held:
+                autoscaling.complete_lifecycle_action(
+                    AutoScalingGroupName=group,
+                    LifecycleHookName="drain",
+                    InstanceId=instance,
+                    LifecycleActionResult="CONTINUE",
+                )
+        [refresh] = autoscaling.describe_instance_refreshes(AutoScalingGroupName=group)["InstanceRefreshes"]
+        assert refresh["InstanceRefreshId"] == started["InstanceRefreshId"]
+        assert (refresh["Status"], refresh["PercentageComplete"], refresh["InstancesToUpdate"]) == (
+            "Successful",
+            100,
+            0,
+        )
+        assert held_at_once == 1 and not old & set(states) and len(states) == 3
