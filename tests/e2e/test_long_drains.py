@@ -9,6 +9,7 @@ with the real figures: 1,538 checks of 25,000 events). Nothing else differs from
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
@@ -134,3 +135,28 @@ def test_it_goes_on_in_a_new_execution_after_two_hundred_failed_tries_in_a_row_u
         failed = sum(1 for e in first if e["type"] == "PassStateEntered")  # "Count the failed try", and the numbering
         assert failed == FAILED_TRIES_PER_EXECUTION + 2
         assert len(first) <= FAILED_TRIES_PER_EXECUTION * HISTORY_EVENTS_PER_FAILED_TRY + 20
+
+
+@pytest.mark.usefixtures("small_history")
+def test_it_finds_the_chain_for_a_delete_delivered_again_after_its_drain_went_on() -> None:
+    """The same Delete delivered again once the drain runs in its second execution: the first execution of that
+    name has ended (SUCCEEDED, WENT_ON), but the chain runs on: nothing new is started, and CloudFormation gets one
+    answer, from the last execution."""
+    with rollover_world(new_fleet_registers=None, standalone=[(0, TASK_SECONDS)]) as world:
+        request = world.cfn.request(
+            "Delete", "ECSDrain", {**world.properties, "PollIntervalSeconds": "5"}, physical_id=world.physical_id
+        )
+        world.cfn.send(request)
+        sfn = world.aws.sfn()
+        for _ in range(600):
+            names = [e["name"] for e in sfn.list_executions(stateMachineArn=world.aws.state_machine_arn)["executions"]]
+            if any(n.endswith("-2") for n in names):
+                break
+            time.sleep(0.05)
+        assert any(n.endswith("-2") for n in names), names
+        world.cfn.send(request)  # a redelivery: the execution of the request's name has ended, its chain has not
+        answer = world.cfn.wait_for_answer(request, wall_seconds=300)
+        assert answer is not None and answer.body["Reason"].startswith("Drained"), answer
+        summary = assert_one_chain_no_quota_failure(chain(world))
+        assert summary["outcome"] == "DRAINED"
+        assert [a for a in world.server.answers if a.request_id == request.request_id] == [answer]
