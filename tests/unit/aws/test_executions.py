@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import math
 import re
+from typing import Any, cast
 
-from ecs_drain.aws.executions import drain_input, execution_name, stack_prefix
+from ecs_drain.aws.executions import drain_input, execution_name, last_of_chain, stack_prefix, went_on_in
 from ecs_drain.decisions.properties import MAX_MANUAL_DRAIN_SECONDS, parse
 from ecs_drain.model.state import FAILED_TRY_SECONDS, link_name
 
@@ -46,3 +48,36 @@ def test_it_bounds_failed_tries_in_a_row_to_outlast_the_deadline_and_no_more() -
     by_hand = {"Cluster": "web", "InstanceIds": ["i-aaaaaaaa"]}
     manual = drain_input(by_hand, parse(by_hand, from_cloudformation=False), 0.0, "manual")
     assert manual["step"]["maxFailedTries"] == math.ceil(MAX_MANUAL_DRAIN_SECONDS / FAILED_TRY_SECONDS) + 1
+
+
+class ChainedSfn:
+    """DescribeExecution over a chain of three: the first two went on, the last runs."""
+
+    def __init__(self) -> None:
+        arn = "arn:aws:states:us-east-1:123456789012:execution:drain:web-drain"
+        self.described = {
+            arn: _went_on(arn, arn + "-2"),
+            arn + "-2": _went_on(arn + "-2", arn + "-3"),
+            arn + "-3": {"executionArn": arn + "-3", "status": "RUNNING"},
+        }
+
+    def describe_execution(self, executionArn: str) -> dict[str, Any]:
+        return self.described[executionArn]
+
+
+def _went_on(arn: str, following: str) -> dict[str, Any]:
+    return {
+        "executionArn": arn,
+        "status": "SUCCEEDED",
+        "output": json.dumps({"outcome": "WENT_ON", "wentOnIn": following}),
+    }
+
+
+def test_it_follows_a_chain_to_the_execution_it_has_come_to() -> None:
+    sfn = ChainedSfn()
+    first = next(iter(sfn.described.values()))
+    last = last_of_chain(cast(Any, sfn), cast(Any, first))
+    assert last["executionArn"].endswith("-3") and last["status"] == "RUNNING"
+    # An execution that ended with a summary (or failed) goes on nowhere.
+    assert went_on_in({"status": "SUCCEEDED", "output": json.dumps({"outcome": "DRAINED"})}) is None
+    assert went_on_in({"status": "FAILED", "output": json.dumps({"outcome": "WENT_ON", "wentOnIn": "x"})}) is None
