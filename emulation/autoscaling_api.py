@@ -86,7 +86,7 @@ class AutoScalingLifecycle:
                 return self._set_capacity(params)
             group, hook = params.get("AutoScalingGroupName", ""), params.get("LifecycleHookName", "")
             token, instance = params.get("LifecycleActionToken", ""), params.get("InstanceId", "")
-            now = self.sim.clock.now()
+            now = self._now()
             if action == "CompleteLifecycleAction":
                 result = params.get("LifecycleActionResult", "")
                 self.actions.complete(group, hook, result, now, token=token, instance_id=instance)
@@ -118,7 +118,7 @@ class AutoScalingLifecycle:
         self._hold(group, state)
         if str(params.get("ShouldDecrementDesiredCapacity", "false")).lower() == "true":
             group.desired_capacity = max(0, (group.desired_capacity or 0) - 1)
-        now = self.sim.clock.now()
+        now = self._now()
         activity = {
             "ActivityId": str(uuid.uuid4()),
             "AutoScalingGroupName": group.name,
@@ -154,7 +154,7 @@ class AutoScalingLifecycle:
 
     def _hold(self, group: Any, state: Any, transition: str = TERMINATING) -> None:
         """Each hook of the group for this transition holds the instance, and says so to EventBridge."""
-        now = self.sim.clock.now()
+        now = self._now()
         for hook in self._hooks(group, transition):
             settings = {"HeartbeatTimeout": hook.heartbeat_timeout, "DefaultResult": hook.default_result}
             held = self.actions.begin(group.name, hook.name, state.instance.id, transition, now, **settings)
@@ -215,8 +215,8 @@ class AutoScalingLifecycle:
         if action == "StartInstanceRefresh":
             if current is not None and current.refresh.status in ("Pending", "InProgress", "RollbackInProgress"):
                 raise RefreshError(f"An Instance Refresh is already in progress for {name}")
-            self.refreshes[name] = Refreshing.start(group, params, self.sim.clock.now())
-            self.sim.at(self.sim.clock.now(), lambda: self._refresh_tick(name))
+            self.refreshes[name] = Refreshing.start(group, params, self._now())
+            self.sim.at(self._now(), lambda: self._refresh_tick(name))
             return moto_patches.serialized(
                 "autoscaling", action, {"InstanceRefreshId": self.refreshes[name].refresh_id}
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -203,6 +204,39 @@ class World:
         """The consumer stacks' rollovers, started together (one AMI parameter, many stacks): each as `roll` runs
         it, in a thread of its own; their answers in the order given."""
         return _at_once([lambda c=c: self.roll(c, **policy) for c in consumers])
+
+    def refresh_in_place(self, wall_seconds: float = 120.0, **preferences: Any) -> dict[str, Any]:
+        """An instance refresh of the old fleet's Auto Scaling group (as CloudFormation's AutoScalingInstanceRefresh
+        policy starts one after a launch template change), run until it ends; its DescribeInstanceRefreshes entry.
+        The instances it launches register in the cluster (the world's `new` fleet) REFRESH_REGISTERS_SECONDS after
+        launch, as the new fleet's do."""
+        assert self.old.kind == "AutoScalingGroup" and self.api.lifecycle is not None
+        refreshed = self.new = Fleet(self.old.request_id, [], kind="AutoScalingGroup")
+        registered = {
+            r["name"]: r.get("integerValue", 0)
+            for r in self.sim.instances[self.old.container_ids[0]].registered_resources
+        }
+        size = (int(registered["CPU"]), int(registered["MEMORY"]))  # the old instances' type
+
+        def launched(ec2_id: str) -> None:
+            refreshed.ec2_ids.append(ec2_id)
+            when = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS
+            self.sim.at(when, lambda: _register(self.sim, refreshed, ec2_id, size, None, frozenset(), None))
+
+        self.api.lifecycle.on_launch = launched
+        autoscaling = self.aws.client("autoscaling")
+        with self.aws.calls.acting_as("driver"):
+            autoscaling.start_instance_refresh(AutoScalingGroupName=self.old.request_id, Preferences=preferences)
+        deadline = time.monotonic() + wall_seconds
+        while time.monotonic() < deadline:
+            self.aws.clock.advance(5)
+            with self.aws.calls.acting_as("driver"):
+                [refresh] = autoscaling.describe_instance_refreshes(AutoScalingGroupName=self.old.request_id)[
+                    "InstanceRefreshes"
+                ]
+            if refresh["Status"] not in ("Pending", "InProgress", "RollbackInProgress"):
+                return dict(refresh)
+        raise TimeoutError(f"the instance refresh of {self.old.request_id} did not end in {wall_seconds} s")
 
     def consumer(self) -> ConsumerStack:
         """The world's own consumer stack."""
@@ -533,6 +567,7 @@ def _target_groups(sim: EcsSimulator) -> None:
 
 
 STEADY_SECONDS = 120
+REFRESH_REGISTERS_SECONDS = 45.0  # from launch to the ECS agent registering, as a new fleet's instances do
 COUNTING_LEAD_SECONDS = 30
 
 

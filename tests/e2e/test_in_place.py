@@ -1,0 +1,51 @@
+"""Capacity CloudFormation changes in place (issue 47), on the emulation: an instance refresh of the Auto Scaling group
+the services run on. ecs-drain does not act on in-place changes yet; these pin what happens to the tasks without
+it, the baseline the drain on termination hooks is to be measured against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from emulation.scenarios import World, rollover_world
+
+
+def hook(world: World, heartbeat: int, default: str) -> None:
+    world.aws.client("autoscaling").put_lifecycle_hook(
+        AutoScalingGroupName=world.old.request_id,
+        LifecycleHookName="drain",
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=heartbeat,
+        DefaultResult=default,
+    )
+
+
+def killed_on_old(world: World) -> int:
+    return sum(1 for arn in world.sim.record.killed if world.sim.tasks[arn].instance_id in world.old.container_ids)
+
+
+@pytest.mark.parametrize("with_hook", [False, True])
+def test_it_kills_the_old_instances_tasks_in_a_refresh_nobody_drains_hook_or_not(with_hook: bool) -> None:
+    """MinHealthyPercentage 50 of 3 instances: one old instance at a time goes. With no hook it goes at once; with a
+    termination hook nobody completes, it serves its 60 s heartbeat timeout and goes all the same (CONTINUE): in
+    both, the tasks on it are killed with it, none set DRAINING first. The refresh itself ends Successful, the
+    services back on the new instances."""
+    options: dict[str, Any] = {"kind": "AutoScalingGroup", "new_instances": 0, "log_level": "ERROR"}
+    with rollover_world(**options) as world:
+        if with_hook:
+            hook(world, 60, "CONTINUE")
+        started = world.aws.clock.now()
+        refresh = world.refresh_in_place(wall_seconds=120, MinHealthyPercentage=50, InstanceWarmup=60)
+        assert refresh["Status"] == "Successful" and refresh["PercentageComplete"] == 100
+        assert world.new is not None and len(world.new.container_ids) == 3
+        assert killed_on_old(world) > 0
+        assert not set(world.sim.record.draining_set_at) & set(world.old.container_ids)
+        # Each old instance goes at once, or once the hook held it its 60 s heartbeat timeout, nobody completing it.
+        assert world.api.lifecycle is not None
+        actions = world.api.lifecycle.actions.actions
+        if with_hook:
+            assert len(actions) == 3 and all(a.timed_out and a.ended == a.started + 60 for a in actions)
+            assert actions[0].started == started
+        else:
+            assert not actions and min(world.sim.record.gone_at[e] for e in world.old.ec2_ids) - started <= 10
