@@ -44,6 +44,7 @@ ANSWERED = (
     "StartInstanceRefresh",
     "DescribeInstanceRefreshes",
     "CancelInstanceRefresh",
+    "RollbackInstanceRefresh",
 )
 REFRESH_TICK_SECONDS = 5.0  # how often a refresh under way looks at its group again
 _VALIDATION_ERROR = (
@@ -78,7 +79,8 @@ class AutoScalingLifecycle:
     def answer(self, action: str, params: dict[str, Any]) -> Any:
         """(status, headers, body) of the call, as the service puts it on the wire; None: moto answers it."""
         try:
-            if action in ("StartInstanceRefresh", "DescribeInstanceRefreshes", "CancelInstanceRefresh"):
+            if action in ("StartInstanceRefresh", "DescribeInstanceRefreshes", "CancelInstanceRefresh",
+                          "RollbackInstanceRefresh"):  # fmt: skip
                 return self._refresh_call(action, params)
             if action == "TerminateInstanceInAutoScalingGroup":
                 return self._terminate(params)
@@ -220,10 +222,14 @@ class AutoScalingLifecycle:
             return moto_patches.serialized(
                 "autoscaling", action, {"InstanceRefreshId": self.refreshes[name].refresh_id}
             )
-        if action == "CancelInstanceRefresh":
+        if action in ("CancelInstanceRefresh", "RollbackInstanceRefresh"):
             if current is None:
                 raise RefreshError(f"No in progress or pending Instance Refresh found for {name}")
-            current.refresh.cancel()
+            if action == "CancelInstanceRefresh":
+                current.refresh.cancel()
+            else:
+                current.refresh.roll_back()
+                self.sim.at(self._now(), lambda: self._refresh_tick(name))
             return moto_patches.serialized("autoscaling", action, {"InstanceRefreshId": current.refresh_id})
         described = [current.describe(name, self._members(group, current))] if current is not None else []
         return moto_patches.serialized("autoscaling", action, {"InstanceRefreshes": described})

@@ -15,7 +15,8 @@ to an instance refresh", "Use CloudWatch alarms with an instance refresh"; the A
 - CheckpointPercentages: once the share of instances replaced reaches one, the refresh waits CheckpointDelay
   (default 3,600 s) before going on (the last checkpoint, 100, ends it).
 - An alarm of AlarmSpecification in ALARM fails the refresh; with AutoRollback the group is rolled back to the old
-  configuration by the same rules (the new instances are the ones to replace). Cancelled, it starts nothing more.
+  configuration by the same rules (the new instances are the ones to replace), as RollbackInstanceRefresh does while
+  it is in progress. Cancelled, it starts nothing more.
 Not modelled: SkipMatching (every old instance is replaced), warm pools, standby and scale-in protected instances
 (ScaleInProtectedInstances, StandbyInstances), BakeTime, the 36-hour limits CloudFormation sets.
 """
@@ -137,6 +138,14 @@ class InstanceRefresh:
             self.status, self.rolling_back, self.paused_until = "RollbackInProgress", True, None
         else:
             self.status = "Failed"
+
+    def roll_back(self) -> None:
+        """RollbackInstanceRefresh: replace what the refresh deployed so far (only while it is in progress: a refresh
+        that has ended cannot be rolled back, the user guide's "Undo changes with a manual or auto rollback")."""
+        if self.status != "InProgress":
+            raise RefreshError(f"An instance refresh that is {self.status} cannot be rolled back")
+        self.status, self.rolling_back, self.paused_until = "RollbackInProgress", True, None
+        self.status_reason = "Rollback started by request"
 
     def cancel(self) -> None:
         if self.status in ("Pending", "InProgress"):

@@ -180,3 +180,14 @@ def test_it_runs_a_refresh_through_the_api_holding_each_old_instance_on_the_grou
             0,
         )
         assert held_at_once == 1 and not old & set(states) and len(states) == 3
+
+
+def test_it_rolls_back_by_request_only_while_in_progress() -> None:
+    group, refresh = old_group(), InstanceRefresh(desired=4, min_healthy=50, warmup=60)
+    for second in range(60):
+        group.step(refresh, float(second))
+    refresh.roll_back()
+    assert refresh.status == "RollbackInProgress" and group.run(refresh, 1000) is not None
+    assert refresh.status == "RollbackSuccessful" and not any(m.new for m in group.members)
+    with pytest.raises(RefreshError, match="RollbackSuccessful cannot be rolled back"):
+        refresh.roll_back()
