@@ -155,6 +155,7 @@ class Spare(Resources):
     scaling: NotRequired[str]  # tasks that fit nowhere now, whose capacity provider's group scales out
     # The other rollovers and drains in flight whose claims on the room came first (decisions/claims.py), named.
     claimedBy: NotRequired[list[str]]
+    claimsUnread: NotRequired[bool]  # those claims could not be read: the room was judged as ECS shows it
 
 
 class TaskGroup(TypedDict):

@@ -88,6 +88,8 @@ def diagnose(state: DrainState, gate: Gate, looked: Looked, standalone: Standalo
         seen.append(_capacity_finding(state, spare))
     if spare is not None and "unjudged" in spare:
         seen.append(Observation(Cause.NOT_JUDGED, "placement", 0, reason.gate_not_judged(spare["unjudged"])))
+    if spare is not None and spare.get("claimsUnread"):
+        seen.append(Observation(Cause.NOT_JUDGED, "other rollovers", 0, reason.claims_unread()))
     if spare is not None and "scaling" in spare:
         seen.append(Observation(Cause.ROOM_FROM_SCALING, "placement", 0, spare["scaling"]))
     if standalone is not None and not gate.waiting:

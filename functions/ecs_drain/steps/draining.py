@@ -206,11 +206,13 @@ def _act(state: DrainState, props: DrainProperties, clients: Clients, census: Ce
     waiting = state["phase"] == Phase.WAITING_FOR_CAPACITY
     spare = None
     if waiting:
-        claimed = read_room(clients, props.cluster_name, props.target_name, now).claimed
+        room = read_room(clients, props.cluster_name, props.target_name, now)
         targets = set(unpack_ids(state["pending"]))
-        spare = spare_capacity(clients, cluster, targets, need, state.get("groups"), claimed)
-    room = spare is not None and has_room(need, spare)
-    draining = not waiting or rule.gate_opens(need["cpu"], need["memory"], room, bool(census.busy))
+        spare = spare_capacity(clients, cluster, targets, need, state.get("groups"), room.claimed)
+        if room.unread:
+            spare["claimsUnread"] = True
+    fits = spare is not None and has_room(need, spare)
+    draining = not waiting or rule.gate_opens(need["cpu"], need["memory"], fits, bool(census.busy))
     if waiting and draining:  # the gate opens: the claim holds while ECS places the replacements
         hold_room_until(clients, props.cluster_name, props.target_name, now + DRAINING_CLAIM_SECONDS)
     # An empty target is set DRAINING at once, even while waiting for capacity: nothing moves, and ECS places

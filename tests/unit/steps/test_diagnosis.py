@@ -11,7 +11,7 @@ from ecs_drain.aws.ecs_calls import describe_services
 from ecs_drain.decisions import findings
 from ecs_drain.decisions.findings import Observation
 from ecs_drain.decisions.properties import parse
-from ecs_drain.model.state import Cause, Finding
+from ecs_drain.model.state import Cause, Finding, Spare
 from ecs_drain.steps import diagnosis, draining
 from ecs_drain.steps.census import Pending, count
 from ecs_drain.steps.diagnosis import Gate
@@ -142,3 +142,18 @@ def test_it_answers_early_only_when_nothing_but_the_blocked_and_daemon_tasks_is_
     ecs.add_task(A, "job-a", group="family:job")  # a standalone task would be killed with the instance
     census = count(ecs.client, "web", Pending([A, B]), CallBudget(), 0.0)
     assert not diagnosis.only_blocked_left(ecs.client, "web", census, found, services, CallBudget())
+
+
+def test_it_says_when_the_gate_judged_the_room_without_the_claims_it_could_not_read() -> None:
+    """The claims of other rollovers and drains could not be read (the table's trouble): the gate judged the room as
+    ECS shows it, and the diagnosis says so, as a warning that fails nothing."""
+    ecs = cluster_with("web", 2)
+    state = draining.plan(parse({"Cluster": "web", "InstanceIds": [f"i-{A}", f"i-{B}"]}), clients(ecs), now=T0)
+    census = count(ecs.client, "web", Pending([A, B]), CallBudget(), 0.0)
+    spare: Spare = {"instances": 1, "cpu": 4096, "memory": 8192, "largestCpu": 4096, "largestMemory": 8192}
+    looked = diagnosis.Looked(ecs.client, CallBudget(), describe_services(ecs.client, "web"), census, T0 + 30)
+    quiet = diagnosis.diagnose(state, Gate(True, spare, None), looked)
+    unread = diagnosis.diagnose(state, Gate(True, spare | {"claimsUnread": True}, None), looked)
+    assert not [f for f in quiet if f["subject"] == "other rollovers"]
+    [said] = [f for f in unread if f["subject"] == "other rollovers"]
+    assert said["cause"] == Cause.NOT_JUDGED and "could not be read" in said["detail"]
