@@ -210,20 +210,8 @@ class World:
         policy starts one after a launch template change), run until it ends; its DescribeInstanceRefreshes entry.
         The instances it launches register in the cluster (the world's `new` fleet) REFRESH_REGISTERS_SECONDS after
         launch, as the new fleet's do."""
-        assert self.old.kind == "AutoScalingGroup" and self.api.lifecycle is not None
-        refreshed = self.new = Fleet(self.old.request_id, [], kind="AutoScalingGroup")
-        registered = {
-            r["name"]: r.get("integerValue", 0)
-            for r in self.sim.instances[self.old.container_ids[0]].registered_resources
-        }
-        size = (int(registered["CPU"]), int(registered["MEMORY"]))  # the old instances' type
-
-        def launched(ec2_id: str) -> None:
-            refreshed.ec2_ids.append(ec2_id)
-            when = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS
-            self.sim.at(when, lambda: _register(self.sim, refreshed, ec2_id, size, None, frozenset(), None))
-
-        self.api.lifecycle.on_launch = launched
+        assert self.api.lifecycle is not None
+        self.api.lifecycle.on_launch = self._in_place_fleet()
         autoscaling = self.aws.client("autoscaling")
         with self.aws.calls.acting_as("driver"):
             autoscaling.start_instance_refresh(AutoScalingGroupName=self.old.request_id, Preferences=preferences)
@@ -237,6 +225,49 @@ class World:
             if refresh["Status"] not in ("Pending", "InProgress", "RollbackInProgress"):
                 return dict(refresh)
         raise TimeoutError(f"the instance refresh of {self.old.request_id} did not end in {wall_seconds} s")
+
+    def rolling_update(self, max_batch_size: int, pause_seconds: float) -> float:
+        """CloudFormation's AutoScalingRollingUpdate of the old fleet's group, as it is reported to run (the shared
+        reference: amazon-eks-ami 66, buildkite elastic-ci-stack 130): per batch of MaxBatchSize old instances, it
+        terminates them (through the group's termination hooks, which hold them) and launches their replacements,
+        then waits PauseTime and goes on, whether the hooks still hold the batch or not. AWS does not document
+        whether it waits for termination hooks: this is the unsafe reading. When it ended (simulated time)."""
+        assert self.api.lifecycle is not None
+        registered = self._in_place_fleet()
+        autoscaling, group = self.aws.client("autoscaling"), self.old.request_id
+        old = list(self.old.ec2_ids)
+        for start in range(0, len(old), max_batch_size):
+            with self.aws.calls.acting_as("driver"):
+                before = set(self._group_instances(autoscaling))
+                for instance in old[start : start + max_batch_size]:
+                    autoscaling.terminate_instance_in_auto_scaling_group(
+                        InstanceId=instance, ShouldDecrementDesiredCapacity=True
+                    )
+                autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=len(old))
+                for instance in set(self._group_instances(autoscaling)) - before:
+                    registered(instance)
+            self.aws.clock.advance(pause_seconds)
+        return self.aws.clock.now()
+
+    def _group_instances(self, autoscaling: Any) -> list[str]:
+        described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.old.request_id])
+        return [i["InstanceId"] for i in described["AutoScalingGroups"][0]["Instances"]]
+
+    def _in_place_fleet(self) -> Callable[[str], None]:
+        """The world's `new` fleet, for the instances an in-place change launches into the old fleet's group: each
+        registers in the cluster REFRESH_REGISTERS_SECONDS after launch, with the old instances' size."""
+        assert self.old.kind == "AutoScalingGroup"
+        fleet = self.new = Fleet(self.old.request_id, [], kind="AutoScalingGroup")
+        resources = self.sim.instances[self.old.container_ids[0]].registered_resources
+        registered = {r["name"]: r.get("integerValue", 0) for r in resources}
+        size = (int(registered["CPU"]), int(registered["MEMORY"]))  # the old instances' type
+
+        def launched(ec2_id: str) -> None:
+            fleet.ec2_ids.append(ec2_id)
+            when = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS
+            self.sim.at(when, lambda: _register(self.sim, fleet, ec2_id, size, None, frozenset(), None))
+
+        return launched
 
     def consumer(self) -> ConsumerStack:
         """The world's own consumer stack."""

@@ -49,3 +49,25 @@ def test_it_kills_the_old_instances_tasks_in_a_refresh_nobody_drains_hook_or_not
             assert actions[0].started == started
         else:
             assert not actions and min(world.sim.record.gone_at[e] for e in world.old.ec2_ids) - started <= 10
+
+
+def test_it_moves_on_while_the_termination_hook_still_holds_the_batch_in_a_rolling_update() -> None:
+    """AutoScalingRollingUpdate with MaxBatchSize 1 and PauseTime 60 s on 3 instances, a termination hook of 600 s
+    nobody completes: the update ends at 180 s with all three old instances still held in Terminating:Wait (as
+    reported of it: it does not wait for termination hooks), and when the hook's timeout runs out they go with
+    their tasks."""
+    with rollover_world(kind="AutoScalingGroup", new_instances=0, log_level="ERROR") as world:
+        hook(world, 600, "CONTINUE")
+        started = world.aws.clock.now()
+        ended = world.rolling_update(max_batch_size=1, pause_seconds=60)
+        assert ended - started == 180
+        autoscaling = world.aws.client("autoscaling")
+        [group] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[world.old.request_id])[
+            "AutoScalingGroups"
+        ]
+        states = {i["InstanceId"]: i["LifecycleState"] for i in group["Instances"]}
+        assert {states[e] for e in world.old.ec2_ids} == {"Terminating:Wait"}
+        assert sum(1 for state in states.values() if state == "InService") == 3  # the replacements
+        assert killed_on_old(world) == 0  # still serving, held
+        world.aws.clock.advance(600)
+        assert killed_on_old(world) > 0 and not set(world.sim.record.draining_set_at) & set(world.old.container_ids)
