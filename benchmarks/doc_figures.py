@@ -66,7 +66,9 @@ scenario's rows again and ends with the same numbers).
   ecs-drain rolls that stack back, naming the other rollover (neither counts the other's fleets as room), and
   drains the other: no request failed, no task short. Every other strategy completes both updates and ends with
   the service short of its desired count (`tasks short at end`): with the preflight off, the second drain waits for
-  room to its deadline and its fleet is deleted with tasks on it.
+  room to its deadline and its fleet is deleted with tasks on it. Which of the two drains claims the room first
+  depends on the timing of two concurrent cleanups, so that row varies from run to run (a `make demo` run of the
+  same scenario: 13 failed requests, the other stack's fleet the one kept to its deadline).
 - **constraints** (services placed by a regular expression, a list of zones and a task group) and **scaling** (room
   that comes from a capacity provider scaling out): the preflight passes, and the drain fails no request.
 - **seed** fails few requests where the new fleet has room: a draining target gets no new requests, so deleting an

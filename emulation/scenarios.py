@@ -185,7 +185,7 @@ class World:
         for consumer in consumers:
             assert consumer.new is not None and consumer.cfn is cfn
             cfn.resources[consumer.fleet_id] = _fleet_resource(consumer.new)
-        updates = _at_once(
+        updates = at_once(
             [lambda c=c: cfn.update(c.logical_id, *_properties(c, policy), c.physical_id)[1] for c in consumers]
         )
         if any(u is None or u.body["Status"] != "SUCCESS" for u in updates):
@@ -194,7 +194,7 @@ class World:
             if cfn.status != "UPDATE_ROLLBACK_FAILED":
                 cfn.rolled_back()
             return [(update, None) for update in updates]
-        deletes = _at_once(
+        deletes = at_once(
             [lambda c=c, u=u: self._clean_up(c, u, policy) for c, u in zip(consumers, updates, strict=True)]
         )
         cfn.set_status("UPDATE_COMPLETE")
@@ -203,7 +203,7 @@ class World:
     def roll_at_once(self, consumers: list[ConsumerStack], **policy: Any) -> list[tuple[Answer | None, Answer | None]]:
         """The consumer stacks' rollovers, started together (one AMI parameter, many stacks): each as `roll` runs
         it, in a thread of its own; their answers in the order given."""
-        return _at_once([lambda c=c: self.roll(c, **policy) for c in consumers])
+        return at_once([lambda c=c: self.roll(c, **policy) for c in consumers])
 
     def refresh_in_place(self, wall_seconds: float = 120.0, **preferences: Any) -> dict[str, Any]:
         """An instance refresh of the old fleet's Auto Scaling group (as CloudFormation's AutoScalingInstanceRefresh
@@ -326,11 +326,7 @@ class World:
         self.aws.calls.reset()
         self.account.neighbour.calls = self.account.neighbour.throttled = 0
         sent_at = self.aws.clock.now()
-        senders = [threading.Thread(target=d.send, args=(r,)) for d, r in zip(drivers, requests, strict=True)]
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
+        at_once([lambda d=d, r=r: d.send(r) for d, r in zip(drivers, requests, strict=True)])
         return sent_at, [
             d.wait_for_answer(r, wall_seconds=wall_seconds) for d, r in zip(drivers, requests, strict=True)
         ]
@@ -370,7 +366,7 @@ def _properties(consumer: ConsumerStack, policy: dict[str, Any]) -> tuple[dict[s
     return {**consumer.properties, **policy}, new
 
 
-def _at_once[T](calls: list[Callable[[], T]]) -> list[T]:
+def at_once[T](calls: list[Callable[[], T]]) -> list[T]:
     """Each call in a thread of its own, together, as CloudFormation works on resources that do not depend on each
     other; their results in order."""
     results: list[Any] = [None] * len(calls)

@@ -7,14 +7,14 @@ serving one service of 16 tasks (about 8 on each). Each stack replaces its fleet
 from __future__ import annotations
 
 import json
-import threading
+from functools import partial
 from typing import Any
 
 import pytest
 
 from ecs_drain.aws.room_claims import RoomBook
 from emulation.ecs_simulator import ServiceSpec
-from emulation.scenarios import ConsumerStack, World, rollover_world
+from emulation.scenarios import ConsumerStack, World, at_once, rollover_world
 from tests.e2e.helpers import executions
 
 SIZE = (2048, 3840)
@@ -141,23 +141,17 @@ def test_it_answers_two_stacks_updates_at_once_each_with_its_own_id() -> None:
     with rollover_world(services=web(), other_old_fleets=1, new_fleet_registers=(45.0, 60.0)) as world:
         a, b = world.consumer(), world.second_stack(new_instances=1, size=SIZE)
         for _ in range(5):
-            answers = _at_once_updates(world, [a, b])
+            answers = _at_once_updates([a, b])
             for consumer, answer in zip([a, b], answers, strict=True):
                 assert consumer.new is not None and answer is not None and answer.body["Status"] == "SUCCESS"
                 assert consumer.new.request_id in answer.body["PhysicalResourceId"], (consumer.cfn.stack_name, answer)
                 assert answer.body["StackId"] == consumer.cfn.stack_id
 
 
-def _at_once_updates(world: World, consumers: list[ConsumerStack]) -> list[Any]:
+def _at_once_updates(consumers: list[ConsumerStack]) -> list[Any]:
     def update(consumer: ConsumerStack) -> Any:
         assert consumer.new is not None
         new = {**consumer.properties, consumer.new.kind: consumer.new.request_id, "Preflight": "OFF"}
         return consumer.cfn.update(consumer.logical_id, consumer.properties, new, consumer.physical_id)[1]
 
-    results: list[Any] = [None, None]
-    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, update(consumers[n]))) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    return at_once([partial(update, c) for c in consumers])

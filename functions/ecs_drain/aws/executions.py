@@ -158,7 +158,7 @@ def previous_blocked(
             earlier = json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}
             if any(earlier.get(k) != request.get(k) for k in ("StackId", "LogicalResourceId", "PhysicalResourceId")):
                 continue
-            described = _settled(sfn, last_of_chain(sfn, described))
+            described = _settled(sfn, described)
             summary = cast("ExecutionOutput", json.loads(described.get("output") or "{}"))
             findings = blocking(summary.get("diagnosis") or [])
             since = float(summary.get("eventsSince") or 0)
@@ -170,7 +170,7 @@ def previous_blocked(
 
 def _settled(sfn: SFNClient, described: DescribeExecutionOutputTypeDef) -> DescribeExecutionOutputTypeDef:
     """The execution (the last of its chain), once it has ended (or as it is after PREVIOUS_SETTLE_SECONDS)."""
-    waited = 0
+    described, waited = last_of_chain(sfn, described), 0
     while described["status"] == "RUNNING" and waited < PREVIOUS_SETTLE_SECONDS:
         clock.sleep(1)
         waited += 1

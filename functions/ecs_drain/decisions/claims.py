@@ -38,9 +38,9 @@ class Claim:
     """One preflight's or drain's claim on a cluster's room."""
 
     key: str  # the target whose tasks need room, as the Reason names it ("SpotFleet sfr-..."): one claim per target
-    by: str  # who claims, as the Reason names it ("stack web-a (resource FleetDrain)")
-    leaving: frozenset[str]  # container instance ids that go whatever happens
-    undecided: frozenset[str]  # container instance ids that stay only if the claimant's Update passes
+    by: str  # who claims, as the Reason names it ("the rollover from SpotFleet sfr-a to SpotFleet sfr-b")
+    leaving: frozenset[str]  # EC2 instance ids that go whatever happens
+    undecided: frozenset[str]  # EC2 instance ids that stay only if the claimant's Update passes
     groups: tuple[TaskGroup, ...]  # its tasks that need room elsewhere
     expires_at: float  # ignored after this (its execution is over, or crashed)
     groups_until: float | None = None  # its tasks' claim ends then (None: while the claim lasts)

@@ -85,7 +85,7 @@ def plan(
 
 def drain_claim(props: DrainProperties, state: DrainState, ec2_ids: Sequence[str]) -> Claim:
     """The drain's claim on the cluster's room: its targets leave, and their service tasks need room elsewhere."""
-    ends = state["deadline"] or rule.retry_until(props, state["startedAt"])
+    ends = rule.retry_until(props, state["startedAt"])  # the deadline, or the longest drain by hand
     return Claim(
         key=props.target_name,
         by=f"the drain of {props.target_name}",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..aws import ecs_calls as calls
@@ -65,18 +65,26 @@ def check(
     return decided
 
 
-def rollover_claim(
-    new: DrainProperties, old: DrainProperties, old_ec2: Sequence[str], new_ec2: Sequence[str], until: float
-) -> Claim:
-    """The rollover's claim: the old target leaves whatever happens, the new one stays only if the Update passes."""
-    return Claim(
-        key=old.target_name,
-        by=f"the rollover from {old.target_name} to {new.target_name}",
-        leaving=frozenset(old_ec2),
-        undecided=frozenset(new_ec2),
-        groups=(),
-        expires_at=until,
-    )
+@dataclass(frozen=True)
+class Targets:
+    """The rollover's old and new targets, and their EC2 instances as EC2 lists them."""
+
+    old: DrainProperties
+    new: DrainProperties
+    old_ec2: Sequence[str]
+    new_ec2: Sequence[str]
+
+    def claim(self, groups: Sequence[TaskGroup], until: float) -> Claim:
+        """The rollover's claim: the old target leaves whatever happens, the new one stays only if the Update
+        passes; the old target's service tasks need room."""
+        return Claim(
+            key=self.old.target_name,
+            by=f"the rollover from {self.old.target_name} to {self.new.target_name}",
+            leaving=frozenset(self.old_ec2),
+            undecided=frozenset(self.new_ec2),
+            groups=tuple(groups),
+            expires_at=until,
+        )
 
 
 def observe(
@@ -89,14 +97,13 @@ def observe(
     services = calls.describe_services(ecs, cluster)
     old_ec2, new_ec2 = ec2_instance_ids(old, clients) or [], ec2_instance_ids(new, clients) or []
     old_ids = set(calls.container_instance_ids(ecs, cluster, old_ec2)) if old_ec2 else set()
-    instances, waiting_for = _readiness(new, clients, services)
+    instances, waiting_for = _readiness(new, new_ec2, clients, services)
     seen = _configuration_findings(ecs, cluster, services, old_ids, now)
     # The old target's tasks are listed at the first look (so that the claim says from the start what they need) and
     # once the new instances are ready; in between, the claim keeps them.
     listed = bool(old_ids) and (not waiting_for or not state["checks"])
     groups = task_groups(ecs, cluster, old_ids, services) if listed else []
-    until = state["deadline"] + CLAIM_MARGIN_SECONDS
-    mine = replace(rollover_claim(new, old, old_ec2, new_ec2, until), groups=tuple(groups))
+    mine = Targets(old, new, old_ec2, new_ec2).claim(groups, state["deadline"] + CLAIM_MARGIN_SECONDS)
     room = claim_room(clients, new.cluster_name, mine, now, keep_groups=not listed)
     if waiting_for or not old_ids:
         return rule.PreflightSnapshot(now, instances, tuple(waiting_for), tuple(seen))
@@ -143,11 +150,11 @@ def _unregistered(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str], ids: set
 
 
 def _readiness(
-    new: DrainProperties, clients: Clients, services: Sequence[ServiceView]
+    new: DrainProperties, ec2_ids: Sequence[str], clients: Clients, services: Sequence[ServiceView]
 ) -> tuple[NewInstances, list[str]]:
-    """How far the new target's instances have come, and what is still missing, in words."""
+    """How far the new target's instances (`ec2_ids`, as EC2 lists them) have come, and what is still missing, in
+    words."""
     target, cluster = new.target_name, new.cluster_name
-    ec2_ids = ec2_instance_ids(new, clients) or []
     if not ec2_ids:
         return no_instances(), [reason.new_target_empty(target)]
     ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
