@@ -131,7 +131,7 @@ class OfflineAws:
         self._substitutions: dict[str, str] = {}
         self.state_machine_arn = ""
         self.ended_rules: list[tuple[str, dict[str, Any]]] = []
-        self.ecs_rules: list[tuple[str, str, dict[str, Any]]] = []  # (function logical id, rule name, pattern)
+        self.bus_rules: list[cfn_template.BusRule] = []  # ECS's and Auto Scaling's, resolved
         self.on_execution_ended: list[Callable[[dict[str, Any]], None]] = []
         self._stack = ExitStack()
         self._counts: dict[str, int] = {}
@@ -292,10 +292,10 @@ class OfflineAws:
             (fid, stack.resolve(pattern)) for fid, pattern in cfn_template.execution_ended_patterns(self.template)
         ]
         events = boto3.client("events", region_name=REGION)
-        for rule in cfn_template.ecs_event_rules(self.template):
-            name = str(stack.resolve(rule.name))
-            events.put_rule(Name=name, EventPattern=json.dumps(stack.resolve(rule.pattern)), State=rule.state)
-            self.ecs_rules.append((rule.function, name, stack.resolve(rule.pattern)))
+        for rule in cfn_template.bus_rules(self.template):
+            name, pattern = str(stack.resolve(rule.name)), stack.resolve(rule.pattern)
+            events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=rule.state)
+            self.bus_rules.append(cfn_template.BusRule(rule.function, name, pattern, rule.state))
         environment: dict[str, str] = {}
         for function in self.functions.values():
             environment.update(function.environment)
@@ -434,21 +434,27 @@ class OfflineAws:
                     except Exception:  # noqa: S112 (EventBridge retries, then drops the event)
                         continue
 
-    def connect_ecs_events(self, bus: EventBus, delivery: Delivery) -> dict[str, Deliveries]:
-        """The template's ECS rules on the emulated cluster's event bus, delivering to their functions while the
-        rule is ENABLED (as the drains switch it); per rule name, what it was sent."""
+    def connect_event_rules(
+        self, bus: EventBus, delivery: Delivery | None, autoscaling_delivery: Delivery | None
+    ) -> dict[str, Deliveries]:
+        """The template's ECS and Auto Scaling rules on the emulated account's event bus, delivering to their
+        functions while the rule is ENABLED (as the drains switch the task-stopped rule): ECS's as `delivery` says,
+        Auto Scaling's as `autoscaling_delivery` (None: that service's events never come). Per rule name, what it
+        was sent."""
         backend = events_backends[ACCOUNT][REGION]
         counts = {}
-        for logical_id, name, pattern in self.ecs_rules:
+        for rule in self.bus_rules:
 
-            def enabled(rule: str = name) -> bool:
-                found = backend.event_buses["default"].rules.get(rule)
+            def enabled(name: str = rule.name) -> bool:
+                found = backend.event_buses["default"].rules.get(name)
                 return found is not None and found.state == "ENABLED"
 
-            def target(event: dict[str, Any], function: str = logical_id) -> None:
+            def target(event: dict[str, Any], function: str = rule.function) -> None:
                 self._deliver_event(function, event)
 
-            counts[name] = bus.put_rule(name, pattern, target, delivery, enabled)
+            how = delivery if rule.source == "aws.ecs" else autoscaling_delivery
+            if how is not None:
+                counts[rule.name] = bus.put_rule(rule.name, rule.pattern, target, how, enabled)
         return counts
 
     def _deliver_event(self, logical_id: str, event: dict[str, Any]) -> None:

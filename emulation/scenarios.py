@@ -29,6 +29,7 @@ OLD_PROVIDER, NEW_PROVIDER = "old-capacity", "new-capacity"  # capacity provider
 CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
 NEIGHBOUR_READS_PER_SECOND = 5.0
 EVENTS = Delivery()  # ECS events to the provider's rules: each once, 0.5 to 2.5 s late
+LIFECYCLE_EVENTS = Delivery(seed=12)  # Auto Scaling lifecycle action events: each once, 0.5 to 2.5 s late
 FLEET = "Fleet"  # the capacity's logical id in the stack
 FLEET_TYPES = {
     "SpotFleet": "AWS::EC2::SpotFleet",
@@ -204,6 +205,25 @@ class World:
         """The consumer stacks' rollovers, started together (one AMI parameter, many stacks): each as `roll` runs
         it, in a thread of its own; their answers in the order given."""
         return at_once([lambda c=c: self.roll(c, **policy) for c in consumers])
+
+    def bind_termination_hook(self, hook: str, heartbeat: int, **policy: Any) -> Answer | None:
+        """The old group gets a termination hook (as its LifecycleHookSpecificationList declares it), and the stack's
+        Custom::ECSDrain names it (an Update, in place): the provider's answer."""
+        with self.aws.calls.acting_as("driver"):
+            self.aws.client("autoscaling").put_lifecycle_hook(
+                AutoScalingGroupName=self.old.request_id,
+                LifecycleHookName=hook,
+                LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+                HeartbeatTimeout=heartbeat,
+                DefaultResult="CONTINUE",
+            )
+        new = {**self.properties, "TerminationHook": hook, **policy}
+        self.cfn.set_status("UPDATE_IN_PROGRESS")
+        _request, answer = self.cfn.update("ECSDrain", self.properties, new, self.physical_id)
+        self.cfn.set_status("UPDATE_COMPLETE")
+        if answer is not None and answer.body["Status"] == "SUCCESS":
+            self.properties = new
+        return answer
 
     def refresh_in_place(self, wall_seconds: float = 120.0, **preferences: Any) -> dict[str, Any]:
         """An instance refresh of the old fleet's Auto Scaling group (as CloudFormation's AutoScalingInstanceRefresh
@@ -485,6 +505,8 @@ def rollover_world(
     provider_parameters: dict[str, str] | None = None,  # the ecs-drain provider stack's parameter overrides
     # How EventBridge delivers ECS events to the provider's rules (None: ECS sends none, as if EventBridge were down).
     ecs_events: Delivery | None = EVENTS,
+    # How it delivers Auto Scaling's lifecycle action events (None: none come).
+    lifecycle_events: Delivery | None = LIFECYCLE_EVENTS,
 ) -> Iterator[World]:
     """An ECS cluster on an old Spot Fleet, with a new fleet whose instances register over time."""
     with ExitStack() as stack:
@@ -493,7 +515,7 @@ def rollover_world(
         sim = EcsSimulator(ecs_backends[ACCOUNT][REGION], CLUSTER, aws.clock)
         sim.traffic = traffic
         bus = EventBus(sim, ACCOUNT, REGION)
-        deliveries = {} if ecs_events is None else aws.connect_ecs_events(bus, ecs_events)
+        deliveries = aws.connect_event_rules(bus, ecs_events, lifecycle_events)
         faults = Faults()
         now = aws.clock.now()
         account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))

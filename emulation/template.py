@@ -187,31 +187,44 @@ def substitute(definition: dict[str, Any], substitutions: dict[str, str]) -> str
 def execution_ended_patterns(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(function logical id, EventBridge pattern) for every EventBridgeRule event of Step Functions' in the
     template."""
-    return [(fid, rule["Pattern"]) for fid, rule in _event_rules(template) if "aws.states" in rule["Pattern"]["source"]]
+    return [
+        (fid, rule["Pattern"])
+        for fid, _event, rule in _event_rules(template)
+        if "aws.states" in rule["Pattern"]["source"]
+    ]
 
 
 @dataclass
-class EcsRule:
-    """An EventBridgeRule event of ECS's in the template: its function, name (as written), pattern and state."""
+class BusRule:
+    """An EventBridgeRule event of ECS's or Auto Scaling's in the template: its function, name (as written, or as SAM
+    names a rule without one), pattern and state."""
 
     function: str
     name: Any
     pattern: dict[str, Any]
     state: str
 
+    @property
+    def source(self) -> str:
+        return str(self.pattern["source"][0])
 
-def ecs_event_rules(template: dict[str, Any]) -> list[EcsRule]:
+
+BUS_SOURCES = ("aws.ecs", "aws.autoscaling")
+
+
+def bus_rules(template: dict[str, Any]) -> list[BusRule]:
     return [
-        EcsRule(fid, rule.get("RuleName"), rule["Pattern"], rule.get("State", "ENABLED"))
-        for fid, rule in _event_rules(template)
-        if "aws.ecs" in rule["Pattern"]["source"]
+        BusRule(fid, rule.get("RuleName", f"{fid}{event}"), rule["Pattern"], rule.get("State", "ENABLED"))
+        for fid, event, rule in _event_rules(template)
+        if set(rule["Pattern"]["source"]) & set(BUS_SOURCES)
     ]
 
 
-def _event_rules(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _event_rules(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(function logical id, event name, the event's properties) of every EventBridgeRule event."""
     out = []
     for logical_id, resource in template["Resources"].items():
-        for event in resource.get("Properties", {}).get("Events", {}).values():
+        for event_name, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "EventBridgeRule":
-                out.append((logical_id, event["Properties"]))
+                out.append((logical_id, event_name, event["Properties"]))
     return out

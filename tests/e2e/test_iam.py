@@ -13,6 +13,7 @@ from unittest import mock
 
 import pytest
 
+from ecs_drain.aws import hook_bindings
 from ecs_drain.aws.watch import TaskWatch
 from ecs_drain.decisions import rule
 from emulation import template as cfn
@@ -106,10 +107,53 @@ def scenarios(used: dict[str, set[str]]) -> None:
         assert answer is not None and answer.body["Status"] == "SUCCESS"
         assert any(e["name"].endswith("-2") for e in executions(world)), "no drain went on in a new execution"
         record(world, used)
+    hook_drains(used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
         assert failed is not None
         world.cfn.delete("ECSDrain", world.properties, failed.body["PhysicalResourceId"])
+        record(world, used)
+
+
+def hook_drains(used: dict[str, set[str]]) -> None:
+    """A termination hook bound, its instances drained in an instance refresh (heartbeats, completions); two events
+    of one batch either side of a change of the binding (the second finds the batch's drain by its name), whose drain
+    is stopped while it gathers."""
+    with rollover_world(kind="AutoScalingGroup", new_instances=0) as world:
+        assert world.bind_termination_hook("drain", heartbeat=120) is not None
+        refresh = world.refresh_in_place(wall_seconds=300, MinHealthyPercentage=50, InstanceWarmup=60)
+        assert refresh["Status"] == "Successful" and world.aws.wait_for_executions(wall_seconds=60)
+        detail = {
+            "AutoScalingGroupName": world.old.request_id,
+            "LifecycleHookName": "drain",
+            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
+        }
+        first = {
+            "source": "aws.autoscaling",
+            "detail": {**detail, "EC2InstanceId": "i-0aaaaaaaaaaaaaaaa", "LifecycleActionToken": "t1"},
+        }
+        with world.aws.clock.participant():  # no time passes: both within the batch's gathering
+            world.aws.invoke("LifecycleHookFunction", first)
+            changed = hook_bindings.Binding(
+                world.old.request_id, "drain", {**world.properties, "BlockedTimeoutSeconds": "600"}, 120
+            )
+            with world.aws.calls.acting_as("driver"):  # the binding changed (an Update) within the batch's gathering
+                hook_bindings.bind(world.aws.client("dynamodb"), WATCH_TABLE, changed, world.aws.clock.now())
+            second = {
+                "source": "aws.autoscaling",
+                "detail": {**detail, "EC2InstanceId": "i-0bbbbbbbbbbbbbbbb", "LifecycleActionToken": "t2"},
+            }
+            world.aws.invoke("LifecycleHookFunction", second)
+            # The batch's drain stopped from the console while it gathers: its instances' actions are completed all
+            # the same (the batch sealed by the answer).
+            sfn = world.aws.sfn()
+            with world.aws.calls.acting_as("driver"):
+                running = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn, statusFilter="RUNNING")
+                for execution in running["executions"]:
+                    sfn.stop_execution(executionArn=execution["executionArn"])
+        assert world.aws.wait_for_executions(wall_seconds=60)
+        # The resource deleted (the stack deleted): the binding is let go.
+        world.cfn.delete("ECSDrain", world.properties, world.physical_id)
         record(world, used)
 
 
@@ -118,7 +162,14 @@ def test_it_grants_each_role_exactly_the_calls_its_code_makes() -> None:
     used: dict[str, set[str]] = defaultdict(set)
     scenarios(used)
     policies: dict[str, Any] = granted()
-    assert set(used) == {"CustomResourceFunction", "DrainFunction", "AnswerFunction", "TaskStoppedFunction", "states"}
+    assert set(used) == {
+        "CustomResourceFunction",
+        "DrainFunction",
+        "AnswerFunction",
+        "TaskStoppedFunction",
+        "LifecycleHookFunction",
+        "states",
+    }
     for role in sorted(set(used) | set(policies)):
         missing = used[role] - policies.get(role, set())
         unused = policies.get(role, set()) - used[role]

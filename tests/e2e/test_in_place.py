@@ -71,3 +71,20 @@ def test_it_moves_on_while_the_termination_hook_still_holds_the_batch_in_a_rolli
         assert killed_on_old(world) == 0  # still serving, held
         world.aws.clock.advance(600)
         assert killed_on_old(world) > 0 and not set(world.sim.record.draining_set_at) & set(world.old.container_ids)
+
+
+def test_it_drains_each_old_instance_its_bound_termination_hook_holds_in_a_refresh_and_kills_no_task() -> None:
+    """The same refresh, the hook bound by the stack's Custom::ECSDrain (TerminationHook): each old instance the hook
+    holds is set DRAINING and held until its tasks are STOPPED, then its action is completed with CONTINUE, never
+    left to the hook's timeout. No task is killed."""
+    with rollover_world(kind="AutoScalingGroup", new_instances=0, log_level="ERROR") as world:
+        answer = world.bind_termination_hook("drain", heartbeat=120)
+        assert answer is not None and answer.body["Status"] == "SUCCESS", answer
+        refresh = world.refresh_in_place(wall_seconds=300, MinHealthyPercentage=50, InstanceWarmup=60)
+        assert refresh["Status"] == "Successful", refresh
+        assert world.aws.wait_for_executions(wall_seconds=60)
+        assert killed_on_old(world) == 0
+        assert set(world.sim.record.draining_set_at) >= set(world.old.container_ids)
+        assert world.api.lifecycle is not None
+        actions = world.api.lifecycle.actions.actions
+        assert len(actions) == 3 and all(a.result == "CONTINUE" and not a.timed_out for a in actions), actions

@@ -171,12 +171,29 @@ def test_it_keeps_room_in_one_executions_history_for_its_checks_and_failed_tries
     assert used + drain_state.HISTORY_EVENTS_RESERVE <= drain_state.HISTORY_EVENTS_QUOTA
 
 
-def test_it_starts_a_preflight_only_in_preflight_mode() -> None:
+def test_it_starts_a_preflight_only_in_preflight_mode_and_gathers_a_hooks_instances_once() -> None:
     start = STATES[ASL["StartAt"]]
-    [preflight] = start["Choices"]
+    [preflight, hook] = start["Choices"]
     assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.Mode.PREFLIGHT, "Next": PREFLIGHT}
     assert start["Default"] == CHECK and drain_state.MODE_KEY == "Mode"
     assert {str(mode) for mode in drain_state.Mode} == {"preflight", "drain"}
+    # A termination hook's drain waits gatherSeconds, then gathers its batch: once, not again in the next execution
+    # of its chain (which carries $.Lifecycle.gathered).
+    key = drain_state.LIFECYCLE_KEY
+    assert hook["And"] == [
+        {"Variable": f"$.{key}", "IsPresent": True},
+        {"Variable": f"$.{key}.gathered", "IsPresent": False},
+    ]
+    wait = STATES[hook["Next"]]
+    assert wait["SecondsPath"] == f"$.{key}.gatherSeconds" and set(get_type_hints(drain_state.LifecycleBatch)) >= {
+        "gatherSeconds",
+        "gathered",
+    }
+    gather = STATES[wait["Next"]]
+    assert gather["Parameters"]["Payload"]["Action"] == "gather" and gather["Next"] == CHECK
+    assert gather["ResultPath"] == f"$.{key}.gathered"
+    assert gather["ResultSelector"] == {"instanceIds.$": "$.Payload.instanceIds"}
+    assert set(get_type_hints(drain_state.GatheredInstances)) == {"instanceIds"}
 
 
 def test_it_times_each_task_out_with_its_function() -> None:
@@ -230,7 +247,7 @@ def test_it_reads_only_the_drain_fields_the_state_names() -> None:
     assert read == set(drain_state.STEP_ASL_FIELDS) <= set(get_type_hints(drain_state.StepState))
     # Nothing else of the execution state is read or written but the mode, the answer's own output ($.outcome) and
     # its failure ($.answerError); $$.Execution is the context's.
-    # the chain (Chain) and what starting the next execution returned (ExecutionArn).
+    # the chain (Chain) and what starting the next execution returned (ExecutionArn), a hook's batch (Lifecycle).
     assert set(re.findall(r"(?<!\$)\$\.(\w+)", document)) == {
         "Mode",
         "step",
@@ -239,6 +256,7 @@ def test_it_reads_only_the_drain_fields_the_state_names() -> None:
         "answerError",
         "Chain",
         "ExecutionArn",
+        "Lifecycle",
     }
 
 

@@ -113,6 +113,12 @@ def events_client() -> EventBridgeClient:
 
 
 @cache
+def autoscaling_client() -> AutoScalingClient:
+    """The custom resource's look at a group's hooks; the answer's CompleteLifecycleAction."""
+    return boto3.client("autoscaling", config=CONFIG)
+
+
+@cache
 def ssm_client() -> SSMClient:
     return boto3.client("ssm", config=CONFIG)
 
@@ -126,6 +132,7 @@ def reset() -> None:
     """Forget the clients (the emulation starts a fresh AWS for each run)."""
     global _generation  # every thread's drain clients are built anew
     _generation += 1
-    for factory in (ecs_client, cloudformation_client, dynamodb_client, events_client, ssm_client, sfn_client):
+    for factory in (ecs_client, cloudformation_client, dynamodb_client, events_client, ssm_client, sfn_client,
+                    autoscaling_client):  # fmt: skip
         factory.cache_clear()
     instance_types.forget()

@@ -18,6 +18,7 @@ from ..model.state import (
     Chain,
     ExecutionInput,
     ExecutionOutput,
+    LifecycleBatch,
     Mode,
     PreviousDrain,
     StepState,
@@ -66,6 +67,32 @@ def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float, na
     step: StepState = {"maxFailedTries": bound, "failedTries": no_failed_tries()}
     chain: Chain = {"name": name, "link": 1}
     return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": step, "Chain": chain}
+
+
+def hook_execution_name(group: str, hook: str, batch: int) -> str:
+    """A termination hook's drain: its group, hook and batch, readable in the console; the same for every event of
+    the batch, so the batch's drain starts once."""
+    digest = hashlib.sha256(f"{group}#{hook}".encode()).hexdigest()[:DIGEST]
+    tail = f"-{batch}-{digest}"
+    head = _UNSAFE.sub("-", f"hook-{group}-{hook}").strip("-")
+    return f"{head[: MAX_NAME - len(tail)]}{tail}"
+
+
+def hook_drain_input(
+    given: Mapping[str, Any], lifecycle: LifecycleBatch, opened_at: float, name: str
+) -> ExecutionInput:
+    """A termination hook's drain's input: the binding's properties (its deadline the hook's), the batch, from when
+    its first instance came. The same for every event of the batch (Step Functions then starts it once)."""
+    seconds = int(given["DrainTimeoutSeconds"])
+    step: StepState = {"maxFailedTries": failed_tries_outlasting(seconds), "failedTries": no_failed_tries()}
+    return {
+        "Properties": dict(given),
+        "Mode": Mode.DRAIN,
+        "RequestedAt": opened_at,
+        "step": step,
+        "Chain": {"name": name, "link": 1},
+        "Lifecycle": lifecycle,
+    }
 
 
 def preflight_input(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..model.state import (
     ERROR_KEY,
     INVALID_PROPERTIES,
+    LIFECYCLE_KEY,
     MODE_KEY,
     REQUEST_KEY,
     DrainOutput,
@@ -47,6 +49,11 @@ def _failure(error: StepError) -> str:
     return reason.failure_of(error.get("Error", "error"), str(error.get("Cause", "")))
 
 
+def _note(state: ExecutionInput, policy: str) -> str:
+    """What the unfinished drain's ending makes CloudFormation, or the termination hook, do."""
+    return reason.hook_policy_note(policy) if LIFECYCLE_KEY in state else reason.policy_note(policy)
+
+
 def _unfinished(policy: str) -> str:
     return "SUCCESS" if policy == "CONTINUE" else "FAILED"
 
@@ -64,20 +71,20 @@ def of_state(state: ExecutionInput) -> Outcome:
             return Outcome(
                 PreflightPhase.FAILED,
                 _unfinished(policy),
-                reason.could_not_go_on(failure, drain) + reason.policy_note(policy),
+                reason.could_not_go_on(failure, drain) + _note(state, policy),
             )
         # The state machine gave up only after failed tries in a row that outlast the deadline.
         said = reason.deadline_while_failing(failure, drain)
-        return Outcome(Phase.DEADLINE, _unfinished(policy), said + reason.policy_note(policy))
+        return Outcome(Phase.DEADLINE, _unfinished(policy), said + _note(state, policy))
     if drain is None:
-        return Outcome(PreflightPhase.FAILED, _unfinished(policy), reason.never_started() + reason.policy_note(policy))
+        return Outcome(PreflightPhase.FAILED, _unfinished(policy), reason.never_started() + _note(state, policy))
     phase = drain["phase"]
     if phase in (Phase.DRAINED, Phase.NOTHING_TO_DRAIN):
         return Outcome(phase, "SUCCESS", drain["message"])
     if phase == Phase.BLOCKED:
-        return Outcome(Phase.BLOCKED, _unfinished(policy), drain["message"] + reason.policy_note(policy))
+        return Outcome(Phase.BLOCKED, _unfinished(policy), drain["message"] + _note(state, policy))
     message = drain["message"] if phase == Phase.DEADLINE else reason.stopped_after_checks(drain)
-    return Outcome(Phase.DEADLINE, _unfinished(policy), f"{message}{reason.policy_note(policy)}")
+    return Outcome(Phase.DEADLINE, _unfinished(policy), f"{message}{_note(state, policy)}")
 
 
 def of_preflight(state: ExecutionInput) -> Outcome:
@@ -126,7 +133,7 @@ def of_ended_execution(status: str, name: str, state: ExecutionInput) -> Outcome
             return Outcome(status, "SUCCESS", reason.preflight_report_only(said), _new_id(state))
         return Outcome(status, "FAILED", said + " The update is rolled back rather than trusted.")
     policy = on_timeout_policy(properties_of(state))
-    return Outcome(status, _unfinished(policy), reason.ended_without_answer(name, status) + reason.policy_note(policy))
+    return Outcome(status, _unfinished(policy), reason.ended_without_answer(name, status) + _note(state, policy))
 
 
 def summary(state: ExecutionInput, outcome: Outcome, answered: bool) -> ExecutionOutput:
@@ -146,9 +153,15 @@ def summary(state: ExecutionInput, outcome: Outcome, answered: bool) -> Executio
         "seconds": seconds,
         "diagnosis": checked["diagnosis"] if checked else drain.get("diagnosis", []) if drain else [],
         "answeredCloudFormation": answered,
-        "startedBy": "CloudFormation" if state.get(REQUEST_KEY) else "hand",
+        "startedBy": _started_by(state),
     }
     return ExecutionOutput(**common, **_drain_output(drain, outcome), **_preflight_output(checked))
+
+
+def _started_by(state: ExecutionInput) -> Literal["CloudFormation", "hand", "lifecycle hook"]:
+    if state.get(REQUEST_KEY):
+        return "CloudFormation"
+    return "lifecycle hook" if LIFECYCLE_KEY in state else "hand"
 
 
 def _drain_output(drain: DrainState | None, outcome: Outcome) -> DrainOutput:

@@ -34,7 +34,11 @@ MIN_BLOCKED_TIMEOUT_SECONDS = 60
 DEFAULT_PREFLIGHT_TIMEOUT_SECONDS = 900
 MIN_PREFLIGHT_TIMEOUT_SECONDS = 60
 
-ON_TIMEOUT_VALUES = ("CONTINUE", "FAIL")
+# FAIL and ABANDON are one policy: a Delete's drain answers FAILED; a termination hook's completes with ABANDON.
+ON_TIMEOUT_VALUES = ("CONTINUE", "FAIL", "ABANDON")
+# A termination hook's drain lasts at most as long as Auto Scaling holds an instance: 48 hours or 100 heartbeat
+# timeouts, whichever is less (the hook itself is checked at Create and Update, aws/hook_bindings.py).
+MAX_HOOK_DRAIN_SECONDS = 48 * 3600
 STANDALONE_VALUES = ("WAIT", "STOP")
 # FAIL: a new target that cannot take the old one's tasks fails the Update (CloudFormation rolls back); REPORT: the
 # same check, reported in the answer's Data and Reason, never failing; OFF: no check, the Update is answered at once.
@@ -46,6 +50,7 @@ _CLUSTER_ARN = re.compile(r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/([A-Za
 _SPOT_FLEET_ID = re.compile(r"^sfr-[0-9a-f]{8}(-?[0-9a-f]{4,}){0,4}$")
 _FLEET_ID = re.compile(r"^fleet-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _INSTANCE_ID = re.compile(r"^i-([0-9a-f]{8}|[0-9a-f]{17})$")
+_HOOK_NAME = re.compile(r"^[A-Za-z0-9\-_/]{1,255}$")
 _ASG_ARN = re.compile(r"^arn:aws[a-z-]*:autoscaling:[^:]+:\d{12}:autoScalingGroup:[^:]+:autoScalingGroupName/(.+)$")
 _KNOWN = {
     "ServiceToken",
@@ -60,6 +65,7 @@ _KNOWN = {
     "BlockedTimeoutSeconds",
     "Preflight",
     "PreflightTimeoutSeconds",
+    "TerminationHook",
 }
 
 
@@ -85,6 +91,11 @@ class DrainProperties:
     blocked_timeout_seconds: int | None = None
     preflight: str = "FAIL"
     preflight_timeout_seconds: int = DEFAULT_PREFLIGHT_TIMEOUT_SECONDS
+    # The group's termination hook whose held instances ecs-drain drains (AutoScalingGroup only); None: none.
+    termination_hook: str | None = None
+    # DrainTimeoutSeconds as given, for the hook's drains (which may outlast CloudFormation's hour); None: the hook's
+    # own limit.
+    hook_drain_timeout_seconds: int | None = None
 
     @property
     def target_name(self) -> str:
@@ -99,22 +110,19 @@ class DrainProperties:
 def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) -> DrainProperties:
     """Validate the properties; CloudFormation sends numbers and booleans as strings, so both are accepted."""
     props = dict(raw or {})
-    problems: list[str] = []
-    unknown = sorted(set(props) - _KNOWN)
-    if unknown:
-        problems.append(unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"})))
+    problems = _unknown(props)
     cluster = _cluster(props, problems)
     kind, target = _target(props, problems)
     poll = _integer(
         props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, _Bounds(MIN_POLL_SECONDS, MAX_POLL_SECONDS), problems
     )
+    hook = _termination_hook(props, kind, problems)
     limit = _TimeoutLimit.of(props, problems, from_cloudformation)
-    drain_bounds = _Bounds(MIN_DRAIN_TIMEOUT_SECONDS, limit.ceiling, limit.why)
-    drain_timeout = _integer(props, "DrainTimeoutSeconds", limit.default_drain, drain_bounds, problems)
+    drain = _DrainTimeouts.of(props, limit, hook is not None, problems)
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
     standalone = _word(props, "StandaloneTasks", "WAIT", STANDALONE_VALUES, problems)
     wait_for_capacity = _boolean(props, "WaitForCapacity", True, problems)
-    blocked_bounds = _Bounds(MIN_BLOCKED_TIMEOUT_SECONDS, drain_timeout or limit.ceiling, BLOCKED_CEILING)
+    blocked_bounds = _Bounds(MIN_BLOCKED_TIMEOUT_SECONDS, drain.longest, BLOCKED_CEILING)
     blocked_timeout = _integer(props, "BlockedTimeoutSeconds", None, blocked_bounds, problems)
     preflight = _word(props, "Preflight", "FAIL", PREFLIGHT_VALUES, problems)
     preflight_default = min(DEFAULT_PREFLIGHT_TIMEOUT_SECONDS, limit.ceiling)
@@ -127,7 +135,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         cluster=cluster,
         target_kind=kind,
         target=target,
-        drain_timeout_seconds=drain_timeout,
+        drain_timeout_seconds=drain.delete,
         poll_interval_seconds=poll,
         on_timeout=on_timeout,
         standalone_tasks=standalone,
@@ -135,7 +143,14 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         blocked_timeout_seconds=blocked_timeout,
         preflight=preflight,
         preflight_timeout_seconds=preflight_timeout,
+        termination_hook=hook,
+        hook_drain_timeout_seconds=drain.given if hook else None,
     )
+
+
+def _unknown(props: Mapping[str, Any]) -> list[str]:
+    unknown = sorted(set(props) - _KNOWN)
+    return [unknown_properties([str(u) for u in unknown], sorted(_KNOWN - {"ServiceToken"}))] if unknown else []
 
 
 BLOCKED_CEILING = "no longer than DrainTimeoutSeconds"  # why BlockedTimeoutSeconds is bounded as it is
@@ -165,6 +180,24 @@ class _TimeoutLimit:
         return cls(ceiling, min(DEFAULT_DRAIN_TIMEOUT_SECONDS, ceiling), _why_timeout_ceiling(props))
 
 
+@dataclass(frozen=True)
+class _DrainTimeouts:
+    """DrainTimeoutSeconds as given, a Delete's (within CloudFormation's wait: `limit`), and the longest drain there
+    may be (a termination hook's may last 48 hours)."""
+
+    given: int | None
+    delete: int | None
+    longest: int
+
+    @classmethod
+    def of(cls, props: Mapping[str, Any], limit: _TimeoutLimit, hook: bool, problems: list[str]) -> _DrainTimeouts:
+        ceiling = max(limit.ceiling, MAX_HOOK_DRAIN_SECONDS) if hook else limit.ceiling
+        bounds = _Bounds(MIN_DRAIN_TIMEOUT_SECONDS, ceiling, _hook_why(limit.why) if hook else limit.why)
+        given = _integer(props, "DrainTimeoutSeconds", None, bounds, problems)
+        delete = min(given, limit.ceiling) if given is not None else limit.default_drain
+        return cls(given, delete, given or (ceiling if hook else delete) or limit.ceiling)
+
+
 def _cluster(props: Mapping[str, Any], problems: list[str]) -> str | None:
     cluster = props.get("Cluster")
     if cluster in (None, ""):
@@ -190,10 +223,28 @@ def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, 
         return given[0], ()
 
 
+def _termination_hook(props: Mapping[str, Any], kind: TargetKind, problems: list[str]) -> str | None:
+    value = props.get("TerminationHook")
+    if value in (None, ""):
+        return None
+    if kind != "AutoScalingGroup":
+        problems.append(hook_needs_group("TerminationHook", kind))
+    elif not isinstance(value, str) or not _HOOK_NAME.match(value):
+        problems.append(not_a_hook_name("TerminationHook", value))
+    else:
+        return value
+    return None
+
+
+def _hook_why(why: str) -> str:
+    return f"a termination hook's drain lasts 48 hours at most; a Delete's drain still ends {why}"
+
+
 def on_timeout_policy(raw: Mapping[str, Any]) -> str:
-    """OnTimeout as given, read leniently: an answer must still be given when the properties are invalid."""
+    """OnTimeout as given, read leniently: an answer must still be given when the properties are invalid. FAIL for
+    ABANDON too (one policy)."""
     value = raw.get("OnTimeout")
-    return "FAIL" if isinstance(value, str) and value.strip().upper() == "FAIL" else "CONTINUE"
+    return "FAIL" if isinstance(value, str) and value.strip().upper() in ("FAIL", "ABANDON") else "CONTINUE"
 
 
 def preflight_policy(raw: Mapping[str, Any]) -> str:
@@ -340,6 +391,14 @@ def not_a_target_id(kind: str, value: object) -> str:
     return f"{kind} {value!r} is not {what}."
 
 
+def hook_needs_group(name: str, kind: str) -> str:
+    return f"{name} is a lifecycle hook of an Auto Scaling group: give AutoScalingGroup, not {kind}."
+
+
+def not_a_hook_name(name: str, value: object) -> str:
+    return f"{name} {value!r} is not a lifecycle hook name (1 to 255 of A-Z a-z 0-9 - _ /)."
+
+
 def timeout_ceiling_why(margin: int, service_timeout: object | None, ceiling: int) -> str:
     if service_timeout is not None:
         return f"to leave {margin} s to answer CloudFormation within the stack's ServiceTimeout {service_timeout}"
@@ -355,7 +414,8 @@ def out_of_range(name: str, low: int, high: int, why: str, number: int) -> str:
 
 
 def not_one_of(name: str, allowed: Sequence[str], value: object) -> str:
-    return f"{name} must be {' or '.join(allowed)}; got {value!r}."
+    listed = f"{', '.join(allowed[:-1])} or {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+    return f"{name} must be {listed}; got {value!r}."
 
 
 def not_a_boolean(name: str, value: object) -> str:

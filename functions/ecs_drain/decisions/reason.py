@@ -121,6 +121,16 @@ def policy_note(policy: str) -> str:
     )
 
 
+def hook_policy_note(policy: str) -> str:
+    """What an unfinished termination hook's drain does with its instances' lifecycle actions (docs/properties.md)."""
+    if policy == "CONTINUE":
+        return " OnTimeout=CONTINUE: the lifecycle actions are completed with CONTINUE; the instances terminate."
+    return (
+        " OnTimeout=ABANDON: the lifecycle actions are completed with ABANDON; the instances terminate, unless the"
+        " group's instance lifecycle policy retains them (TerminateHookAbandon: retain), tasks and all."
+    )
+
+
 def why(drain: DrainState) -> str:
     """Why the drain cannot finish, for the Reason: before what still runs, the most important first."""
     return f"Why: {findings(drain['diagnosis'])} " if drain.get("diagnosis") else ""

@@ -9,12 +9,23 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import cfn_answer, watch
-from ..aws.clients import events_client, sfn_client, ssm_client
+from ..aws.clients import autoscaling_client, dynamodb_client, events_client, sfn_client, ssm_client
 from ..decisions import outcome
 from ..model.events import ExecutionEnded, ExecutionStatusChange
-from ..model.state import REQUEST_KEY, AnswerStepEvent, ExecutionOutput, ExecutionState, execution_state, step_of
-from ..runtime.environment import Environment
+from ..model.state import (
+    LIFECYCLE_KEY,
+    REQUEST_KEY,
+    AnswerStepEvent,
+    ExecutionOutput,
+    ExecutionState,
+    LifecycleCompletion,
+    execution_state,
+    step_of,
+)
+from ..runtime import clock
+from ..runtime.environment import WATCH_TABLE, Environment, required
 from ..runtime.observability import log_metrics, logger, metrics, tracer
+from ..steps import hooks
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 
@@ -34,10 +45,31 @@ def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> ExecutionO
     result = outcome.of_state(state)
     _record(state, result)
     try:
+        completed = _complete_lifecycle_actions(state, result)
         answered = deliver(state, result)
     finally:
         _switch_events_off_when_idle(step.get("ExecutionName", ""))
-    return outcome.summary(state, result, answered)
+    return _with_completion(outcome.summary(state, result, answered), completed)
+
+
+def _complete_lifecycle_actions(state: ExecutionState, result: outcome.Outcome) -> LifecycleCompletion | None:
+    """A termination hook's drain: its instances' lifecycle actions are completed as it ended (None: not one)."""
+    lifecycle = state.get(LIFECYCLE_KEY)
+    if lifecycle is None:
+        return None
+    table = required(Environment.read().watch_table, WATCH_TABLE)
+    completion = hooks.complete_batch(
+        (autoscaling_client(), dynamodb_client(), table), lifecycle, result.status, clock.now()
+    )
+    if completion["result"] == "ABANDON":
+        metrics.add_metric(name="AbandonedLifecycleActions", unit="Count", value=completion["instances"])
+    return completion
+
+
+def _with_completion(output: ExecutionOutput, completed: LifecycleCompletion | None) -> ExecutionOutput:
+    if completed is not None:
+        output["lifecycleActions"] = completed
+    return output
 
 
 def _switch_events_off_when_idle(own: str) -> None:
@@ -65,7 +97,9 @@ def on_execution_ended(detail: ExecutionStatusChange) -> ExecutionOutput | None:
     state = execution_state(json.loads(detail.get("input") or "{}"))
     result = outcome.of_ended_execution(status, name, state)
     _record(state, result)
+    completed = None
     try:
+        completed = _complete_lifecycle_actions(state, result)
         answered = deliver(state, result)
     finally:
         # The last chance to answer: the parameter must not outlive it.
@@ -73,7 +107,7 @@ def on_execution_ended(detail: ExecutionStatusChange) -> ExecutionOutput | None:
         if request:
             cfn_answer.forget_response_url(ssm_client(), request["ResponseParameter"])
         _switch_events_off_when_idle(name)
-    return outcome.summary(state, result, answered)
+    return _with_completion(outcome.summary(state, result, answered), completed)
 
 
 def deliver(state: ExecutionState, result: outcome.Outcome) -> bool:

@@ -7,15 +7,23 @@ from typing import Any, Literal
 
 from crhelper import CfnResource
 
-from ..aws import cfn_answer, executions, stack
-from ..aws.clients import cloudformation_client, ecs_client, sfn_client, ssm_client
+from ..aws import cfn_answer, executions, hook_bindings, stack
+from ..aws.clients import (
+    autoscaling_client,
+    cloudformation_client,
+    dynamodb_client,
+    ecs_client,
+    sfn_client,
+    ssm_client,
+)
 from ..decisions import reason
+from ..decisions.hook_rules import binding_problems
 from ..decisions.properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
 from ..model.arns import last_part
 from ..model.events import CustomResourceRequest
 from ..model.state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY, ExecutionInput
 from ..runtime import clock
-from ..runtime.environment import STATE_MACHINE, Environment, required
+from ..runtime.environment import STATE_MACHINE, WATCH_TABLE, Environment, required
 from ..runtime.observability import log_metrics, logger, metrics, tracer
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
@@ -56,6 +64,7 @@ def resource() -> AnsweringResource:
 def on_create(event: CustomResourceRequest, _context: Any) -> str:
     props = parse(event.get("ResourceProperties"))
     _require_cluster(props)
+    bind_termination_hook(event, props)
     return physical_resource_id(props)
 
 
@@ -64,8 +73,40 @@ def on_update(event: CustomResourceRequest, _context: Any) -> str:
     old = event.get("OldResourceProperties") or {}
     if last_part(str(old.get("Cluster", ""))) != props.cluster_name:
         _require_cluster(props)
+    bind_termination_hook(event, props)
     # A new id means replacement: CloudFormation then sends Delete for the old one, which drains it.
     return physical_resource_id(props)
+
+
+def bind_termination_hook(event: CustomResourceRequest, props: DrainProperties) -> None:
+    """With TerminationHook: check the hook on the group and record the binding where the LifecycleHookFunction
+    finds it; a hook the Update no longer names (or of a group it no longer names) is let go."""
+    old = _bound_hook(event.get("OldResourceProperties"))
+    if props.termination_hook is None and old is None:
+        return
+    table, now = required(Environment.read().watch_table, WATCH_TABLE), clock.now()
+    if props.termination_hook is not None:
+        group, name = props.target[0], props.termination_hook
+        hook = hook_bindings.describe_hook(autoscaling_client(), group, name)
+        problems = binding_problems(props, hook)
+        if problems or hook is None:
+            raise InvalidProperties(problems)
+        binding = hook_bindings.Binding(
+            group, name, _properties_input(event, "ResourceProperties"), hook.heartbeat_seconds
+        )
+        hook_bindings.bind(dynamodb_client(), table, binding, now)
+        logger.info("Bound the termination hook", extra={"group": group, "hook": name})
+    if old is not None and old != (props.target[0], props.termination_hook):
+        hook_bindings.end_binding(dynamodb_client(), table, *old, now)
+
+
+def _bound_hook(raw: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The group and hook the properties bound, if they were valid and named one."""
+    try:
+        props = parse(raw)
+    except InvalidProperties:
+        return None
+    return (props.target[0], props.termination_hook) if props.termination_hook is not None else None
 
 
 def on_foreign_delete(_event: CustomResourceRequest, _context: Any) -> None:
@@ -116,6 +157,9 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     except InvalidProperties as error:
         _answer_event(event, "SUCCESS", reason.nothing_drained(error))
         return None
+    if props.termination_hook is not None:  # its last terminations are still drained for a while
+        table = required(Environment.read().watch_table, WATCH_TABLE)
+        hook_bindings.end_binding(dynamodb_client(), table, props.target[0], props.termination_hook, clock.now())
     if props.target_kind != "InstanceIds" and stack.target_stays(
         cloudformation_client(), event["StackId"], props.target[0]
     ):
@@ -159,6 +203,7 @@ def start_preflight(event: CustomResourceRequest, props: DrainProperties, new_id
     with the old one (CloudFormation then rolls back)."""
     name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"], preflight=True)
     logger.append_keys(execution_name=name)
+    bind_termination_hook(event, props)
     request = _request(event, name, new_id)
     given, old_given = _properties_input(event, "ResourceProperties"), _properties_input(event, "OldResourceProperties")
     execution_input = executions.preflight_input(given, old_given, props, clock.now(), name)

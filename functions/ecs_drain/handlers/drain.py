@@ -25,6 +25,7 @@ from ..decisions.properties import DrainProperties, parse
 from ..model.state import (
     ERROR_KEY,
     FINAL_PHASES,
+    LIFECYCLE_KEY,
     MAX_FAILED_TRIES_KEY,
     OLD_PROPERTIES_KEY,
     PREFLIGHT_FINAL_PHASES,
@@ -35,6 +36,7 @@ from ..model.state import (
     Cause,
     DrainState,
     ExecutionState,
+    GatheredInstances,
     PreflightState,
     StepEvent,
     StepResult,
@@ -46,23 +48,28 @@ from ..model.state import (
     step_of,
 )
 from ..runtime import clock
-from ..runtime.environment import Environment
+from ..runtime.environment import WATCH_TABLE, Environment, required
 from ..runtime.observability import log_metrics, logger, metrics, tracer
-from ..steps import draining, preflight
+from ..steps import draining, hooks, preflight
 
-ACTIONS = ("plan", "check", "preflight", "wait")
+ACTIONS = ("plan", "check", "preflight", "gather", "wait")
 
 
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics
 @tracer.capture_lambda_handler
-def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult:  # noqa: ARG001
+def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult | GatheredInstances:  # noqa: ARG001
     """Takes the execution's state and returns the step's result (the state machine keeps it at $.step); or, for
-    the wait between checks, keeps its task token where the last task's event finds it."""
+    the wait between checks, keeps its task token where the last task's event finds it; or, first in a termination
+    hook's drain, gathers the instances terminating together ($.Lifecycle.gathered)."""
     if event["Action"] == "wait":
         _wait(event)
         return {}
     action, state = step_action(event), execution_state(event["State"])
+    lifecycle = state.get(LIFECYCLE_KEY)
+    if action == "gather" and lifecycle is not None:
+        table = required(Environment.read().watch_table, WATCH_TABLE)
+        return hooks.gather(dynamodb_client(), table, lifecycle, clock.now())
     request = state.get(REQUEST_KEY) or {}
     logger.append_keys(
         execution_name=event.get("ExecutionName"),
@@ -82,6 +89,8 @@ def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult:  # noqa: 
     chain = chain_of(state, event.get("ExecutionName"))
     drain = _drain_step(action, state, props, chain["name"])
     drain["over"] = drain["phase"] in FINAL_PHASES
+    if lifecycle is not None:
+        drain = hooks.keep_held(drain_clients().autoscaling, lifecycle, drain, clock.now())
     drain = rule.counted_in_execution(drain, chain["link"])
     _report(action, drain)
     until = rule.retry_until(props, drain["startedAt"])

@@ -61,3 +61,25 @@ class TaskStateChange(TypedDict, total=False):
 
     source: str
     detail: TaskStateChangeDetail
+
+
+class LifecycleActionDetail(TypedDict, total=False):
+    """The `detail` of Auto Scaling's "EC2 Instance-terminate Lifecycle Action" event (Amazon EC2 Auto Scaling User
+    Guide, "Amazon EC2 Auto Scaling event reference")."""
+
+    LifecycleActionToken: str
+    AutoScalingGroupName: str
+    LifecycleHookName: str
+    EC2InstanceId: str
+    LifecycleTransition: str  # autoscaling:EC2_INSTANCE_TERMINATING
+    Origin: str  # AutoScalingGroup | WarmPool
+    Destination: str  # EC2 | WarmPool
+    Action: str  # ReplaceRootVolume: an instance refresh replaces the root volume, and the instance comes back
+
+
+class LifecycleAction(TypedDict, total=False):
+    """What the LifecycleHookRule delivers: source aws.autoscaling."""
+
+    source: str
+    time: str
+    detail: LifecycleActionDetail

@@ -95,6 +95,9 @@ REQUESTED_AT_KEY: Final = "RequestedAt"
 # Which execution of the drain's chain this is (Chain): a drain that would outlast one execution's history goes on
 # in the next, named after the first.
 CHAIN_KEY: Final = "Chain"
+# The termination hook whose held instances this drain empties (LifecycleBatch): absent in a drain of a Delete or by
+# hand.
+LIFECYCLE_KEY: Final = "Lifecycle"
 
 # What the state machine reads of the step's result: $.step.drain.<field>, $.step.preflight.<field> and
 # $.step.<field>; nothing else of them is the ASL's business (a test holds these to the ASL).
@@ -266,6 +269,7 @@ class DrainState(CountMemory):
     over: bool  # the loop is over (a final phase): set as each step returns, the state machine's test
     # The check count reached this execution's share of the history: the state machine goes on in the next one.
     goOn: bool
+    heartbeatAt: NotRequired[float]  # a termination hook's drain: when it last recorded its instances' heartbeat
     link: NotRequired[int]  # the execution of the chain (Chain.link) whose checks linkChecks counts
     linkChecks: NotRequired[int]
     checkedAt: NotRequired[float]
@@ -362,6 +366,24 @@ class StepState(TypedDict, total=False):
     error: StepError
 
 
+class GatheredInstances(TypedDict):
+    """The instances of a lifecycle batch, as the gathering step sealed them ($.Lifecycle.gathered)."""
+
+    instanceIds: list[str]
+
+
+class LifecycleBatch(TypedDict):
+    """A termination hook's drain: the instances its hook holds that terminate together (one batch of the group's
+    intake, aws/hook_bindings.py), gathered for gatherSeconds after the first one's event, then drained as one."""
+
+    AutoScalingGroupName: str
+    LifecycleHookName: str
+    batch: int
+    gatherSeconds: int
+    heartbeatSeconds: int  # the hook's HeartbeatTimeout: the drain records a heartbeat every half of it
+    gathered: NotRequired[GatheredInstances]  # set by the gathering step
+
+
 class ExecutionInput(TypedDict):
     """What an execution is started with (executions.drain_input, preflight_input)."""
 
@@ -373,6 +395,7 @@ class ExecutionInput(TypedDict):
     OldProperties: NotRequired[dict[str, Any]]  # the preflight's: the old target's properties
     PreviousAttempt: NotRequired[PreviousDrain]
     Chain: NotRequired[Chain]  # absent in an input an older version started: a chain of one
+    Lifecycle: NotRequired[LifecycleBatch]  # a termination hook's drain
 
 
 class ExecutionState(ExecutionInput):
@@ -382,7 +405,7 @@ class ExecutionState(ExecutionInput):
 class StepEvent(TypedDict):
     """What a drain task of the state machine sends the DrainFunction (its Payload; a test holds them equal)."""
 
-    Action: Literal["plan", "check", "preflight"]
+    Action: Literal["plan", "check", "preflight", "gather"]
     State: ExecutionState
     ExecutionName: str
 
@@ -413,6 +436,14 @@ class StepResult(TypedDict, total=False):
     maxFailedTries: int
 
 
+class LifecycleCompletion(TypedDict):
+    """How a termination hook's drain completed its instances' lifecycle actions."""
+
+    result: str  # CONTINUE | ABANDON
+    instances: int
+    held: int  # the instances still held when completed (the others' actions had ended already)
+
+
 class OutputCommon(TypedDict):
     mode: Mode
     outcome: str
@@ -423,7 +454,8 @@ class OutputCommon(TypedDict):
     seconds: float | None
     diagnosis: list[Finding]
     answeredCloudFormation: bool
-    startedBy: Literal["CloudFormation", "hand"]
+    startedBy: Literal["CloudFormation", "hand", "lifecycle hook"]
+    lifecycleActions: NotRequired[LifecycleCompletion]  # a termination hook's drain: how it completed them
 
 
 class DrainOutput(TypedDict):
@@ -509,8 +541,13 @@ def execution_state(data: Mapping[str, Any]) -> ExecutionState:
 
 
 def properties_of(state: ExecutionInput) -> dict[str, Any]:
-    """The properties as given."""
-    return dict(state.get(PROPERTIES_KEY) or {})
+    """The properties as given; a termination hook's drain targets the instances its batch gathered."""
+    given = dict(state.get(PROPERTIES_KEY) or {})
+    lifecycle = state.get(LIFECYCLE_KEY)
+    gathered = lifecycle.get("gathered") if lifecycle is not None else None
+    if gathered is not None:
+        given["InstanceIds"] = list(gathered["instanceIds"])
+    return given
 
 
 def chain_of(state: ExecutionInput, execution_name: str | None) -> Chain:

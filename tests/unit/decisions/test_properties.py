@@ -8,6 +8,7 @@ from ecs_drain.decisions.properties import (
     MAX_MANUAL_DRAIN_SECONDS,
     InvalidProperties,
     is_ours,
+    on_timeout_policy,
     parse,
     physical_resource_id,
 )
@@ -58,13 +59,16 @@ def test_it_accepts_numbers_and_booleans_as_cloudformation_sends_them() -> None:
         ({"Cluster": "web", "SpotFleet": FLEET, "DrainTimeoutSeconds": "ten"}, "DrainTimeoutSeconds"),
         ({"Cluster": "web", "SpotFleet": FLEET, "DrainTimeoutSeconds": "3600"}, "DrainTimeoutSeconds must be from"),
         ({"Cluster": "web", "SpotFleet": FLEET, "PollIntervalSeconds": "1"}, "PollIntervalSeconds"),
-        ({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "IGNORE"}, "OnTimeout must be CONTINUE or FAIL"),
+        ({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "IGNORE"}, "OnTimeout must be CONTINUE, FAIL or ABANDON"),
         ({"Cluster": "web", "SpotFleet": FLEET, "StandaloneTasks": "KILL"}, "StandaloneTasks must be WAIT or STOP"),
         ({"Cluster": "web", "SpotFleet": FLEET, "WaitForCapacity": "maybe"}, "WaitForCapacity"),
         ({"Cluster": "web", "SpotFleet": FLEET, "Clustr": "x"}, "Unknown properties Clustr: allowed are"),
         ({"Cluster": "web", "InstanceIds": []}, "InstanceIds must be a non-empty list of EC2 instance ids"),
         ({"Cluster": "web", "SpotFleet": FLEET, "AutoScalingGroup": "a"}, "got SpotFleet and AutoScalingGroup."),
-        ({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "x"}, "OnTimeout must be CONTINUE or FAIL; got 'x'."),
+        (
+            {"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "x"},
+            "OnTimeout must be CONTINUE, FAIL or ABANDON; got 'x'.",
+        ),
     ],
 )
 def test_it_refuses_bad_properties_naming_the_property(raw: dict[str, object], named: str) -> None:
@@ -195,3 +199,47 @@ def test_it_lets_a_drain_by_hand_last_seven_days_whatever_its_poll_and_refuses_l
     with pytest.raises(InvalidProperties, match=r"DrainTimeoutSeconds must be from 60 to 604800 \(a drain by hand"):
         parse({"Cluster": "web", "InstanceIds": ["i-0123456789abcdef0"], "DrainTimeoutSeconds": 604_801},
               from_cloudformation=False)  # fmt: skip
+
+
+def test_it_takes_a_termination_hook_with_an_auto_scaling_group_and_a_longer_drain_for_its_drains() -> None:
+    props = parse(
+        {"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "drain", "DrainTimeoutSeconds": 7200}
+    )
+    assert props.termination_hook == "drain"
+    # The hook's drains take the 2 hours given; a Delete's drain still ends within CloudFormation's wait.
+    assert props.hook_drain_timeout_seconds == 7200
+    assert props.drain_timeout_seconds == MAX_DRAIN_TIMEOUT_SECONDS
+    # Without DrainTimeoutSeconds: the hook's drains last as the hook allows, a Delete's as before.
+    plain = parse({"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "drain"})
+    assert (plain.hook_drain_timeout_seconds, plain.drain_timeout_seconds) == (None, DEFAULT_DRAIN_TIMEOUT_SECONDS)
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (
+            {"Cluster": "web", "SpotFleet": FLEET, "TerminationHook": "drain"},
+            "TerminationHook is a lifecycle hook of an Auto Scaling group: give AutoScalingGroup, not SpotFleet.",
+        ),
+        (
+            {"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "a hook"},
+            "TerminationHook 'a hook' is not a lifecycle hook name",
+        ),
+        (
+            {"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "drain", "DrainTimeoutSeconds": 200000},
+            "DrainTimeoutSeconds must be from 60 to 172800 (a termination hook's drain lasts 48 hours at most; a"
+            " Delete's drain still ends to leave 180 s to answer CloudFormation before its 3600 s limit)",
+        ),
+        (
+            {"Cluster": "web", "AutoScalingGroup": "asg", "DrainTimeoutSeconds": 7200},
+            "DrainTimeoutSeconds must be from 60 to 3420",
+        ),
+    ],
+)
+def test_it_refuses_a_termination_hook_it_cannot_use_naming_the_property(raw: dict[str, object], said: str) -> None:
+    assert said in problems(raw)
+
+
+def test_it_reads_abandon_as_the_fail_policy() -> None:
+    assert parse({"Cluster": "web", "SpotFleet": FLEET, "OnTimeout": "abandon"}).on_timeout == "ABANDON"
+    assert on_timeout_policy({"OnTimeout": "ABANDON"}) == "FAIL"

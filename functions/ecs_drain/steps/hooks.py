@@ -1,0 +1,65 @@
+"""A termination hook's drain, at its edges: gather the batch's instances, keep the hook holding them while the
+drain runs, and complete their lifecycle actions at its end."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..aws import hook_bindings
+from ..decisions.hook_rules import heartbeat_due, lifecycle_result
+from ..model.state import DrainState, GatheredInstances, LifecycleBatch, LifecycleCompletion
+from ..runtime.observability import logger, metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def gather(dynamodb: DynamoDBClient, table: str, lifecycle: LifecycleBatch, now: float) -> GatheredInstances:
+    """Seal the batch: its instances are this drain's; those that come later join the next batch's drain."""
+    group, hook = lifecycle["AutoScalingGroupName"], lifecycle["LifecycleHookName"]
+    ids = hook_bindings.seal_batch(dynamodb, table, group, hook, lifecycle["batch"], now)
+    logger.info("Gathered the instances terminating together", extra={"instances": len(ids)})
+    return {"instanceIds": ids}
+
+
+def keep_held(autoscaling: AutoScalingClient, lifecycle: LifecycleBatch, drain: DrainState, now: float) -> DrainState:
+    """Record a heartbeat for the batch's instances when one is due, so the hook holds them to the drain's end.
+    Trouble is logged and tried again at the next check (half a heartbeat timeout leaves room for one)."""
+    gathered = lifecycle.get("gathered")
+    if (
+        drain["over"]
+        or gathered is None
+        or not heartbeat_due(drain.get("heartbeatAt"), now, lifecycle["heartbeatSeconds"])
+    ):
+        return drain
+    group, hook = lifecycle["AutoScalingGroupName"], lifecycle["LifecycleHookName"]
+    try:
+        gone = hook_bindings.record_heartbeats(autoscaling, group, hook, gathered["instanceIds"])
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("The hook's heartbeat could not be recorded", extra={"error": repr(error)})
+        metrics.add_metric(name="HeartbeatFailures", unit="Count", value=1)
+        return drain
+    if gone:
+        logger.warning("Instances of the batch are no longer held by the hook", extra={"instances": gone})
+    drain["heartbeatAt"] = now
+    return drain
+
+
+def complete_batch(
+    hook_calls: tuple[AutoScalingClient, DynamoDBClient, str], lifecycle: LifecycleBatch, status: str, now: float
+) -> LifecycleCompletion:
+    """Complete the batch's lifecycle actions as the drain ended (`status` SUCCESS: CONTINUE; else ABANDON). A batch
+    never gathered (its drain failed before) is sealed here, so its instances are not left to the hook's timeout."""
+    autoscaling, dynamodb, table = hook_calls
+    group, hook = lifecycle["AutoScalingGroupName"], lifecycle["LifecycleHookName"]
+    gathered = lifecycle.get("gathered")
+    ids = gathered["instanceIds"] if gathered is not None else None
+    if ids is None:
+        ids = hook_bindings.seal_batch(dynamodb, table, group, hook, lifecycle["batch"], now)
+    result = lifecycle_result(status)
+    held = hook_bindings.complete(autoscaling, group, hook, ids, result)
+    logger.info("Completed the lifecycle actions", extra={"result": result, "instances": len(ids), "held": held})
+    return {"result": result, "instances": len(ids), "held": held}
