@@ -1,6 +1,7 @@
 """Auto Scaling's lifecycle calls, answered as AWS answers them where moto cannot: TerminateInstanceInAutoScalingGroup
 holds an instance its group's termination hooks hold (moto terminates it at once), CompleteLifecycleAction and
-RecordLifecycleActionHeartbeat (moto has neither), on the model of `lifecycle_hooks`. The instance's LifecycleState
+RecordLifecycleActionHeartbeat (moto has neither), DeleteLifecycleHook completing the hook's outstanding actions
+first (moto deletes the hook alone), on the model of `lifecycle_hooks`. The instance's LifecycleState
 is kept on moto's group, so DescribeAutoScalingInstances and DescribeAutoScalingGroups show it.
 
 When an action ends (completed, or timed out on the simulated clock), the instance goes where the model says: a
@@ -45,6 +46,7 @@ ANSWERED = (
     "DescribeInstanceRefreshes",
     "CancelInstanceRefresh",
     "RollbackInstanceRefresh",
+    "DeleteLifecycleHook",
 )
 REFRESH_TICK_SECONDS = 5.0  # how often a refresh under way looks at its group again
 _VALIDATION_ERROR = (
@@ -86,6 +88,9 @@ class AutoScalingLifecycle:
                 return self._terminate(params)
             if action == "SetDesiredCapacity":
                 return self._set_capacity(params)
+            if action == "DeleteLifecycleHook":
+                self._complete_hook(params.get("AutoScalingGroupName", ""), params.get("LifecycleHookName", ""))
+                return None  # moto deletes the hook itself
             group, hook = params.get("AutoScalingGroupName", ""), params.get("LifecycleHookName", "")
             token, instance = params.get("LifecycleActionToken", ""), params.get("InstanceId", "")
             now = self._now()
@@ -111,6 +116,16 @@ class AutoScalingLifecycle:
                     continue
                 ended = [a for a in self.actions.actions if a.instance_id == state.instance.id]
                 self._leave(group, state, ended)
+
+    def _complete_hook(self, group: str, hook: str) -> None:
+        """DeleteLifecycleHook: "If there are any outstanding lifecycle actions, they are completed first (ABANDON
+        for launching instances, CONTINUE for terminating instances)" (its API reference)."""
+        now = self._now()
+        self.actions.expire(now)
+        for action in [a for a in self.actions.actions if a.ended is None and (a.group, a.hook) == (group, hook)]:
+            result = "CONTINUE" if action.transition == TERMINATING else "ABANDON"
+            self.actions.complete(group, hook, result, now, token=action.token)
+        self.settle()
 
     def _terminate(self, params: dict[str, Any]) -> Any:
         instance_id = params["InstanceId"]

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import io
 import json
@@ -132,6 +133,7 @@ class OfflineAws:
         self.state_machine_arn = ""
         self.ended_rules: list[tuple[str, dict[str, Any]]] = []
         self.bus_rules: list[cfn_template.BusRule] = []  # ECS's and Auto Scaling's, resolved
+        self.schedules: list[cfn_template.ScheduleRule] = []  # resolved
         self.on_execution_ended: list[Callable[[dict[str, Any]], None]] = []
         self._stack = ExitStack()
         self._counts: dict[str, int] = {}
@@ -296,6 +298,10 @@ class OfflineAws:
             name, pattern = str(stack.resolve(rule.name)), stack.resolve(rule.pattern)
             events.put_rule(Name=name, EventPattern=json.dumps(pattern), State=rule.state)
             self.bus_rules.append(cfn_template.BusRule(rule.function, name, pattern, rule.state))
+        for schedule in cfn_template.schedule_rules(self.template):
+            name = str(stack.resolve(schedule.name))
+            events.put_rule(Name=name, ScheduleExpression=schedule.expression, State=schedule.state)
+            self.schedules.append(dataclasses.replace(schedule, name=name))
         environment: dict[str, str] = {}
         for function in self.functions.values():
             environment.update(function.environment)
@@ -456,6 +462,25 @@ class OfflineAws:
             if how is not None:
                 counts[rule.name] = bus.put_rule(rule.name, rule.pattern, target, how, enabled)
         return counts
+
+    def connect_schedules(self) -> None:
+        """The template's Schedule events on the simulated clock: each fires every period from now on, invoking its
+        function (as EventBridge does, with its retries) while its rule is ENABLED (as the custom resource switches
+        it); a disabled rule's firing does nothing."""
+        backend = events_backends[ACCOUNT][REGION]
+
+        def arm(schedule: cfn_template.ScheduleRule, when: float) -> None:
+            def fire() -> None:
+                found = backend.event_buses["default"].rules.get(schedule.name)
+                if found is not None and found.state == "ENABLED":
+                    event = {"source": "aws.events", "detail-type": "Scheduled Event", "resources": [found.arn]}
+                    self._deliver_event(schedule.function, event | {"time": str(self.clock.now()), "detail": {}})
+                arm(schedule, when + schedule.every_seconds)
+
+            self.clock.call_at(when, fire)
+
+        for schedule in self.schedules:
+            arm(schedule, self.clock.now() + schedule.every_seconds)
 
     def _deliver_event(self, logical_id: str, event: dict[str, Any]) -> None:
         """EventBridge invokes the target asynchronously, retrying a failed invocation (the rule's RetryPolicy: 2)."""

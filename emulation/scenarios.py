@@ -118,6 +118,7 @@ class World:
     others: list[Fleet] = field(default_factory=list)  # more old fleets, each another consumer stack's
     old_fleet_gone_at: float | None = None  # when CloudFormation deleted the old fleet
     ecs_events: dict[str, Deliveries] = field(default_factory=dict)  # per ECS rule, what EventBridge delivered
+    lifecycle_events: dict[str, Deliveries] = field(default_factory=dict)  # per Auto Scaling rule, the same
     bus: EventBus | None = None  # the account's event bus, where a test may put rules of its own
     second: ConsumerStack | None = None  # the other consumer stack second_stack made, if any
 
@@ -516,6 +517,8 @@ def rollover_world(
         sim.traffic = traffic
         bus = EventBus(sim, ACCOUNT, REGION)
         deliveries = aws.connect_event_rules(bus, ecs_events, lifecycle_events)
+        from_ecs = {rule.name for rule in aws.bus_rules if rule.source == "aws.ecs"}
+        aws.connect_schedules()
         faults = Faults()
         now = aws.clock.now()
         account = Account(call_seconds, EcsBuckets.full(now), Neighbour(neighbour_reads_per_second, now))
@@ -582,9 +585,9 @@ def rollover_world(
         cfn = CloudFormation(aws, server)
         cfn.resources[FLEET] = StackResource(old.request_id, FLEET_TYPES[kind])
         props = {"Cluster": CLUSTER, kind: old.request_id, "PollIntervalSeconds": "15", **(properties or {})}
-        world = World(
-            aws, sim, api, faults, account, server, cfn, old, new, props, others=others, ecs_events=deliveries, bus=bus
-        )
+        world = World(aws, sim, api, faults, account, server, cfn, old, new, props, others=others, bus=bus)
+        world.ecs_events = {name: counts for name, counts in deliveries.items() if name in from_ecs}
+        world.lifecycle_events = {name: counts for name, counts in deliveries.items() if name not in from_ecs}
         if create:
             _request, answer = cfn.create("ECSDrain", props)
             assert answer is not None and answer.body["Status"] == "SUCCESS", answer

@@ -220,6 +220,38 @@ def bus_rules(template: dict[str, Any]) -> list[BusRule]:
     ]
 
 
+@dataclass
+class ScheduleRule:
+    """A Schedule event in the template: its function, rule name, period and state."""
+
+    function: str
+    name: Any
+    every_seconds: float
+    state: str
+    expression: str = ""
+
+
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours)\)$")
+
+
+def schedule_rules(template: dict[str, Any]) -> list[ScheduleRule]:
+    """Every Schedule event (rate expressions only: the template uses no other)."""
+    rules = []
+    for logical_id, resource in template["Resources"].items():
+        for event_name, event in resource.get("Properties", {}).get("Events", {}).items():
+            if event.get("Type") != "Schedule":
+                continue
+            props = event["Properties"]
+            rate = _RATE.match(props["Schedule"])
+            if rate is None:
+                raise ValueError(f"{logical_id}.{event_name}: only rate(N minutes|hours) is emulated")
+            every = int(rate.group(1)) * (60 if rate.group(2).startswith("minute") else 3600)
+            name = props.get("Name", f"{logical_id}{event_name}")
+            state = props.get("State", "ENABLED")
+            rules.append(ScheduleRule(logical_id, name, float(every), state, props["Schedule"]))
+    return rules
+
+
 def _event_rules(template: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     """(function logical id, event name, the event's properties) of every EventBridgeRule event."""
     out = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from emulation.offline_aws import ACCOUNT, REGION
 from emulation.scenarios import World
 
 
@@ -67,3 +68,14 @@ def first_step_naming(steps: list[dict[str, Any]], cause: str, subject: str) -> 
         if any(f["cause"] == cause and f["subject"] == subject for f in step.get("diagnosis", [])):
             return step
     return None
+
+
+def group_in_capacity_provider(world: World) -> None:
+    """The old group becomes the cluster's capacity provider, its managed draining left as ECS sets it (on)."""
+    arn = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:0:autoScalingGroupName/{world.old.request_id}"
+    ecs = world.aws.client("ecs")
+    with world.aws.calls.acting_as("driver"):
+        ecs.create_capacity_provider(name="old-group", autoScalingGroupProvider={"autoScalingGroupArn": arn})
+        ecs.put_cluster_capacity_providers(
+            cluster=world.properties["Cluster"], capacityProviders=["old-group"], defaultCapacityProviderStrategy=[]
+        )

@@ -20,6 +20,15 @@ def drain_resource(template: dict[str, Any]) -> dict[str, Any]:
     return dict(resource["Properties"])
 
 
+def in_place(path: Path) -> bool:
+    """An example whose group is refreshed in place (its termination hook drained), not replaced."""
+    return "TerminationHook" in drain_resource(cfn.load(path))
+
+
+REPLACED = [p for p in EXAMPLES if not in_place(p)]
+IN_PLACE = [p for p in EXAMPLES if in_place(p)]
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_it_wires_the_example_so_the_drain_runs_before_the_old_capacity_goes(path: Path) -> None:
     template = cfn.load(path)
@@ -32,7 +41,7 @@ def test_it_wires_the_example_so_the_drain_runs_before_the_old_capacity_goes(pat
     assert "ECSDrain" in template["Resources"]["Service"]["DependsOn"]
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("path", REPLACED, ids=[p.stem for p in REPLACED])
 def test_it_drains_the_example_through_a_replacement_update(path: Path) -> None:
     properties = drain_resource(cfn.load(path))
     (kind,) = [k for k in TARGET_TYPES if k in properties]
@@ -58,9 +67,42 @@ def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
     assert drain_resource(template)["OnTimeout"] == "CONTINUE"
     if "SpotFleet" in resources:
         assert "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true" in user_data
+    elif in_place(path):  # the instance refresh takes no cfn-signal; its alarm is the drains' for this group
+        group = resources["AutoScalingGroup"]
+        refresh = group["UpdatePolicy"]["AutoScalingInstanceRefresh"]
+        assert refresh["Preferences"]["AlarmSpecification"]["Alarms"] == [{"Ref": "DrainBlockedAlarm"}]
+        alarm = resources["DrainBlockedAlarm"]["Properties"]
+        assert alarm["MetricName"] == "HookDrainBlocked" and alarm["Namespace"] == "ECSDrain"
+        assert alarm["Dimensions"] == [
+            {"Name": "AutoScalingGroupName", "Value": group["Properties"]["AutoScalingGroupName"]}
+        ]
+        [hook] = group["Properties"]["LifecycleHookSpecificationList"]
+        assert hook["LifecycleHookName"] == drain_resource(template)["TerminationHook"]
+        assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING" and "cfn-signal" not in user_data
     else:
         assert resources["AutoScalingGroup"]["CreationPolicy"]["ResourceSignal"]["Count"] == {"Ref": "Capacity"}
         assert "cfn-signal" in user_data
+
+
+@pytest.mark.parametrize("path", IN_PLACE, ids=[p.stem for p in IN_PLACE])
+def test_it_drains_each_instance_of_the_example_through_its_instance_refresh(path: Path) -> None:
+    """The example's hook and properties on the emulated group, and its refresh's preferences: every old instance
+    drained before it goes, none of its tasks killed."""
+    template = cfn.load(path)
+    properties = drain_resource(template)
+    group = template["Resources"]["AutoScalingGroup"]
+    [hook] = group["Properties"]["LifecycleHookSpecificationList"]
+    preferences = dict(group["UpdatePolicy"]["AutoScalingInstanceRefresh"]["Preferences"])
+    preferences.pop("AlarmSpecification")  # the alarm is not evaluated offline
+    policy = {k: v for k, v in properties.items() if k not in ("ServiceToken", "Cluster", "AutoScalingGroup")}
+    policy.pop("TerminationHook")
+    with rollover_world(kind="AutoScalingGroup", new_instances=0) as world:
+        answer = world.bind_termination_hook(hook["LifecycleHookName"], hook["HeartbeatTimeout"], **policy)
+        assert answer is not None and answer.body["Status"] == "SUCCESS", answer
+        refresh = world.refresh_in_place(wall_seconds=300, **preferences)
+        assert refresh["Status"] == "Successful", refresh
+        assert world.aws.wait_for_executions(wall_seconds=120)
+        assert world.sim.record.killed == []
 
 
 ECS_ENDPOINTS = ("ecs", "ecs-agent", "ecs-telemetry")

@@ -21,7 +21,7 @@ from emulation.catalog import SCENARIOS, world_options
 from emulation.offline_aws import ACCOUNT, REGION
 from emulation.scenarios import World, pinned_services, rollover_world, services
 from tests import iam
-from tests.e2e.helpers import executions
+from tests.e2e.helpers import executions, group_in_capacity_provider
 
 WATCH_TABLE, RULE = "ecs-drain-WatchTable", "ecs-drain-task-stopped"
 
@@ -108,6 +108,10 @@ def scenarios(used: dict[str, set[str]]) -> None:
         assert any(e["name"].endswith("-2") for e in executions(world)), "no drain went on in a new execution"
         record(world, used)
     hook_drains(used)
+    with rollover_world(kind="AutoScalingGroup", new_instances=0) as world:
+        group_in_capacity_provider(world)
+        assert world.bind_termination_hook("drain", heartbeat=120) is not None  # refused: ECS drains that group
+        record(world, used)
     with rollover_world(create=False, new_instances=0) as world:
         _, failed = world.cfn.create("ECSDrain", {**world.properties, "Cluster": "nope"})
         assert failed is not None

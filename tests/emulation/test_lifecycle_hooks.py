@@ -167,6 +167,22 @@ def test_it_terminates_an_instance_at_its_heartbeat_timeout_or_retains_it_where_
         assert it.state() == "Retained" and it.instance not in it.world.sim.record.gone_at
 
 
+def test_it_completes_a_deleted_hooks_outstanding_termination_with_continue_first() -> None:
+    """DeleteLifecycleHook: "If there are any outstanding lifecycle actions, they are completed first (ABANDON for
+    launching instances, CONTINUE for terminating instances)": the held instance goes at once, even where abandoned
+    terminations are retained; the hook is gone."""
+    with contextmanager(held)("ABANDON") as it:
+        assert it.world.api.lifecycle is not None
+        it.world.api.lifecycle.retain_on_abandon.add(it.group)
+        it.terminate()
+        it.world.aws.clock.advance(10)
+        it.autoscaling.delete_lifecycle_hook(AutoScalingGroupName=it.group, LifecycleHookName=HOOK)
+        assert it.state() == "gone" and it.world.sim.record.gone_at[it.instance] == it.world.aws.clock.now()
+        [action] = it.world.api.lifecycle.actions.actions
+        assert action.result == "CONTINUE" and not action.timed_out
+        assert it.autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=it.group)["LifecycleHooks"] == []
+
+
 @pytest.mark.parametrize("lost", [False, True])
 def test_it_tells_eventbridge_that_a_hook_holds_an_instance_best_effort(lost: bool) -> None:
     with contextmanager(held)("ABANDON") as it:

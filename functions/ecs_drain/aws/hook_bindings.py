@@ -6,7 +6,12 @@
   (`lifecycle#<group>#<hook>#<n>`, a string set); the drain started for the batch seals it after GATHER_SECONDS and
   drains what it holds; an event that finds the batch sealed opens the next one (`lifecycle#<group>#<hook>`: which
   is open). Each action is taken once (`lifecycle-action#<token>`): EventBridge may deliver an event twice.
-- The calls on the group: DescribeLifecycleHooks, RecordLifecycleActionHeartbeat, CompleteLifecycleAction.
+- The bound hooks, listed (`bindings`), for the reads that find held instances whose event was lost: each held
+  instance is taken once per group and hook (`lifecycle-instance#<group>#<hook>#<instance>`), by its event or by a
+  read.
+- ECS managed instance draining on the same group (which would drain the same instances on a hook of its own).
+- The calls on the group: DescribeLifecycleHooks, DescribeAutoScalingGroups, RecordLifecycleActionHeartbeat,
+  CompleteLifecycleAction.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .errors import error_code
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
 
 # Kept two days past their last change (a hook holds an instance 48 hours at most); TTL removes them.
 KEEP_SECONDS = 2 * 24 * 3600
@@ -32,6 +38,10 @@ KEEP_SECONDS = 2 * 24 * 3600
 # after the resource that names it) for this long.
 ENDED_BINDING_SECONDS = 2 * 3600
 OPEN_BATCH_TRIES = 10
+GROUPS_PER_DESCRIBE = 50
+PROVIDERS_PER_DESCRIBE = 100  # DescribeCapacityProviders names at most this many
+BATCH_WRITE_LIMIT = 25  # BatchWriteItem's maximum  # DescribeAutoScalingGroups names at most this many groups a call
+BINDINGS_KEY = {"key": {"S": "bindings"}}
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
@@ -64,6 +74,25 @@ def describe_hook(autoscaling: AutoScalingClient, group: str, hook: str) -> Hook
     return None
 
 
+def managed_draining(ecs: ECSClient, cluster: str, group: str) -> list[str]:
+    """The cluster's capacity providers on the group whose ECS managed instance draining is on (on when the field is
+    absent: it is on by default for new capacity providers)."""
+    clusters = ecs.describe_clusters(clusters=[cluster]).get("clusters", [])
+    names = clusters[0].get("capacityProviders", []) if clusters else []
+    found = []
+    for start in range(0, len(names), PROVIDERS_PER_DESCRIBE):
+        described = ecs.describe_capacity_providers(capacityProviders=names[start : start + PROVIDERS_PER_DESCRIBE])
+        for provider in described.get("capacityProviders", []):
+            on_group = provider.get("autoScalingGroupProvider", {})
+            arn = on_group.get("autoScalingGroupArn", "")
+            if (
+                arn.rsplit("autoScalingGroupName/", 1)[-1] == group
+                and on_group.get("managedDraining", "ENABLED") == "ENABLED"
+            ):
+                found.append(provider.get("name", ""))
+    return found
+
+
 def _binding_key(group: str, hook: str) -> dict[str, Any]:
     return {"key": {"S": f"binding#{group}#{hook}"}}
 
@@ -76,6 +105,49 @@ def bind(dynamodb: DynamoDBClient, table: str, binding: Binding, now: float) -> 
         "boundAt": {"N": str(now)},
     }
     dynamodb.put_item(TableName=table, Item=item)
+    dynamodb.update_item(
+        TableName=table,
+        Key=BINDINGS_KEY,
+        UpdateExpression="ADD hooks :one",
+        ExpressionAttributeValues={":one": {"SS": [_bound_name(binding.group, binding.hook)]}},
+    )
+
+
+def _bound_name(group: str, hook: str) -> str:
+    return json.dumps([group, hook])
+
+
+def bound_hooks(dynamodb: DynamoDBClient, table: str) -> list[tuple[str, str]]:
+    """Every group and hook ever bound and not yet let go for good (a binding read as ended is forgotten here)."""
+    item = dynamodb.get_item(TableName=table, Key=BINDINGS_KEY, ConsistentRead=True).get("Item") or {}
+    pairs = (json.loads(name) for name in item.get("hooks", {}).get("SS", []))
+    return sorted((str(group), str(hook)) for group, hook in pairs)
+
+
+def forget_bound(dynamodb: DynamoDBClient, table: str, group: str, hook: str) -> None:
+    dynamodb.update_item(
+        TableName=table,
+        Key=BINDINGS_KEY,
+        UpdateExpression="DELETE hooks :one",
+        ExpressionAttributeValues={":one": {"SS": [_bound_name(group, hook)]}},
+    )
+
+
+def held_instances(autoscaling: AutoScalingClient, groups: Sequence[str]) -> dict[str, list[str]]:
+    """Each group's instances in Terminating:Wait (a missing group: none)."""
+    held: dict[str, list[str]] = {group: [] for group in groups}
+    names = sorted(set(groups))
+    for start in range(0, len(names), GROUPS_PER_DESCRIBE):
+        pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+            AutoScalingGroupNames=names[start : start + GROUPS_PER_DESCRIBE]
+        )
+        for page in pages:
+            for group in page.get("AutoScalingGroups", []):
+                waiting = [
+                    i["InstanceId"] for i in group.get("Instances", []) if i.get("LifecycleState") == "Terminating:Wait"
+                ]
+                held[group["AutoScalingGroupName"]] = waiting
+    return held
 
 
 def end_binding(dynamodb: DynamoDBClient, table: str, group: str, hook: str, now: float) -> None:
@@ -102,17 +174,38 @@ def binding_of(dynamodb: DynamoDBClient, table: str, group: str, hook: str, now:
     return Binding(group, hook, json.loads(item["properties"]["S"]), int(item["heartbeatSeconds"]["N"]))
 
 
-def taken(dynamodb: DynamoDBClient, table: str, token: str) -> bool:
-    """Whether the lifecycle action's event was taken already (a copy: EventBridge delivers at least once)."""
-    key = {"key": {"S": f"lifecycle-action#{token}"}}
-    return "Item" in dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
+def _taken_keys(binding: Binding, instance_id: str, token: str | None) -> list[dict[str, Any]]:
+    keys = [{"key": {"S": f"lifecycle-instance#{binding.group}#{binding.hook}#{instance_id}"}}]
+    return keys + ([{"key": {"S": f"lifecycle-action#{token}"}}] if token else [])
 
 
-def take(dynamodb: DynamoDBClient, table: str, token: str, now: float) -> None:
-    """The action's event is taken: its instance is in a batch whose drain runs. (Written last: a delivery that
-    fails before it is retried whole, and joining a batch and starting its drain are idempotent.)"""
-    item = {"key": {"S": f"lifecycle-action#{token}"}, "expiresAt": {"N": str(int(now + KEEP_SECONDS))}}
-    dynamodb.put_item(TableName=table, Item=item)
+def taken(dynamodb: DynamoDBClient, table: str, binding: Binding, instance_id: str, token: str | None) -> bool:
+    """Whether the instance's action was taken already: its event came before (EventBridge delivers at least once),
+    or a read found it held, or its event came after such a read."""
+    for key in _taken_keys(binding, instance_id, token):
+        if "Item" in dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True):
+            return True
+    return False
+
+
+def take(
+    dynamodb: DynamoDBClient, table: str, binding: Binding, instance_id: str, token: str | None, now: float
+) -> None:
+    """The instance's action is taken: it is in a batch whose drain runs. (Written last: a delivery that fails
+    before it is retried whole, and joining a batch and starting its drain are idempotent.)"""
+    for key in _taken_keys(binding, instance_id, token):
+        dynamodb.put_item(TableName=table, Item=key | {"expiresAt": {"N": str(int(now + KEEP_SECONDS))}})
+
+
+def release(dynamodb: DynamoDBClient, table: str, group: str, hook: str, instance_ids: Sequence[str]) -> None:
+    """The instances' actions are completed: an instance held again later (its root volume replaced, back from a
+    warm pool) is a new action, to be taken again. (A copy of an old event stays known by its token.)"""
+    keys = [{"key": {"S": f"lifecycle-instance#{group}#{hook}#{i}"}} for i in instance_ids]
+    for start in range(0, len(keys), BATCH_WRITE_LIMIT):
+        requests: list[Any] = [{"DeleteRequest": {"Key": key}} for key in keys[start : start + BATCH_WRITE_LIMIT]]
+        unprocessed = dynamodb.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems") or {}
+        if unprocessed:  # taken for two days at most: the next hold of such an instance waits for a read
+            logger.warning("Some instances could not be released", extra={"left": len(unprocessed.get(table, []))})
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,13 @@ def hook_drain_seconds(props: DrainProperties, heartbeat_seconds: int) -> int:
     return max(60, min(given, ceiling) if given is not None else ceiling)
 
 
-def binding_problems(props: DrainProperties, hook: Hook | None) -> list[str]:
-    """Why the group's hook cannot be bound as the properties say (empty: it can)."""
+def binding_problems(props: DrainProperties, hook: Hook | None, managed: list[str]) -> list[str]:
+    """Why the group's hook cannot be bound as the properties say (empty: it can); `managed`: the capacity providers
+    on the group whose ECS managed draining is on."""
     name, group = props.termination_hook, props.target[0]
     if hook is None:
         return [hook_not_found(str(name), group)]
-    problems = []
+    problems = [managed_draining_on(group, managed)] if managed else []
     if hook.transition != TERMINATING:
         problems.append(not_a_termination_hook(hook.name, hook.transition))
     if props.poll_interval_seconds > hook.heartbeat_seconds // 2:
@@ -76,6 +77,14 @@ def hook_not_found(name: str, group: str) -> str:
     return (
         f"TerminationHook {name!r} is not a lifecycle hook of the Auto Scaling group {group}: declare it in the"
         " group's LifecycleHookSpecificationList (LifecycleTransition autoscaling:EC2_INSTANCE_TERMINATING)."
+    )
+
+
+def managed_draining_on(group: str, providers: list[str]) -> str:
+    return (
+        f"TerminationHook: the Auto Scaling group {group} is the capacity provider {', '.join(providers)}'s, whose ECS"
+        " managed instance draining (on by default) drains the same instances on a hook of its own: set its"
+        " managedDraining to DISABLED, or leave TerminationHook out and let ECS drain them."
     )
 
 

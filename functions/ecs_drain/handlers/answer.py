@@ -19,12 +19,13 @@ from ..model.state import (
     ExecutionOutput,
     ExecutionState,
     LifecycleCompletion,
+    Phase,
     execution_state,
     step_of,
 )
 from ..runtime import clock
 from ..runtime.environment import WATCH_TABLE, Environment, required
-from ..runtime.observability import log_metrics, logger, metrics, tracer
+from ..runtime.observability import log_metrics, logger, metrics, report_group, tracer
 from ..steps import hooks
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -63,6 +64,8 @@ def _complete_lifecycle_actions(state: ExecutionState, result: outcome.Outcome) 
     )
     if completion["result"] == "ABANDON":
         metrics.add_metric(name="AbandonedLifecycleActions", unit="Count", value=completion["instances"])
+    # Not drained (the deadline, blocked, failed or stopped): the group's alarm fires, whatever OnTimeout said.
+    report_group(lifecycle["AutoScalingGroupName"], int(result.outcome not in (Phase.DRAINED, Phase.NOTHING_TO_DRAIN)))
     return completion
 
 

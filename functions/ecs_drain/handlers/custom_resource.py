@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource
 
 from ..aws import cfn_answer, executions, hook_bindings, stack
@@ -13,6 +14,7 @@ from ..aws.clients import (
     cloudformation_client,
     dynamodb_client,
     ecs_client,
+    events_client,
     sfn_client,
     ssm_client,
 )
@@ -88,7 +90,8 @@ def bind_termination_hook(event: CustomResourceRequest, props: DrainProperties) 
     if props.termination_hook is not None:
         group, name = props.target[0], props.termination_hook
         hook = hook_bindings.describe_hook(autoscaling_client(), group, name)
-        problems = binding_problems(props, hook)
+        managed = hook_bindings.managed_draining(ecs_client(), props.cluster, group) if hook is not None else []
+        problems = binding_problems(props, hook, managed)
         if problems or hook is None:
             raise InvalidProperties(problems)
         binding = hook_bindings.Binding(
@@ -96,8 +99,20 @@ def bind_termination_hook(event: CustomResourceRequest, props: DrainProperties) 
         )
         hook_bindings.bind(dynamodb_client(), table, binding, now)
         logger.info("Bound the termination hook", extra={"group": group, "hook": name})
+        _switch_on_held_instance_reads()
     if old is not None and old != (props.target[0], props.termination_hook):
         hook_bindings.end_binding(dynamodb_client(), table, *old, now)
+
+
+def _switch_on_held_instance_reads() -> None:
+    """The reads that find held instances whose event was lost run from the first binding on. Trouble is a warning:
+    the events still come (best effort)."""
+    rule = Environment.read().held_instances_rule
+    if rule:
+        try:
+            events_client().enable_rule(Name=rule)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("The reads for held instances could not be switched on", extra={"error": repr(error)})
 
 
 def _bound_hook(raw: dict[str, Any] | None) -> tuple[str, str] | None:

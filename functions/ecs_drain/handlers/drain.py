@@ -49,7 +49,7 @@ from ..model.state import (
 )
 from ..runtime import clock
 from ..runtime.environment import WATCH_TABLE, Environment, required
-from ..runtime.observability import log_metrics, logger, metrics, tracer
+from ..runtime.observability import log_metrics, logger, metrics, report_group, tracer
 from ..steps import draining, hooks, preflight
 
 ACTIONS = ("plan", "check", "preflight", "gather", "wait")
@@ -91,6 +91,7 @@ def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult | Gathered
     drain["over"] = drain["phase"] in FINAL_PHASES
     if lifecycle is not None:
         drain = hooks.keep_held(drain_clients().autoscaling, lifecycle, drain, clock.now())
+        report_group(lifecycle["AutoScalingGroupName"], len(blocking(drain["diagnosis"])))
     drain = rule.counted_in_execution(drain, chain["link"])
     _report(action, drain)
     until = rule.retry_until(props, drain["startedAt"])

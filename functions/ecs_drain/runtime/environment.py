@@ -10,6 +10,7 @@ STATE_MACHINE = "STATE_MACHINE_ARN"  # the drain state machine (the custom resou
 RESPONSE_PARAMETER_PREFIX = "RESPONSE_PARAMETER_PREFIX"  # where answers too large for a response are kept
 WATCH_TABLE = "ECS_DRAIN_WATCH_TABLE"  # the task watch, and the shared sweeps
 TASK_STOPPED_RULE = "ECS_DRAIN_TASK_STOPPED_RULE"
+HELD_INSTANCES_RULE = "ECS_DRAIN_HELD_INSTANCES_RULE"  # the schedule of the reads for held instances
 BUDGET_TABLE = "ECS_DRAIN_BUDGET_TABLE"  # the call schedule every drain of the account shares
 READS_PER_SECOND = "ECS_READS_PER_SECOND"
 MODIFY_CALLS_PER_SECOND = "ECS_MODIFY_CALLS_PER_SECOND"
@@ -30,6 +31,7 @@ class Environment:
     response_parameter_prefix: str | None = None
     watch_table: str | None = None
     task_stopped_rule: str | None = None
+    held_instances_rule: str | None = None
     budget_table: str | None = None
     reads_per_second: float | None = None
     modify_calls_per_second: float | None = None
@@ -43,6 +45,7 @@ class Environment:
             response_parameter_prefix=_text(RESPONSE_PARAMETER_PREFIX),
             watch_table=_text(WATCH_TABLE),
             task_stopped_rule=_text(TASK_STOPPED_RULE),
+            held_instances_rule=_text(HELD_INSTANCES_RULE),
             budget_table=_text(BUDGET_TABLE),
             reads_per_second=_rate(READS_PER_SECOND),
             modify_calls_per_second=_rate(MODIFY_CALLS_PER_SECOND),

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE = "ecs-drain"
 NAMESPACE = "ECSDrain"
@@ -31,3 +32,16 @@ def log_metrics[**P, R](handler: Callable[P, R]) -> Callable[P, R]:
                 metrics.flush_metrics()
 
     return publishing
+
+
+# A termination hook's drain that cannot finish, per group: the alarm a group's instance refresh names in its
+# AlarmSpecification watches this metric with the group's dimension (docs/how-it-works.md, "Auto Scaling groups
+# changed in place").
+HOOK_DRAIN_BLOCKED = "HookDrainBlocked"
+
+
+def report_group(group: str, blocked: int) -> None:
+    """HookDrainBlocked for the group, published at once under its own dimension (the handler's metrics carry
+    `service` only)."""
+    with single_metric(name=HOOK_DRAIN_BLOCKED, unit=MetricUnit.Count, value=blocked, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="AutoScalingGroupName", value=group)

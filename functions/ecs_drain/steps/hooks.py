@@ -61,5 +61,6 @@ def complete_batch(
         ids = hook_bindings.seal_batch(dynamodb, table, group, hook, lifecycle["batch"], now)
     result = lifecycle_result(status)
     held = hook_bindings.complete(autoscaling, group, hook, ids, result)
+    hook_bindings.release(dynamodb, table, group, hook, ids)
     logger.info("Completed the lifecycle actions", extra={"result": result, "instances": len(ids), "held": held})
     return {"result": result, "instances": len(ids), "held": held}

@@ -57,10 +57,27 @@ def test_it_gathers_instances_into_one_batch_until_sealed_then_opens_the_next(dy
     assert hook_bindings.join_batch(dynamodb, TABLE, BINDING, "i-0d", 1018.0).number == 2  # 2 stays open
 
 
-def test_it_takes_each_lifecycle_action_once(dynamodb: DynamoDBClient) -> None:
-    assert not hook_bindings.taken(dynamodb, TABLE, "token-1")
-    hook_bindings.take(dynamodb, TABLE, "token-1", 1000.0)
-    assert hook_bindings.taken(dynamodb, TABLE, "token-1") and not hook_bindings.taken(dynamodb, TABLE, "token-2")
+def test_it_takes_each_held_instance_once_by_its_event_or_a_read_until_its_action_is_completed(
+    dynamodb: DynamoDBClient,
+) -> None:
+    assert not hook_bindings.taken(dynamodb, TABLE, BINDING, "i-0a", "token-1")
+    hook_bindings.take(dynamodb, TABLE, BINDING, "i-0a", "token-1", 1000.0)
+    assert hook_bindings.taken(dynamodb, TABLE, BINDING, "i-0a", "token-1")  # a copy of its event
+    assert hook_bindings.taken(dynamodb, TABLE, BINDING, "i-0a", None)  # a read finding it held
+    hook_bindings.take(dynamodb, TABLE, BINDING, "i-0b", None, 1000.0)  # found by a read first
+    assert hook_bindings.taken(dynamodb, TABLE, BINDING, "i-0b", "token-2")  # its late event
+    hook_bindings.release(dynamodb, TABLE, "asg", "drain", ["i-0a", "i-0b"])  # completed
+    assert not hook_bindings.taken(dynamodb, TABLE, BINDING, "i-0b", "token-3")  # held again later: a new action
+    assert hook_bindings.taken(dynamodb, TABLE, BINDING, "i-0a", "token-1")  # an old copy is still known
+
+
+def test_it_lists_the_bound_hooks_until_forgotten(dynamodb: DynamoDBClient) -> None:
+    assert hook_bindings.bound_hooks(dynamodb, TABLE) == []
+    hook_bindings.bind(dynamodb, TABLE, BINDING, 1000.0)
+    hook_bindings.bind(dynamodb, TABLE, Binding("b#c", "h", {}, 60), 1000.0)  # names with the separator in them
+    assert hook_bindings.bound_hooks(dynamodb, TABLE) == [("asg", "drain"), ("b#c", "h")]
+    hook_bindings.forget_bound(dynamodb, TABLE, "asg", "drain")
+    assert hook_bindings.bound_hooks(dynamodb, TABLE) == [("b#c", "h")]
 
 
 def test_it_reads_the_hook_as_the_group_has_it_and_none_where_there_is_none() -> None:
@@ -125,3 +142,21 @@ def test_it_counts_the_instances_still_held_and_raises_other_trouble() -> None:
         hook_bindings.complete(
             cast("AutoScalingClient", Actions({"i-0a"}, "Throttling")), "asg", "d", ["i-0a"], "CONTINUE"
         )
+
+
+def test_it_names_the_capacity_providers_on_the_group_whose_managed_draining_is_on() -> None:
+    with mock_aws():
+        ecs = boto3.client("ecs", region_name="us-east-1")
+        ecs.create_cluster(clusterName="web")
+        arn = "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0:autoScalingGroupName/"
+        ecs.create_capacity_provider(name="default-on", autoScalingGroupProvider={"autoScalingGroupArn": arn + "asg"})
+        ecs.create_capacity_provider(
+            name="off", autoScalingGroupProvider={"autoScalingGroupArn": arn + "asg", "managedDraining": "DISABLED"}
+        )
+        ecs.create_capacity_provider(name="other", autoScalingGroupProvider={"autoScalingGroupArn": arn + "other"})
+        assert hook_bindings.managed_draining(ecs, "web", "asg") == []  # none is the cluster's yet
+        ecs.put_cluster_capacity_providers(
+            cluster="web", capacityProviders=["default-on", "off", "other"], defaultCapacityProviderStrategy=[]
+        )
+        assert hook_bindings.managed_draining(ecs, "web", "asg") == ["default-on"]
+        assert hook_bindings.managed_draining(ecs, "nowhere", "asg") == []

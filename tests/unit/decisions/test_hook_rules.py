@@ -22,19 +22,19 @@ def test_it_holds_an_instance_100_heartbeat_timeouts_or_48_hours_whichever_is_le
 
 def test_it_binds_only_a_termination_hook_it_can_keep_holding_naming_what_to_change() -> None:
     fine = parse({"Cluster": "w", "AutoScalingGroup": "asg", "TerminationHook": "drain"})
-    assert hook_rules.binding_problems(fine, Hook("drain", TERMINATING, 120, "CONTINUE")) == []
-    [missing] = hook_rules.binding_problems(fine, None)
+    assert hook_rules.binding_problems(fine, Hook("drain", TERMINATING, 120, "CONTINUE"), []) == []
+    [missing] = hook_rules.binding_problems(fine, None, [])
     assert "TerminationHook 'drain' is not a lifecycle hook of the Auto Scaling group asg" in missing
     launch = Hook("drain", "autoscaling:EC2_INSTANCE_LAUNCHING", 120, "CONTINUE")
-    assert hook_rules.binding_problems(fine, launch) == [
+    assert hook_rules.binding_problems(fine, launch, []) == [
         "TerminationHook 'drain' is a hook of autoscaling:EC2_INSTANCE_LAUNCHING, not of"
         " autoscaling:EC2_INSTANCE_TERMINATING."
     ]
     slow = parse({"Cluster": "w", "AutoScalingGroup": "asg", "TerminationHook": "drain", "PollIntervalSeconds": 90})
-    [said] = hook_rules.binding_problems(slow, Hook("drain", TERMINATING, 120, "CONTINUE"))
+    [said] = hook_rules.binding_problems(slow, Hook("drain", TERMINATING, 120, "CONTINUE"), [])
     assert said.startswith("PollIntervalSeconds 90 is more than half the HeartbeatTimeout 120") and "60 or less" in said
     long = parse({"Cluster": "w", "AutoScalingGroup": "asg", "TerminationHook": "drain", "DrainTimeoutSeconds": 20000})
-    [said] = hook_rules.binding_problems(long, Hook("drain", TERMINATING, 120, "CONTINUE"))
+    [said] = hook_rules.binding_problems(long, Hook("drain", TERMINATING, 120, "CONTINUE"), [])
     assert (
         said.startswith("DrainTimeoutSeconds 20000 is longer than the hook 'drain' can hold")
         and "at most 11880" in said
@@ -46,3 +46,10 @@ def test_it_records_a_heartbeat_every_half_timeout_and_continues_only_a_drain_th
     assert not hook_rules.heartbeat_due(1000.0, 1059.0, 120) and hook_rules.heartbeat_due(1000.0, 1060.0, 120)
     assert hook_rules.lifecycle_result("SUCCESS") == "CONTINUE"
     assert hook_rules.lifecycle_result("FAILED") == "ABANDON"
+
+
+def test_it_refuses_a_hook_on_a_group_ecs_managed_draining_drains_already() -> None:
+    fine = parse({"Cluster": "w", "AutoScalingGroup": "asg", "TerminationHook": "drain"})
+    [said] = hook_rules.binding_problems(fine, Hook("drain", TERMINATING, 120, "CONTINUE"), ["asg-provider"])
+    assert "capacity provider asg-provider's, whose ECS managed instance draining" in said
+    assert "managedDraining to DISABLED" in said
