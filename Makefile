@@ -18,7 +18,7 @@ export PYTHONPYCACHEPREFIX := $(CURDIR)/.pycache
 # Written, not only read, even where the environment says otherwise.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help demo test tests check unit e2e validate bench bench-traffic build clean
+.PHONY: help demo test tests check unit e2e validate bench bench-traffic bench-in-place build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -93,12 +93,15 @@ unit: $(VENV)/.synced ## Unit tests (no network): the product's, and the emulati
 e2e: $(VENV)/.synced ## End-to-end tests on the offline emulation
 	$(VENV)/bin/pytest -q -n 2 tests/e2e
 
-bench: bench-traffic ## Scale, cost and failed requests (writes benchmarks/*.json and docs/benchmarks.md)
+bench: bench-traffic bench-in-place ## Scale, cost and failed requests (writes benchmarks/*.json and docs/benchmarks.md)
 	$(VENV)/bin/python -m benchmarks.run
 	$(VENV)/bin/python -m benchmarks.doc_figures
 
 bench-traffic: $(VENV)/.synced ## Failed requests per scenario and strategy (writes benchmarks/traffic.json)
 	$(VENV)/bin/python -m benchmarks.failed_requests
+
+bench-in-place: $(VENV)/.synced ## In-place changes per scenario and strategy (writes benchmarks/in_place.json)
+	$(VENV)/bin/python -m emulation.in_place
 
 build: $(SAM_VENV)/.synced ## sam build, without Docker
 	PATH="$(PY313_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build

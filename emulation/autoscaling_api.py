@@ -1,5 +1,6 @@
 """Auto Scaling's lifecycle calls, answered as AWS answers them where moto cannot: TerminateInstanceInAutoScalingGroup
-holds an instance its group's termination hooks hold (moto terminates it at once), CompleteLifecycleAction and
+holds an instance its group's termination hooks hold (moto terminates it at once, and tells the ECS simulator
+nothing: with no hook it is terminated here, in both), CompleteLifecycleAction and
 RecordLifecycleActionHeartbeat (moto has neither), DeleteLifecycleHook completing the hook's outstanding actions
 first (moto deletes the hook alone), on the model of `lifecycle_hooks`. The instance's LifecycleState
 is kept on moto's group, so DescribeAutoScalingInstances and DescribeAutoScalingGroups show it.
@@ -130,9 +131,10 @@ class AutoScalingLifecycle:
     def _terminate(self, params: dict[str, Any]) -> Any:
         instance_id = params["InstanceId"]
         group, state = self._group_of(instance_id)
-        if not self._hooks(group):
-            return None  # moto terminates it at once, as AWS does with no hook
-        self._hold(group, state)
+        if self._hooks(group):
+            self._hold(group, state)
+        else:  # terminated at once, as AWS does with no hook: in EC2 and in the ECS simulator (moto would not tell it)
+            self._leave(group, state, [])
         if str(params.get("ShouldDecrementDesiredCapacity", "false")).lower() == "true":
             group.desired_capacity = max(0, (group.desired_capacity or 0) - 1)
         now = self._now()
@@ -146,16 +148,20 @@ class AutoScalingLifecycle:
         return moto_patches.serialized("autoscaling", "TerminateInstanceInAutoScalingGroup", {"Activity": activity})
 
     def _set_capacity(self, params: dict[str, Any]) -> Any:
-        """SetDesiredCapacity on a group with lifecycle hooks. Below the instances in service, with a termination
-        hook: the instances it takes out (moto's choice: the first not protected from scale-in) are held, not
-        terminated. Above, with a launch hook: the instances moto launches are held in Pending:Wait."""
+        """SetDesiredCapacity. Below the instances in service, the instances it takes out (moto's choice: the first
+        not protected from scale-in) are held where the group has a termination hook, else terminated at once (in
+        EC2 and in the ECS simulator, which moto would not tell). Above, with a launch hook: the instances moto
+        launches are held in Pending:Wait."""
         group = self.backend.autoscaling_groups[params["AutoScalingGroupName"]]
         desired = int(params["DesiredCapacity"])
         in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
-        if desired < len(in_service) and self._hooks(group, TERMINATING):
+        if desired < len(in_service):
             removable = [s for s in in_service if not s.protected_from_scale_in]
             for state in removable[: len(in_service) - desired]:
-                self._hold(group, state, TERMINATING)
+                if self._hooks(group, TERMINATING):
+                    self._hold(group, state, TERMINATING)
+                else:
+                    self._leave(group, state, [])  # terminated at once, in EC2 and in the ECS simulator
             group.desired_capacity = desired
         elif desired > len(in_service) and self._hooks(group, LAUNCHING):
             before = {s.instance.id for s in group.instance_states}

@@ -103,7 +103,7 @@ class InstanceRefresh:
             return Moves()
         self.paused_until = None
         to_replace = [m for m in members if not self._target(m) and m.state in (IN_SERVICE, "Pending")]
-        running = [m for m in members if not m.state.startswith("Terminat")]
+        running = [m for m in members if not m.state.startswith("Terminat") and m.state != "Retained"]
         busy = self._in_flight(members) or self._warming(members, now)
         if not to_replace and not busy and len(running) >= self.desired:
             self._end()
@@ -161,8 +161,9 @@ class InstanceRefresh:
         return member.in_service_since is not None and now - member.in_service_since >= self.warmup
 
     def _in_flight(self, members: list[Member]) -> bool:
-        """Instances on their way in (launching, held by a launch hook) or out (terminating, held)."""
-        return any(m.state not in (IN_SERVICE, "Terminated") for m in members)
+        """Instances on their way in (launching, held by a launch hook) or out (terminating, held). A Retained one
+        (its termination abandoned, kept by the group's instance lifecycle policy) is out of the refresh's way."""
+        return any(m.state not in (IN_SERVICE, "Terminated", "Retained") for m in members)
 
     def _checkpoint(self, members: list[Member], now: float) -> bool:
         """Pause at the next checkpoint reached (what is in flight has settled)."""

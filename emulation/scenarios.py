@@ -13,8 +13,11 @@ import boto3
 from moto.ec2.models import ec2_backends
 from moto.ecs.models import ecs_backends
 
+from ecs_drain.runtime.observability import HOOK_DRAIN_BLOCKED, NAMESPACE, SERVICE
+
 from . import moto_patches
 from .cloudformation import Answer, CloudFormation, Request, ResponseServer, StackResource, response_server, stack_api
+from .cloudwatch import MetricAlarm
 from .ecs_api import Account, EcsApi, Faults, enforced
 from .ecs_events import Deliveries, Delivery, EventBus
 from .ecs_simulator import CapacityProviderSpec, EcsSimulator, ServiceSpec
@@ -29,6 +32,7 @@ OLD_PROVIDER, NEW_PROVIDER = "old-capacity", "new-capacity"  # capacity provider
 CALL_SECONDS = 0.03  # a few tens of milliseconds per AWS call, as measured from Lambda in-Region
 NEIGHBOUR_READS_PER_SECOND = 5.0
 EVENTS = Delivery()  # ECS events to the provider's rules: each once, 0.5 to 2.5 s late
+ALARM_PERIOD_SECONDS = 60.0  # the in-place example's alarm: Maximum over 60 s
 LIFECYCLE_EVENTS = Delivery(seed=12)  # Auto Scaling lifecycle action events: each once, 0.5 to 2.5 s late
 FLEET = "Fleet"  # the capacity's logical id in the stack
 FLEET_TYPES = {
@@ -226,9 +230,31 @@ class World:
             self.properties = new
         return answer
 
-    def refresh_in_place(self, wall_seconds: float = 120.0, **preferences: Any) -> dict[str, Any]:
+    def alarm_on_hook_drains(self, alarm: str) -> MetricAlarm:
+        """A CloudWatch alarm on ecs-drain's HookDrainBlocked for the old group (Maximum >= 1 over 60 s), as the
+        in-place example declares it, evaluated every 60 simulated seconds on what the functions published; in
+        ALARM, a refresh of the group that names it in its AlarmSpecification fails."""
+        group = self.old.request_id
+        dimensions = {"AutoScalingGroupName": group, "service": SERVICE}  # as Powertools publishes it
+        watched = MetricAlarm(alarm, NAMESPACE, HOOK_DRAIN_BLOCKED, dimensions)
+
+        def evaluate_at(when: float) -> None:
+            def evaluate() -> None:
+                if watched.evaluate(self.aws.output) and self.api.lifecycle is not None:
+                    self.api.lifecycle.alarm(group, alarm)
+                evaluate_at(when + ALARM_PERIOD_SECONDS)  # from the period's end: the simulator may run behind
+
+            self.sim.at(when, evaluate)
+
+        evaluate_at(self.aws.clock.now() + ALARM_PERIOD_SECONDS)
+        return watched
+
+    def refresh_in_place(
+        self, wall_seconds: float = 120.0, until: float | None = None, **preferences: Any
+    ) -> dict[str, Any]:
         """An instance refresh of the old fleet's Auto Scaling group (as CloudFormation's AutoScalingInstanceRefresh
-        policy starts one after a launch template change), run until it ends; its DescribeInstanceRefreshes entry.
+        policy starts one after a launch template change), run until it ends (or `until`, simulated time); its
+        DescribeInstanceRefreshes entry.
         The instances it launches register in the cluster (the world's `new` fleet) REFRESH_REGISTERS_SECONDS after
         launch, as the new fleet's do."""
         assert self.api.lifecycle is not None
@@ -245,6 +271,8 @@ class World:
                 ]
             if refresh["Status"] not in ("Pending", "InProgress", "RollbackInProgress"):
                 return dict(refresh)
+            if until is not None and self.aws.clock.now() >= until:
+                return dict(refresh)  # still under way at `until` (simulated time)
         raise TimeoutError(f"the instance refresh of {self.old.request_id} did not end in {wall_seconds} s")
 
     def rolling_update(self, max_batch_size: int, pause_seconds: float) -> float:

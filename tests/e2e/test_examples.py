@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ecs_drain.runtime.observability import SERVICE
 from emulation import template as cfn
 from emulation.scenarios import rollover_world
 
@@ -73,8 +74,9 @@ def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
         assert refresh["Preferences"]["AlarmSpecification"]["Alarms"] == [{"Ref": "DrainBlockedAlarm"}]
         alarm = resources["DrainBlockedAlarm"]["Properties"]
         assert alarm["MetricName"] == "HookDrainBlocked" and alarm["Namespace"] == "ECSDrain"
-        assert alarm["Dimensions"] == [
-            {"Name": "AutoScalingGroupName", "Value": group["Properties"]["AutoScalingGroupName"]}
+        assert alarm["Dimensions"] == [  # exactly the dimensions ecs-drain publishes it with
+            {"Name": "AutoScalingGroupName", "Value": group["Properties"]["AutoScalingGroupName"]},
+            {"Name": "service", "Value": SERVICE},
         ]
         [hook] = group["Properties"]["LifecycleHookSpecificationList"]
         assert hook["LifecycleHookName"] == drain_resource(template)["TerminationHook"]

@@ -1,6 +1,6 @@
 """Capacity CloudFormation changes in place (issue 47), on the emulation: an instance refresh of the Auto Scaling group
-the services run on. ecs-drain does not act on in-place changes yet; these pin what happens to the tasks without
-it, the baseline the drain on termination hooks is to be measured against."""
+the services run on, a rolling update, a scale-in. What happens to the tasks with no drain (the baseline), and with
+ecs-drain on the group's termination hook."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from emulation.in_place import measure_in_place
 from emulation.scenarios import World, rollover_world
 
 
@@ -88,3 +89,20 @@ def test_it_drains_each_old_instance_its_bound_termination_hook_holds_in_a_refre
         assert world.api.lifecycle is not None
         actions = world.api.lifecycle.actions.actions
         assert len(actions) == 3 and all(a.result == "CONTINUE" and not a.timed_out for a in actions), actions
+
+
+@pytest.mark.parametrize("scenario", ["instance-refresh", "rolling-update", "scale-in"])
+def test_it_fails_no_request_and_kills_no_task_where_instances_are_replaced_in_place(scenario: str) -> None:
+    """The in-place scenarios with room (the rows of docs/benchmarks.md, "In-place changes"), under ecs-drain: every
+    old instance that goes is set DRAINING first, no task on it is killed, no request fails."""
+    run = measure_in_place(scenario, "ecs-drain")
+    assert run.failed == 0 and run.tasks_killed == 0, run
+    assert run.old_gone >= 1 and run.old_set_draining == run.old_gone, run
+
+
+def test_it_fails_the_refresh_and_keeps_the_blocked_instance_serving() -> None:
+    """A 100/100 service in the refresh: the drain is blocked, HookDrainBlocked puts the refresh's alarm in ALARM,
+    the refresh fails and rolls back; the blocked instance, abandoned into a group that retains it, serves on."""
+    run = measure_in_place("refresh-blocked", "ecs-drain")
+    assert run.refresh == "RollbackSuccessful" and run.failed == 0 and run.tasks_killed == 0, run
+    assert run.old_gone == 0, run

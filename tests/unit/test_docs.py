@@ -10,6 +10,8 @@ from pathlib import Path
 from benchmarks.doc_figures import page, readme_figures
 from benchmarks.failed_requests import short_markdown
 from emulation.catalog import TRAFFIC_SCENARIOS
+from emulation.in_place import IN_PLACE_SCENARIOS, IN_PLACE_STRATEGIES
+from emulation.in_place import markdown as in_place_markdown
 from emulation.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +27,14 @@ def test_it_keeps_the_reliability_table_and_the_tests_in_step() -> None:
     assert table <= defined, sorted(table - defined)
     matrix = set(re.findall(r"^def (test_it_\w+)", (ROOT / "tests/e2e/test_reliability.py").read_text(), re.MULTILINE))
     assert matrix <= table, sorted(matrix - table)
+
+
+def test_it_shows_the_measured_in_place_rows_in_the_benchmarks() -> None:
+    rows = json.loads((ROOT / "benchmarks" / "in_place.json").read_text())
+    assert {(r["scenario"], r["strategy"]) for r in rows} == {
+        (s, strategy) for s in IN_PLACE_SCENARIOS for strategy in IN_PLACE_STRATEGIES
+    }
+    assert in_place_markdown(rows) in (ROOT / "docs" / "benchmarks.md").read_text()
 
 
 def test_it_opens_the_readme_results_with_the_measured_traffic_table() -> None:
