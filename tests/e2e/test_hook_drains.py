@@ -5,6 +5,8 @@ abandoned into a group that retains such instances; copies of Auto Scaling's eve
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -22,6 +24,17 @@ def hold_every_old_instance(world: World) -> float:
             AutoScalingGroupName=world.old.request_id, DesiredCapacity=0
         )
     return world.aws.clock.now()
+
+
+@contextmanager
+def held_world(heartbeat: int, policy: dict[str, str] | None = None, **options: Any) -> Iterator[World]:
+    """Three old instances of a group with room on three others, the hook bound (`policy`: the resource's other
+    properties); the test holds them."""
+    with rollover_world(
+        kind="AutoScalingGroup", new_instances=3, new_fleet_registers=None, log_level="ERROR", **options
+    ) as world:
+        assert world.bind_termination_hook("drain", heartbeat, **(policy or {})) is not None
+        yield world
 
 
 def hook_outputs(world: World) -> list[dict[str, Any]]:
@@ -72,14 +85,7 @@ def test_it_drains_100_instances_held_within_seconds_as_one_drain_within_the_acc
 
 
 def test_it_finds_held_instances_whose_event_never_came_within_a_minute() -> None:
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        lifecycle_events=Delivery(lost_share=1.0),
-        log_level="ERROR",
-    ) as world:
-        assert world.bind_termination_hook("drain", heartbeat=300) is not None
+    with held_world(300, lifecycle_events=Delivery(lost_share=1.0)) as world:
         held_at = hold_every_old_instance(world)
         world.aws.clock.advance(120)
         assert world.aws.wait_for_executions(wall_seconds=300)
@@ -97,14 +103,7 @@ def test_it_finds_held_instances_whose_event_never_came_within_a_minute() -> Non
 def test_it_holds_an_instance_past_its_hooks_heartbeat_timeout_to_its_last_stopped_task() -> None:
     """A 60 s heartbeat timeout and tasks that take 300 s to leave their load balancer: the drain records a heartbeat
     every 30 s or so, and completes the action only once the last task is STOPPED, 5 minutes on."""
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        services=services(6, 1, deregistration_delay=300),
-        log_level="ERROR",
-    ) as world:
-        assert world.bind_termination_hook("drain", heartbeat=60) is not None
+    with held_world(60, services=services(6, 1, deregistration_delay=300)) as world:
         held_at = hold_every_old_instance(world)
         world.aws.clock.advance(30)
         assert world.aws.wait_for_executions(wall_seconds=300)
@@ -123,17 +122,10 @@ def test_it_keeps_an_instance_blocked_past_its_deadline_when_abandoned_into_a_re
     """A 100/100 service pins its tasks; BlockedTimeoutSeconds 60 and OnTimeout ABANDON, on a group whose instance
     lifecycle policy retains abandoned terminations: the instances stay (Retained), their tasks running, and the
     output and Reason say so."""
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        services=pinned_services(),
-        log_level="ERROR",
-    ) as world:
+    policy = {"BlockedTimeoutSeconds": "60", "OnTimeout": "ABANDON"}
+    with held_world(300, policy, services=pinned_services()) as world:
         assert world.api.lifecycle is not None
         world.api.lifecycle.retain_on_abandon.add(world.old.request_id)
-        policy = {"BlockedTimeoutSeconds": "60", "OnTimeout": "ABANDON"}
-        assert world.bind_termination_hook("drain", heartbeat=300, **policy) is not None
         hold_every_old_instance(world)
         world.aws.clock.advance(30)
         assert world.aws.wait_for_executions(wall_seconds=300)
@@ -152,14 +144,7 @@ def test_it_keeps_an_instance_blocked_past_its_deadline_when_abandoned_into_a_re
 
 
 def test_it_takes_each_lifecycle_action_once_when_its_event_comes_twice() -> None:
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        lifecycle_events=Delivery(duplicate_share=1.0, redelivery_seconds=60.0, seed=5),
-        log_level="ERROR",
-    ) as world:
-        assert world.bind_termination_hook("drain", heartbeat=300) is not None
+    with held_world(300, lifecycle_events=Delivery(duplicate_share=1.0, redelivery_seconds=60.0, seed=5)) as world:
         hold_every_old_instance(world)
         world.aws.clock.advance(120)
         assert world.aws.wait_for_executions(wall_seconds=300)
@@ -171,14 +156,7 @@ def test_it_takes_each_lifecycle_action_once_when_its_event_comes_twice() -> Non
 
 def test_it_drains_once_when_the_events_come_40_seconds_late() -> None:
     """Each event 40 s late (the minute's read may find an instance first: taken once, either way)."""
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        lifecycle_events=Delivery(delay_seconds=40.0, jitter_seconds=0.0),
-        log_level="ERROR",
-    ) as world:
-        assert world.bind_termination_hook("drain", heartbeat=120) is not None
+    with held_world(120, lifecycle_events=Delivery(delay_seconds=40.0, jitter_seconds=0.0)) as world:
         hold_every_old_instance(world)
         world.aws.clock.advance(120)
         assert world.aws.wait_for_executions(wall_seconds=300)
@@ -193,14 +171,7 @@ def test_it_ends_a_drain_whose_hook_is_deleted_midway_saying_no_instance_was_sti
     """The hook deleted 60 s into a drain of tasks that take 300 s to leave their load balancer: Auto Scaling
     completes its actions with CONTINUE at once and the instances go, tasks and all (no drain can keep them); the
     drain counts them drained, ends within two polls, and its output says none was still held."""
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        services=services(6, 1, deregistration_delay=300),
-        log_level="ERROR",
-    ) as world:
-        assert world.bind_termination_hook("drain", heartbeat=120) is not None
+    with held_world(120, services=services(6, 1, deregistration_delay=300)) as world:
         held_at = hold_every_old_instance(world)
         autoscaling = world.aws.client("autoscaling")
 
@@ -219,14 +190,7 @@ def test_it_ends_a_drain_whose_hook_is_deleted_midway_saying_no_instance_was_sti
 def test_it_ends_a_drain_whose_instance_is_terminated_outside_the_group() -> None:
     """One held instance terminated in EC2 mid-drain: counted drained; the others drain to their last task; the
     actions are completed (the gone one's too, as Auto Scaling still holds it)."""
-    with rollover_world(
-        kind="AutoScalingGroup",
-        new_instances=3,
-        new_fleet_registers=None,
-        services=services(6, 1, deregistration_delay=120),
-        log_level="ERROR",
-    ) as world:
-        assert world.bind_termination_hook("drain", heartbeat=120) is not None
+    with held_world(120, services=services(6, 1, deregistration_delay=120)) as world:
         held_at = hold_every_old_instance(world)
         victim = world.old.container_ids[0]
         world.sim.at(held_at + 45, lambda: world.sim.terminate_instance(victim))
