@@ -158,6 +158,12 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         f"Instances {summary.get('instances')}, tasks at start {summary.get('tasksAtStart')}, "
         f"seconds {summary.get('seconds')}" + (f" ({phases})" if phases else "")
     )
+    actions = summary.get("lifecycleActions")
+    if actions is not None:  # a termination hook's drain
+        console.print(
+            f"Lifecycle actions completed with {actions['result']}: {actions['held']} of {actions['instances']}"
+            " instances still held by the hook"
+        )
     return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecs_drain.aws.clients import Clients
-from ecs_drain.aws.executions import MAX_NAME, stack_prefix
+from ecs_drain.aws.executions import HOOK_PREFIX, MAX_NAME, stack_prefix
 from ecs_drain.aws.targets import ec2_instance_ids
 from ecs_drain.decisions.properties import DrainProperties
-from ecs_drain.model.state import REQUEST_KEY, ExecutionInput
+from ecs_drain.model.state import LIFECYCLE_KEY, REQUEST_KEY, ExecutionInput
 
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 BUDGET_TABLE_OUTPUT = "CallBudgetTable"  # where the provider's drains keep their schedule and their claims on room
@@ -51,8 +51,29 @@ def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:
         found += [e for e in page["executions"] if e["name"].startswith(prefix) and _of_stack(sfn, e, stack_name)]
     if not found:
         raise LookupError(f"no drain of stack {stack_name} was found in {machine_arn}: check the stack's name.")
+    return _running_or_latest(found)
+
+
+def find_hook_execution(sfn: Any, machine_arn: str, group: str) -> str:
+    """The drain of the instances a group's termination hook holds: its running execution, or else its latest
+    (named `hook-<group>-<hook>-<batch>-...`; each candidate's input names its group)."""
+    found: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
+        found += [e for e in page["executions"] if e["name"].startswith(HOOK_PREFIX) and _of_group(sfn, e, group)]
+    if not found:
+        raise LookupError(f"no drain of a termination hook of the group {group} was found in {machine_arn}.")
+    return _running_or_latest(found)
+
+
+def _running_or_latest(found: list[dict[str, Any]]) -> str:
     running = [e for e in found if e["status"] == "RUNNING"]
     return str(max(running or found, key=lambda e: e["startDate"])["executionArn"])
+
+
+def _of_group(sfn: Any, execution: dict[str, Any], group: str) -> bool:
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    lifecycle = json.loads(described.get("input") or "{}").get(LIFECYCLE_KEY) or {}
+    return bool(lifecycle.get("AutoScalingGroupName") == group)
 
 
 def _of_stack(sfn: Any, execution: dict[str, Any], stack_name: str) -> bool:

@@ -83,8 +83,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     session = _session(args)
     sfn = session.client("stepfunctions")
-    # An execution named by its ARN needs no provider stack: only --stack looks the state machine up.
-    arn = args.execution_arn or lookup.find_execution(sfn, _state_machine(args, session), args.stack)
+    # An execution named by its ARN needs no provider stack: --stack and --auto-scaling-group look it up.
+    if args.execution_arn:
+        arn = args.execution_arn
+    elif args.auto_scaling_group:
+        arn = lookup.find_hook_execution(sfn, _state_machine(args, session), args.auto_scaling_group)
+    else:
+        arn = lookup.find_execution(sfn, _state_machine(args, session), args.stack)
     return display.watch(console, sfn, arn, args.interval, args.plain, args.output)
 
 

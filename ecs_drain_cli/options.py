@@ -239,6 +239,10 @@ def parser() -> argparse.ArgumentParser:
     which = watch.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack", help="the consumer stack (its exact name) whose Custom::ECSDrain is draining")
     which.add_argument("--execution-arn", type=execution_arn, help="the drain's Step Functions execution")
+    which.add_argument(
+        "--auto-scaling-group",
+        help="the group (its name) whose termination hook's instances are draining (TerminationHook)",
+    )
     _follow_options(watch)
     _global_options(watch, defaults=False)
 

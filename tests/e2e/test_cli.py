@@ -181,3 +181,21 @@ def test_it_checks_a_target_against_the_room_other_drains_in_flight_claim(capsys
         assert verdict["finishes"] is False
         said = " ".join(f["detail"] for f in verdict["findings"])
         assert f"the drain of SpotFleet {other.request_id} (4 tasks of SpotFleet {other.request_id})" in said, said
+
+
+def test_it_watches_the_drain_a_groups_termination_hook_started(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(kind="AutoScalingGroup", new_instances=3, new_fleet_registers=None) as world:
+        assert world.bind_termination_hook("drain", heartbeat=120) is not None
+        with world.aws.calls.acting_as("driver"):
+            world.aws.client("autoscaling").set_desired_capacity(
+                AutoScalingGroupName=world.old.request_id, DesiredCapacity=2
+            )
+        world.aws.clock.advance(5)  # the hook's event comes, the batch's drain starts
+        code = run(world, "watch", "--auto-scaling-group", world.old.request_id)
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "Following arn:aws:states:" in out and ":hook-" in out
+        assert "Outcome: DRAINED (SUCCESS)" in out
+        assert "Lifecycle actions completed with CONTINUE: 1 of 1 instances still held by the hook" in out
+        assert run(world, "watch", "--auto-scaling-group", "another-group") == 2  # none: a clear error
+        assert "no drain of a termination hook of the group another-group" in capsys.readouterr().err

@@ -154,7 +154,7 @@ def test_it_follows_an_execution_by_its_arn_without_looking_for_the_provider_sta
         ),
         (["check", "--clster", "web", "--fleet", "fleet-1"], "unknown option --clster; did you mean --cluster?"),
         (["chek", "--cluster", "web", "--fleet", "fleet-1"], "invalid choice: 'chek'"),
-        (["watch"], "one of the arguments --stack --execution-arn is required"),
+        (["watch"], "one of the arguments --stack --execution-arn --auto-scaling-group is required"),
         (["drain"], "argument COMMAND: invalid choice: 'drain'"),
     ],
 )

@@ -40,6 +40,7 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 
 
 PREFLIGHT_SUFFIX = "-preflight"
+HOOK_PREFIX = "hook-"  # every termination hook's drain
 
 
 def execution_name(stack_id: str, logical_resource_id: str, request_id: str, *, preflight: bool = False) -> str:
@@ -74,7 +75,7 @@ def hook_execution_name(group: str, hook: str, batch: int) -> str:
     the batch, so the batch's drain starts once."""
     digest = hashlib.sha256(f"{group}#{hook}".encode()).hexdigest()[:DIGEST]
     tail = f"-{batch}-{digest}"
-    head = _UNSAFE.sub("-", f"hook-{group}-{hook}").strip("-")
+    head = HOOK_PREFIX + _UNSAFE.sub("-", f"{group}-{hook}").strip("-")
     return f"{head[: MAX_NAME - len(tail)]}{tail}"
 
 
