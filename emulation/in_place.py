@@ -46,6 +46,7 @@ class InPlaceScenario:
     # The group's instance lifecycle policy retains instances whose termination hook is abandoned, and the refresh
     # names the alarm on ecs-drain's HookDrainBlocked for the group (AutoRollback on), as the in-place example does.
     guarded: bool = False
+    registers: bool = True  # False: the new instances never register (a bad AMI)
 
 
 IN_PLACE_SCENARIOS = {
@@ -57,6 +58,13 @@ IN_PLACE_SCENARIOS = {
     ),
     "scale-in": InPlaceScenario(
         "scale-in", "4 instances scaled in to 3, room left on the 3 for every task", 20, {"old_instances": 4}
+    ),
+    "refresh-bad-ami": InPlaceScenario(
+        "refresh",
+        "the instance refresh, its new instances never registering in the cluster (a bad AMI)",
+        30,
+        guarded=True,
+        registers=False,
     ),
     "refresh-blocked": InPlaceScenario(
         "refresh",
@@ -98,7 +106,7 @@ def measure_in_place(name: str, strategy: str) -> InPlaceRun:
         begun = world.aws.clock.now()
         window_end = begun + scenario.window_minutes * 60
         traffic.count_until(window_end)
-        _prepare(world, strategy, scenario)
+        _prepare(world, strategy, scenario, window_end)
         refresh = _change(world, scenario, window_end)
         world.aws.clock.sleep(max(0.0, window_end - world.aws.clock.now()))
         old = set(world.old.container_ids)
@@ -108,7 +116,7 @@ def measure_in_place(name: str, strategy: str) -> InPlaceRun:
             if world.sim.record.gone_at.get(e, window_end) < window_end
         ]
         killed = [world.sim.tasks[arn] for arn in world.sim.record.killed]
-        return InPlaceRun(
+        run = InPlaceRun(
             scenario=name,
             strategy=strategy,
             requests=traffic.requests,
@@ -119,10 +127,25 @@ def measure_in_place(name: str, strategy: str) -> InPlaceRun:
             change_seconds=max(gone, default=begun) - begun,
             old_gone=len(gone),
         )
+        _end_measurement(world)
+        return run
 
 
-def _prepare(world: World, strategy: str, scenario: InPlaceScenario) -> None:
-    """The group as the scenario has it; the strategy's hook on it, and whoever completes that."""
+def _end_measurement(world: World) -> None:
+    """The window has ended: drains still under way are stopped (their answer completes their actions) and the
+    strategies' own loops see the horizon, so nothing of this world runs on into the next."""
+    sfn = world.aws.sfn()
+    with world.aws.calls.acting_as("driver"):
+        running = sfn.list_executions(stateMachineArn=world.aws.state_machine_arn, statusFilter="RUNNING")
+        for execution in running["executions"]:
+            sfn.stop_execution(executionArn=execution["executionArn"])
+    world.aws.clock.advance(2 * MANAGED_POLL_SECONDS)
+    world.aws.wait_for_executions(wall_seconds=60)
+
+
+def _prepare(world: World, strategy: str, scenario: InPlaceScenario, horizon: float) -> None:
+    """The group as the scenario has it; the strategy's hook on it, and whoever completes that (until `horizon`, the
+    measurement's end: what it would do later is not counted, and the world is gone by then)."""
     if scenario.guarded:
         assert world.api.lifecycle is not None
         world.api.lifecycle.retain_on_abandon.add(world.old.request_id)
@@ -145,7 +168,7 @@ def _prepare(world: World, strategy: str, scenario: InPlaceScenario) -> None:
     drain = _cdk_hook if strategy == "cdk-hook" else _managed_draining
     pattern = {"source": ["aws.autoscaling"], "detail": {"LifecycleHookName": [HOOKS[strategy]]}}
     assert world.bus is not None
-    world.bus.put_rule(strategy, pattern, lambda event: drain(world, event["detail"]), Delivery(seed=13))
+    world.bus.put_rule(strategy, pattern, lambda event: drain(world, event["detail"], horizon), Delivery(seed=13))
 
 
 def _change(world: World, scenario: InPlaceScenario, window_end: float) -> str:
@@ -154,7 +177,10 @@ def _change(world: World, scenario: InPlaceScenario, window_end: float) -> str:
         preferences: dict[str, Any] = {"MinHealthyPercentage": 50, "InstanceWarmup": 60}
         if scenario.guarded:
             preferences |= {"AlarmSpecification": {"Alarms": [ALARM]}, "AutoRollback": True}
-        return str(world.refresh_in_place(wall_seconds=600, until=window_end, **preferences)["Status"])
+        refresh = world.refresh_in_place(
+            wall_seconds=600, until=window_end, registers=scenario.registers, **preferences
+        )
+        return str(refresh["Status"])
     if scenario.change == "rolling":
         world.rolling_update(max_batch_size=1, pause_seconds=60)
     else:
@@ -165,25 +191,27 @@ def _change(world: World, scenario: InPlaceScenario, window_end: float) -> str:
     return "-"
 
 
-def _cdk_hook(world: World, detail: dict[str, Any]) -> None:
+def _cdk_hook(world: World, detail: dict[str, Any], horizon: float) -> None:
     """InstanceDrainHook: DRAINING, then every 10 s the tasks not STOPPED, CONTINUE at none or at its drain time."""
-    _hold_and_complete(world, detail, lambda tasks: not tasks, CDK_POLL_SECONDS, CDK_DRAIN_SECONDS)
+    _hold_and_complete(world, detail, lambda tasks: not tasks, (CDK_POLL_SECONDS, CDK_DRAIN_SECONDS), horizon)
 
 
-def _managed_draining(world: World, detail: dict[str, Any]) -> None:
+def _managed_draining(world: World, detail: dict[str, Any], horizon: float) -> None:
     """ECS managed draining: DRAINING, CONTINUE once no service task is left (standalone ones stay), 48 h at most."""
 
     def done(tasks: list[Any]) -> bool:
         return not [t for t in tasks if t.service is not None]
 
-    _hold_and_complete(world, detail, done, MANAGED_POLL_SECONDS, MANAGED_MAX_SECONDS)
+    _hold_and_complete(world, detail, done, (MANAGED_POLL_SECONDS, MANAGED_MAX_SECONDS), horizon)
 
 
 def _hold_and_complete(
-    world: World, detail: dict[str, Any], done: Callable[[list[Any]], bool], poll: float, most: float
+    world: World, detail: dict[str, Any], done: Callable[[list[Any]], bool], timing: tuple[float, float], horizon: float
 ) -> None:
     """Set the held instance DRAINING, look every `poll` seconds until `done` with its tasks not STOPPED (or `most`
-    seconds), recording a heartbeat where the hook's timeout would come first, then complete with CONTINUE."""
+    seconds), recording a heartbeat where the hook's timeout would come first, then complete with CONTINUE; at the
+    `horizon` still looking, stop there."""
+    poll, most = timing
     instance = detail["EC2InstanceId"]
     container = next((c for c, e in world.sim.ec2_ids.items() if e == instance), None)
     ecs, autoscaling = world.aws.client("ecs"), world.aws.client("autoscaling")
@@ -195,6 +223,8 @@ def _hold_and_complete(
                 cluster=world.properties["Cluster"], containerInstances=[container], status="DRAINING"
             )
         while container is not None and world.aws.clock.now() - started < most:
+            if world.aws.clock.now() >= horizon:
+                return
             tasks = [world.sim.tasks[arn] for arn in world.sim.by_instance.get(container, ())]
             if done([t for t in tasks if t.last != "STOPPED"]):
                 break
@@ -226,9 +256,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     """Measure every in-place scenario under every strategy; write benchmarks/in_place.json and print the table."""
     import json
+    import sys
     from pathlib import Path
 
-    rows = [measure_in_place(name, strategy).row() for name in IN_PLACE_SCENARIOS for strategy in IN_PLACE_STRATEGIES]
+    rows = []
+    for name in IN_PLACE_SCENARIOS:
+        for strategy in IN_PLACE_STRATEGIES:
+            rows.append(measure_in_place(name, strategy).row())
+            print(f"measured {name} {strategy}", file=sys.stderr, flush=True)
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "in_place.json"
     path.write_text(json.dumps(rows, indent=2) + "\n")
     print(markdown(rows), end="")

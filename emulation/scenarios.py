@@ -250,7 +250,7 @@ class World:
         return watched
 
     def refresh_in_place(
-        self, wall_seconds: float = 120.0, until: float | None = None, **preferences: Any
+        self, wall_seconds: float = 120.0, until: float | None = None, registers: bool = True, **preferences: Any
     ) -> dict[str, Any]:
         """An instance refresh of the old fleet's Auto Scaling group (as CloudFormation's AutoScalingInstanceRefresh
         policy starts one after a launch template change), run until it ends (or `until`, simulated time); its
@@ -258,7 +258,7 @@ class World:
         The instances it launches register in the cluster (the world's `new` fleet) REFRESH_REGISTERS_SECONDS after
         launch, as the new fleet's do."""
         assert self.api.lifecycle is not None
-        self.api.lifecycle.on_launch = self._in_place_fleet()
+        self.api.lifecycle.on_launch = self._in_place_fleet(registers)
         autoscaling = self.aws.client("autoscaling")
         with self.aws.calls.acting_as("driver"):
             autoscaling.start_instance_refresh(AutoScalingGroupName=self.old.request_id, Preferences=preferences)
@@ -302,9 +302,10 @@ class World:
         described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.old.request_id])
         return [i["InstanceId"] for i in described["AutoScalingGroups"][0]["Instances"]]
 
-    def _in_place_fleet(self) -> Callable[[str], None]:
+    def _in_place_fleet(self, registers: bool = True) -> Callable[[str], None]:
         """The world's `new` fleet, for the instances an in-place change launches into the old fleet's group: each
-        registers in the cluster REFRESH_REGISTERS_SECONDS after launch, with the old instances' size."""
+        registers in the cluster REFRESH_REGISTERS_SECONDS after launch, with the old instances' size (`registers`
+        False: never, a bad AMI whose agent does not start)."""
         assert self.old.kind == "AutoScalingGroup"
         fleet = self.new = Fleet(self.old.request_id, [], kind="AutoScalingGroup")
         resources = self.sim.instances[self.old.container_ids[0]].registered_resources
@@ -313,6 +314,8 @@ class World:
 
         def launched(ec2_id: str) -> None:
             fleet.ec2_ids.append(ec2_id)
+            if not registers:
+                return
             when = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS
             self.sim.at(when, lambda: _register(self.sim, fleet, ec2_id, size, None, frozenset(), None))
 
