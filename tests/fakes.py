@@ -386,3 +386,13 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def create_watch_table(dynamodb: Any, name: str) -> None:
+    """The provider's watch table (template.yaml's WatchTable: one string key, `key`), on moto."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -15,6 +15,7 @@ from mypy_boto3_dynamodb import DynamoDBClient
 from ecs_drain.aws import hook_bindings
 from ecs_drain.aws.hook_bindings import Binding
 from ecs_drain.decisions.hook_rules import TERMINATING, Hook
+from tests.fakes import create_watch_table
 
 TABLE = "watch"
 BINDING = Binding("asg", "drain", {"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "drain"}, 120)
@@ -24,12 +25,7 @@ BINDING = Binding("asg", "drain", {"Cluster": "web", "AutoScalingGroup": "asg", 
 def dynamodb() -> Iterator[DynamoDBClient]:
     with mock_aws():
         client: DynamoDBClient = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_watch_table(client, TABLE)
         yield client
 
 

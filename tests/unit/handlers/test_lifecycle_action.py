@@ -16,7 +16,7 @@ from moto import mock_aws
 from ecs_drain.aws import hook_bindings
 from ecs_drain.handlers import lifecycle_action
 from ecs_drain.runtime import clock, environment
-from tests.fakes import LambdaContext
+from tests.fakes import LambdaContext, create_watch_table
 
 TABLE = "watch"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ecs-drain-drain"
@@ -55,12 +55,7 @@ class Recorded:
 def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_watch_table(dynamodb, TABLE)
         hook_bindings.bind(dynamodb, TABLE, hook_bindings.Binding("asg", "drain", BOUND, 120), 1000.0)
         fakes = Recorded()
         monkeypatch.setenv(environment.WATCH_TABLE, TABLE)

@@ -13,7 +13,7 @@ from moto import mock_aws
 from ecs_drain.aws import watch
 from ecs_drain.handlers import task_stopped
 from ecs_drain.runtime import environment
-from tests.fakes import LambdaContext
+from tests.fakes import LambdaContext, create_watch_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,12 +39,7 @@ class Tokens:
 def tokens(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tokens]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_watch_table(dynamodb, TABLE)
         sent = Tokens(dynamodb)
         monkeypatch.setenv(environment.WATCH_TABLE, TABLE)
         monkeypatch.setattr(task_stopped, "dynamodb_client", lambda: dynamodb)
