@@ -390,9 +390,18 @@ class LambdaContext:
 
 def create_watch_table(dynamodb: Any, name: str) -> None:
     """The provider's watch table (template.yaml's WatchTable: one string key, `key`), on moto."""
+    _create_table(dynamodb, name, "key")
+
+
+def create_budget_table(dynamodb: Any, name: str) -> None:
+    """The provider's call budget table (template.yaml's CallBudgetTable: one string key, `category`), on moto."""
+    _create_table(dynamodb, name, "category")
+
+
+def _create_table(dynamodb: Any, name: str, key: str) -> None:
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )

@@ -64,8 +64,11 @@ def stack_prefix(stack_name: str) -> str:
 def drain_input(given: Mapping[str, Any], props: DrainProperties, now: float, name: str) -> ExecutionInput:
     """An execution's input: the properties as given, when the drain was asked for, how many failed steps in a row
     outlast its deadline (until a step has run and set its own bound), and the chain it begins (`name`: its own)."""
-    bound = failed_tries_outlasting(drain_seconds(props))
-    step: StepState = {"maxFailedTries": bound, "failedTries": no_failed_tries()}
+    return _drain_input(given, drain_seconds(props), now, name)
+
+
+def _drain_input(given: Mapping[str, Any], seconds: int, now: float, name: str) -> ExecutionInput:
+    step: StepState = {"maxFailedTries": failed_tries_outlasting(seconds), "failedTries": no_failed_tries()}
     chain: Chain = {"name": name, "link": 1}
     return {"Properties": dict(given), "Mode": Mode.DRAIN, "RequestedAt": now, "step": step, "Chain": chain}
 
@@ -84,16 +87,9 @@ def hook_drain_input(
 ) -> ExecutionInput:
     """A termination hook's drain's input: the binding's properties (its deadline the hook's), the batch, from when
     its first instance came. The same for every event of the batch (Step Functions then starts it once)."""
-    seconds = int(given["DrainTimeoutSeconds"])
-    step: StepState = {"maxFailedTries": failed_tries_outlasting(seconds), "failedTries": no_failed_tries()}
-    return {
-        "Properties": dict(given),
-        "Mode": Mode.DRAIN,
-        "RequestedAt": opened_at,
-        "step": step,
-        "Chain": {"name": name, "link": 1},
-        "Lifecycle": lifecycle,
-    }
+    execution_input = _drain_input(given, int(given["DrainTimeoutSeconds"]), opened_at, name)
+    execution_input["Lifecycle"] = lifecycle
+    return execution_input
 
 
 def preflight_input(

@@ -60,7 +60,7 @@ def _complete_lifecycle_actions(state: ExecutionState, result: outcome.Outcome) 
         return None
     table = required(Environment.read().watch_table, WATCH_TABLE)
     completion = hooks.complete_batch(
-        (autoscaling_client(), dynamodb_client(), table), lifecycle, result.status, clock.now()
+        autoscaling_client(), dynamodb_client(), table, lifecycle, result.status, clock.now()
     )
     if completion["result"] == "ABANDON":
         metrics.add_metric(name="AbandonedLifecycleActions", unit="Count", value=completion["instances"])

@@ -49,11 +49,15 @@ def keep_held(autoscaling: AutoScalingClient, lifecycle: LifecycleBatch, drain: 
 
 
 def complete_batch(
-    hook_calls: tuple[AutoScalingClient, DynamoDBClient, str], lifecycle: LifecycleBatch, status: str, now: float
+    autoscaling: AutoScalingClient,
+    dynamodb: DynamoDBClient,
+    table: str,
+    lifecycle: LifecycleBatch,
+    status: str,
+    now: float,
 ) -> LifecycleCompletion:
     """Complete the batch's lifecycle actions as the drain ended (`status` SUCCESS: CONTINUE; else ABANDON). A batch
     never gathered (its drain failed before) is sealed here, so its instances are not left to the hook's timeout."""
-    autoscaling, dynamodb, table = hook_calls
     group, hook = lifecycle["AutoScalingGroupName"], lifecycle["LifecycleHookName"]
     gathered = lifecycle.get("gathered")
     ids = gathered["instanceIds"] if gathered is not None else None

@@ -21,6 +21,7 @@ from ecs_drain.aws.budget import (
     SharedSlots,
 )
 from ecs_drain.runtime import environment
+from tests.fakes import create_budget_table
 
 INTERVAL = 0.1001  # 10 a second, with the spacing margin
 LEAD = BOOKING_LEAD_SECONDS  # an idle schedule's first slot: time for the booking's round trip
@@ -36,12 +37,7 @@ def now(sim_time: list[float]) -> list[float]:
 def table() -> Iterator[tuple[DynamoDBClient, str]]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="budget",
-            KeySchema=[{"AttributeName": "category", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "category", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_budget_table(dynamodb, "budget")
         yield dynamodb, "budget"
 
 

@@ -11,18 +11,14 @@ from mypy_boto3_dynamodb import DynamoDBClient
 
 from ecs_drain.aws.room_claims import RoomBook
 from ecs_drain.decisions.claims import Claim
+from tests.fakes import create_budget_table
 
 
 @pytest.fixture
 def book() -> Iterator[RoomBook]:
     with mock_aws():
         dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="budget",
-            KeySchema=[{"AttributeName": "category", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "category", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_budget_table(dynamodb, "budget")
         yield RoomBook(dynamodb, "budget")
 
 

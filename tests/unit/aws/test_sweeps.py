@@ -15,19 +15,14 @@ from ecs_drain.aws.sweeps import ABANDONED_SECONDS, POLL_SECONDS, Claimed, Later
 from ecs_drain.runtime import clock
 from ecs_drain.steps import census as census_module
 from ecs_drain.steps.census import Pending, count
-from tests.fakes import ARN, FakeEcs
+from tests.fakes import ARN, FakeEcs, create_watch_table
 
 
 @pytest.fixture
 def sweeps() -> Iterator[SharedSweeps]:
     with mock_aws():
         dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="watch",
-            KeySchema=[{"AttributeName": "key", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "key", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_watch_table(dynamodb, "watch")
         yield SharedSweeps(dynamodb, "watch")
 
 
