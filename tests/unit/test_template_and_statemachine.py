@@ -173,12 +173,13 @@ def test_it_keeps_room_in_one_executions_history_for_its_checks_and_failed_tries
 
 def test_it_starts_a_preflight_only_in_preflight_mode_and_gathers_a_hooks_instances_once() -> None:
     start = STATES[ASL["StartAt"]]
-    [preflight, hook] = start["Choices"]
+    [hook, preflight] = start["Choices"]
     assert preflight == {"Variable": "$.Mode", "StringEquals": drain_state.Mode.PREFLIGHT, "Next": PREFLIGHT}
     assert start["Default"] == CHECK and drain_state.MODE_KEY == "Mode"
     assert {str(mode) for mode in drain_state.Mode} == {"preflight", "drain"}
-    # A termination hook's drain waits gatherSeconds, then gathers its batch: once, not again in the next execution
-    # of its chain (which carries $.Lifecycle.gathered).
+    # A hook's batch (a termination hook's drain, a launch hook's check) waits gatherSeconds, then gathers its batch:
+    # once, not again in the next execution of its chain (which carries $.Lifecycle.gathered); then it is a drain or
+    # a preflight, as its Mode says.
     key = drain_state.LIFECYCLE_KEY
     assert hook["And"] == [
         {"Variable": f"$.{key}", "IsPresent": True},
@@ -190,7 +191,7 @@ def test_it_starts_a_preflight_only_in_preflight_mode_and_gathers_a_hooks_instan
         "gathered",
     }
     gather = STATES[wait["Next"]]
-    assert gather["Parameters"]["Payload"]["Action"] == "gather" and gather["Next"] == CHECK
+    assert gather["Parameters"]["Payload"]["Action"] == "gather" and gather["Next"] == ASL["StartAt"]
     assert gather["ResultPath"] == f"$.{key}.gathered"
     assert gather["ResultSelector"] == {"instanceIds.$": "$.Payload.instanceIds"}
     assert set(get_type_hints(drain_state.GatheredInstances)) == {"instanceIds"}

@@ -40,7 +40,7 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z_-]+")
 
 
 PREFLIGHT_SUFFIX = "-preflight"
-HOOK_PREFIX = "hook-"  # every termination hook's drain
+HOOK_PREFIX = "hook-"  # every termination hook's drain and launch hook's check
 
 
 def execution_name(stack_id: str, logical_resource_id: str, request_id: str, *, preflight: bool = False) -> str:
@@ -74,8 +74,8 @@ def _drain_input(given: Mapping[str, Any], seconds: int, now: float, name: str) 
 
 
 def hook_execution_name(group: str, hook: str, batch: int) -> str:
-    """A termination hook's drain: its group, hook and batch, readable in the console; the same for every event of
-    the batch, so the batch's drain starts once."""
+    """A termination hook's drain (or a launch hook's check): its group, hook and batch, readable in the console; the
+    same for every event of the batch, so the batch's execution starts once."""
     digest = hashlib.sha256(f"{group}#{hook}".encode()).hexdigest()[:DIGEST]
     tail = f"-{batch}-{digest}"
     head = HOOK_PREFIX + _UNSAFE.sub("-", f"{group}-{hook}").strip("-")
@@ -90,6 +90,25 @@ def hook_drain_input(
     execution_input = _drain_input(given, int(given["DrainTimeoutSeconds"]), opened_at, name)
     execution_input["Lifecycle"] = lifecycle
     return execution_input
+
+
+def launch_check_input(
+    given: Mapping[str, Any], props: DrainProperties, lifecycle: LifecycleBatch, opened_at: float, name: str
+) -> ExecutionInput:
+    """A launch hook's check's input: a preflight of the batch's new instances (the binding's properties, its
+    deadline PreflightTimeoutSeconds from when the batch's first instance came). The same for every event of the
+    batch."""
+    return {
+        "Properties": dict(given),
+        "Mode": Mode.PREFLIGHT,
+        "RequestedAt": opened_at,
+        "step": {
+            "maxFailedTries": failed_tries_outlasting(props.preflight_timeout_seconds),
+            "failedTries": no_failed_tries(),
+        },
+        "Chain": {"name": name, "link": 1},
+        "Lifecycle": lifecycle,
+    }
 
 
 def preflight_input(

@@ -1,11 +1,12 @@
 """Auto Scaling's lifecycle hooks and what the provider keeps of them in the watch table.
 
-- The binding: a Custom::ECSDrain with TerminationHook records, per group and hook, the cluster and its properties
-  as given (`binding#<group>#<hook>`); the LifecycleHookFunction finds it there for each event.
+- The binding: a Custom::ECSDrain with TerminationHook or LaunchHook records, per group and hook, its transition
+  and the properties as given (`binding#<group>#<hook>`); the LifecycleHookFunction finds it there for each event.
 - The intake: the instances the hook holds join the open batch of their group and hook
-  (`lifecycle#<group>#<hook>#<n>`, a string set); the drain started for the batch seals it after GATHER_SECONDS and
-  drains what it holds; an event that finds the batch sealed opens the next one (`lifecycle#<group>#<hook>`: which
-  is open). Each action is taken once (`lifecycle-action#<token>`): EventBridge may deliver an event twice.
+  (`lifecycle#<group>#<hook>#<n>`, a string set); the drain (or launch check) started for the batch seals it after
+  GATHER_SECONDS and drains (or checks) what it holds; an event that finds the batch sealed opens the next one
+  (`lifecycle#<group>#<hook>`: which is open). Each action is taken once (`lifecycle-action#<token>`): EventBridge
+  may deliver an event twice.
 - The bound hooks, listed (`bindings`), for the reads that find held instances whose event was lost: each held
   instance is taken once per group and hook (`lifecycle-instance#<group>#<hook>#<instance>`), by its event or by a
   read.
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from ..decisions.hook_rules import Hook
+from ..decisions.hook_rules import HELD_STATES, TERMINATING, Hook
 from ..runtime.observability import logger
 from .errors import error_code
 
@@ -47,12 +48,18 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 @dataclass(frozen=True)
 class Binding:
-    """A group's termination hook, bound to a cluster by a Custom::ECSDrain: its properties as given."""
+    """A group's termination or launch hook, bound to a cluster by a Custom::ECSDrain: its properties as given."""
 
     group: str
     hook: str
     properties: dict[str, Any]
     heartbeat_seconds: int
+    transition: str = TERMINATING
+
+    @property
+    def held_state(self) -> str:
+        """The LifecycleState the hook holds its instances in."""
+        return HELD_STATES[self.transition]
 
 
 def describe_hook(autoscaling: AutoScalingClient, group: str, hook: str) -> Hook | None:
@@ -102,6 +109,7 @@ def bind(dynamodb: DynamoDBClient, table: str, binding: Binding, now: float) -> 
     item = _binding_key(binding.group, binding.hook) | {
         "properties": {"S": json.dumps(binding.properties, sort_keys=True)},
         "heartbeatSeconds": {"N": str(binding.heartbeat_seconds)},
+        "transition": {"S": binding.transition},
         "boundAt": {"N": str(now)},
     }
     dynamodb.put_item(TableName=table, Item=item)
@@ -133,9 +141,9 @@ def forget_bound(dynamodb: DynamoDBClient, table: str, group: str, hook: str) ->
     )
 
 
-def held_instances(autoscaling: AutoScalingClient, groups: Sequence[str]) -> dict[str, list[str]]:
-    """Each group's instances in Terminating:Wait (a missing group: none)."""
-    held: dict[str, list[str]] = {group: [] for group in groups}
+def held_instances(autoscaling: AutoScalingClient, groups: Sequence[str]) -> dict[str, dict[str, list[str]]]:
+    """Each group's instances in a Wait state, by state: Terminating:Wait, Pending:Wait (a missing group: none)."""
+    held: dict[str, dict[str, list[str]]] = {group: {} for group in groups}
     names = sorted(set(groups))
     for start in range(0, len(names), GROUPS_PER_DESCRIBE):
         pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
@@ -143,10 +151,10 @@ def held_instances(autoscaling: AutoScalingClient, groups: Sequence[str]) -> dic
         )
         for page in pages:
             for group in page.get("AutoScalingGroups", []):
-                waiting = [
-                    i["InstanceId"] for i in group.get("Instances", []) if i.get("LifecycleState") == "Terminating:Wait"
-                ]
-                held[group["AutoScalingGroupName"]] = waiting
+                waiting = held[group["AutoScalingGroupName"]]
+                for instance in group.get("Instances", []):
+                    if instance.get("LifecycleState") in HELD_STATES.values():
+                        waiting.setdefault(instance["LifecycleState"], []).append(instance["InstanceId"])
     return held
 
 
@@ -171,7 +179,8 @@ def binding_of(dynamodb: DynamoDBClient, table: str, group: str, hook: str, now:
     item = dynamodb.get_item(TableName=table, Key=_binding_key(group, hook), ConsistentRead=True).get("Item")
     if item is None or float(item.get("expiresAt", {}).get("N", "inf")) <= now:
         return None
-    return Binding(group, hook, json.loads(item["properties"]["S"]), int(item["heartbeatSeconds"]["N"]))
+    transition = item.get("transition", {}).get("S", TERMINATING)  # bindings of an earlier version: termination
+    return Binding(group, hook, json.loads(item["properties"]["S"]), int(item["heartbeatSeconds"]["N"]), transition)
 
 
 def _taken_keys(binding: Binding, instance_id: str, token: str | None) -> list[dict[str, Any]]:
@@ -304,5 +313,15 @@ def _on_action(call: Any, group: str, hook: str, instance_id: str, **extra: str)
 def properties_for_drain(binding: Binding, seconds: int) -> Mapping[str, Any]:
     """The properties a batch's drain runs with: the binding's, its deadline the hook's (InstanceIds come from the
     batch)."""
-    given = {k: v for k, v in binding.properties.items() if k not in ("AutoScalingGroup", "TerminationHook")}
-    return given | {"DrainTimeoutSeconds": seconds}
+    return _batch_properties(binding) | {"DrainTimeoutSeconds": seconds}
+
+
+def properties_for_check(binding: Binding) -> Mapping[str, Any]:
+    """The properties a launch hook's check runs with: the binding's (InstanceIds come from the batch)."""
+    return _batch_properties(binding)
+
+
+def _batch_properties(binding: Binding) -> dict[str, Any]:
+    return {
+        k: v for k, v in binding.properties.items() if k not in ("AutoScalingGroup", "TerminationHook", "LaunchHook")
+    }

@@ -1,5 +1,5 @@
-"""A termination hook's drain, decided: whether a hook can be bound, how long its drains last, when they record a
-heartbeat, and how they complete the lifecycle action.
+"""A group's lifecycle hooks, decided: whether a hook can be bound, how long a termination hook's drains last, when
+they record a heartbeat, how long a launch hook's check may last, and how both complete the lifecycle action.
 
 The rules are Auto Scaling's (Amazon EC2 Auto Scaling User Guide, "Amazon EC2 Auto Scaling lifecycle hooks",
 "Complete a lifecycle action"): a hook holds an instance until CompleteLifecycleAction or its heartbeat timeout (30 to
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from .properties import MAX_HOOK_DRAIN_SECONDS, DrainProperties
 
 TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+# The state an instance is held in, per transition (DescribeAutoScalingGroups' LifecycleState).
+HELD_STATES = {TERMINATING: "Terminating:Wait", LAUNCHING: "Pending:Wait"}
 MAX_HEARTBEAT_TIMEOUTS = 100
 # The instances of one group that its hook holds within this many seconds of the first one's event join one drain.
 GATHER_SECONDS = 15
@@ -48,15 +51,34 @@ def binding_problems(props: DrainProperties, hook: Hook | None, managed: list[st
     on the group whose ECS managed draining is on."""
     name, group = props.termination_hook, props.target[0]
     if hook is None:
-        return [hook_not_found(str(name), group)]
+        return [hook_not_found("TerminationHook", str(name), group, TERMINATING)]
     problems = [managed_draining_on(group, managed)] if managed else []
     if hook.transition != TERMINATING:
-        problems.append(not_a_termination_hook(hook.name, hook.transition))
+        problems.append(wrong_transition("TerminationHook", hook.name, hook.transition, TERMINATING))
     if props.poll_interval_seconds > hook.heartbeat_seconds // 2:
         problems.append(poll_too_slow(props.poll_interval_seconds, hook.name, hook.heartbeat_seconds))
     given, limit = props.hook_drain_timeout_seconds, hold_limit_seconds(hook.heartbeat_seconds)
     if given is not None and given > limit - HOOK_MARGIN_SECONDS:
         problems.append(drain_past_hold(given, hook.name, hook.heartbeat_seconds, limit - HOOK_MARGIN_SECONDS))
+    return problems
+
+
+def launch_hold_seconds(props: DrainProperties) -> int:
+    """How long a launch hook must hold an instance for its check to end first: the gathering, PreflightTimeoutSeconds
+    and the margin to complete the action. The check records no heartbeat: the hook's HeartbeatTimeout covers it."""
+    return GATHER_SECONDS + props.preflight_timeout_seconds + HOOK_MARGIN_SECONDS
+
+
+def launch_binding_problems(props: DrainProperties, hook: Hook | None) -> list[str]:
+    """Why the group's launch hook cannot be bound as the properties say (empty: it can)."""
+    name, group = props.launch_hook, props.target[0]
+    if hook is None:
+        return [hook_not_found("LaunchHook", str(name), group, LAUNCHING)]
+    problems = []
+    if hook.transition != LAUNCHING:
+        problems.append(wrong_transition("LaunchHook", hook.name, hook.transition, LAUNCHING))
+    if hook.heartbeat_seconds < launch_hold_seconds(props):
+        problems.append(check_past_hold(props.preflight_timeout_seconds, hook.name, hook.heartbeat_seconds))
     return problems
 
 
@@ -73,10 +95,10 @@ def lifecycle_result(status: str) -> str:
 
 
 # ---- the sentences -------------------------------------------------------------------------------------------------
-def hook_not_found(name: str, group: str) -> str:
+def hook_not_found(prop: str, name: str, group: str, transition: str) -> str:
     return (
-        f"TerminationHook {name!r} is not a lifecycle hook of the Auto Scaling group {group}: declare it in the"
-        " group's LifecycleHookSpecificationList (LifecycleTransition autoscaling:EC2_INSTANCE_TERMINATING)."
+        f"{prop} {name!r} is not a lifecycle hook of the Auto Scaling group {group}: declare it in the group's"
+        f" LifecycleHookSpecificationList (LifecycleTransition {transition})."
     )
 
 
@@ -88,8 +110,18 @@ def managed_draining_on(group: str, providers: list[str]) -> str:
     )
 
 
-def not_a_termination_hook(name: str, transition: str) -> str:
-    return f"TerminationHook {name!r} is a hook of {transition}, not of {TERMINATING}."
+def wrong_transition(prop: str, name: str, transition: str, wanted: str) -> str:
+    return f"{prop} {name!r} is a hook of {transition}, not of {wanted}."
+
+
+def check_past_hold(timeout: int, name: str, heartbeat: int) -> str:
+    needed = GATHER_SECONDS + timeout + HOOK_MARGIN_SECONDS
+    return (
+        f"LaunchHook {name!r}: its HeartbeatTimeout {heartbeat} would let a new instance go before its check ends"
+        f" (PreflightTimeoutSeconds {timeout}, {GATHER_SECONDS} s gathering the instances launched together,"
+        f" {HOOK_MARGIN_SECONDS} s to complete): set the hook's HeartbeatTimeout to {needed} or more, or lower"
+        " PreflightTimeoutSeconds."
+    )
 
 
 def poll_too_slow(poll: int, name: str, heartbeat: int) -> str:

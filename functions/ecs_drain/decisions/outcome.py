@@ -29,6 +29,9 @@ from ..model.state import (
 from . import reason
 from .properties import on_timeout_policy, preflight_policy
 
+PREFLIGHT_PASSED = "PREFLIGHT_PASSED"
+PREFLIGHT_REPORTED = "PREFLIGHT_REPORTED"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -99,12 +102,12 @@ def of_preflight(state: ExecutionInput) -> Outcome:
         outcome = "PREFLIGHT_DEADLINE"
         said = reason.preflight_could_not_run(_failure(error) if error else "never ran")
     elif checked["phase"] == PreflightPhase.PASSED:
-        return Outcome("PREFLIGHT_PASSED", "SUCCESS", checked["message"], _new_id(state), data)
+        return Outcome(PREFLIGHT_PASSED, "SUCCESS", checked["message"], _new_id(state), data)
     else:
         outcome = "PREFLIGHT_FAILED" if checked["phase"] == PreflightPhase.FAILED else "PREFLIGHT_DEADLINE"
         said = checked["message"]
     if preflight_policy(properties_of(state)) == "REPORT":
-        return Outcome("PREFLIGHT_REPORTED", "SUCCESS", reason.preflight_report_only(said), _new_id(state), data)
+        return Outcome(PREFLIGHT_REPORTED, "SUCCESS", reason.preflight_report_only(said), _new_id(state), data)
     return Outcome(outcome, "FAILED", said)
 
 

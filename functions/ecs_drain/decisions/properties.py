@@ -66,6 +66,7 @@ _KNOWN = {
     "Preflight",
     "PreflightTimeoutSeconds",
     "TerminationHook",
+    "LaunchHook",
 }
 
 
@@ -96,6 +97,9 @@ class DrainProperties:
     # DrainTimeoutSeconds as given, for the hook's drains (which may outlast CloudFormation's hour); None: the hook's
     # own limit.
     hook_drain_timeout_seconds: int | None = None
+    # The group's launch hook whose held instances ecs-drain checks before they go InService (the preflight of an
+    # in-place change; AutoScalingGroup only); None: none.
+    launch_hook: str | None = None
 
     @property
     def target_name(self) -> str:
@@ -116,7 +120,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
     poll = _integer(
         props, "PollIntervalSeconds", DEFAULT_POLL_SECONDS, _Bounds(MIN_POLL_SECONDS, MAX_POLL_SECONDS), problems
     )
-    hook = _termination_hook(props, kind, problems)
+    hook, launch_hook = _hooks(props, kind, problems)
     limit = _TimeoutLimit.of(props, problems, from_cloudformation)
     drain = _DrainTimeouts.of(props, limit, hook is not None, problems)
     on_timeout = _word(props, "OnTimeout", "CONTINUE", ON_TIMEOUT_VALUES, problems)
@@ -145,6 +149,7 @@ def parse(raw: Mapping[str, Any] | None, *, from_cloudformation: bool = True) ->
         preflight_timeout_seconds=preflight_timeout,
         termination_hook=hook,
         hook_drain_timeout_seconds=drain.given if hook else None,
+        launch_hook=launch_hook,
     )
 
 
@@ -223,14 +228,23 @@ def _target(props: Mapping[str, Any], problems: list[str]) -> tuple[TargetKind, 
         return given[0], ()
 
 
-def _termination_hook(props: Mapping[str, Any], kind: TargetKind, problems: list[str]) -> str | None:
-    value = props.get("TerminationHook")
+def _hooks(props: Mapping[str, Any], kind: TargetKind, problems: list[str]) -> tuple[str | None, str | None]:
+    """TerminationHook and LaunchHook, as given."""
+    hook = _hook_name(props, "TerminationHook", kind, problems)
+    launch_hook = _hook_name(props, "LaunchHook", kind, problems)
+    if hook is not None and hook == launch_hook:
+        problems.append(same_hook(hook))
+    return hook, launch_hook
+
+
+def _hook_name(props: Mapping[str, Any], name: str, kind: TargetKind, problems: list[str]) -> str | None:
+    value = props.get(name)
     if value in (None, ""):
         return None
     if kind != "AutoScalingGroup":
-        problems.append(hook_needs_group("TerminationHook", kind))
+        problems.append(hook_needs_group(name, kind))
     elif not isinstance(value, str) or not _HOOK_NAME.match(value):
-        problems.append(not_a_hook_name("TerminationHook", value))
+        problems.append(not_a_hook_name(name, value))
     else:
         return value
     return None
@@ -397,6 +411,13 @@ def hook_needs_group(name: str, kind: str) -> str:
 
 def not_a_hook_name(name: str, value: object) -> str:
     return f"{name} {value!r} is not a lifecycle hook name (1 to 255 of A-Z a-z 0-9 - _ /)."
+
+
+def same_hook(name: str) -> str:
+    return (
+        f"TerminationHook and LaunchHook both name {name!r}: a hook has one transition; name the group's"
+        " termination hook and its launch hook."
+    )
 
 
 def timeout_ceiling_why(margin: int, service_timeout: object | None, ceiling: int) -> str:

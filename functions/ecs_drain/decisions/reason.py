@@ -374,6 +374,54 @@ def preflight_could_not_run(failure: str) -> str:
     )
 
 
+def launch_refuses(tasks: int, ec2_ids: Sequence[str], why: str, constraints: Sequence[str]) -> str:
+    placement = f"; placement constraints: {', '.join(constraints)}" if constraints else ""
+    return (
+        f"{_tasks(tasks)} on the group's other instances; ECS would place none of them on the new instances"
+        f" ({_ids(ec2_ids)}: {why}{placement}), and the change replaces every instance with one like these; give the"
+        " launch template the attributes, platform or size the service needs, or change its constraints"
+    )
+
+
+def launch_not_judged(what: str) -> str:
+    return f"whether the new instances take its tasks could not be judged ({what}): not a failure; the drains watch ECS"
+
+
+def launch_passed(new_target: str, group: str, ready: int, warnings: Sequence[Finding]) -> str:
+    return (
+        f"Launch check passed: {_instances(ready)} of {new_target} launched by the Auto Scaling group {group}"
+        f" {'is' if ready == 1 else 'are'} registered, ACTIVE and {'runs its' if ready == 1 else 'run their'} daemon"
+        " tasks, and ECS would place the group's service tasks on them: CONTINUE (they go InService)."
+        + (f" Warning: {findings(warnings)}" if warnings else "")
+    )
+
+
+_LAUNCH_ABANDONED = (
+    " Their lifecycle actions are completed with ABANDON (the group terminates them), and HookDrainBlocked goes to 1"
+    " for the group: a refresh whose AlarmSpecification names the alarm on it fails and rolls back while the old"
+    " instances still serve."
+)
+
+
+def launch_failed(new_target: str, group: str, found: Iterable[Finding]) -> str:
+    return (
+        f"Launch check failed: {new_target} launched by the Auto Scaling group {group} would not take the group's"
+        f" tasks. Why: {findings(found)}" + _LAUNCH_ABANDONED
+    )
+
+
+def launch_unchecked(said: str) -> str:
+    """A launch check whose steps kept failing to its deadline (our trouble): the preflight's words, and the action."""
+    return f"Launch check: {said}" + _LAUNCH_ABANDONED
+
+
+def launch_deadline(timeout: int, new_target: str, group: str, waiting_for: Sequence[str]) -> str:
+    return (
+        f"Launch check failed: after {timeout} s (PreflightTimeoutSeconds) it was still waiting for {new_target}"
+        f" launched by the Auto Scaling group {group}: " + "; ".join(waiting_for) + "." + _LAUNCH_ABANDONED
+    )
+
+
 def preflight_report_only(said: str) -> str:
     return f"Preflight=REPORT, so the update goes on. {said}"
 

@@ -29,6 +29,8 @@ from ..runtime.observability import log_metrics, logger, metrics, report_group, 
 from ..steps import hooks
 
 ENDED_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+# The endings of a lifecycle hook's batch that leave its group's alarm quiet.
+FINE_OUTCOMES = (Phase.DRAINED, Phase.NOTHING_TO_DRAIN, outcome.PREFLIGHT_PASSED, outcome.PREFLIGHT_REPORTED)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -54,7 +56,8 @@ def handler(event: AnswerStepEvent | ExecutionEnded, context: Any) -> ExecutionO
 
 
 def _complete_lifecycle_actions(state: ExecutionState, result: outcome.Outcome) -> LifecycleCompletion | None:
-    """A termination hook's drain: its instances' lifecycle actions are completed as it ended (None: not one)."""
+    """A lifecycle hook's batch: its instances' lifecycle actions are completed as its drain or check ended (None:
+    not one)."""
     lifecycle = state.get(LIFECYCLE_KEY)
     if lifecycle is None:
         return None
@@ -64,8 +67,9 @@ def _complete_lifecycle_actions(state: ExecutionState, result: outcome.Outcome) 
     )
     if completion["result"] == "ABANDON":
         metrics.add_metric(name="AbandonedLifecycleActions", unit="Count", value=completion["instances"])
-    # Not drained (the deadline, blocked, failed or stopped): the group's alarm fires, whatever OnTimeout said.
-    report_group(lifecycle["AutoScalingGroupName"], int(result.outcome not in (Phase.DRAINED, Phase.NOTHING_TO_DRAIN)))
+    # Not drained, or a launch check failed (the deadline, blocked, failed or stopped): the group's alarm fires,
+    # whatever OnTimeout said. A launch check with Preflight REPORT only reports.
+    report_group(lifecycle["AutoScalingGroupName"], int(result.outcome not in FINE_OUTCOMES))
     return completion
 
 

@@ -19,7 +19,7 @@ from ..aws.clients import (
     ssm_client,
 )
 from ..decisions import reason
-from ..decisions.hook_rules import binding_problems
+from ..decisions.hook_rules import LAUNCHING, TERMINATING, binding_problems, launch_binding_problems
 from ..decisions.properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
 from ..model.arns import last_part
 from ..model.events import CustomResourceRequest
@@ -66,7 +66,7 @@ def resource() -> AnsweringResource:
 def on_create(event: CustomResourceRequest, _context: Any) -> str:
     props = parse(event.get("ResourceProperties"))
     _require_cluster(props)
-    bind_termination_hook(event, props)
+    bind_hooks(event, props)
     return physical_resource_id(props)
 
 
@@ -75,33 +75,45 @@ def on_update(event: CustomResourceRequest, _context: Any) -> str:
     old = event.get("OldResourceProperties") or {}
     if last_part(str(old.get("Cluster", ""))) != props.cluster_name:
         _require_cluster(props)
-    bind_termination_hook(event, props)
+    bind_hooks(event, props)
     # A new id means replacement: CloudFormation then sends Delete for the old one, which drains it.
     return physical_resource_id(props)
 
 
-def bind_termination_hook(event: CustomResourceRequest, props: DrainProperties) -> None:
-    """With TerminationHook: check the hook on the group and record the binding where the LifecycleHookFunction
-    finds it; a hook the Update no longer names (or of a group it no longer names) is let go."""
-    old = _bound_hook(event.get("OldResourceProperties"))
-    if props.termination_hook is None and old is None:
+def bind_hooks(event: CustomResourceRequest, props: DrainProperties) -> None:
+    """With TerminationHook or LaunchHook: check each hook on the group and record its binding where the
+    LifecycleHookFunction finds it; a hook the Update no longer names (or of a group it no longer names) is let go."""
+    old = _bound_hooks(event.get("OldResourceProperties"))
+    if props.termination_hook is None and props.launch_hook is None and not old:
         return
     table, now = required(Environment.read().watch_table, WATCH_TABLE), clock.now()
-    if props.termination_hook is not None:
-        group, name = props.target[0], props.termination_hook
-        hook = hook_bindings.describe_hook(autoscaling_client(), group, name)
-        managed = hook_bindings.managed_draining(ecs_client(), props.cluster, group) if hook is not None else []
-        problems = binding_problems(props, hook, managed)
-        if problems or hook is None:
-            raise InvalidProperties(problems)
-        binding = hook_bindings.Binding(
-            group, name, _properties_input(event, "ResourceProperties"), hook.heartbeat_seconds
-        )
+    bindings = _checked_bindings(props, _properties_input(event, "ResourceProperties"))
+    for binding in bindings:
         hook_bindings.bind(dynamodb_client(), table, binding, now)
-        logger.info("Bound the termination hook", extra={"group": group, "hook": name})
+        logger.info("Bound the hook", extra={"group": binding.group, "hook": binding.hook})
+    if bindings:
         _switch_on_held_instance_reads()
-    if old is not None and old != (props.target[0], props.termination_hook):
-        hook_bindings.end_binding(dynamodb_client(), table, *old, now)
+    for group, hook in old - {(b.group, b.hook) for b in bindings}:
+        hook_bindings.end_binding(dynamodb_client(), table, group, hook, now)
+
+
+def _checked_bindings(props: DrainProperties, given: dict[str, Any]) -> list[hook_bindings.Binding]:
+    """The hooks the properties name, as the group has them; InvalidProperties naming every problem of either."""
+    group, problems, bindings = props.target[0], [], []
+    if props.termination_hook is not None:
+        hook = hook_bindings.describe_hook(autoscaling_client(), group, props.termination_hook)
+        managed = hook_bindings.managed_draining(ecs_client(), props.cluster, group) if hook is not None else []
+        problems += binding_problems(props, hook, managed)
+        if hook is not None:
+            bindings.append(hook_bindings.Binding(group, hook.name, given, hook.heartbeat_seconds, TERMINATING))
+    if props.launch_hook is not None:
+        hook = hook_bindings.describe_hook(autoscaling_client(), group, props.launch_hook)
+        problems += launch_binding_problems(props, hook)
+        if hook is not None:
+            bindings.append(hook_bindings.Binding(group, hook.name, given, hook.heartbeat_seconds, LAUNCHING))
+    if problems:
+        raise InvalidProperties(problems)
+    return bindings
 
 
 def _switch_on_held_instance_reads() -> None:
@@ -115,13 +127,13 @@ def _switch_on_held_instance_reads() -> None:
             logger.warning("The reads for held instances could not be switched on", extra={"error": repr(error)})
 
 
-def _bound_hook(raw: dict[str, Any] | None) -> tuple[str, str] | None:
-    """The group and hook the properties bound, if they were valid and named one."""
+def _bound_hooks(raw: dict[str, Any] | None) -> set[tuple[str, str]]:
+    """The group and hooks the properties bound, if they were valid and named any."""
     try:
         props = parse(raw)
     except InvalidProperties:
-        return None
-    return (props.target[0], props.termination_hook) if props.termination_hook is not None else None
+        return set()
+    return {(props.target[0], hook) for hook in (props.termination_hook, props.launch_hook) if hook is not None}
 
 
 def on_foreign_delete(_event: CustomResourceRequest, _context: Any) -> None:
@@ -172,9 +184,9 @@ def start_drain(event: CustomResourceRequest) -> dict[str, Any] | None:
     except InvalidProperties as error:
         _answer_event(event, "SUCCESS", reason.nothing_drained(error))
         return None
-    if props.termination_hook is not None:  # its last terminations are still drained for a while
+    for group, hook in _bound_hooks(event.get("ResourceProperties")):  # its last terminations still drain a while
         table = required(Environment.read().watch_table, WATCH_TABLE)
-        hook_bindings.end_binding(dynamodb_client(), table, props.target[0], props.termination_hook, clock.now())
+        hook_bindings.end_binding(dynamodb_client(), table, group, hook, clock.now())
     if props.target_kind != "InstanceIds" and stack.target_stays(
         cloudformation_client(), event["StackId"], props.target[0]
     ):
@@ -218,7 +230,7 @@ def start_preflight(event: CustomResourceRequest, props: DrainProperties, new_id
     with the old one (CloudFormation then rolls back)."""
     name = executions.execution_name(event["StackId"], event["LogicalResourceId"], event["RequestId"], preflight=True)
     logger.append_keys(execution_name=name)
-    bind_termination_hook(event, props)
+    bind_hooks(event, props)
     request = _request(event, name, new_id)
     given, old_given = _properties_input(event, "ResourceProperties"), _properties_input(event, "OldResourceProperties")
     execution_input = executions.preflight_input(given, old_given, props, clock.now(), name)

@@ -50,7 +50,7 @@ from ..model.state import (
 from ..runtime import clock
 from ..runtime.environment import WATCH_TABLE, Environment, required
 from ..runtime.observability import log_metrics, logger, metrics, report_group, tracer
-from ..steps import draining, hooks, preflight
+from ..steps import draining, hooks, launch_check, preflight
 
 ACTIONS = ("plan", "check", "preflight", "gather", "wait")
 
@@ -61,7 +61,7 @@ ACTIONS = ("plan", "check", "preflight", "gather", "wait")
 def handler(event: StepEvent | WaitEvent, context: Any) -> StepResult | GatheredInstances:  # noqa: ARG001
     """Takes the execution's state and returns the step's result (the state machine keeps it at $.step); or, for
     the wait between checks, keeps its task token where the last task's event finds it; or, first in a termination
-    hook's drain, gathers the instances terminating together ($.Lifecycle.gathered)."""
+    hook's drain, gathers the instances held together ($.Lifecycle.gathered)."""
     if event["Action"] == "wait":
         _wait(event)
         return {}
@@ -128,14 +128,20 @@ def _drain_step(action: str, state: ExecutionState, props: DrainProperties, drai
 
 
 def _preflight_step(state: ExecutionState, props: DrainProperties) -> PreflightState:
-    old = parse(state.get(OLD_PROPERTIES_KEY), from_cloudformation=REQUEST_KEY in state)
-    now = clock.now()
-    current = step_of(state).get("preflight") or rule.new_preflight(props, old, now, state.get(REQUESTED_AT_KEY))
+    """A look of a replacing Update's preflight, or of a launch hook's check of its batch (`Lifecycle`)."""
+    now, requested_at, lifecycle = clock.now(), state.get(REQUESTED_AT_KEY), state.get(LIFECYCLE_KEY)
     clients = _clients()
+    look: Callable[[PreflightState], PreflightState]
+    if lifecycle is not None:
+        group = lifecycle["AutoScalingGroupName"]
+        current = step_of(state).get("preflight") or launch_check.new_check(props, group, now, requested_at)
+        look = partial(launch_check.check, new=props, group=group, clients=clients, now=now)
+    else:
+        old = parse(state.get(OLD_PROPERTIES_KEY), from_cloudformation=REQUEST_KEY in state)
+        current = step_of(state).get("preflight") or rule.new_preflight(props, old, now, requested_at)
+        look = partial(preflight.check, new=props, old=old, clients=clients, now=now)
     checked = _run_step(
-        lambda: preflight.check(current, props, old, clients, now),
-        current["deadline"],
-        lambda error: rule.give_up_preflight(current, error),
+        lambda: look(current), current["deadline"], lambda error: rule.give_up_preflight(current, error)
     )
     logger.info(
         "Preflight: %s",

@@ -21,7 +21,7 @@ def gather(dynamodb: DynamoDBClient, table: str, lifecycle: LifecycleBatch, now:
     """Seal the batch: its instances are this drain's; those that come later join the next batch's drain."""
     group, hook = lifecycle["AutoScalingGroupName"], lifecycle["LifecycleHookName"]
     ids = hook_bindings.seal_batch(dynamodb, table, group, hook, lifecycle["batch"], now)
-    logger.info("Gathered the instances terminating together", extra={"instances": len(ids)})
+    logger.info("Gathered the instances held together", extra={"instances": len(ids)})
     return {"instanceIds": ids}
 
 

@@ -97,7 +97,7 @@ def observe(
     services = calls.describe_services(ecs, cluster)
     old_ec2, new_ec2 = ec2_instance_ids(old, clients) or [], ec2_instance_ids(new, clients) or []
     old_ids = set(calls.container_instance_ids(ecs, cluster, old_ec2)) if old_ec2 else set()
-    instances, waiting_for = _readiness(new, new_ec2, clients, services)
+    instances, waiting_for = readiness(new, new_ec2, clients, services)
     seen = _configuration_findings(ecs, cluster, services, old_ids, now)
     # The old target's tasks are listed at the first look (so that the claim says from the start what they need) and
     # once the new instances are ready; in between, the claim keeps them.
@@ -149,7 +149,7 @@ def _unregistered(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str], ids: set
     return tuple(sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()}))
 
 
-def _readiness(
+def readiness(
     new: DrainProperties, ec2_ids: Sequence[str], clients: Clients, services: Sequence[ServiceView]
 ) -> tuple[NewInstances, list[str]]:
     """How far the new target's instances (`ec2_ids`, as EC2 lists them) have come, and what is still missing, in
