@@ -77,7 +77,8 @@ class AutoScalingLifecycle:
         self.publish: Callable[[dict[str, Any]], None] = lambda _event: None  # the account's event bus
         self.account, self.region = account, region
         self.refreshes: dict[str, Refreshing] = {}  # group -> its latest instance refresh
-        self.on_launch: Callable[[str], None] = lambda _ec2_id: None  # an instance launched (the world registers it)
+        # An instance launched, and whether with the configuration of before (a rollback's): the world registers it.
+        self.on_launch: Callable[[str, bool], None] = lambda _ec2_id, _before: None
 
     def answer(self, action: str, params: dict[str, Any]) -> Any:
         """(status, headers, body) of the call, as the service puts it on the wire; None: moto answers it."""
@@ -300,7 +301,7 @@ class AutoScalingLifecycle:
                     refreshing.launched.add(state.instance.id)
                 if self._hooks(group, LAUNCHING):
                     self._hold(group, state, LAUNCHING)
-                self.on_launch(state.instance.id)
+                self.on_launch(state.instance.id, refreshing.refresh.rolling_back)
         if refreshing.refresh.status in ("InProgress", "RollbackInProgress"):
             self.sim.at(now + REFRESH_TICK_SECONDS, lambda: self._refresh_tick(name))
 

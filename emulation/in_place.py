@@ -1,8 +1,10 @@
 """What users see when an Auto Scaling group's instances are replaced in place (issue 47), under each strategy: the
 same world, the same traffic, the same change, one row each.
 
-- `ecs-drain`: the real engine on the group's termination hook (`TerminationHook`, bound by the stack's
-  Custom::ECSDrain): room first, DRAINING, every task STOPPED, then CONTINUE.
+- `ecs-drain`: the real engine on the group's hooks (`TerminationHook` and `LaunchHook`, bound by the stack's
+  Custom::ECSDrain): each new instance checked on its launch hook (registered, ACTIVE, daemons RUNNING, the group's
+  tasks placeable) before it goes InService; each old one drained on its termination hook: room first, DRAINING,
+  every task STOPPED, then CONTINUE.
 - `ecs-managed-draining`: the rule ECS documents for managed instance draining (a capacity provider's group): on a
   hook of its own, the instance is set DRAINING at once (no room counted) and its action completed once no service
   task is left on it (standalone tasks are left running), at most 48 hours. How often ECS looks is not documented:
@@ -34,6 +36,9 @@ HOOKS = {"ecs-drain": "drain", "ecs-managed-draining": "ecs-managed-draining-ter
 CDK_DRAIN_SECONDS, CDK_POLL_SECONDS = 300, 10
 MANAGED_POLL_SECONDS, MANAGED_MAX_SECONDS, MANAGED_HEARTBEAT_SECONDS = 15, 48 * 3600, 3600
 ECS_DRAIN_HEARTBEAT_SECONDS = 300
+# The launch hook holds a new instance through its check: 15 s gathering, PreflightTimeoutSeconds (900 by default),
+# 120 s to complete (hook_rules.launch_hold_seconds).
+ECS_DRAIN_LAUNCH_HOOK, ECS_DRAIN_LAUNCH_HEARTBEAT_SECONDS = "check", 1200
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ IN_PLACE_SCENARIOS = {
         "refresh",
         "the instance refresh, its new instances never registering in the cluster (a bad AMI)",
         30,
+        # The group's instances register within two minutes: the launch check waits five (900 s by default).
+        policy={"PreflightTimeoutSeconds": "300"},
         guarded=True,
         registers=False,
     ),
@@ -153,7 +160,11 @@ def _prepare(world: World, strategy: str, scenario: InPlaceScenario, horizon: fl
     if strategy == "none":
         return
     if strategy == "ecs-drain":
-        answer = world.bind_termination_hook(HOOKS[strategy], ECS_DRAIN_HEARTBEAT_SECONDS, **scenario.policy)
+        hooks = {
+            "TerminationHook": (HOOKS[strategy], ECS_DRAIN_HEARTBEAT_SECONDS),
+            "LaunchHook": (ECS_DRAIN_LAUNCH_HOOK, ECS_DRAIN_LAUNCH_HEARTBEAT_SECONDS),
+        }
+        answer = world.bind_hooks(hooks, **scenario.policy)
         assert answer is not None and answer.body["Status"] == "SUCCESS", answer
         return
     heartbeat = CDK_DRAIN_SECONDS if strategy == "cdk-hook" else MANAGED_HEARTBEAT_SECONDS

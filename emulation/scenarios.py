@@ -214,15 +214,23 @@ class World:
     def bind_termination_hook(self, hook: str, heartbeat: int, **policy: Any) -> Answer | None:
         """The old group gets a termination hook (as its LifecycleHookSpecificationList declares it), and the stack's
         Custom::ECSDrain names it (an Update, in place): the provider's answer."""
+        return self.bind_hooks({"TerminationHook": (hook, heartbeat)}, **policy)
+
+    def bind_hooks(self, hooks: dict[str, tuple[str, int]], **policy: Any) -> Answer | None:
+        """The old group gets the hooks (`TerminationHook` or `LaunchHook`: name and HeartbeatTimeout), as its
+        LifecycleHookSpecificationList declares them, and the stack's Custom::ECSDrain names them (an Update, in
+        place): the provider's answer."""
+        transitions = {"TerminationHook": "TERMINATING", "LaunchHook": "LAUNCHING"}
         with self.aws.calls.acting_as("driver"):
-            self.aws.client("autoscaling").put_lifecycle_hook(
-                AutoScalingGroupName=self.old.request_id,
-                LifecycleHookName=hook,
-                LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
-                HeartbeatTimeout=heartbeat,
-                DefaultResult="CONTINUE",
-            )
-        new = {**self.properties, "TerminationHook": hook, **policy}
+            for prop, (hook, heartbeat) in hooks.items():
+                self.aws.client("autoscaling").put_lifecycle_hook(
+                    AutoScalingGroupName=self.old.request_id,
+                    LifecycleHookName=hook,
+                    LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transitions[prop]}",
+                    HeartbeatTimeout=heartbeat,
+                    DefaultResult="CONTINUE",
+                )
+        new = {**self.properties, **{prop: hook for prop, (hook, _) in hooks.items()}, **policy}
         self.cfn.set_status("UPDATE_IN_PROGRESS")
         _request, answer = self.cfn.update("ECSDrain", self.properties, new, self.physical_id)
         self.cfn.set_status("UPDATE_COMPLETE")
@@ -302,19 +310,20 @@ class World:
         described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.old.request_id])
         return [i["InstanceId"] for i in described["AutoScalingGroups"][0]["Instances"]]
 
-    def _in_place_fleet(self, registers: bool = True) -> Callable[[str], None]:
+    def _in_place_fleet(self, registers: bool = True) -> Callable[[str, bool], None]:
         """The world's `new` fleet, for the instances an in-place change launches into the old fleet's group: each
         registers in the cluster REFRESH_REGISTERS_SECONDS after launch, with the old instances' size (`registers`
-        False: never, a bad AMI whose agent does not start)."""
+        False: never, a bad AMI whose agent does not start; a rollback's, launched with the configuration of
+        before, still do)."""
         assert self.old.kind == "AutoScalingGroup"
         fleet = self.new = Fleet(self.old.request_id, [], kind="AutoScalingGroup")
         resources = self.sim.instances[self.old.container_ids[0]].registered_resources
         registered = {r["name"]: r.get("integerValue", 0) for r in resources}
         size = (int(registered["CPU"]), int(registered["MEMORY"]))  # the old instances' type
 
-        def launched(ec2_id: str) -> None:
+        def launched(ec2_id: str, before: bool) -> None:
             fleet.ec2_ids.append(ec2_id)
-            if not registers:
+            if not (registers or before):
                 return
             when = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS
             self.sim.at(when, lambda: _register(self.sim, fleet, ec2_id, size, None, frozenset(), None))

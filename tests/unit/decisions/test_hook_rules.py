@@ -1,9 +1,9 @@
-"""A termination hook's drain decided: binding problems, its deadline within the hook's hold, heartbeats, result."""
+"""A group's hooks decided: binding problems, a drain's deadline within the hook's hold, heartbeats, results."""
 
 from __future__ import annotations
 
 from ecs_drain.decisions import hook_rules
-from ecs_drain.decisions.hook_rules import TERMINATING, Hook
+from ecs_drain.decisions.hook_rules import LAUNCHING, TERMINATING, Hook
 from ecs_drain.decisions.properties import parse
 
 
@@ -53,3 +53,19 @@ def test_it_refuses_a_hook_on_a_group_ecs_managed_draining_drains_already() -> N
     [said] = hook_rules.binding_problems(fine, Hook("drain", TERMINATING, 120, "CONTINUE"), ["asg-provider"])
     assert "capacity provider asg-provider's, whose ECS managed instance draining" in said
     assert "managedDraining to DISABLED" in said
+
+
+def test_it_binds_a_launch_hook_that_holds_a_new_instance_through_its_check_and_says_how_long_it_must() -> None:
+    fine = parse({"Cluster": "w", "AutoScalingGroup": "asg", "LaunchHook": "check", "PreflightTimeoutSeconds": 600})
+    assert hook_rules.launch_hold_seconds(fine) == 15 + 600 + 120
+    assert hook_rules.launch_binding_problems(fine, Hook("check", LAUNCHING, 735, "ABANDON")) == []
+    [short] = hook_rules.launch_binding_problems(fine, Hook("check", LAUNCHING, 734, "ABANDON"))
+    assert short.startswith("LaunchHook 'check': its HeartbeatTimeout 734 would let a new instance go")
+    assert "set the hook's HeartbeatTimeout to 735 or more, or lower PreflightTimeoutSeconds" in short
+    [missing] = hook_rules.launch_binding_problems(fine, None)
+    assert missing == (
+        "LaunchHook 'check' is not a lifecycle hook of the Auto Scaling group asg: declare it in the group's"
+        " LifecycleHookSpecificationList (LifecycleTransition autoscaling:EC2_INSTANCE_LAUNCHING)."
+    )
+    [wrong] = hook_rules.launch_binding_problems(fine, Hook("check", TERMINATING, 3600, "ABANDON"))
+    assert wrong == f"LaunchHook 'check' is a hook of {TERMINATING}, not of {LAUNCHING}."

@@ -214,6 +214,12 @@ def test_it_takes_a_termination_hook_with_an_auto_scaling_group_and_a_longer_dra
     assert (plain.hook_drain_timeout_seconds, plain.drain_timeout_seconds) == (None, DEFAULT_DRAIN_TIMEOUT_SECONDS)
 
 
+def test_it_takes_a_launch_hook_beside_the_termination_hook_of_the_same_group() -> None:
+    props = parse({"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "drain", "LaunchHook": "check"})
+    assert (props.termination_hook, props.launch_hook) == ("drain", "check")
+    assert parse({"Cluster": "web", "AutoScalingGroup": "asg", "LaunchHook": "check"}).termination_hook is None
+
+
 @pytest.mark.parametrize(
     ("raw", "said"),
     [
@@ -234,9 +240,17 @@ def test_it_takes_a_termination_hook_with_an_auto_scaling_group_and_a_longer_dra
             {"Cluster": "web", "AutoScalingGroup": "asg", "DrainTimeoutSeconds": 7200},
             "DrainTimeoutSeconds must be from 60 to 3420",
         ),
+        (
+            {"Cluster": "web", "Fleet": "fleet-11111111-2222-3333-4444-555555555555", "LaunchHook": "check"},
+            "LaunchHook is a lifecycle hook of an Auto Scaling group: give AutoScalingGroup, not Fleet.",
+        ),
+        (
+            {"Cluster": "web", "AutoScalingGroup": "asg", "LaunchHook": "check", "TerminationHook": "check"},
+            "TerminationHook and LaunchHook both name 'check': a hook has one transition",
+        ),
     ],
 )
-def test_it_refuses_a_termination_hook_it_cannot_use_naming_the_property(raw: dict[str, object], said: str) -> None:
+def test_it_refuses_a_hook_it_cannot_use_naming_the_property(raw: dict[str, object], said: str) -> None:
     assert said in problems(raw)
 
 
