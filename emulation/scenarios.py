@@ -258,15 +258,21 @@ class World:
         return watched
 
     def refresh_in_place(
-        self, wall_seconds: float = 120.0, until: float | None = None, registers: bool = True, **preferences: Any
+        self,
+        wall_seconds: float = 120.0,
+        until: float | None = None,
+        registers: bool = True,
+        attributes: tuple[dict[str, str] | None, dict[str, str] | None] = (None, None),
+        **preferences: Any,
     ) -> dict[str, Any]:
         """An instance refresh of the old fleet's Auto Scaling group (as CloudFormation's AutoScalingInstanceRefresh
         policy starts one after a launch template change), run until it ends (or `until`, simulated time); its
         DescribeInstanceRefreshes entry.
         The instances it launches register in the cluster (the world's `new` fleet) REFRESH_REGISTERS_SECONDS after
-        launch, as the new fleet's do."""
+        launch, as the new fleet's do; `attributes`: the custom attributes of those of the new configuration, and of
+        a rollback's (the configuration of before)."""
         assert self.api.lifecycle is not None
-        self.api.lifecycle.on_launch = self._in_place_fleet(registers)
+        self.api.lifecycle.on_launch = self._in_place_fleet(registers, attributes)
         autoscaling = self.aws.client("autoscaling")
         with self.aws.calls.acting_as("driver"):
             autoscaling.start_instance_refresh(AutoScalingGroupName=self.old.request_id, Preferences=preferences)
@@ -302,7 +308,7 @@ class World:
                     )
                 autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=len(old))
                 for instance in set(self._group_instances(autoscaling)) - before:
-                    registered(instance)
+                    registered(instance, False)
             self.aws.clock.advance(pause_seconds)
         return self.aws.clock.now()
 
@@ -310,7 +316,9 @@ class World:
         described = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.old.request_id])
         return [i["InstanceId"] for i in described["AutoScalingGroups"][0]["Instances"]]
 
-    def _in_place_fleet(self, registers: bool = True) -> Callable[[str, bool], None]:
+    def _in_place_fleet(
+        self, registers: bool = True, attributes: tuple[dict[str, str] | None, dict[str, str] | None] = (None, None)
+    ) -> Callable[[str, bool], None]:
         """The world's `new` fleet, for the instances an in-place change launches into the old fleet's group: each
         registers in the cluster REFRESH_REGISTERS_SECONDS after launch, with the old instances' size (`registers`
         False: never, a bad AMI whose agent does not start; a rollback's, launched with the configuration of
@@ -325,8 +333,8 @@ class World:
             fleet.ec2_ids.append(ec2_id)
             if not (registers or before):
                 return
-            when = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS
-            self.sim.at(when, lambda: _register(self.sim, fleet, ec2_id, size, None, frozenset(), None))
+            when, custom = self.sim.clock.now() + REFRESH_REGISTERS_SECONDS, attributes[1 if before else 0]
+            self.sim.at(when, lambda: _register(self.sim, fleet, ec2_id, size, custom, frozenset(), None))
 
         return launched
 
