@@ -81,7 +81,7 @@ def test_it_abandons_at_once_new_instances_a_services_constraint_refuses_and_the
         world.api.lifecycle.retain_on_abandon.add(world.old.request_id)
         world.alarm_on_hook_drains(ALARM)
         bound(world)
-        preferences = {"MinHealthyPercentage": 50, "InstanceWarmup": 60, "AutoRollback": True}
+        preferences: dict[str, Any] = {"MinHealthyPercentage": 50, "InstanceWarmup": 60, "AutoRollback": True}
         refresh = world.refresh_in_place(
             wall_seconds=600,
             attributes=(None, {"tier": "web"}),
