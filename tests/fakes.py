@@ -50,7 +50,14 @@ class FakeEcs:
         self.service_fields: dict[str, dict[str, Any]] = {}
 
     # ---- building the world ----
-    def add_instance(self, cid: str, status: str = "ACTIVE", cpu: int = 2048, memory: int = 4096) -> None:
+    def add_instance(
+        self,
+        cid: str,
+        status: str = "ACTIVE",
+        cpu: int = 2048,
+        memory: int = 4096,
+        attributes: dict[str, str] | None = None,
+    ) -> None:
         self.instances[cid] = {
             "containerInstanceArn": f"{ARN}:container-instance/web/{cid}",
             "ec2InstanceId": f"i-{cid}",
@@ -60,6 +67,7 @@ class FakeEcs:
             "pendingTasksCount": 0,
             "remainingResources": [{"name": "CPU", "integerValue": cpu}, {"name": "MEMORY", "integerValue": memory}],
             "registeredResources": [{"name": "CPU", "integerValue": cpu}, {"name": "MEMORY", "integerValue": memory}],
+            "attributes": [{"name": name, "value": value} for name, value in (attributes or {}).items()],
         }
 
     def add_task(

@@ -120,11 +120,12 @@ def scenarios(used: dict[str, set[str]]) -> None:
 
 
 def hook_drains(used: dict[str, set[str]]) -> None:
-    """A termination hook bound, its instances drained in an instance refresh (heartbeats, completions); two events
+    """Both hooks bound, an instance refresh's new instances checked and its old ones drained (heartbeats,
+    completions); two events
     of one batch either side of a change of the binding (the second finds the batch's drain by its name), whose drain
     is stopped while it gathers."""
     with rollover_world(kind="AutoScalingGroup", new_instances=0) as world:
-        assert world.bind_termination_hook("drain", heartbeat=120) is not None
+        assert world.bind_hooks({"TerminationHook": ("drain", 120), "LaunchHook": ("check", 1200)}) is not None
         refresh = world.refresh_in_place(wall_seconds=300, MinHealthyPercentage=50, InstanceWarmup=60)
         assert refresh["Status"] == "Successful" and world.aws.wait_for_executions(wall_seconds=60)
         detail = {

@@ -1,4 +1,4 @@
-"""A termination hook's binding and batches in the watch table, and its calls on the group, on moto."""
+"""A hook's binding and batches in the watch table, and its calls on the group, on moto."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from mypy_boto3_dynamodb import DynamoDBClient
 
 from ecs_drain.aws import hook_bindings
 from ecs_drain.aws.hook_bindings import Binding
-from ecs_drain.decisions.hook_rules import TERMINATING, Hook
+from ecs_drain.decisions.hook_rules import LAUNCHING, TERMINATING, Hook
 from tests.fakes import create_watch_table
 
 TABLE = "watch"
@@ -39,6 +39,21 @@ def test_it_keeps_a_binding_until_its_resource_is_deleted_and_two_hours_after(dy
     hook_bindings.end_binding(dynamodb, TABLE, "asg", "other", 2000.0)  # never bound: nothing to let go
     hook_bindings.bind(dynamodb, TABLE, BINDING, 9000.0)  # bound again (a rollback's Update): no end
     assert hook_bindings.binding_of(dynamodb, TABLE, "asg", "drain", 99_999.0) == BINDING
+
+
+def test_it_keeps_a_launch_hooks_transition_and_reads_a_binding_of_an_earlier_version_as_a_termination_hooks(
+    dynamodb: DynamoDBClient,
+) -> None:
+    launch = Binding(
+        "asg", "check", {"Cluster": "web", "AutoScalingGroup": "asg", "LaunchHook": "check"}, 1200, LAUNCHING
+    )
+    hook_bindings.bind(dynamodb, TABLE, launch, 1000.0)
+    assert hook_bindings.binding_of(dynamodb, TABLE, "asg", "check", 1000.0) == launch
+    assert launch.held_state == "Pending:Wait" and BINDING.held_state == "Terminating:Wait"
+    assert hook_bindings.properties_for_check(launch) == {"Cluster": "web"}
+    hook_bindings.bind(dynamodb, TABLE, BINDING, 1000.0)
+    dynamodb.update_item(TableName=TABLE, Key={"key": {"S": "binding#asg#drain"}}, UpdateExpression="REMOVE transition")
+    assert hook_bindings.binding_of(dynamodb, TABLE, "asg", "drain", 1000.0) == BINDING
 
 
 def test_it_gathers_instances_into_one_batch_until_sealed_then_opens_the_next(dynamodb: DynamoDBClient) -> None:

@@ -1,6 +1,7 @@
-"""The LifecycleHookFunction: a bound hook's held instance joins its batch and the batch's drain starts once; a copy
-of an event, a hook nobody bound, or another transition starts nothing; the minute's read finds held instances whose
-event never came. DynamoDB on moto; Step Functions and Auto Scaling as fakes that record what they are asked."""
+"""The LifecycleHookFunction: a bound hook's held instance joins its batch and the batch's drain (a termination hook)
+or check (a launch hook) starts once; a copy of an event, a hook nobody bound, or another transition starts nothing;
+the minute's read finds held instances whose event never came. DynamoDB on moto; Step Functions and Auto Scaling as
+fakes that record what they are asked."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from moto import mock_aws
 
 from ecs_drain.aws import hook_bindings
 from ecs_drain.handlers import lifecycle_action
+from ecs_drain.model.state import failed_tries_outlasting
 from ecs_drain.runtime import clock, environment
 from tests.fakes import LambdaContext, create_watch_table
 
 TABLE = "watch"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:ecs-drain-drain"
 BOUND = {"Cluster": "web", "AutoScalingGroup": "asg", "TerminationHook": "drain", "PollIntervalSeconds": "15"}
+CHECKED = {**BOUND, "LaunchHook": "check", "PreflightTimeoutSeconds": "300"}
 
 
 @dataclass
@@ -28,7 +31,7 @@ class Recorded:
     """Step Functions (executions started, by name and input) and Auto Scaling (the groups' held instances)."""
 
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
-    held: dict[str, list[str]] = field(default_factory=dict)
+    held: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # group -> (instance, LifecycleState)
 
     def start_execution(self, stateMachineArn: str, name: str, input: str) -> dict[str, str]:
         self.started.setdefault(name, json.loads(input))
@@ -42,7 +45,7 @@ class Recorded:
                 groups = [
                     {
                         "AutoScalingGroupName": g,
-                        "Instances": [{"InstanceId": i, "LifecycleState": "Terminating:Wait"} for i in held.get(g, [])],
+                        "Instances": [{"InstanceId": i, "LifecycleState": s} for i, s in held.get(g, [])],
                     }
                     for g in AutoScalingGroupNames
                 ]
@@ -57,6 +60,8 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_watch_table(dynamodb, TABLE)
         hook_bindings.bind(dynamodb, TABLE, hook_bindings.Binding("asg", "drain", BOUND, 120), 1000.0)
+        check = hook_bindings.Binding("asg", "check", CHECKED, 1200, "autoscaling:EC2_INSTANCE_LAUNCHING")
+        hook_bindings.bind(dynamodb, TABLE, check, 1000.0)
         fakes = Recorded()
         monkeypatch.setenv(environment.WATCH_TABLE, TABLE)
         monkeypatch.setenv(environment.STATE_MACHINE, STATE_MACHINE)
@@ -104,17 +109,40 @@ def test_it_starts_one_drain_for_the_instances_of_a_batch_and_none_for_a_copy(re
     assert execution_input["RequestedAt"] == 2000.0 and "CloudFormation" not in execution_input
 
 
-def test_it_starts_nothing_for_a_hook_nobody_bound_or_a_launch(recorded: Recorded) -> None:
+def test_it_starts_nothing_for_a_hook_nobody_bound_or_of_another_transition_than_its_binding(
+    recorded: Recorded,
+) -> None:
     assert lifecycle_action.handler(held("i-0a", "t1", hook="other"), LambdaContext()) is None
     launch = held("i-0a", "t2", transition="autoscaling:EC2_INSTANCE_LAUNCHING")
-    assert lifecycle_action.handler(launch, LambdaContext()) is None
+    assert lifecycle_action.handler(launch, LambdaContext()) is None  # "drain" is bound as a termination hook
+    assert lifecycle_action.handler(held("i-0a", "t3", hook="check"), LambdaContext()) is None
     assert recorded.started == {}
+
+
+def test_it_starts_one_launch_check_for_the_new_instances_of_a_batch(recorded: Recorded) -> None:
+    launch = "autoscaling:EC2_INSTANCE_LAUNCHING"
+    first = lifecycle_action.handler(held("i-0a", "t1", hook="check", transition=launch), LambdaContext())
+    second = lifecycle_action.handler(held("i-0b", "t2", hook="check", transition=launch), LambdaContext())
+    assert first is not None and first == second
+    [(name, execution_input)] = recorded.started.items()
+    assert name.startswith("hook-asg-check-1-")
+    # A preflight of the batch's instances: the binding's properties (no target, no hooks), its deadline
+    # PreflightTimeoutSeconds, the batch to gather.
+    assert execution_input["Mode"] == "preflight" and "OldProperties" not in execution_input
+    assert execution_input["Properties"] == {
+        "Cluster": "web",
+        "PollIntervalSeconds": "15",
+        "PreflightTimeoutSeconds": "300",
+    }
+    assert execution_input["Lifecycle"]["LifecycleHookName"] == "check" and execution_input["RequestedAt"] == 2000.0
+    assert execution_input["step"]["maxFailedTries"] == failed_tries_outlasting(300)
 
 
 def test_it_finds_held_instances_whose_event_never_came_once(recorded: Recorded) -> None:
     lifecycle_action.handler(held("i-0a", "t1"), LambdaContext())  # came with its event
-    recorded.held["asg"] = ["i-0a", "i-0b"]
+    recorded.held["asg"] = [("i-0a", "Terminating:Wait"), ("i-0b", "Terminating:Wait"), ("i-0c", "Pending:Wait")]
     scheduled = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-    assert lifecycle_action.handler(scheduled, LambdaContext()) == {"found": 1}  # i-0b only
+    assert lifecycle_action.handler(scheduled, LambdaContext()) == {"found": 2}  # i-0b, and i-0c on the launch hook
     assert lifecycle_action.handler(scheduled, LambdaContext()) == {"found": 0}  # taken now
-    assert len(recorded.started) == 1  # both in the first batch's drain
+    # i-0a and i-0b in the first batch's drain, i-0c in the launch hook's first check.
+    assert sorted(name.rsplit("-", 2)[0] for name in recorded.started) == ["hook-asg-check", "hook-asg-drain"]

@@ -1,0 +1,68 @@
+"""A launch hook's check on a fake ECS: a look at the batch's new instances, then whether ECS would place the group's
+service tasks on them; the verdict said as a launch hook's."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from mypy_boto3_autoscaling import AutoScalingClient
+
+from ecs_drain.aws.clients import Clients
+from ecs_drain.decisions.properties import parse
+from ecs_drain.model.state import Cause, PreflightPhase, PreflightState
+from ecs_drain.steps import launch_check
+from tests.fakes import FakeEc2, FakeEcs
+
+OLD, NEW = "0000000a", "0000000b"  # container instance ids; the fake's EC2 ids are i-<id>
+NOW = 1000.0
+BATCH = parse({"Cluster": "web", "InstanceIds": [f"i-{NEW}"]}, from_cloudformation=False)
+
+
+class Group:
+    """Auto Scaling's DescribeAutoScalingGroups for group asg: the old instance and the batch's."""
+
+    def describe_auto_scaling_groups(self, AutoScalingGroupNames: list[str]) -> dict[str, Any]:
+        instances = [{"InstanceId": f"i-{OLD}"}, {"InstanceId": f"i-{NEW}"}]
+        return {"AutoScalingGroups": [{"AutoScalingGroupName": "asg", "Instances": instances}]}
+
+
+def look(ecs: FakeEcs) -> PreflightState:
+    clients = Clients(ecs=ecs.client, ec2=cast("Any", FakeEc2([[]])), autoscaling=cast("AutoScalingClient", Group()))
+    return launch_check.check(launch_check.new_check(BATCH, "asg", NOW, NOW), BATCH, "asg", clients, NOW + 15)
+
+
+def old_web_tasks(ecs: FakeEcs, attributes: dict[str, str] | None = None) -> None:
+    ecs.add_instance(OLD, attributes=attributes)
+    for n in range(2):
+        ecs.add_task(OLD, f"web-{n}")
+
+
+def test_it_waits_for_the_new_instance_to_register() -> None:
+    ecs = FakeEcs()
+    old_web_tasks(ecs)
+    after = look(ecs)
+    assert after["phase"] == PreflightPhase.WAITING_FOR_INSTANCES and after["oldTarget"] == "AutoScalingGroup asg"
+    assert "never registered in cluster web (i-0000000b)" in after["waitingFor"][0]
+
+
+def test_it_passes_a_ready_instance_that_takes_the_groups_tasks_and_only_reads() -> None:
+    ecs = FakeEcs()
+    old_web_tasks(ecs)
+    ecs.add_instance(NEW)
+    after = look(ecs)
+    assert after["phase"] == PreflightPhase.PASSED, after["message"]
+    assert after["message"].startswith("Launch check passed: 1 instance of InstanceIds i-0000000b launched by")
+    assert ecs.calls["UpdateContainerInstancesState"] == ecs.calls["StopTask"] == 0
+
+
+def test_it_fails_a_ready_instance_whose_attributes_a_services_constraint_refuses() -> None:
+    ecs = FakeEcs()
+    old_web_tasks(ecs, {"tier": "web"})
+    ecs.service_fields["web"] = {"placementConstraints": [{"type": "memberOf", "expression": "attribute:tier == web"}]}
+    ecs.add_instance(NEW, attributes={"tier": "batch"})
+    after = look(ecs)
+    assert after["phase"] == PreflightPhase.FAILED
+    [finding] = after["diagnosis"]
+    assert (finding["cause"], finding["subject"], finding["tasks"]) == (Cause.CANNOT_PLACE, "service web", 2)
+    assert after["message"].startswith("Launch check failed: InstanceIds i-0000000b launched by the Auto Scaling")
+    assert "completed with ABANDON" in after["message"]
