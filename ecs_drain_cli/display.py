@@ -167,9 +167,10 @@ def report(console: Console, execution: dict[str, Any]) -> int:
     return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
 
 
-def verdict_document(props: Any, found: preflight.Verdict) -> dict[str, Any]:
-    """`ecs-drain check --output json`."""
-    return {
+def verdict_document(props: Any, found: preflight.Verdict, hook_problems: list[str] | None = None) -> dict[str, Any]:
+    """`ecs-drain check --output json`; `hookProblems` where hooks were named (empty: they would bind)."""
+    hooks = {} if hook_problems is None else {"hookProblems": hook_problems}
+    return hooks | {
         "target": props.target_name,
         "cluster": props.cluster_name,
         "instances": found.instances,
@@ -180,8 +181,24 @@ def verdict_document(props: Any, found: preflight.Verdict) -> dict[str, Any]:
     }
 
 
-def verdict(console: Console, props: Any, found: preflight.Verdict) -> None:
-    """`ecs-drain check`: would a drain of the target finish, and what each service's tasks would need."""
+def bindings(console: Console, props: Any, problems: list[str]) -> None:
+    """Whether the hooks named would bind, as a Create or Update would judge them."""
+    named = " and ".join(
+        f"{kind} {name}"
+        for kind, name in (("TerminationHook", props.termination_hook), ("LaunchHook", props.launch_hook))
+        if name
+    )
+    if not problems:
+        console.print(f"[green]Would bind[/]: {named} on {props.target_name}.")
+    for problem in problems:
+        console.print(f"[red]Would not bind[/]: {problem}")
+
+
+def verdict(console: Console, props: Any, found: preflight.Verdict, hook_problems: list[str] | None = None) -> None:
+    """`ecs-drain check`: would a drain of the target finish, and what each service's tasks would need; and whether
+    the hooks named would bind (`hook_problems`: why not; None: none named)."""
+    if hook_problems is not None:
+        bindings(console, props, hook_problems)
     target = props.target_name
     if not found.instances:
         console.print(f"{target}: no container instance of it is registered in {props.cluster_name}: nothing to drain.")

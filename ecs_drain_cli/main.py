@@ -18,7 +18,7 @@ from ecs_drain.aws.executions import drain_input
 from ecs_drain.aws.room_claims import RoomBook
 from ecs_drain.decisions.properties import DrainProperties, InvalidProperties, parse
 from ecs_drain.runtime import clock
-from ecs_drain.steps import preflight
+from ecs_drain.steps import hooks, preflight
 
 from . import display, lookup
 from .options import TARGET_NOT_IN_CLUSTER, UsageExit, fail, parser, unknown_options, usage_document, wants_json
@@ -65,7 +65,9 @@ def region(args: argparse.Namespace) -> str | None:
 def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True, quiet=args.output == "json")  # json: only the document, on stdout
     if args.command == "check":
-        props = parse(target_properties(args), from_cloudformation=False)  # checked before any AWS call
+        hooks_named = {"TerminationHook": args.termination_hook, "LaunchHook": args.launch_hook}
+        given = target_properties(args) | {k: v for k, v in hooks_named.items() if v is not None}
+        props = parse(given, from_cloudformation=False)  # checked before any AWS call
         return check(console, _session(args), props, args.output, args.provider_stack)
     if args.command == "start":
         properties = start_properties(args)
@@ -109,14 +111,19 @@ def check(console: Console, session: boto3.Session, props: DrainProperties, outp
     if table is not None:  # what the rollovers and drains in flight claim of the room is theirs
         clients = replace(clients, room=RoomBook(session.client("dynamodb"), table))
     verdict = preflight.assess(props, clients, clock.now())
-    display.verdict(console, props, verdict)
-    display.emit(output, display.verdict_document(props, verdict))
+    hook_problems = hooks.named_hooks(props, clients.autoscaling, clients.ecs)[1] if _names_hooks(props) else None
+    display.verdict(console, props, verdict, hook_problems)
+    display.emit(output, display.verdict_document(props, verdict, hook_problems))
     if verdict.unregistered:
         named = ", ".join(verdict.unregistered)
         print(f"ecs-drain check: warning: not registered in {props.cluster_name}: {named}", file=sys.stderr)
         if props.target_kind == "InstanceIds":  # ids given by hand: a typo, or the wrong cluster
             return TARGET_NOT_IN_CLUSTER
-    return 0 if verdict.finishes else 1
+    return 0 if verdict.finishes and not hook_problems else 1
+
+
+def _names_hooks(props: DrainProperties) -> bool:
+    return props.termination_hook is not None or props.launch_hook is not None
 
 
 def target_properties(args: argparse.Namespace) -> dict[str, Any]:

@@ -40,8 +40,8 @@ EXIT_CODES = {
     "  0  the drain was started (with --watch: it ended DRAINED, or there was nothing to drain)\n"
     "  1  with --watch: the drain did not finish (deadline, blocked, failed, stopped)\n" + _USAGE_EXIT + _ENVIRONMENT,
     "check": "exit status:\n"
-    "  0  a drain of the target would finish\n"
-    "  1  a drain of the target would be blocked (the findings say why)\n"
+    "  0  a drain of the target would finish (and the hooks named could be bound)\n"
+    "  1  a drain of the target would be blocked (the findings say why), or a hook named could not be bound\n"
     + _USAGE_EXIT
     + f"  {TARGET_NOT_IN_CLUSTER}  an instance of --instance-ids is not registered in the cluster (a typo?): the others"
     " were checked\n" + _ENVIRONMENT,
@@ -295,5 +295,12 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _target_options(check)
+    check.add_argument(
+        "--termination-hook",
+        help="with --auto-scaling-group: would the Custom::ECSDrain's TerminationHook of this name bind?",
+    )
+    check.add_argument(
+        "--launch-hook", help="with --auto-scaling-group: would the Custom::ECSDrain's LaunchHook of this name bind?"
+    )
     _global_options(check, defaults=False)
     return root

@@ -199,3 +199,28 @@ def test_it_watches_the_drain_a_groups_termination_hook_started(capsys: pytest.C
         assert "Lifecycle actions completed with CONTINUE: 1 of 1 instances still held by the hook" in out
         assert run(world, "watch", "--auto-scaling-group", "another-group") == 2  # none: a clear error
         assert "no drain of a termination hook of the group another-group" in capsys.readouterr().err
+
+
+def test_it_checks_whether_a_groups_hooks_would_bind_naming_what_to_change(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(kind="AutoScalingGroup", new_instances=3, new_fleet_registers=None) as world:
+        autoscaling = world.aws.client("autoscaling")
+        for name, transition, heartbeat in (("drain", "TERMINATING", 300), ("check", "LAUNCHING", 600)):
+            autoscaling.put_lifecycle_hook(
+                AutoScalingGroupName=world.old.request_id,
+                LifecycleHookName=name,
+                LifecycleTransition=f"autoscaling:EC2_INSTANCE_{transition}",
+                HeartbeatTimeout=heartbeat,
+            )
+        target = ["check", "--cluster", "web", "--auto-scaling-group", world.old.request_id]
+        assert main([*target, "--termination-hook", "drain"]) == 0
+        assert (
+            f"Would bind: TerminationHook drain on AutoScalingGroup {world.old.request_id}." in capsys.readouterr().out
+        )
+        # The launch hook's 600 s cannot hold a new instance through a 900 s check: refused, as an Update would be.
+        assert main([*target, "--termination-hook", "drain", "--launch-hook", "check", "--output", "json"]) == 1
+        verdict = json.loads(capsys.readouterr().out)
+        assert verdict["finishes"] is True
+        [problem] = verdict["hookProblems"]
+        assert problem.startswith("LaunchHook 'check': its HeartbeatTimeout 600 would let a new instance go")
+        assert main(["check", "--cluster", "web", "--spot-fleet", "sfr-12345678", "--launch-hook", "check"]) == 2
+        assert "LaunchHook is a lifecycle hook of an Auto Scaling group" in capsys.readouterr().err

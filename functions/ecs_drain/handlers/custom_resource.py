@@ -19,7 +19,6 @@ from ..aws.clients import (
     ssm_client,
 )
 from ..decisions import reason
-from ..decisions.hook_rules import LAUNCHING, TERMINATING, binding_problems, launch_binding_problems
 from ..decisions.properties import DrainProperties, InvalidProperties, is_ours, parse, physical_resource_id
 from ..model.arns import last_part
 from ..model.events import CustomResourceRequest
@@ -27,6 +26,7 @@ from ..model.state import PREVIOUS_ATTEMPT_KEY, REQUEST_KEY, ExecutionInput
 from ..runtime import clock
 from ..runtime.environment import STATE_MACHINE, WATCH_TABLE, Environment, required
 from ..runtime.observability import log_metrics, logger, metrics, tracer
+from ..steps import hooks
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
 REQUIRED_FIELDS = ("StackId", "RequestId", "LogicalResourceId", "ResponseURL")
@@ -99,21 +99,11 @@ def bind_hooks(event: CustomResourceRequest, props: DrainProperties) -> None:
 
 def _checked_bindings(props: DrainProperties, given: dict[str, Any]) -> list[hook_bindings.Binding]:
     """The hooks the properties name, as the group has them; InvalidProperties naming every problem of either."""
-    group, problems, bindings = props.target[0], [], []
-    if props.termination_hook is not None:
-        hook = hook_bindings.describe_hook(autoscaling_client(), group, props.termination_hook)
-        managed = hook_bindings.managed_draining(ecs_client(), props.cluster, group) if hook is not None else []
-        problems += binding_problems(props, hook, managed)
-        if hook is not None:
-            bindings.append(hook_bindings.Binding(group, hook.name, given, hook.heartbeat_seconds, TERMINATING))
-    if props.launch_hook is not None:
-        hook = hook_bindings.describe_hook(autoscaling_client(), group, props.launch_hook)
-        problems += launch_binding_problems(props, hook)
-        if hook is not None:
-            bindings.append(hook_bindings.Binding(group, hook.name, given, hook.heartbeat_seconds, LAUNCHING))
+    found, problems = hooks.named_hooks(props, autoscaling_client(), ecs_client())
     if problems:
         raise InvalidProperties(problems)
-    return bindings
+    group = props.target[0]
+    return [hook_bindings.Binding(group, h.name, given, h.heartbeat_seconds, transition) for transition, h in found]
 
 
 def _switch_on_held_instance_reads() -> None:

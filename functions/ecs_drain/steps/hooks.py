@@ -1,5 +1,6 @@
-"""A termination hook's drain, at its edges: gather the batch's instances, keep the hook holding them while the
-drain runs, and complete their lifecycle actions at its end."""
+"""A group's hooks, at their edges: the hooks the properties name, read and judged (as Create and Update bind them,
+and as `ecs-drain check` says); a batch's instances gathered, kept held while its drain runs, and their lifecycle
+actions completed at its end."""
 
 from __future__ import annotations
 
@@ -8,13 +9,41 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import hook_bindings
-from ..decisions.hook_rules import heartbeat_due, lifecycle_result
+from ..decisions.hook_rules import (
+    LAUNCHING,
+    TERMINATING,
+    Hook,
+    binding_problems,
+    heartbeat_due,
+    launch_binding_problems,
+    lifecycle_result,
+)
+from ..decisions.properties import DrainProperties
 from ..model.state import DrainState, GatheredInstances, LifecycleBatch, LifecycleCompletion
 from ..runtime.observability import logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ecs import ECSClient
+
+
+def named_hooks(
+    props: DrainProperties, autoscaling: AutoScalingClient, ecs: ECSClient
+) -> tuple[list[tuple[str, Hook]], list[str]]:
+    """The hooks TerminationHook and LaunchHook name, as the group has them (with the transition each is bound
+    for), and every reason either cannot be bound (empty: both can)."""
+    group, found, problems = props.target[0], [], []
+    if props.termination_hook is not None:
+        hook = hook_bindings.describe_hook(autoscaling, group, props.termination_hook)
+        managed = hook_bindings.managed_draining(ecs, props.cluster, group) if hook is not None else []
+        problems += binding_problems(props, hook, managed)
+        found += [(TERMINATING, hook)] if hook is not None else []
+    if props.launch_hook is not None:
+        hook = hook_bindings.describe_hook(autoscaling, group, props.launch_hook)
+        problems += launch_binding_problems(props, hook)
+        found += [(LAUNCHING, hook)] if hook is not None else []
+    return found, problems
 
 
 def gather(dynamodb: DynamoDBClient, table: str, lifecycle: LifecycleBatch, now: float) -> GatheredInstances:
