@@ -119,11 +119,15 @@ def test_it_holds_an_instance_past_its_hooks_heartbeat_timeout_to_its_last_stopp
 
 
 def test_it_keeps_an_instance_blocked_past_its_deadline_when_abandoned_into_a_retaining_group() -> None:
-    """A 100/100 service pins its tasks; BlockedTimeoutSeconds 60 and OnTimeout ABANDON, on a group whose instance
-    lifecycle policy retains abandoned terminations: the instances stay (Retained), their tasks running, and the
-    output and Reason say so."""
+    """A 100/100 service pins its tasks (on the old instances: the others register once the services are placed, so
+    that where ECS put them is not left to chance); BlockedTimeoutSeconds 60 and OnTimeout ABANDON, on a group whose
+    instance lifecycle policy retains abandoned terminations: the instances stay (Retained), their tasks running,
+    and the output and Reason say so."""
     policy = {"BlockedTimeoutSeconds": "60", "OnTimeout": "ABANDON"}
-    with held_world(300, policy, services=pinned_services()) as world:
+    options: dict[str, Any] = {"new_instances": 3, "new_fleet_registers": (5.0, 10.0), "log_level": "ERROR"}
+    with rollover_world(kind="AutoScalingGroup", services=pinned_services(), **options) as world:
+        assert world.bind_termination_hook("drain", 300, **policy) is not None
+        world.aws.clock.advance(15)  # the other instances have registered
         assert world.api.lifecycle is not None
         world.api.lifecycle.retain_on_abandon.add(world.old.request_id)
         hold_every_old_instance(world)
