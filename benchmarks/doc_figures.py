@@ -87,20 +87,22 @@ scenario's rows again and ends with the same numbers).
 
 `make bench-in-place` (two minutes; writes `benchmarks/in_place.json`): the same group of 3 old instances (4 in
 `scale-in`) with the default services and their traffic, changed in place, under four strategies
-(`emulation/in_place.py` says how each is modelled): `ecs-drain` on the group's termination hook; ECS managed
+(`emulation/in_place.py` says how each is modelled): `ecs-drain` on the group's launch and termination hooks
+(`LaunchHook`, `TerminationHook`); ECS managed
 instance draining's documented rule (DRAINING at once, no room counted, CONTINUE once no service task is left, 48 h at
 most); the AWS CDK's `InstanceDrainHook` (DRAINING, then CONTINUE when no task is left or at its 5-minute drain
 time); `none` (no hook). Requests are counted over the same window for every strategy (30 minutes; 20 for
 `scale-in`). Which tasks share an instance depends on ids moto draws at random: `none`'s failed requests vary by a few
-from run to run (two runs here: 18 and 22 in `instance-refresh`), the others' zeros do not.
+from run to run (three runs here: 18, 22 and 20 in `instance-refresh`), the others' zeros do not.
 
 {in_place_markdown(in_place)}
 - **instance-refresh** (MinHealthyPercentage 50, one instance at a time), **rolling-update** (CloudFormation's
   AutoScalingRollingUpdate, batches of 1, PauseTime 60 s: it does not wait for the hook, the hook holds the instance
   all the same) and **scale-in** (room left for every task): ecs-drain fails no request and kills no task; so do the
   CDK hook and managed draining here, where room exists and every task leaves within 5 minutes. ecs-drain is the
-  slowest of the three (621 s against 551 s for the refresh): it gathers the instances held together for 15 s and
-  sets DRAINING only once the room is there. `none` kills every task on each instance with it.
+  slowest of the three (626 s against 551 s for the refresh): it gathers the instances held together for 15 s, sets
+  DRAINING only once the room is there, and holds each new instance until it is registered and ready (the launch
+  check). `none` kills every task on each instance with it.
 - **refresh-blocked** (a service pinned at 100/100: ECS can neither start a replacement nor stop its task; the
   group retains abandoned instances; the refresh names the alarm on `HookDrainBlocked` for the group, as
   `examples/autoscaling-group-in-place.yaml` does, with AutoRollback on, as StartInstanceRefresh allows: under
@@ -111,13 +113,17 @@ from run to run (two runs here: 18 and 22 in `instance-refresh`), the others' ze
   each instance go at 5 minutes with the pinned task on it (6 tasks killed, the refresh Successful); managed
   draining holds the first instance for 48 hours, the refresh `InProgress` at the window's end (and kills the task
   when the 48 hours are up); `none` kills everything.
-- **refresh-bad-ami** (the refresh's new instances never register in the cluster; the same alarm named): ecs-drain
-  fails no request and kills no task, but does not fail the refresh either. The first old instance is drained (the
-  two others had room for its tasks); the next one waits for room that never comes, held by the hook and serving,
-  and the refresh stays `InProgress`: waiting for capacity is not a cause ECS cannot resolve, so no alarm fires.
-  Failing such a refresh while CloudFormation can still roll it back is the launch hook's check (not built yet).
-  Managed draining ends the same way here; the CDK hook lets every instance go at 5 minutes and the services go
-  down with them, as with no hook at all.
+- **refresh-bad-ami** (the refresh's new instances never register in the cluster; the same alarm named; ecs-drain's
+  `PreflightTimeoutSeconds` 300, the group's instances registering within two minutes): the refresh terminates one
+  old instance first (MinHealthyPercentage 50), which ecs-drain drains (the two others have room for its tasks);
+  its replacement, held by the launch hook, never registers, and at 300 s the launch check completes it with
+  ABANDON, naming what was missing, and sets `HookDrainBlocked`. The group launches another in its place (also
+  never registering, also abandoned at its 300 s); meanwhile the alarm fails the refresh, which rolls back
+  (`RollbackSuccessful`: the instance of the configuration of before registers and passes its check). No request
+  fails, no task is killed, and two old instances never left. Before the launch check (stop 53), ecs-drain failed
+  no request either, but the refresh stayed `InProgress`, the next old instance held for room that never came.
+  Managed draining ends that way here; the CDK hook lets every instance go at 5 minutes and the services go down
+  with them, as with no hook at all.
 - Not modelled: CloudFormation's own stack rollback around the refresh (the emulation runs the refresh as the update
   policy starts it; the stack around it is not).
 
