@@ -1,4 +1,6 @@
-"""`make demo`: an AMI rollover drained offline, watched live, with a picture of tasks per instance.
+"""`make demo`: an AMI rollover drained offline, watched live, with a picture of tasks per instance; or an Auto
+Scaling group changed in place (`--scenario instance-refresh` and the others of emulation/in_place.py) under
+ecs-drain's hooks, with a picture of each instance's lifecycle states (emulation/in_place_demo.py).
 
 Exit status 0 only for a clean rollover: CloudFormation got SUCCESS, no task was stopped before its replacement ran,
 and no request failed; 3 when it ran to its end but was not clean (the last lines say what happened).
@@ -24,9 +26,10 @@ from rich.table import Table
 from ecs_drain.aws.executions import PREFLIGHT_SUFFIX
 from ecs_drain_cli.lookup import latest_drain
 
-from . import strategies
+from . import in_place_demo, strategies
 from .catalog import SCENARIOS, world_options
 from .cloudformation import Answer
+from .in_place import IN_PLACE_SCENARIOS, IN_PLACE_STRATEGIES
 from .scenarios import World, rollover_world
 from .traffic import CAUSES
 
@@ -368,10 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="make demo",
         description=__doc__,
-        epilog="scenarios:\n" + "\n".join(f"  {name:<18} {s.about}" for name, s in sorted(SCENARIOS.items())),
+        epilog="scenarios:\n"
+        + "\n".join(f"  {name:<18} {s.about}" for name, s in sorted(SCENARIOS.items()))
+        + "\nin place (an Auto Scaling group's instances replaced, the group kept):\n"
+        + "\n".join(f"  {name:<18} {s.about}" for name, s in IN_PLACE_SCENARIOS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="rollover", help="what to roll over (below)")
+    scenarios = [*sorted(SCENARIOS), *IN_PLACE_SCENARIOS]
+    parser.add_argument("--scenario", choices=scenarios, default="rollover", help="what to change (below)")
     parser.add_argument("--pace", type=float, default=0.02, help="wall seconds per simulated second (0: no pause)")
     parser.add_argument(
         "--out", type=Path, default=Path("out"), help="where to write demo-<scenario>.png and demo-<scenario>.json"
@@ -380,13 +387,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare",
         type=_strategy_list,
-        default=strategies.STRATEGIES[1:],
+        default=None,
         help="the strategies shown beside ecs-drain, comma-separated (default: all of "
-        f"{','.join(strategies.STRATEGIES[1:])}; '' for none)",
+        f"{','.join(strategies.STRATEGIES[1:])}; in place, of {','.join(IN_PLACE_STRATEGIES[1:])}; '' for none)",
     )
     args = parser.parse_args(argv)
-    scenario = SCENARIOS[args.scenario]
     console = Console()
+    if args.scenario in IN_PLACE_SCENARIOS:
+        compared = IN_PLACE_STRATEGIES[1:] if args.compare is None else args.compare
+        return in_place_demo.main(args.scenario, args.out, compared, console)
+    if args.compare is None:
+        args.compare = strategies.STRATEGIES[1:]
+    elif any(name not in strategies.STRATEGIES for name in args.compare):
+        parser.error(f"--compare: a rollover compares {', '.join(strategies.STRATEGIES[1:])}")
+    scenario = SCENARIOS[args.scenario]
     console.print(f"[bold]ecs-drain demo[/]: {scenario.about}")
     console.print("Everything runs offline: moto with the real template.yaml, statemachine/ and functions/.")
     if args.compare:
@@ -429,11 +443,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _strategy_list(text: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in strategies.STRATEGIES[1:]]
+    known = {*strategies.STRATEGIES[1:], *IN_PLACE_STRATEGIES[1:]}
+    unknown = [name for name in names if name not in known]
     if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown strategy {', '.join(unknown)}: choose from {', '.join(strategies.STRATEGIES[1:])}"
-        )
+        choose = ", ".join(sorted(known))
+        raise argparse.ArgumentTypeError(f"unknown strategy {', '.join(unknown)}: choose from {choose}")
     return names
 
 

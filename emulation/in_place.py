@@ -96,13 +96,19 @@ class InPlaceRun:
     old_set_draining: int  # old instances set DRAINING before they went
     change_seconds: float  # from the change's start to the last old instance gone in the window (0: none went)
     old_gone: int  # old instances gone within the window (a scale-in takes one; the others stay)
+    started: float = 0.0  # when the change began (simulated epoch seconds): the picture's origin
+    failed_at: dict[int, int] = field(default_factory=dict)  # failed requests per simulated second
 
     def row(self) -> dict[str, Any]:
-        return {**self.__dict__, "change_seconds": round(self.change_seconds, 1)}
+        kept = {k: v for k, v in self.__dict__.items() if k not in ("started", "failed_at")}
+        return {**kept, "change_seconds": round(self.change_seconds, 1)}
 
 
-def measure_in_place(name: str, strategy: str) -> InPlaceRun:
-    """One strategy's in-place change of a scenario, unwatched."""
+def measure_in_place(
+    name: str, strategy: str, watch: Callable[[World, float, float], None] | None = None
+) -> InPlaceRun:
+    """One strategy's in-place change of a scenario; `watch` (the demo's) is given the world, the change's start and
+    the window's end before the change begins."""
     scenario = IN_PLACE_SCENARIOS[name]
     options = {"kind": "AutoScalingGroup", "new_instances": 0, "log_level": "ERROR", **scenario.options}
     if options.get("services") == "pinned":
@@ -114,6 +120,8 @@ def measure_in_place(name: str, strategy: str) -> InPlaceRun:
         window_end = begun + scenario.window_minutes * 60
         traffic.count_until(window_end)
         _prepare(world, strategy, scenario, window_end)
+        if watch is not None:
+            watch(world, begun, window_end)
         refresh = _change(world, scenario, window_end)
         world.aws.clock.sleep(max(0.0, window_end - world.aws.clock.now()))
         old = set(world.old.container_ids)
@@ -133,6 +141,8 @@ def measure_in_place(name: str, strategy: str) -> InPlaceRun:
             old_set_draining=len(set(world.sim.record.draining_set_at) & old),
             change_seconds=max(gone, default=begun) - begun,
             old_gone=len(gone),
+            started=begun,
+            failed_at=dict(traffic.failed_at),
         )
         _end_measurement(world)
         return run

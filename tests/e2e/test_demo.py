@@ -65,7 +65,24 @@ def test_it_shows_the_blocked_scenario_rolled_back_at_once_naming_pinned(
 def test_it_refuses_a_strategy_it_does_not_know_naming_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--compare", "seed,drain-all"])
-    assert "unknown strategy drain-all: choose from ecs-drain-no-preflight, seed, none" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    choices = "cdk-hook, ecs-drain-no-preflight, ecs-managed-draining, none, seed"
+    assert f"unknown strategy drain-all: choose from {choices}" in said
+
+
+def test_it_draws_an_in_place_change_with_each_instances_lifecycle_states_and_exits_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """refresh-bad-ami under ecs-drain: the launched instances held in Pending:Wait and terminated (ABANDON), the
+    rollback's one InService, the refresh RollbackSuccessful, no request failed; `none` beside it."""
+    argv = ["--no-live", "--out", str(tmp_path), "--scenario", "refresh-bad-ami", "--compare", "none"]
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert re.search(r"launched i-\w+: Pending:Wait -> Terminated", out) and "Pending:Wait -> InService" in out
+    runs = {r["strategy"]: r for r in json.loads((tmp_path / "demo-refresh-bad-ami.json").read_text())["runs"]}
+    assert runs["ecs-drain"]["failed"] == 0 and runs["ecs-drain"]["refresh"] == "RollbackSuccessful"
+    assert runs["none"]["failed"] > 0
+    assert (tmp_path / "demo-refresh-bad-ami.png").stat().st_size > 10_000
 
 
 def test_it_reads_the_tasks_gone_bar_the_same_way_throughout() -> None:
