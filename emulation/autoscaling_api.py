@@ -152,7 +152,7 @@ class AutoScalingLifecycle:
         """SetDesiredCapacity. Below the instances in service, the instances it takes out (moto's choice: the first
         not protected from scale-in) are held where the group has a termination hook, else terminated at once (in
         EC2 and in the ECS simulator, which moto would not tell). Above, with a launch hook: the instances moto
-        launches are held in Pending:Wait."""
+        launches are held in Pending:Wait (and `on_launch` told)."""
         group = self.backend.autoscaling_groups[params["AutoScalingGroupName"]]
         desired = int(params["DesiredCapacity"])
         in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
@@ -169,6 +169,7 @@ class AutoScalingLifecycle:
             group.set_desired_capacity(desired)
             for state in [s for s in group.instance_states if s.instance.id not in before]:
                 self._hold(group, state, LAUNCHING)
+                self.on_launch(state.instance.id, False)
         else:
             return None  # moto launches, or terminates at once, as AWS does with no hook
         return moto_patches.serialized("autoscaling", "SetDesiredCapacity", {})

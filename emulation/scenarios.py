@@ -289,6 +289,20 @@ class World:
                 return dict(refresh)  # still under way at `until` (simulated time)
         raise TimeoutError(f"the instance refresh of {self.old.request_id} did not end in {wall_seconds} s")
 
+    def scale_out_in_place(self, count: int) -> None:
+        """The old fleet's group grows by `count` (SetDesiredCapacity): the instances it launches register in the
+        cluster as a refresh's do (the world's `new` fleet), held first by the group's launch hooks, if any."""
+        assert self.api.lifecycle is not None
+        self.api.lifecycle.on_launch = self._in_place_fleet()
+        autoscaling = self.aws.client("autoscaling")
+        with self.aws.calls.acting_as("driver"):
+            [group] = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.old.request_id])[
+                "AutoScalingGroups"
+            ]
+            autoscaling.set_desired_capacity(
+                AutoScalingGroupName=self.old.request_id, DesiredCapacity=group["DesiredCapacity"] + count
+            )
+
     def rolling_update(self, max_batch_size: int, pause_seconds: float) -> float:
         """CloudFormation's AutoScalingRollingUpdate of the old fleet's group, as it is reported to run (the shared
         reference: amazon-eks-ami 66, buildkite elastic-ci-stack 130): per batch of MaxBatchSize old instances, it
@@ -297,6 +311,7 @@ class World:
         whether it waits for termination hooks: this is the unsafe reading. When it ended (simulated time)."""
         assert self.api.lifecycle is not None
         registered = self._in_place_fleet()
+        self.api.lifecycle.on_launch = lambda _ec2_id, _before: None  # registered below, hook or not
         autoscaling, group = self.aws.client("autoscaling"), self.old.request_id
         old = list(self.old.ec2_ids)
         for start in range(0, len(old), max_batch_size):

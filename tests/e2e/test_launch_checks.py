@@ -112,3 +112,28 @@ def test_it_refuses_a_launch_hook_that_would_let_an_instance_go_before_its_check
         assert answer is not None and answer.body["Status"] == "FAILED", answer
         assert "LaunchHook 'check': its HeartbeatTimeout 600 would let a new instance go" in answer.body["Reason"]
         assert "set the hook's HeartbeatTimeout to 1035 or more" in answer.body["Reason"]
+
+
+def test_it_checks_the_instances_a_group_launched_before_its_launch_hook_was_bound() -> None:
+    """A stack's creation: the group's launch hook holds its first instances before the Custom::ECSDrain that names
+    it exists (their events find no binding). Once bound, the minute's read finds them in Pending:Wait and checks
+    them: CONTINUE, well within the hook's HeartbeatTimeout."""
+    with rollover_world(kind="AutoScalingGroup", new_instances=0, log_level="ERROR") as world:
+        with world.aws.calls.acting_as("driver"):
+            world.aws.client("autoscaling").put_lifecycle_hook(
+                AutoScalingGroupName=world.old.request_id,
+                LifecycleHookName="check",
+                LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+                HeartbeatTimeout=1200,
+                DefaultResult="CONTINUE",
+            )
+        world.scale_out_in_place(1)
+        world.aws.clock.advance(90)  # its event came, found no binding, and started nothing
+        assert check_outputs(world) == []
+        bound(world)
+        world.aws.clock.advance(150)
+        assert world.aws.wait_for_executions(wall_seconds=120)
+        [action] = launch_actions(world)
+        assert action.result == "CONTINUE" and not action.timed_out and action.ended - action.started <= 90 + 150
+        [output] = check_outputs(world)
+        assert output["outcome"] == "PREFLIGHT_PASSED", output
