@@ -132,17 +132,18 @@ def _preflight_step(state: ExecutionState, props: DrainProperties) -> PreflightS
     now, requested_at, lifecycle = clock.now(), state.get(REQUESTED_AT_KEY), state.get(LIFECYCLE_KEY)
     clients = _clients()
     look: Callable[[PreflightState], PreflightState]
+    give_up: Callable[[PreflightState, Exception], PreflightState]
     if lifecycle is not None:
         group = lifecycle["AutoScalingGroupName"]
         current = step_of(state).get("preflight") or launch_check.new_check(props, group, now, requested_at)
         look = partial(launch_check.check, new=props, group=group, clients=clients, now=now)
+        give_up = partial(launch_check.give_up, group=group)
     else:
         old = parse(state.get(OLD_PROPERTIES_KEY), from_cloudformation=REQUEST_KEY in state)
         current = step_of(state).get("preflight") or rule.new_preflight(props, old, now, requested_at)
         look = partial(preflight.check, new=props, old=old, clients=clients, now=now)
-    checked = _run_step(
-        lambda: look(current), current["deadline"], lambda error: rule.give_up_preflight(current, error)
-    )
+        give_up = rule.give_up_preflight
+    checked = _run_step(lambda: look(current), current["deadline"], lambda error: give_up(current, error))
     logger.info(
         "Preflight: %s",
         checked["phase"],

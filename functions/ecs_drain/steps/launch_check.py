@@ -39,6 +39,14 @@ def check(state: PreflightState, new: DrainProperties, group: str, clients: Clie
     return launch_verdict(rule.decide_preflight(state, observe(new, group, clients, now), new), group)
 
 
+def give_up(state: PreflightState, error: Exception, group: str) -> PreflightState:
+    """The deadline came while the check's steps kept failing (our trouble): nothing was judged, and the Reason says
+    so rather than what the last look was waiting for."""
+    gave_up = rule.give_up_preflight(state, error)
+    gave_up["waitingFor"] = []
+    return launch_verdict(gave_up, group)
+
+
 def observe(new: DrainProperties, group: str, clients: Clients, now: float) -> rule.PreflightSnapshot:
     """The batch's instances; once they are ready, whether ECS would place the group's service tasks on them."""
     services = calls.describe_services(clients.ecs, new.cluster)

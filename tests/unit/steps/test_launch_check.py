@@ -66,3 +66,11 @@ def test_it_fails_a_ready_instance_whose_attributes_a_services_constraint_refuse
     assert (finding["cause"], finding["subject"], finding["tasks"]) == (Cause.CANNOT_PLACE, "service web", 2)
     assert after["message"].startswith("Launch check failed: InstanceIds i-0000000b launched by the Auto Scaling")
     assert "completed with ABANDON" in after["message"]
+
+
+def test_it_says_a_check_whose_steps_kept_failing_to_its_deadline_judged_nothing() -> None:
+    waiting = launch_check.new_check(BATCH, "asg", NOW, NOW) | {"waitingFor": ["1 of the 1 instances never registered"]}
+    said = launch_check.give_up(waiting, RuntimeError("throttled"), "asg")
+    assert said["phase"] == PreflightPhase.DEADLINE and said["waitingFor"] == []
+    assert said["message"].startswith("Launch check: Preflight failed: the new capacity could not be checked")
+    assert "completed with ABANDON" in said["message"]
