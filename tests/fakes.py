@@ -17,6 +17,7 @@ from botocore.validate import ParamValidator
 
 from ecs_drain.aws.budget import CallBudget
 from ecs_drain.aws.clients import Clients
+from ecs_drain.decisions.claims import Claim, numbered
 
 if TYPE_CHECKING:
     from mypy_boto3_autoscaling import AutoScalingClient
@@ -413,3 +414,29 @@ def _create_table(dynamodb: Any, name: str, key: str) -> None:
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+@dataclass
+class FakeBook:
+    """RoomBook's calls on a dict; `down` makes every call fail as the table's trouble does (None)."""
+
+    claims: dict[str, Claim] = field(default_factory=dict)
+    drawn: int = 0
+    down: bool = False
+    reads: int = 0
+
+    def read(self, cluster: str) -> list[Claim] | None:
+        self.reads += 1
+        return None if self.down else list(self.claims.values())
+
+    def write(self, cluster: str, claim: Claim) -> Claim | None:
+        if self.down:
+            return None
+        if not claim.seq:
+            self.drawn += 1
+            claim = numbered(claim, self.drawn)
+        self.claims[claim.key] = claim
+        return claim
+
+    def release(self, cluster: str, key: str) -> None:
+        self.claims.pop(key, None)

@@ -383,6 +383,11 @@ def launch_refuses(tasks: int, ec2_ids: Sequence[str], why: str, constraints: Se
     )
 
 
+def launch_claim(group: str, instances: int) -> str:
+    """Who claims, where a launch hook's check holds new instances undecided."""
+    return f"the launch check of {_instances(instances)} of Auto Scaling group {group} (not room until it passes)"
+
+
 def launch_not_judged(what: str) -> str:
     return f"whether the new instances take its tasks could not be judged ({what}): not a failure; the drains watch ECS"
 

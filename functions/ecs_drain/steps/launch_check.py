@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 from ..aws import ecs_calls as calls
 from ..aws.ecs_calls import ServiceView
 from ..aws.targets import ec2_instance_ids
-from ..decisions import rule
+from ..decisions import reason, rule
+from ..decisions.claims import CLAIM_MARGIN_SECONDS, Claim
 from ..decisions.launch_rules import ServiceOnGroup, launch_findings, launch_verdict
 from ..decisions.properties import DrainProperties
-from ..model.state import PreflightState
+from ..model.state import PREFLIGHT_FINAL_PHASES, PreflightState
 from .preflight import readiness
+from .room import claim_room, release_room
 
 if TYPE_CHECKING:
     from ..aws.clients import Clients
@@ -35,8 +37,29 @@ def group_properties(new: DrainProperties, group: str) -> DrainProperties:
 
 
 def check(state: PreflightState, new: DrainProperties, group: str, clients: Clients, now: float) -> PreflightState:
-    """One look, then the verdict (rule.decide_preflight), said as a launch hook's."""
-    return launch_verdict(rule.decide_preflight(state, observe(new, group, clients, now), new), group)
+    """One look, then the verdict (rule.decide_preflight), said as a launch hook's. From the first look to the
+    verdict the batch's instances are undecided capacity in the cluster's room book: no drain counts them as room
+    before they pass (decisions/claims.py)."""
+    claim = batch_claim(state, new, group)
+    if not state["checks"]:
+        claim_room(clients, new.cluster_name, claim, now)
+    decided = launch_verdict(rule.decide_preflight(state, observe(new, group, clients, now), new), group)
+    if decided["phase"] in PREFLIGHT_FINAL_PHASES:
+        release_room(clients, new.cluster_name, claim.key)
+    return decided
+
+
+def batch_claim(state: PreflightState, new: DrainProperties, group: str) -> Claim:
+    """The batch's claim: its instances undecided, no task of its own."""
+    batch = sorted(new.target)
+    return Claim(
+        key=f"launch check of AutoScalingGroup {group}: {batch[0]}",
+        by=reason.launch_claim(group, len(batch)),
+        leaving=frozenset(),
+        undecided=frozenset(batch),
+        groups=(),
+        expires_at=state["deadline"] + CLAIM_MARGIN_SECONDS,
+    )
 
 
 def give_up(state: PreflightState, error: Exception, group: str) -> PreflightState:

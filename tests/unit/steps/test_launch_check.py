@@ -3,6 +3,7 @@ service tasks on them; the verdict said as a launch hook's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from mypy_boto3_autoscaling import AutoScalingClient
@@ -11,7 +12,7 @@ from ecs_drain.aws.clients import Clients
 from ecs_drain.decisions.properties import parse
 from ecs_drain.model.state import Cause, PreflightPhase, PreflightState
 from ecs_drain.steps import launch_check
-from tests.fakes import FakeEc2, FakeEcs
+from tests.fakes import FakeBook, FakeEc2, FakeEcs
 
 OLD, NEW = "0000000a", "0000000b"  # container instance ids; the fake's EC2 ids are i-<id>
 NOW = 1000.0
@@ -74,3 +75,19 @@ def test_it_says_a_check_whose_steps_kept_failing_to_its_deadline_judged_nothing
     assert said["phase"] == PreflightPhase.DEADLINE and said["waitingFor"] == []
     assert said["message"].startswith("Launch check: Preflight failed: the new capacity could not be checked")
     assert "completed with ABANDON" in said["message"]
+
+
+def test_it_holds_the_batch_undecided_in_the_room_book_from_its_first_look_to_its_verdict() -> None:
+    ecs, book = FakeEcs(), FakeBook()
+    old_web_tasks(ecs)
+    clients = replace(
+        Clients(ecs=ecs.client, ec2=cast("Any", FakeEc2([[]])), autoscaling=cast("AutoScalingClient", Group())),
+        room=cast("Any", book),
+    )
+    first = launch_check.check(launch_check.new_check(BATCH, "asg", NOW, NOW), BATCH, "asg", clients, NOW + 15)
+    [claim] = book.claims.values()
+    assert claim.undecided == {f"i-{NEW}"} and not claim.leaving and not claim.groups
+    assert claim.by == "the launch check of 1 instance of Auto Scaling group asg (not room until it passes)"
+    ecs.add_instance(NEW)
+    passed = launch_check.check(first, BATCH, "asg", clients, NOW + 30)
+    assert passed["phase"] == PreflightPhase.PASSED and book.claims == {}  # room now, for every drain

@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, cast
 
-from ecs_drain.decisions.claims import Claim, numbered
+from ecs_drain.decisions.claims import Claim
 from ecs_drain.model.state import TaskGroup
 from ecs_drain.steps.room import claim_room, hold_room_until, read_room, release_room, settle_room
-from tests.fakes import clients
+from tests.fakes import FakeBook, clients
 
 NOW = 1_000.0
-
-
-@dataclass
-class FakeBook:
-    """RoomBook's calls on a dict; `down` makes every call fail as the table's trouble does (None)."""
-
-    claims: dict[str, Claim] = field(default_factory=dict)
-    drawn: int = 0
-    down: bool = False
-    reads: int = 0
-
-    def read(self, cluster: str) -> list[Claim] | None:
-        self.reads += 1
-        return None if self.down else list(self.claims.values())
-
-    def write(self, cluster: str, claim: Claim) -> Claim | None:
-        if self.down:
-            return None
-        if not claim.seq:
-            self.drawn += 1
-            claim = numbered(claim, self.drawn)
-        self.claims[claim.key] = claim
-        return claim
-
-    def release(self, cluster: str, key: str) -> None:
-        self.claims.pop(key, None)
 
 
 def group(service: str, tasks: int) -> TaskGroup:
