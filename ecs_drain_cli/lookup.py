@@ -55,13 +55,13 @@ def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:
 
 
 def find_hook_execution(sfn: Any, machine_arn: str, group: str) -> str:
-    """The drain of the instances a group's termination hook holds: its running execution, or else its latest
+    """The drain (or launch check) of the instances a group's hook holds: its running execution, or else its latest
     (named `hook-<group>-<hook>-<batch>-...`; each candidate's input names its group)."""
     found: list[dict[str, Any]] = []
     for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
         found += [e for e in page["executions"] if e["name"].startswith(HOOK_PREFIX) and _of_group(sfn, e, group)]
     if not found:
-        raise LookupError(f"no drain of a termination hook of the group {group} was found in {machine_arn}.")
+        raise LookupError(f"no drain or launch check of a hook of the group {group} was found in {machine_arn}.")
     return _running_or_latest(found)
 
 

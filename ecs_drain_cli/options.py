@@ -241,7 +241,7 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--execution-arn", type=execution_arn, help="the drain's Step Functions execution")
     which.add_argument(
         "--auto-scaling-group",
-        help="the group (its name) whose termination hook's instances are draining (TerminationHook)",
+        help="the group (its name) whose hook's instances are being drained (TerminationHook) or checked (LaunchHook)",
     )
     _follow_options(watch)
     _global_options(watch, defaults=False)

@@ -198,7 +198,7 @@ def test_it_watches_the_drain_a_groups_termination_hook_started(capsys: pytest.C
         assert "Outcome: DRAINED (SUCCESS)" in out
         assert "Lifecycle actions completed with CONTINUE: 1 of 1 instances still held by the hook" in out
         assert run(world, "watch", "--auto-scaling-group", "another-group") == 2  # none: a clear error
-        assert "no drain of a termination hook of the group another-group" in capsys.readouterr().err
+        assert "no drain or launch check of a hook of the group another-group" in capsys.readouterr().err
 
 
 def test_it_checks_whether_a_groups_hooks_would_bind_naming_what_to_change(capsys: pytest.CaptureFixture[str]) -> None:
