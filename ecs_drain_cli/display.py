@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ecs_drain.aws.executions import PREFLIGHT_SUFFIX, went_on_in
 from ecs_drain.decisions import reason
-from ecs_drain.model.state import BLOCKING_CAUSES, ExecutionOutput, Mode
+from ecs_drain.model.state import BLOCKING_CAUSES, MODE_KEY, ExecutionOutput, Mode
 from ecs_drain.steps import preflight
 
 from . import lookup
@@ -113,8 +113,9 @@ def watch(console: Console, sfn: Any, arn: str, interval: float, plain: bool, ou
 
 
 def progress(sfn: Any, arn: str, execution: dict[str, Any]) -> tuple[Group, str]:
-    """The live view and the --plain lines of the execution's latest step: a drain's, or a preflight's."""
-    if PREFLIGHT_SUFFIX in execution["name"]:
+    """The live view and the --plain lines of the execution's latest step: a drain's, or a preflight's (a replacing
+    Update's, or a launch hook's check)."""
+    if is_preflight(execution):
         checked = lookup.latest_drain(sfn, arn, "preflight")
         lines = [preflight_line(execution, checked), *why_lines(checked)]
         return Group(*lines), "\n".join(lines)
@@ -128,6 +129,13 @@ def progress(sfn: Any, arn: str, execution: dict[str, Any]) -> tuple[Group, str]
         ]
     )
     return view(execution, drain), line
+
+
+def is_preflight(execution: dict[str, Any]) -> bool:
+    """By its input's Mode (a replacing Update's preflight, a launch hook's check), or by its name where the input
+    was not read."""
+    given = json.loads(execution.get("input") or "{}").get(MODE_KEY)
+    return given == Mode.PREFLIGHT if given is not None else PREFLIGHT_SUFFIX in execution["name"]
 
 
 def preflight_line(execution: dict[str, Any], checked: dict[str, Any]) -> str:
@@ -149,22 +157,29 @@ def report(console: Console, execution: dict[str, Any]) -> int:
         )
         return 1
     console.print(f"Outcome: {summary.get('outcome')} ({summary.get('status')}). {summary.get('reason', '')}")
+    actions = summary.get("lifecycleActions")
     if summary.get("mode") == Mode.PREFLIGHT:
-        rooms = ", ".join(f"{r['service']} {r['placed']} of {r['tasks']}" for r in summary.get("services") or [])
-        console.print(f"Room for the old target's tasks: {rooms or 'not checked'}")
+        if actions is None:  # a replacing Update's (a launch hook's check places no old target's tasks)
+            rooms = ", ".join(f"{r['service']} {r['placed']} of {r['tasks']}" for r in summary.get("services") or [])
+            console.print(f"Room for the old target's tasks: {rooms or 'not checked'}")
+        _lifecycle_actions(console, actions)
         return 0 if summary.get("status") == "SUCCESS" else 1
     phases = ", ".join(f"{name} {seconds} s" for name, seconds in (summary.get("phaseSeconds") or {}).items())
     console.print(
         f"Instances {summary.get('instances')}, tasks at start {summary.get('tasksAtStart')}, "
         f"seconds {summary.get('seconds')}" + (f" ({phases})" if phases else "")
     )
-    actions = summary.get("lifecycleActions")
-    if actions is not None:  # a termination hook's drain
+    _lifecycle_actions(console, actions)
+    return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
+
+
+def _lifecycle_actions(console: Console, actions: dict[str, Any] | None) -> None:
+    """A hook's batch: how its lifecycle actions were completed."""
+    if actions is not None:
         console.print(
             f"Lifecycle actions completed with {actions['result']}: {actions['held']} of {actions['instances']}"
             " instances still held by the hook"
         )
-    return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
 
 
 def verdict_document(props: Any, found: preflight.Verdict, hook_problems: list[str] | None = None) -> dict[str, Any]:

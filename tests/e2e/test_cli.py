@@ -224,3 +224,18 @@ def test_it_checks_whether_a_groups_hooks_would_bind_naming_what_to_change(capsy
         assert problem.startswith("LaunchHook 'check': its HeartbeatTimeout 600 would let a new instance go")
         assert main(["check", "--cluster", "web", "--spot-fleet", "sfr-12345678", "--launch-hook", "check"]) == 2
         assert "LaunchHook is a lifecycle hook of an Auto Scaling group" in capsys.readouterr().err
+
+
+def test_it_watches_the_launch_check_a_groups_launch_hook_started(capsys: pytest.CaptureFixture[str]) -> None:
+    with rollover_world(kind="AutoScalingGroup", new_instances=0, log_level="ERROR") as world:
+        assert world.bind_hooks({"LaunchHook": ("check", 1200)}) is not None
+        world.scale_out_in_place(1)
+        world.aws.clock.advance(5)  # the hook's event comes, the batch's check starts
+        code = run(world, "watch", "--auto-scaling-group", world.old.request_id)
+        out = capsys.readouterr().out
+        assert code == 0
+        assert "Following arn:aws:states:" in out and ":hook-" in out and "-check-1-" in out
+        assert "preflight WAITING_FOR_INSTANCES" in out and "0 of 1 new instances ready" in out
+        assert "Outcome: PREFLIGHT_PASSED (SUCCESS). Launch check passed: 1 instance of InstanceIds i-" in out
+        assert "Lifecycle actions completed with CONTINUE: 1 of 1 instances still held by the hook" in out
+        assert "Room for the old target's tasks" not in out

@@ -78,9 +78,14 @@ def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
             {"Name": "AutoScalingGroupName", "Value": group["Properties"]["AutoScalingGroupName"]},
             {"Name": "service", "Value": SERVICE},
         ]
-        [hook] = group["Properties"]["LifecycleHookSpecificationList"]
-        assert hook["LifecycleHookName"] == drain_resource(template)["TerminationHook"]
-        assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING" and "cfn-signal" not in user_data
+        hooks = {h["LifecycleTransition"]: h for h in group["Properties"]["LifecycleHookSpecificationList"]}
+        drain, check = hooks["autoscaling:EC2_INSTANCE_TERMINATING"], hooks["autoscaling:EC2_INSTANCE_LAUNCHING"]
+        assert drain["LifecycleHookName"] == drain_resource(template)["TerminationHook"]
+        assert "cfn-signal" not in user_data
+        # The launch hook holds a new instance through its check; should ecs-drain not answer, it goes in.
+        assert check["LifecycleHookName"] == drain_resource(template)["LaunchHook"]
+        assert check["HeartbeatTimeout"] >= drain_resource(template)["PreflightTimeoutSeconds"] + 135
+        assert check["DefaultResult"] == "CONTINUE"
     else:
         assert resources["AutoScalingGroup"]["CreationPolicy"]["ResourceSignal"]["Count"] == {"Ref": "Capacity"}
         assert "cfn-signal" in user_data
@@ -88,23 +93,32 @@ def test_it_makes_the_example_ready_for_a_team_to_deploy(path: Path) -> None:
 
 @pytest.mark.parametrize("path", IN_PLACE, ids=[p.stem for p in IN_PLACE])
 def test_it_drains_each_instance_of_the_example_through_its_instance_refresh(path: Path) -> None:
-    """The example's hook and properties on the emulated group, and its refresh's preferences: every old instance
-    drained before it goes, none of its tasks killed."""
+    """The example's hooks and properties on the emulated group, and its refresh's preferences: every new instance
+    checked before it goes InService, every old one drained before it goes, none of its tasks killed."""
     template = cfn.load(path)
     properties = drain_resource(template)
     group = template["Resources"]["AutoScalingGroup"]
-    [hook] = group["Properties"]["LifecycleHookSpecificationList"]
+    named = {h["LifecycleTransition"]: h for h in group["Properties"]["LifecycleHookSpecificationList"]}
     preferences = dict(group["UpdatePolicy"]["AutoScalingInstanceRefresh"]["Preferences"])
     preferences.pop("AlarmSpecification")  # the alarm is not evaluated offline
-    policy = {k: v for k, v in properties.items() if k not in ("ServiceToken", "Cluster", "AutoScalingGroup")}
-    policy.pop("TerminationHook")
+    kept = ("ServiceToken", "Cluster", "AutoScalingGroup", "TerminationHook", "LaunchHook")
+    policy = {k: v for k, v in properties.items() if k not in kept}
+    hooks = {
+        prop: (named[transition]["LifecycleHookName"], named[transition]["HeartbeatTimeout"])
+        for prop, transition in (
+            ("TerminationHook", "autoscaling:EC2_INSTANCE_TERMINATING"),
+            ("LaunchHook", "autoscaling:EC2_INSTANCE_LAUNCHING"),
+        )
+    }
     with rollover_world(kind="AutoScalingGroup", new_instances=0) as world:
-        answer = world.bind_termination_hook(hook["LifecycleHookName"], hook["HeartbeatTimeout"], **policy)
+        answer = world.bind_hooks(hooks, **policy)
         assert answer is not None and answer.body["Status"] == "SUCCESS", answer
         refresh = world.refresh_in_place(wall_seconds=300, **preferences)
         assert refresh["Status"] == "Successful", refresh
         assert world.aws.wait_for_executions(wall_seconds=120)
         assert world.sim.record.killed == []
+        assert world.api.lifecycle is not None  # each new instance checked, each old one drained: none timed out
+        assert all(a.result == "CONTINUE" and not a.timed_out for a in world.api.lifecycle.actions.actions)
 
 
 ECS_ENDPOINTS = ("ecs", "ecs-agent", "ecs-telemetry")
