@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ecs_drain.aws.executions import PREFLIGHT_SUFFIX, went_on_in
 from ecs_drain.decisions import reason
-from ecs_drain.model.state import BLOCKING_CAUSES, MODE_KEY, ExecutionOutput, Mode
+from ecs_drain.model.state import BLOCKING_CAUSES, MODE_KEY, ExecutionOutput, LifecycleCompletion, Mode
 from ecs_drain.steps import preflight
 
 from . import lookup
@@ -173,7 +173,7 @@ def report(console: Console, execution: dict[str, Any]) -> int:
     return 0 if summary.get("outcome") in GOOD_OUTCOMES else 1
 
 
-def _lifecycle_actions(console: Console, actions: dict[str, Any] | None) -> None:
+def _lifecycle_actions(console: Console, actions: LifecycleCompletion | None) -> None:
     """A hook's batch: how its lifecycle actions were completed."""
     if actions is not None:
         console.print(
