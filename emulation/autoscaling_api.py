@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -257,6 +257,22 @@ class AutoScalingLifecycle:
         described = [current.describe(name, self._members(group, current))] if current is not None else []
         return moto_patches.serialized("autoscaling", action, {"InstanceRefreshes": described})
 
+    def refresh_back(self, name: str) -> None:
+        """CloudFormation rolls back an update whose refresh failed: the launch template reverted, a refresh of the
+        same preferences (no alarm) replaces the instances the failed one launched (instance_refresh.py)."""
+        failed = self.refreshes[name]
+        back = replace(
+            failed.refresh, status="InProgress", status_reason="", paused_until=None, rolling_back=False, reverting=True
+        )
+        back.checkpoints_passed = []
+        now = self._now()
+        group = self.backend.autoscaling_groups[name]
+        to_update = sum(1 for s in group.instance_states if s.instance.id in failed.launched)
+        self.refreshes[name] = Refreshing(
+            str(uuid.uuid4()), back, now, launched=set(failed.launched), to_update=to_update
+        )
+        self.sim.at(now, lambda: self._refresh_tick(name))
+
     def alarm(self, group: str, name: str) -> None:
         """A CloudWatch alarm the group's refresh watches went into ALARM (the world, or a test, says so)."""
         if group in self.refreshes and name in self.refreshes[group].alarms:
@@ -298,11 +314,12 @@ class AutoScalingLifecycle:
             before = {s.instance.id for s in group.instance_states}
             group.replace_autoscaling_group_instances(moves.launch, group.get_propagated_tags())
             for state in [s for s in group.instance_states if s.instance.id not in before]:
-                if not refreshing.refresh.rolling_back:  # a rollback launches with the configuration of before
+                back = refreshing.refresh.moves_back  # a rollback launches with the configuration of before
+                if not back:
                     refreshing.launched.add(state.instance.id)
                 if self._hooks(group, LAUNCHING):
                     self._hold(group, state, LAUNCHING)
-                self.on_launch(state.instance.id, refreshing.refresh.rolling_back)
+                self.on_launch(state.instance.id, back)
         if refreshing.refresh.status in ("InProgress", "RollbackInProgress"):
             self.sim.at(now + REFRESH_TICK_SECONDS, lambda: self._refresh_tick(name))
 

@@ -49,7 +49,8 @@ class InPlaceScenario:
     options: dict[str, Any] = field(default_factory=dict)  # rollover_world's, beyond an Auto Scaling group's
     policy: dict[str, str] = field(default_factory=dict)  # ecs-drain's properties, beyond the hook
     # The group's instance lifecycle policy retains instances whose termination hook is abandoned, and the refresh
-    # names the alarm on ecs-drain's HookDrainBlocked for the group (AutoRollback on), as the in-place example does.
+    # names the alarm on ecs-drain's HookDrainBlocked for the group, as the in-place example does (a failed refresh
+    # fails the stack update, which rolls back).
     guarded: bool = False
     registers: bool = True  # False: the new instances never register (a bad AMI)
 
@@ -92,6 +93,7 @@ class InPlaceRun:
     requests: int
     failed: int
     refresh: str  # the instance refresh's status at its end or the window's ("-": no refresh)
+    stack: str  # the stack's status after the update that started the refresh ("-": no stack update)
     tasks_killed: int  # on the old instances, within the window
     old_set_draining: int  # old instances set DRAINING before they went
     change_seconds: float  # from the change's start to the last old instance gone in the window (0: none went)
@@ -122,7 +124,7 @@ def measure_in_place(
         _prepare(world, strategy, scenario, window_end)
         if watch is not None:
             watch(world, begun, window_end)
-        refresh = _change(world, scenario, window_end)
+        refresh, stack = _change(world, scenario, window_end)
         world.aws.clock.sleep(max(0.0, window_end - world.aws.clock.now()))
         old = set(world.old.container_ids)
         gone = [
@@ -137,6 +139,7 @@ def measure_in_place(
             requests=traffic.requests,
             failed=traffic.total_failed,
             refresh=refresh,
+            stack=stack,
             tasks_killed=sum(1 for t in killed if t.instance_id in old and (t.stopped_at or 0) < window_end),
             old_set_draining=len(set(world.sim.record.draining_set_at) & old),
             change_seconds=max(gone, default=begun) - begun,
@@ -192,16 +195,18 @@ def _prepare(world: World, strategy: str, scenario: InPlaceScenario, horizon: fl
     world.bus.put_rule(strategy, pattern, lambda event: drain(world, event["detail"], horizon), Delivery(seed=13))
 
 
-def _change(world: World, scenario: InPlaceScenario, window_end: float) -> str:
-    """Carry the change out: the refresh's status when it ended, or at the window's end ("-": no refresh)."""
+def _change(world: World, scenario: InPlaceScenario, window_end: float) -> tuple[str, str]:
+    """Carry the change out: the refresh's status and the stack's, when it ended or at the window's end ("-": no
+    refresh, no stack update). A refresh runs as CloudFormation's AutoScalingInstanceRefresh policy starts it, within
+    a stack update that rolls back when it fails (World.update_in_place)."""
     if scenario.change == "refresh":
         preferences: dict[str, Any] = {"MinHealthyPercentage": 50, "InstanceWarmup": 60}
         if scenario.guarded:
-            preferences |= {"AlarmSpecification": {"Alarms": [ALARM]}, "AutoRollback": True}
-        refresh = world.refresh_in_place(
+            preferences |= {"AlarmSpecification": {"Alarms": [ALARM]}}
+        refresh, stack = world.update_in_place(
             wall_seconds=600, until=window_end, registers=scenario.registers, **preferences
         )
-        return str(refresh["Status"])
+        return str(refresh["Status"]), stack
     if scenario.change == "rolling":
         world.rolling_update(max_batch_size=1, pause_seconds=60)
     else:
@@ -209,7 +214,7 @@ def _change(world: World, scenario: InPlaceScenario, window_end: float) -> str:
             world.aws.client("autoscaling").set_desired_capacity(
                 AutoScalingGroupName=world.old.request_id, DesiredCapacity=len(world.old.ec2_ids) - 1
             )
-    return "-"
+    return "-", "-"
 
 
 def _cdk_hook(world: World, detail: dict[str, Any], horizon: float) -> None:
@@ -259,16 +264,16 @@ def _hold_and_complete(
             autoscaling.complete_lifecycle_action(InstanceId=instance, LifecycleActionResult="CONTINUE", **action)
 
 
-COLUMNS = ("failed", "requests", "tasks_killed", "old_set_draining", "old_gone", "change_seconds", "refresh")
+COLUMNS = ("failed", "requests", "tasks_killed", "old_set_draining", "old_gone", "change_seconds", "refresh", "stack")
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows as docs/benchmarks.md shows them."""
     head = (
         "| scenario | strategy | failed requests | of | tasks killed | old set DRAINING | old gone | change, s "
-        "| refresh |"
+        "| refresh | stack |"
     )
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         lines.append(f"| {r['scenario']} | {r['strategy']} | " + " | ".join(str(r[c]) for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"

@@ -43,7 +43,7 @@ class Lifecycle:
     started: float = 0.0
     old: set[str] = field(default_factory=set)
     samples: list[tuple[float, dict[str, str]]] = field(default_factory=list)
-    refresh: list[tuple[float, str]] = field(default_factory=list)  # status changes
+    refresh: list[tuple[float, str]] = field(default_factory=list)  # the stack's and the refresh's status changes
 
     def watch(self, world: World, begun: float, end: float) -> None:
         """Sample from the change's start to the window's end, on the simulated clock (reading the models, not the
@@ -52,7 +52,7 @@ class Lifecycle:
 
         def sample(at: float) -> None:
             self.samples.append((at, states(world)))
-            status = refresh_status(world)
+            status = progress(world)
             if status and (not self.refresh or self.refresh[-1][1] != status):
                 self.refresh.append((at, status))
             if at + SAMPLE_SECONDS <= end:
@@ -100,10 +100,14 @@ def states(world: World) -> dict[str, str]:
     }
 
 
-def refresh_status(world: World) -> str | None:
+def progress(world: World) -> str | None:
+    """The stack's status while it updates, and the group's refresh's (a refresh back, in the stack's rollback)."""
     assert world.api.lifecycle is not None
     refreshing = world.api.lifecycle.refreshes.get(world.old.request_id)
-    return refreshing.refresh.status if refreshing is not None else None
+    if refreshing is None:
+        return None
+    back = " (back)" if refreshing.refresh.reverting else ""
+    return f"{world.cfn.status}, refresh{back} {refreshing.refresh.status}"
 
 
 def picture(name: str, lifecycle: Lifecycle, runs: list[InPlaceRun], path: Path) -> Path:
@@ -139,7 +143,7 @@ def picture(name: str, lifecycle: Lifecycle, runs: list[InPlaceRun], path: Path)
         handles=[Patch(color=c, label=s) for s, c in COLOURS.items() if s in seen],
         fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
     )  # fmt: skip
-    heading = f"{name}: {IN_PLACE_SCENARIOS[name].about}\n(ecs-drain; the refresh's status above)"
+    heading = f"{name}: {IN_PLACE_SCENARIOS[name].about}\n(ecs-drain; the stack's and the refresh's status above)"
     top.set_title(heading, fontsize=9, pad=22)
     _failures(bottom, runs, end)
     bottom.set_xlim(0, end)
@@ -196,7 +200,7 @@ def table(runs: list[InPlaceRun]) -> Table:
 def clean(name: str, run: InPlaceRun) -> bool:
     """ecs-drain's run served every request and killed no task; a guarded change that should fail rolled back."""
     should_fail = IN_PLACE_SCENARIOS[name].guarded
-    return run.failed == 0 and run.tasks_killed == 0 and (not should_fail or run.refresh == "RollbackSuccessful")
+    return run.failed == 0 and run.tasks_killed == 0 and (not should_fail or run.stack == "UPDATE_ROLLBACK_COMPLETE")
 
 
 def main(name: str, out: Path, compare: tuple[str, ...], console: Console) -> int:

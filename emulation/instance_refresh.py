@@ -17,6 +17,10 @@ to an instance refresh", "Use CloudWatch alarms with an instance refresh"; the A
 - An alarm of AlarmSpecification in ALARM fails the refresh; with AutoRollback the group is rolled back to the old
   configuration by the same rules (the new instances are the ones to replace), as RollbackInstanceRefresh does while
   it is in progress. Cancelled, it starts nothing more.
+- CloudFormation's rollback of an update whose AutoScalingInstanceRefresh failed reverts the launch template and
+  refreshes back by the same policy (the reference bounds each direction by 36 hours): `reverting`, a refresh whose
+  instances to replace are those the failed one launched, ending Successful. How CloudFormation starts it (its
+  preferences, whether it names the alarms again) is not documented: the same preferences, no alarm, here.
 Not modelled: SkipMatching (every old instance is replaced), warm pools, standby and scale-in protected instances
 (ScaleInProtectedInstances, StandbyInstances), BakeTime, the 36-hour limits CloudFormation sets.
 """
@@ -68,6 +72,7 @@ class InstanceRefresh:
     paused_until: float | None = None  # at a checkpoint
     checkpoints_passed: list[int] = field(default_factory=list)
     rolling_back: bool = False  # the instances to replace are then the new ones
+    reverting: bool = False  # a refresh back (CloudFormation's rollback): the same, as a refresh of its own
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_healthy <= 100:
@@ -139,6 +144,11 @@ class InstanceRefresh:
         else:
             self.status = "Failed"
 
+    @property
+    def moves_back(self) -> bool:
+        """Its launches have the configuration of before (a rollback, or a refresh back)."""
+        return self.rolling_back or self.reverting
+
     def roll_back(self) -> None:
         """RollbackInstanceRefresh: replace what the refresh deployed so far (only while it is in progress: a refresh
         that has ended cannot be rolled back, the user guide's "Undo changes with a manual or auto rollback")."""
@@ -153,7 +163,7 @@ class InstanceRefresh:
 
     def _target(self, member: Member) -> bool:
         """Whether the instance runs the configuration the refresh (or its rollback) moves to."""
-        return member.new != self.rolling_back
+        return member.new != (self.rolling_back or self.reverting)
 
     def _warm(self, member: Member, now: float) -> bool:
         if not self._target(member):

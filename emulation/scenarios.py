@@ -276,6 +276,37 @@ class World:
         autoscaling = self.aws.client("autoscaling")
         with self.aws.calls.acting_as("driver"):
             autoscaling.start_instance_refresh(AutoScalingGroupName=self.old.request_id, Preferences=preferences)
+        return self._refresh_ended(wall_seconds, until)
+
+    def update_in_place(
+        self,
+        wall_seconds: float = 120.0,
+        until: float | None = None,
+        registers: bool = True,
+        attributes: tuple[dict[str, str] | None, dict[str, str] | None] = (None, None),
+        **preferences: Any,
+    ) -> tuple[dict[str, Any], str]:
+        """A stack update that changes the old group's launch template under CloudFormation's
+        AutoScalingInstanceRefresh policy (refresh_in_place's instances and preferences): UPDATE_COMPLETE once the
+        refresh succeeds; when it fails, the update rolls back: the template reverted, a refresh back (the same
+        preferences) replaces what the failed one launched, then UPDATE_ROLLBACK_COMPLETE. The first refresh's
+        DescribeInstanceRefreshes entry, and the stack's status at the end (or at `until`)."""
+        self.cfn.set_status("UPDATE_IN_PROGRESS")
+        refresh = self.refresh_in_place(wall_seconds, until, registers, attributes, **preferences)
+        if refresh["Status"] == "Successful":
+            self.cfn.set_status("UPDATE_COMPLETE")
+        elif refresh["Status"] == "Failed":
+            assert self.api.lifecycle is not None
+            self.cfn.set_status("UPDATE_ROLLBACK_IN_PROGRESS")
+            self.api.lifecycle.refresh_back(self.old.request_id)
+            back = self._refresh_ended(wall_seconds, until)["Status"]
+            if back in ("Successful", "Failed"):
+                self.cfn.set_status("UPDATE_ROLLBACK_COMPLETE" if back == "Successful" else "UPDATE_ROLLBACK_FAILED")
+        return refresh, self.cfn.status
+
+    def _refresh_ended(self, wall_seconds: float, until: float | None) -> dict[str, Any]:
+        """The old group's refresh, once it ended (or at `until`, simulated time)."""
+        autoscaling = self.aws.client("autoscaling")
         deadline = time.monotonic() + wall_seconds
         while time.monotonic() < deadline:
             self.aws.clock.advance(5)

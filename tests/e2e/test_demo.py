@@ -74,13 +74,13 @@ def test_it_draws_an_in_place_change_with_each_instances_lifecycle_states_and_ex
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """refresh-bad-ami under ecs-drain: the launched instances held in Pending:Wait and terminated (ABANDON), the
-    rollback's one InService, the refresh RollbackSuccessful, no request failed; `none` beside it."""
+    rollback's one InService, the stack update rolled back, no request failed; `none` beside it."""
     argv = ["--no-live", "--out", str(tmp_path), "--scenario", "refresh-bad-ami", "--compare", "none"]
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert re.search(r"launched i-\w+: Pending:Wait -> Terminated", out) and "Pending:Wait -> InService" in out
     runs = {r["strategy"]: r for r in json.loads((tmp_path / "demo-refresh-bad-ami.json").read_text())["runs"]}
-    assert runs["ecs-drain"]["failed"] == 0 and runs["ecs-drain"]["refresh"] == "RollbackSuccessful"
+    assert runs["ecs-drain"]["failed"] == 0 and runs["ecs-drain"]["stack"] == "UPDATE_ROLLBACK_COMPLETE"
     assert runs["none"]["failed"] > 0
     assert (tmp_path / "demo-refresh-bad-ami.png").stat().st_size > 10_000
 

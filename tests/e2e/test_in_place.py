@@ -102,7 +102,9 @@ def test_it_fails_no_request_and_kills_no_task_where_instances_are_replaced_in_p
 
 def test_it_fails_the_refresh_and_keeps_the_blocked_instance_serving() -> None:
     """A 100/100 service in the refresh: the drain is blocked, HookDrainBlocked puts the refresh's alarm in ALARM,
-    the refresh fails and rolls back; the blocked instance, abandoned into a group that retains it, serves on."""
+    the refresh fails and the stack update rolls back (a refresh back); the blocked instance, abandoned into a group
+    that retains it, serves on."""
     run = measure_in_place("refresh-blocked", "ecs-drain")
-    assert run.refresh == "RollbackSuccessful" and run.failed == 0 and run.tasks_killed == 0, run
+    assert run.refresh == "Failed" and run.stack == "UPDATE_ROLLBACK_COMPLETE", run
+    assert run.failed == 0 and run.tasks_killed == 0, run
     assert run.old_gone == 0, run

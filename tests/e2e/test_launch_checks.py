@@ -101,9 +101,11 @@ def test_it_abandons_at_once_new_instances_a_services_constraint_refuses_and_the
 
 def test_it_fails_the_refresh_whose_new_instances_never_register_and_rolls_it_back_serving_every_request() -> None:
     """refresh-bad-ami (docs/benchmarks.md, "In-place changes"): the launch check ABANDONs each new instance at its
-    300 s, the alarm fails the refresh, it rolls back; no request fails, no task is killed."""
+    300 s, the alarm fails the refresh, the stack update rolls back (a refresh back, its instance passing its check);
+    no request fails, no task is killed."""
     run = measure_in_place("refresh-bad-ami", "ecs-drain")
-    assert run.refresh == "RollbackSuccessful" and run.failed == 0 and run.tasks_killed == 0, run
+    assert run.refresh == "Failed" and run.stack == "UPDATE_ROLLBACK_COMPLETE", run
+    assert run.failed == 0 and run.tasks_killed == 0, run
 
 
 def test_it_refuses_a_launch_hook_that_would_let_an_instance_go_before_its_check_ends() -> None:

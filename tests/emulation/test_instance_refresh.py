@@ -28,7 +28,7 @@ class Group:
         moves = refresh.moves(self.members, now)
         for _ in range(moves.launch):
             self.launched += 1
-            pending = Member(f"new-{self.launched}", not refresh.rolling_back, "Pending", now)
+            pending = Member(f"new-{self.launched}", not refresh.moves_back, "Pending", now)
             self.members.append(pending)
             self.log.append((now, f"launch {pending.instance_id}"))
         for instance in moves.terminate:
@@ -191,3 +191,21 @@ def test_it_rolls_back_by_request_only_while_in_progress() -> None:
     assert refresh.status == "RollbackSuccessful" and not any(m.new for m in group.members)
     with pytest.raises(RefreshError, match="RollbackSuccessful cannot be rolled back"):
         refresh.roll_back()
+
+
+def test_it_refreshes_back_what_a_failed_refresh_launched_as_cloudformations_rollback_does() -> None:
+    """MinHealthyPercentage 50 of 4: the first batch (old-1, old-2 out; new-1, new-2 in at 30 s, warm at 90 s) is
+    done when an alarm fails the refresh at 60 s. A refresh back (`reverting`: the same preferences) replaces new-1
+    and new-2 by instances of the configuration of before, two at a time as the minimum allows, and ends Successful
+    (not RollbackSuccessful: it is a refresh of its own)."""
+    group, refresh = old_group(), InstanceRefresh(desired=4, min_healthy=50, warmup=60)
+    for second in range(61):
+        group.step(refresh, float(second))
+    refresh.alarm("blocked")
+    assert refresh.status == "Failed" and sorted(m.instance_id for m in group.members if m.new) == ["new-1", "new-2"]
+    back = replace(refresh, status="InProgress", status_reason="", reverting=True)
+    ended = group.run(back, 1000)
+    assert back.status == "Successful" and ended is not None
+    assert not any(m.new for m in group.members) and len(group.members) == 4
+    assert {"terminate new-1", "terminate new-2"} <= {what for _, what in group.log}
+    assert group.lowest_healthy >= 2
