@@ -105,11 +105,12 @@ from run to run (three runs here: 18, 22 and 20 in `instance-refresh`), the othe
   check). `none` kills every task on each instance with it.
 - **refresh-blocked** (a service pinned at 100/100: ECS can neither start a replacement nor stop its task; the
   group retains abandoned instances; the refresh names the alarm on `HookDrainBlocked` for the group, as
-  `examples/autoscaling-group-in-place.yaml` does, with AutoRollback on, as StartInstanceRefresh allows: under
-  CloudFormation the failed update's own rollback replaces the instances back instead): ecs-drain's drain is
-  blocked at its first check, the alarm fires within its 60 s period, the refresh fails and rolls back
-  (`RollbackSuccessful`, the one new instance drained and replaced), and at `BlockedTimeoutSeconds` the blocked
-  instance's action is completed with ABANDON: it is retained, its pinned task still running. The CDK hook lets
+  `examples/autoscaling-group-in-place.yaml` does, and runs within a stack update under CloudFormation's
+  AutoScalingInstanceRefresh policy, which rolls back when the refresh fails: a refresh back replaces what it
+  launched, `stack` its status): ecs-drain's drain is blocked at its first check, the alarm fires within its 60 s
+  period, the refresh fails and the update rolls back (`UPDATE_ROLLBACK_COMPLETE`, the one new instance drained and
+  replaced), and at `BlockedTimeoutSeconds` the blocked instance's action is completed with ABANDON: it is retained,
+  its pinned task still running. The CDK hook lets
   each instance go at 5 minutes with the pinned task on it (6 tasks killed, the refresh Successful); managed
   draining holds the first instance for 48 hours, the refresh `InProgress` at the window's end (and kills the task
   when the 48 hours are up); `none` kills everything.
@@ -118,14 +119,16 @@ from run to run (three runs here: 18, 22 and 20 in `instance-refresh`), the othe
   old instance first (MinHealthyPercentage 50), which ecs-drain drains (the two others have room for its tasks);
   its replacement, held by the launch hook, never registers, and at 300 s the launch check completes it with
   ABANDON, naming what was missing, and sets `HookDrainBlocked`. The group launches another in its place (also
-  never registering, also abandoned at its 300 s); meanwhile the alarm fails the refresh, which rolls back
-  (`RollbackSuccessful`: the instance of the configuration of before registers and passes its check). No request
-  fails, no task is killed, and two old instances never left. Before the launch check (stop 53), ecs-drain failed
+  never registering, also abandoned at its 300 s); meanwhile the alarm fails the refresh and the stack update rolls
+  back (`UPDATE_ROLLBACK_COMPLETE`: the refresh back's instance, of the configuration of before, registers and
+  passes its check). No request fails, no task is killed, and two old instances never left. Before the launch check (stop 53), ecs-drain failed
   no request either, but the refresh stayed `InProgress`, the next old instance held for room that never came.
   Managed draining ends that way here; the CDK hook lets every instance go at 5 minutes and the services go down
   with them, as with no hook at all.
-- Not modelled: CloudFormation's own stack rollback around the refresh (the emulation runs the refresh as the update
-  policy starts it; the stack around it is not).
+- The stack around a refresh (`World.update_in_place`): UPDATE_COMPLETE once it succeeds; a failed refresh fails the
+  update, whose rollback reverts the launch template and refreshes back with the same preferences (how soon
+  CloudFormation starts that refresh, and whether it names the alarms again, is not documented: at once, without
+  them, here). `rolling-update` and `scale-in` change no stack status here (`-`).
 
 ## Scale and cost
 
