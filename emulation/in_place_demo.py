@@ -60,6 +60,12 @@ class Lifecycle:
 
         world.sim.at(begun, lambda: sample(begun))
 
+    def changes(self, apart: float = 0.5) -> list[tuple[float, str]]:
+        """The stack's and the refresh's status changes, in minutes from the change's start; those within `apart`
+        minutes of the next are said by the next (the picture's numbered lines stay readable)."""
+        moments = [((at - self.started) / 60, status) for at, status in self.refresh]
+        return [m for n, m in enumerate(moments) if n + 1 == len(moments) or moments[n + 1][0] - m[0] >= apart]
+
     def spans(self) -> dict[str, list[tuple[float, float, str]]]:
         """Per instance: (from, to, state) in minutes from the change's start, one span per state it held."""
         found: dict[str, list[tuple[float, float, str]]] = {}
@@ -133,17 +139,18 @@ def picture(name: str, lifecycle: Lifecycle, runs: list[InPlaceRun], path: Path)
             top.annotate(said, (at, y), fontsize=6, ha="left", va="center", xytext=(3, 0), textcoords="offset points")
     top.set_yticks(range(len(rows)), [f"{'old' if i in lifecycle.old else 'launched'} {i}" for i in rows], fontsize=7)
     top.invert_yaxis()
-    for k, (at, status) in enumerate(lifecycle.refresh):
-        minute = (at - lifecycle.started) / 60
+    changes = lifecycle.changes()
+    for k, (minute, _status) in enumerate(changes, 1):
         top.axvline(minute, color="0.3", linewidth=0.8, linestyle=":")
-        lift = 0.55 + 0.45 * (k % 2)  # every other one higher: changes a minute apart stay apart
-        top.annotate(status, (minute, -lift), fontsize=7, ha="left", va="bottom", color="0.25", annotation_clip=False)
+        top.annotate(str(k), (minute, -0.55), fontsize=7, ha="center", va="bottom", annotation_clip=False)
+    said = "\n".join(f"{k}  {minute:4.1f} min  {status}" for k, (minute, status) in enumerate(changes, 1))
+    top.annotate(said, (1.01, 0.0), xycoords="axes fraction", fontsize=6.5, va="bottom", ha="left", color="0.2")
     seen = {state for runs_ in spans.values() for _, _, state in runs_}
     top.legend(
         handles=[Patch(color=c, label=s) for s, c in COLOURS.items() if s in seen],
         fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
     )  # fmt: skip
-    heading = f"{name}: {IN_PLACE_SCENARIOS[name].about}\n(ecs-drain; the stack's and the refresh's status above)"
+    heading = f"{name}: {IN_PLACE_SCENARIOS[name].about}\n(ecs-drain; the stack and the refresh: at the numbered lines)"
     top.set_title(heading, fontsize=9, pad=22)
     _failures(bottom, runs, end)
     bottom.set_xlim(0, end)

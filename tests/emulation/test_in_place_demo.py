@@ -31,3 +31,18 @@ def test_it_joins_samples_into_one_span_per_state_and_says_how_each_hook_let_go(
         ("i-new", "Pending:Wait", "InService"),
         ("i-old", "Terminating:Wait, DRAINING", GONE),
     ]
+
+
+def test_it_says_each_status_change_once_those_seconds_apart_by_the_later() -> None:
+    lifecycle = Lifecycle(started=1000.0)
+    lifecycle.refresh = [
+        (1000.0, "UPDATE_IN_PROGRESS, refresh InProgress"),
+        (1360.0, "UPDATE_IN_PROGRESS, refresh Failed"),
+        (1365.0, "UPDATE_ROLLBACK_IN_PROGRESS, refresh (back) InProgress"),
+        (1744.0, "UPDATE_ROLLBACK_COMPLETE, refresh (back) Successful"),
+    ]
+    assert lifecycle.changes() == [
+        (0.0, "UPDATE_IN_PROGRESS, refresh InProgress"),
+        (6.083333333333333, "UPDATE_ROLLBACK_IN_PROGRESS, refresh (back) InProgress"),
+        (12.4, "UPDATE_ROLLBACK_COMPLETE, refresh (back) Successful"),
+    ]
