@@ -121,10 +121,10 @@ from run to run (three runs here: 18, 22 and 20 in `instance-refresh`), the othe
   ABANDON, naming what was missing, and sets `HookDrainBlocked`. The group launches another in its place (also
   never registering, also abandoned at its 300 s); meanwhile the alarm fails the refresh and the stack update rolls
   back (`UPDATE_ROLLBACK_COMPLETE`: the refresh back's instance, of the configuration of before, registers and
-  passes its check). No request fails, no task is killed, and two old instances never left. Before the launch check (stop 53), ecs-drain failed
-  no request either, but the refresh stayed `InProgress`, the next old instance held for room that never came.
-  Managed draining ends that way here; the CDK hook lets every instance go at 5 minutes and the services go down
-  with them, as with no hook at all.
+  passes its check). No request fails, no task is killed, and two old instances never left. Before the launch
+  check (stop 53), ecs-drain failed no request either, but the refresh stayed `InProgress`, the next old instance
+  held for room that never came. Managed draining ends that way here; the CDK hook lets every instance go at 5
+  minutes and the services go down with them, as with no hook at all.
 - The stack around a refresh (`World.update_in_place`): UPDATE_COMPLETE once it succeeds; a failed refresh fails the
   update, whose rollback reverts the launch template and refreshes back with the same preferences (how soon
   CloudFormation starts that refresh, and whether it names the alarms again, is not documented: at once, without
