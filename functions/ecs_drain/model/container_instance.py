@@ -69,6 +69,18 @@ class InstanceFacts:
         )
 
 
+def latest_registrations(found: Mapping[str, InstanceFacts]) -> dict[str, InstanceFacts]:
+    """Each EC2 instance's latest registration. An instance whose root volume was replaced (an instance refresh's
+    ReplaceRootVolume) comes back with an agent that registers anew: its earlier registration, DRAINING or
+    disconnected, is not what the instance is now."""
+    latest: dict[str, InstanceFacts] = {}
+    for facts in found.values():
+        kept = latest.get(facts.ec2_instance_id or facts.id)
+        if kept is None or (facts.registered_at or 0.0) > (kept.registered_at or 0.0):
+            latest[facts.ec2_instance_id or facts.id] = facts
+    return {facts.id: facts for facts in latest.values()}
+
+
 def _ports(data: ContainerInstanceTypeDef) -> frozenset[int]:
     return frozenset(
         int(port)

@@ -28,6 +28,7 @@ from ..decisions.claims import CLAIM_MARGIN_SECONDS, PASSED_KEEP_SECONDS, Claim
 from ..decisions.findings import Observation, blocking, merge
 from ..decisions.placement import Placement
 from ..decisions.properties import DrainProperties
+from ..model.container_instance import latest_registrations
 from ..model.state import (
     PREFLIGHT_FINAL_PHASES,
     Cause,
@@ -158,7 +159,8 @@ def readiness(
     if not ec2_ids:
         return no_instances(), [reason.new_target_empty(target)]
     ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
-    found, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
+    described, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
+    found = latest_registrations(described)
     short = capacity_short(new, clients)
     waiting = [reason.new_target_filling(target, *short)] if short is not None else []
     unregistered = sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()})

@@ -4,6 +4,7 @@ service tasks on them; the verdict said as a launch hook's."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from mypy_boto3_autoscaling import AutoScalingClient
@@ -16,6 +17,7 @@ from tests.fakes import FakeBook, FakeEc2, FakeEcs
 
 OLD, NEW = "0000000a", "0000000b"  # container instance ids; the fake's EC2 ids are i-<id>
 NOW = 1000.0
+EARLIER, LATER = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 7, tzinfo=UTC)
 BATCH = parse({"Cluster": "web", "InstanceIds": [f"i-{NEW}"]}, from_cloudformation=False)
 
 
@@ -91,3 +93,17 @@ def test_it_holds_the_batch_undecided_in_the_room_book_from_its_first_look_to_it
     ecs.add_instance(NEW)
     passed = launch_check.check(first, BATCH, "asg", clients, NOW + 30)
     assert passed["phase"] == PreflightPhase.PASSED and book.claims == {}  # room now, for every drain
+
+
+def test_it_judges_an_instance_whose_root_volume_was_replaced_by_its_latest_registration() -> None:
+    """An instance refresh's ReplaceRootVolume: the instance comes back through the launch hook, its agent registers
+    anew; the registration before (DRAINING, disconnected) is left as ECS keeps it, and does not hold the check."""
+    ecs = FakeEcs()
+    old_web_tasks(ecs)
+    ecs.add_instance("0000000c", status="DRAINING")  # the registration before the root volume was replaced
+    ecs.instances["0000000c"] |= {"ec2InstanceId": f"i-{NEW}", "agentConnected": False, "registeredAt": EARLIER}
+    ecs.add_instance(NEW)
+    ecs.instances[NEW]["registeredAt"] = LATER
+    after = look(ecs)
+    assert after["phase"] == PreflightPhase.PASSED, after["waitingFor"]
+    assert after["newInstances"]["registered"] == 1
