@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,10 +46,7 @@ def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:
     Execution names start with the stack name, but "web-" also starts "web-cluster-...": each candidate's input
     names the request's stack, and only that stack's drains count.
     """
-    prefix = stack_prefix(stack_name)
-    found: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
-        found += [e for e in page["executions"] if e["name"].startswith(prefix) and _of_stack(sfn, e, stack_name)]
+    found = _executions(sfn, machine_arn, stack_prefix(stack_name), lambda given: _stack_of(given) == stack_name)
     if not found:
         raise LookupError(f"no drain of stack {stack_name} was found in {machine_arn}: check the stack's name.")
     return _running_or_latest(found)
@@ -57,12 +55,24 @@ def find_execution(sfn: Any, machine_arn: str, stack_name: str) -> str:
 def find_hook_execution(sfn: Any, machine_arn: str, group: str) -> str:
     """The drain (or launch check) of the instances a group's hook holds: its running execution, or else its latest
     (named `hook-<group>-<hook>-<batch>-...`; each candidate's input names its group)."""
-    found: list[dict[str, Any]] = []
-    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
-        found += [e for e in page["executions"] if e["name"].startswith(HOOK_PREFIX) and _of_group(sfn, e, group)]
+    found = _executions(sfn, machine_arn, HOOK_PREFIX, lambda given: _group_of(given) == group)
     if not found:
         raise LookupError(f"no drain or launch check of a hook of the group {group} was found in {machine_arn}.")
     return _running_or_latest(found)
+
+
+def _executions(
+    sfn: Any, machine_arn: str, prefix: str, belongs: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The executions whose name starts with `prefix` and whose input `belongs` (each described once)."""
+    found: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine_arn):
+        for execution in page["executions"]:
+            if execution["name"].startswith(prefix):
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                if belongs(json.loads(described.get("input") or "{}")):
+                    found.append(execution)
+    return found
 
 
 def _running_or_latest(found: list[dict[str, Any]]) -> str:
@@ -70,17 +80,16 @@ def _running_or_latest(found: list[dict[str, Any]]) -> str:
     return str(max(running or found, key=lambda e: e["startDate"])["executionArn"])
 
 
-def _of_group(sfn: Any, execution: dict[str, Any], group: str) -> bool:
-    described = sfn.describe_execution(executionArn=execution["executionArn"])
-    lifecycle = json.loads(described.get("input") or "{}").get(LIFECYCLE_KEY) or {}
-    return bool(lifecycle.get("AutoScalingGroupName") == group)
+def _group_of(given: dict[str, Any]) -> str | None:
+    """The Auto Scaling group of a hook's batch."""
+    group = (given.get(LIFECYCLE_KEY) or {}).get("AutoScalingGroupName")
+    return str(group) if group is not None else None
 
 
-def _of_stack(sfn: Any, execution: dict[str, Any], stack_name: str) -> bool:
-    described = sfn.describe_execution(executionArn=execution["executionArn"])
-    stack_id = (json.loads(described.get("input") or "{}").get(REQUEST_KEY) or {}).get("StackId", "")
-    # arn:aws:cloudformation:<region>:<account>:stack/<name>/<id>
-    return bool(stack_id.count("/") >= 2 and stack_id.split("/")[1] == stack_name)
+def _stack_of(given: dict[str, Any]) -> str | None:
+    """The stack name of the request an execution answers (its StackId: arn:...:stack/<name>/<id>)."""
+    stack_id = str((given.get(REQUEST_KEY) or {}).get("StackId", ""))
+    return stack_id.split("/")[1] if stack_id.count("/") >= 2 else None
 
 
 def manual_name(cluster_name: str) -> str:

@@ -19,7 +19,6 @@ from ..decisions import reason, rule
 from ..decisions.claims import CLAIM_MARGIN_SECONDS, Claim
 from ..decisions.launch_rules import ServiceOnGroup, launch_findings, launch_verdict
 from ..decisions.properties import DrainProperties
-from ..model.container_instance import latest_registrations
 from ..model.state import PREFLIGHT_FINAL_PHASES, PreflightState
 from .preflight import readiness
 from .room import claim_room, release_room
@@ -75,15 +74,12 @@ def observe(new: DrainProperties, group: str, clients: Clients, now: float) -> r
     """The batch's instances; once they are ready, whether ECS would place the group's service tasks on them."""
     services = calls.describe_services(clients.ecs, new.cluster)
     batch = list(new.target)
-    instances, waiting_for = readiness(new, batch, clients, services)
+    instances, waiting_for, ready = readiness(new, batch, clients, services)
     if waiting_for:
         return rule.PreflightSnapshot(now, instances, tuple(waiting_for))
-    ecs, cluster = clients.ecs, new.cluster
-    described, _ = calls.describe_instances(ecs, cluster, calls.container_instance_ids(ecs, cluster, batch))
-    found = latest_registrations(described)
     others = [i for i in ec2_instance_ids(group_properties(new, group), clients) or [] if i not in set(batch)]
     on_group = services_on(clients, new.cluster, others, services)
-    return rule.PreflightSnapshot(now, instances, (), tuple(launch_findings(on_group, list(found.values()))))
+    return rule.PreflightSnapshot(now, instances, (), tuple(launch_findings(on_group, list(ready.values()))))
 
 
 def services_on(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..aws import ecs_calls as calls
 from ..aws.ecs_calls import ServiceView
@@ -28,7 +28,7 @@ from ..decisions.claims import CLAIM_MARGIN_SECONDS, PASSED_KEEP_SECONDS, Claim
 from ..decisions.findings import Observation, blocking, merge
 from ..decisions.placement import Placement
 from ..decisions.properties import DrainProperties
-from ..model.container_instance import latest_registrations
+from ..model.container_instance import InstanceFacts, latest_registrations
 from ..model.state import (
     PREFLIGHT_FINAL_PHASES,
     Cause,
@@ -98,7 +98,7 @@ def observe(
     services = calls.describe_services(ecs, cluster)
     old_ec2, new_ec2 = ec2_instance_ids(old, clients) or [], ec2_instance_ids(new, clients) or []
     old_ids = set(calls.container_instance_ids(ecs, cluster, old_ec2)) if old_ec2 else set()
-    instances, waiting_for = readiness(new, new_ec2, clients, services)
+    instances, waiting_for, _ = readiness(new, new_ec2, clients, services)
     seen = _configuration_findings(ecs, cluster, services, old_ids, now)
     # The old target's tasks are listed at the first look (so that the claim says from the start what they need) and
     # once the new instances are ready; in between, the claim keeps them.
@@ -150,14 +150,19 @@ def _unregistered(ecs: ECSClient, cluster: str, ec2_ids: Sequence[str], ids: set
     return tuple(sorted(set(ec2_ids) - {i.ec2_instance_id for i in found.values()}))
 
 
+class Readiness(NamedTuple):
+    instances: NewInstances
+    waiting_for: list[str]  # what is still missing, in words (empty: ready)
+    ready: dict[str, InstanceFacts]  # the instances ACTIVE with the agent connected, as read
+
+
 def readiness(
     new: DrainProperties, ec2_ids: Sequence[str], clients: Clients, services: Sequence[ServiceView]
-) -> tuple[NewInstances, list[str]]:
-    """How far the new target's instances (`ec2_ids`, as EC2 lists them) have come, and what is still missing, in
-    words."""
+) -> Readiness:
+    """How far the new target's instances (`ec2_ids`, as EC2 lists them) have come, and what is still missing."""
     target, cluster = new.target_name, new.cluster_name
     if not ec2_ids:
-        return no_instances(), [reason.new_target_empty(target)]
+        return Readiness(no_instances(), [reason.new_target_empty(target)], {})
     ids = calls.container_instance_ids(clients.ecs, new.cluster, ec2_ids)
     described, _ = calls.describe_instances(clients.ecs, new.cluster, ids) if ids else ({}, set())
     found = latest_registrations(described)
@@ -188,7 +193,7 @@ def readiness(
         "ready": len(ready),
         "daemonsRunning": len(with_daemons),
     }
-    return instances, waiting
+    return Readiness(instances, waiting, ready)
 
 
 def _configuration_findings(
