@@ -151,8 +151,8 @@ class AutoScalingLifecycle:
     def _set_capacity(self, params: dict[str, Any]) -> Any:
         """SetDesiredCapacity. Below the instances in service, the instances it takes out (moto's choice: the first
         not protected from scale-in) are held where the group has a termination hook, else terminated at once (in
-        EC2 and in the ECS simulator, which moto would not tell). Above, with a launch hook: the instances moto
-        launches are held in Pending:Wait (and `on_launch` told)."""
+        EC2 and in the ECS simulator, which moto would not tell). Above, with a launch hook: the instances launched
+        up to it (those already on their way in counting) are held in Pending:Wait (and `on_launch` told)."""
         group = self.backend.autoscaling_groups[params["AutoScalingGroupName"]]
         desired = int(params["DesiredCapacity"])
         in_service = [s for s in group.instance_states if s.lifecycle_state == "InService"]
@@ -165,8 +165,14 @@ class AutoScalingLifecycle:
                     self._leave(group, state, [])  # terminated at once, in EC2 and in the ECS simulator
             group.desired_capacity = desired
         elif desired > len(in_service) and self._hooks(group, LAUNCHING):
+            # Instances on their way in count toward the desired capacity (moto counts InService ones alone, and
+            # would launch again for each one a launch hook holds).
+            coming = sum(1 for s in group.instance_states if s.lifecycle_state in ("Pending", "Pending:Wait"))
             before = {s.instance.id for s in group.instance_states}
-            group.set_desired_capacity(desired)
+            group.desired_capacity = desired
+            missing = desired - len(in_service) - coming
+            if missing > 0:
+                group.replace_autoscaling_group_instances(missing, group.get_propagated_tags())
             for state in [s for s in group.instance_states if s.instance.id not in before]:
                 self._hold(group, state, LAUNCHING)
                 self.on_launch(state.instance.id, False)

@@ -253,3 +253,21 @@ def test_it_holds_the_instances_a_launch_hook_holds_until_continue_puts_them_in_
             for i in it.autoscaling.describe_auto_scaling_instances(InstanceIds=[kept, dropped])["AutoScalingInstances"]
         }
         assert states == {kept: "InService"}
+
+
+def test_it_counts_the_instances_a_launch_hook_holds_toward_the_desired_capacity() -> None:
+    """A second SetDesiredCapacity to the same size while the first one's launches are held launches nothing more
+    (AWS counts Pending:Wait instances in the group's capacity; moto counts InService ones alone)."""
+    with contextmanager(held)("ABANDON") as it:
+        it.autoscaling.put_lifecycle_hook(
+            AutoScalingGroupName=it.group,
+            LifecycleHookName="check",
+            LifecycleTransition=LAUNCHING,
+            HeartbeatTimeout=120,
+        )
+        size = len(it.world.old.ec2_ids) + 2
+        for _ in range(2):
+            it.autoscaling.set_desired_capacity(AutoScalingGroupName=it.group, DesiredCapacity=size)
+        group = it.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[it.group])["AutoScalingGroups"][0]
+        assert len(group["Instances"]) == size and group["DesiredCapacity"] == size
+        assert sorted(i["LifecycleState"] for i in group["Instances"]).count("Pending:Wait") == 2
