@@ -93,7 +93,7 @@ instance draining's documented rule (DRAINING at once, no room counted, CONTINUE
 most); the AWS CDK's `InstanceDrainHook` (DRAINING, then CONTINUE when no task is left or at its 5-minute drain
 time); `none` (no hook). Requests are counted over the same window for every strategy (30 minutes; 20 for
 `scale-in`). Which tasks share an instance depends on ids moto draws at random: `none`'s failed requests vary by a few
-from run to run (three runs here: 18, 22 and 20 in `instance-refresh`), the others' zeros do not.
+from run to run (four runs here: 17 to 22 failed in `instance-refresh`), the others' zeros do not.
 
 {in_place_markdown(in_place)}
 - **instance-refresh** (MinHealthyPercentage 50, one instance at a time), **rolling-update** (CloudFormation's

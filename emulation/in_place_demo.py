@@ -150,7 +150,8 @@ def picture(name: str, lifecycle: Lifecycle, runs: list[InPlaceRun], path: Path)
         handles=[Patch(color=c, label=s) for s, c in COLOURS.items() if s in seen],
         fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
     )  # fmt: skip
-    heading = f"{name}: {IN_PLACE_SCENARIOS[name].about}\n(ecs-drain; the stack and the refresh: at the numbered lines)"
+    numbered = "; the stack and the refresh: at the numbered lines" if changes else ""
+    heading = f"{name}: {IN_PLACE_SCENARIOS[name].about}\n(ecs-drain{numbered})"
     top.set_title(heading, fontsize=9, pad=22)
     _failures(bottom, runs, end)
     bottom.set_xlim(0, end)
